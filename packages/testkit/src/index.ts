@@ -1,0 +1,1 @@
+export { freePort, type NatsOptions, type NatsServer, startNats, waitForPort } from './nats.ts';

@@ -1,0 +1,128 @@
+/**
+ * A real nats-server with JetStream on a free port in a temp dir, as a disposable fixture:
+ *
+ *   await using nats = await startNats();
+ *   const nc = await connect({ servers: nats.url });
+ *
+ * `stop()`/dispose kills the process and removes the directory. `kill()` sends SIGKILL and keeps
+ * the data dir so `restart()` brings the same server back on the same port (crash tests).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface NatsServer extends AsyncDisposable {
+  readonly url: string;
+  readonly port: number;
+  readonly storeDir: string;
+  readonly pid: number | undefined;
+  /** SIGKILL, keeping the data directory. */
+  kill(): Promise<void>;
+  /** Start again on the same port and data directory. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface NatsOptions {
+  /** fsync every write (`sync_interval: always`; needs nats-server ≥ 2.10). Default false. */
+  syncAlways?: boolean;
+  binary?: string;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = new Socket();
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+      s.connect(port, host);
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export async function startNats(options: NatsOptions = {}): Promise<NatsServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'ployz-nats-'));
+  const port = await freePort();
+  const binary = options.binary ?? 'nats-server';
+  const syncAlways = options.syncAlways ?? false;
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+
+  const launch = async () => {
+    // `sync_interval` is only settable from a config file, so everything goes there.
+    const conf = join(dir, 'nats.conf');
+    const sync = syncAlways ? ', sync_interval: always' : '';
+    await writeFile(conf, `listen: "127.0.0.1:${port}"\njetstream { store_dir: "${dir}"${sync} }\n`);
+    const args = ['-c', conf];
+    const proc = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    proc.stderr?.on('data', (b: Buffer) => {
+      stderr = (stderr + b.toString()).slice(-4000);
+    });
+    exited = new Promise((resolve) => proc.once('exit', () => resolve()));
+    const failed = new Promise<never>((_, reject) =>
+      proc.once('exit', (code) =>
+        reject(new Error(`nats-server exited (${code}) before listening: ${stderr}`)),
+      ),
+    );
+    failed.catch(() => {});
+    await Promise.race([waitForPort(port), failed]);
+    child = proc;
+  };
+
+  const kill = async () => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    child = undefined;
+  };
+
+  await launch();
+  const server: NatsServer = {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    storeDir: dir,
+    get pid() {
+      return child?.pid;
+    },
+    kill,
+    restart: launch,
+    async stop() {
+      if (child && child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child?.kill('SIGKILL'), 3000);
+        await exited;
+        clearTimeout(timer);
+      }
+      child = undefined;
+      await rm(dir, { recursive: true, force: true });
+    },
+    [Symbol.asyncDispose]() {
+      return server.stop();
+    },
+  };
+  return server;
+}

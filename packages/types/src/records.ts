@@ -1,0 +1,287 @@
+/**
+ * Durable records kept in NATS JetStream (DESIGN.md §4). Every record has a zod schema; the
+ * store validates on read and write. Field names are snake_case because they are wire data.
+ * Timestamps are RFC 3339 strings (UTC).
+ */
+import { z } from 'zod';
+
+export const Timestamp = z.iso.datetime({ offset: true });
+/** DNS-label style name: namespaces, services, volumes, phases. */
+export const Name = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'must be a DNS label: lowercase letters, digits and -');
+export const MachineId = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9][a-z0-9-]*$/, 'machine ids are lowercase letters, digits and -');
+export const DeployId = z.string().regex(/^dep-[0-9a-z]+$/, 'deploy ids look like dep-<time><random>');
+export const RevisionId = z.string().regex(/^rev-[0-9a-f]{16,64}$/, 'revision ids look like rev-<hex>');
+export const InstanceId = z.string().regex(/^[a-z0-9][a-z0-9-]*$/);
+export const PortName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,14}$/, 'port names are lowercase, at most 15 characters');
+
+// ---------------------------------------------------------------- machines
+
+export const RegionRole = z.enum(['home_data', 'compute', 'draining', 'disabled']);
+export type RegionRole = z.infer<typeof RegionRole>;
+export const MachineLifecycle = z.enum(['joining', 'active', 'draining', 'removed']);
+export type MachineLifecycle = z.infer<typeof MachineLifecycle>;
+
+export const MachineRecord = z.object({
+  id: MachineId,
+  /** WireGuard public key, base64 (44 characters). */
+  public_key: z.string().regex(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/, 'a base64 WireGuard public key'),
+  /** Overlay IPv6 address derived from the public key. */
+  overlay_ip: z.string(),
+  /** The machine's IPv4 /24 for workload containers, e.g. 10.210.3.0/24. */
+  subnet: z.string(),
+  /** host:port where its WireGuard listens. */
+  endpoints: z.array(z.string()),
+  region: z.string().min(1),
+  region_role: RegionRole,
+  lifecycle: MachineLifecycle,
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
+export type MachineRecord = z.infer<typeof MachineRecord>;
+
+// ---------------------------------------------------------------- revisions and releases
+
+/**
+ * A content-addressed service revision. `spec` is the service spec with secret values sealed
+ * (see @ployz/identity and docs/adr); it is enough to rebuild the service and to compare.
+ */
+export const RevisionRecord = z.object({
+  id: RevisionId,
+  namespace: Name,
+  service: Name,
+  spec: z.record(z.string(), z.unknown()),
+  created_at: Timestamp,
+});
+export type RevisionRecord = z.infer<typeof RevisionRecord>;
+
+export const SlotAssignment = z.object({
+  slot: z.number().int().nonnegative(),
+  machine: MachineId,
+  instance: InstanceId,
+});
+export type SlotAssignment = z.infer<typeof SlotAssignment>;
+
+/** Per service: the committed current revision and which instance is active in each slot. */
+export const ReleaseRecord = z.object({
+  namespace: Name,
+  service: Name,
+  revision: RevisionId,
+  deploy: DeployId,
+  slots: z.array(SlotAssignment),
+  updated_at: Timestamp,
+});
+export type ReleaseRecord = z.infer<typeof ReleaseRecord>;
+
+// ---------------------------------------------------------------- instances
+
+export const InstanceState = z.enum(['starting', 'running', 'stopping', 'stopped', 'failed']);
+export type InstanceState = z.infer<typeof InstanceState>;
+
+export const InstanceRecord = z.object({
+  id: InstanceId,
+  namespace: Name,
+  service: Name,
+  slot: z.number().int().nonnegative(),
+  machine: MachineId,
+  revision: RevisionId,
+  deploy: DeployId,
+  container_id: z.string().nullable(),
+  /** Address reachable over the overlay (the container's bridge IP on its machine's subnet). */
+  ip: z.string().nullable(),
+  ip6: z.string().nullable().default(null),
+  /** Named ports: name → container port. */
+  ports: z.record(z.string(), z.number().int().min(1).max(65535)),
+  state: InstanceState,
+  ready: z.boolean(),
+  draining: z.boolean(),
+  error: z.string().nullable(),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
+export type InstanceRecord = z.infer<typeof InstanceRecord>;
+
+// ---------------------------------------------------------------- deploys
+
+/** One spelling, used everywhere (seed 003/004). */
+export const DeployState = z.enum([
+  'planning',
+  'applying',
+  'checkpoint_committed',
+  'committed',
+  'failed',
+  'FailedAfterCheckpoint',
+]);
+export type DeployState = z.infer<typeof DeployState>;
+
+export const CommitPolicy = z.enum(['end_of_deploy', 'checkpoint']);
+export type CommitPolicy = z.infer<typeof CommitPolicy>;
+
+export const ErrorSummary = z.object({ code: z.string(), message: z.string() });
+
+export const DeployStatusRecord = z.object({
+  deploy_id: DeployId,
+  namespace: Name,
+  state: DeployState,
+  manifest_hash: z.string(),
+  phases: z.array(z.string()),
+  commits: z.array(z.string()),
+  /** Set when this deploy is a rollback to an earlier one. */
+  rollback_of: DeployId.nullable().default(null),
+  actor: z.string(),
+  /** The step the apply reached (1–9), for operators and for crash recovery. */
+  step: z.number().int().min(0).max(9),
+  error: ErrorSummary.nullable(),
+  started_at: Timestamp,
+  updated_at: Timestamp,
+});
+export type DeployStatusRecord = z.infer<typeof DeployStatusRecord>;
+
+export const PhaseState = z.enum(['pending', 'running', 'done', 'committed', 'failed']);
+export type PhaseState = z.infer<typeof PhaseState>;
+
+export const PhaseWork = z.object({
+  kind: z.enum(['start', 'stop', 'move_volume', 'stop_writer']),
+  service: z.string().optional(),
+  volume: z.string().optional(),
+  slot: z.number().int().optional(),
+  machine: MachineId.optional(),
+  instance: InstanceId.optional(),
+});
+export type PhaseWork = z.infer<typeof PhaseWork>;
+
+export const PhaseRecord = z.object({
+  deploy_id: DeployId,
+  phase: z.string(),
+  index: z.number().int().nonnegative(),
+  commit_policy: CommitPolicy,
+  services: z.array(Name),
+  volumes: z.array(Name),
+  work: z.array(PhaseWork),
+  state: PhaseState,
+  /** The commit that made this phase's facts durable (checkpoint or final). */
+  commit_id: z.string().nullable(),
+  error: ErrorSummary.nullable(),
+  updated_at: Timestamp,
+});
+export type PhaseRecord = z.infer<typeof PhaseRecord>;
+
+export const CommittedService = z.object({
+  service: Name,
+  revision: RevisionId,
+  slots: z.array(SlotAssignment),
+  /** Branch lineage: which source revision this target came from, when known. */
+  source_revision: RevisionId.nullable().default(null),
+});
+export type CommittedService = z.infer<typeof CommittedService>;
+
+export const VolumeMovement = z.object({
+  volume: Name,
+  from_machine: MachineId.nullable(),
+  to_machine: MachineId,
+  snapshot: z.string(),
+  verified: z.literal(true),
+});
+export type VolumeMovement = z.infer<typeof VolumeMovement>;
+
+/** An immutable deploy commit: a point of no return for the facts it contains. */
+export const DeployCommit = z.object({
+  id: z.string().min(1),
+  deploy_id: DeployId,
+  namespace: Name,
+  kind: z.enum(['checkpoint', 'final']),
+  phase: z.string().nullable(),
+  manifest_hash: z.string(),
+  services: z.array(CommittedService),
+  removed_services: z.array(Name),
+  volume_movements: z.array(VolumeMovement).default([]),
+  /** Snapshots taken at this commit, volume → snapshot name. */
+  volume_snapshots: z.record(z.string(), z.string()).default({}),
+  rollback_of: DeployId.nullable().default(null),
+  actor: z.string(),
+  created_at: Timestamp,
+});
+export type DeployCommit = z.infer<typeof DeployCommit>;
+
+// ---------------------------------------------------------------- volumes
+
+export const VolumeRecord = z.object({
+  namespace: Name,
+  name: Name,
+  machine: MachineId,
+  driver: z.enum(['zfs', 'btrfs', 'dir']),
+  /** Dataset name (zfs), subvolume or directory path. */
+  location: z.string(),
+  snapshots: z.array(
+    z.object({ deploy_id: DeployId, commit_id: z.string(), name: z.string(), at: Timestamp }),
+  ),
+  updated_at: Timestamp,
+});
+export type VolumeRecord = z.infer<typeof VolumeRecord>;
+
+// ---------------------------------------------------------------- leases
+
+export const LeaseRecord = z.object({
+  key: z.string(),
+  owner: z.string(),
+  nonce: z.string(),
+  purpose: z.string(),
+  acquired_at: Timestamp,
+  expires_at: Timestamp,
+});
+export type LeaseRecord = z.infer<typeof LeaseRecord>;
+
+// ---------------------------------------------------------------- routing events
+
+const EventBase = { deploy_id: DeployId.nullable(), at: Timestamp };
+
+/** Ordered routing facts derived from commits; each carries the full record it sets. */
+export const RoutingEvent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('machine_upserted'), machine: MachineRecord, ...EventBase }),
+  z.object({ type: z.literal('machine_removed'), machine_id: MachineId, ...EventBase }),
+  z.object({ type: z.literal('revision_stored'), revision: RevisionRecord, ...EventBase }),
+  z.object({ type: z.literal('release_committed'), release: ReleaseRecord, ...EventBase }),
+  z.object({ type: z.literal('release_removed'), namespace: Name, service: Name, ...EventBase }),
+  z.object({ type: z.literal('instance_upserted'), instance: InstanceRecord, ...EventBase }),
+  z.object({ type: z.literal('instance_removed'), instance_id: InstanceId, ...EventBase }),
+]);
+export type RoutingEvent = z.infer<typeof RoutingEvent>;
+export type RoutingEventType = RoutingEvent['type'];
+
+/** What a projection is built from: the durable records at one stream sequence. */
+export interface RoutingSnapshot {
+  /** Last routing-event sequence already reflected in these records (0 when none). */
+  seq: number;
+  machines: MachineRecord[];
+  revisions: RevisionRecord[];
+  releases: ReleaseRecord[];
+  instances: InstanceRecord[];
+}
+
+/** One routing event as stored, with its stream sequence. */
+export interface SequencedRoutingEvent {
+  seq: number;
+  event: RoutingEvent;
+}
+
+/**
+ * What the routing follower reads (implemented by @ployz/store). `snapshot()` returns records
+ * consistent with `seq`; `follow()` yields events with seq > fromSeq in order and throws a
+ * PloyzError when it cannot continue without a rebuild (gap, consumer lost, server restart),
+ * after which the follower takes a new snapshot.
+ */
+export interface RoutingFeed {
+  snapshot(): Promise<RoutingSnapshot>;
+  follow(fromSeq: number, signal: AbortSignal): AsyncIterable<SequencedRoutingEvent>;
+  /** Last sequence in the stream right now, for lag; null when the store is unreachable. */
+  lastSeq(): Promise<number | null>;
+}
