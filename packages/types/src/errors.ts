@@ -19,6 +19,10 @@ export const ERROR_CODES = {
   STORE_CORRUPT: { kind: 'internal', summary: 'a stored record does not match its schema' },
   COMMIT_CONFLICT: { kind: 'conflict', summary: 'a different commit already exists under this id' },
   REPLICAS_INVALID: { kind: 'user', summary: 'replica count must be 1, 3 or 5' },
+  ROUTING_FEED_BROKEN: {
+    kind: 'transient',
+    summary: 'the routing event feed has a gap, lost its consumer or saw a restart; rebuild from a snapshot',
+  },
   // Coordination
   DEPLOY_LOCK_HELD: { kind: 'conflict', summary: 'another deploy holds the namespace lease' },
   LEASE_LOST: { kind: 'conflict', summary: 'the lease expired or was taken over' },
