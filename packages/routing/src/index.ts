@@ -1,1 +1,21 @@
-export {};
+export {
+  DNS_ZONE,
+  type DnsNameRecords,
+  type DnsSrvRecord,
+  type DnsView,
+  projectDns,
+} from './dns-projection.ts';
+export { createFollower, type Follower, type FollowerOptions, type Freshness } from './follower.ts';
+export { MemoryRoutingFeed } from './memory-feed.ts';
+export { isRoutable, type UnroutableReason, unroutableReason } from './routable.ts';
+export { matchRoute, normalizeRequestHost, pathMatches } from './route-match.ts';
+export { type HttpRouteSpec, httpRoutesOf, normalizeHostname, normalizePathPrefix } from './route-spec.ts';
+export {
+  type Backend,
+  EMPTY_ROUTE_TABLE,
+  projectRoutes,
+  type Route,
+  type RouteConflict,
+  type RouteTable,
+} from './route-table.ts';
+export { ProjectionState, type RoutingState, serviceKey } from './state.ts';

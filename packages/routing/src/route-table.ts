@@ -1,0 +1,138 @@
+import type { InstanceRecord } from '@ployz/types';
+import { unroutableReason } from './routable.ts';
+import { httpRoutesOf } from './route-spec.ts';
+import type { RoutingState } from './state.ts';
+
+/** One upstream address a route may send traffic to. */
+export interface Backend {
+  readonly instance: string;
+  readonly machine: string;
+  readonly host: string;
+  readonly port: number;
+  /** `host:port` (IPv6 hosts in brackets), unique per backend. */
+  readonly key: string;
+}
+
+/** One host + path prefix and the routable backends behind it (possibly none). */
+export interface Route {
+  /** `host` + `path`, e.g. `api.example.com/v1`; used as the metrics label. */
+  readonly id: string;
+  readonly host: string;
+  readonly path: string;
+  readonly namespace: string;
+  readonly service: string;
+  readonly backends: readonly Backend[];
+}
+
+/** Two services claiming the same host and path; the first (by namespace/service) wins. */
+export interface RouteConflict {
+  readonly id: string;
+  readonly winner: string;
+  readonly loser: string;
+}
+
+/**
+ * An immutable route table. Hosts map to their routes sorted by path length, longest first.
+ * Wildcard hosts (`*.example.com`) are keyed by their suffix (`example.com`).
+ */
+export interface RouteTable {
+  readonly seq: number;
+  readonly exact: ReadonlyMap<string, readonly Route[]>;
+  readonly wildcard: ReadonlyMap<string, readonly Route[]>;
+  readonly routeCount: number;
+  readonly backendCount: number;
+  readonly conflicts: readonly RouteConflict[];
+}
+
+export const EMPTY_ROUTE_TABLE: RouteTable = Object.freeze({
+  seq: 0,
+  exact: new Map(),
+  wildcard: new Map(),
+  routeCount: 0,
+  backendCount: 0,
+  conflicts: [],
+});
+
+function backendOf(instance: InstanceRecord, portName: string | null): Backend | null {
+  const ip = instance.ip;
+  if (ip === null) return null;
+  let port: number | undefined;
+  if (portName !== null) {
+    port = instance.ports[portName];
+  } else {
+    const values = Object.values(instance.ports);
+    port = values.length === 1 ? values[0] : instance.ports.http;
+  }
+  if (port === undefined) return null;
+  const host = ip.includes(':') ? `[${ip}]` : ip;
+  return { instance: instance.id, machine: instance.machine, host: ip, port, key: `${host}:${port}` };
+}
+
+/**
+ * The pure projection from routing records to a route table: for each committed release, the
+ * routes of its current revision and, per slot, the active instance when it is routable.
+ * Cost is linear in releases × slots; instances outside a release's slots are never visited.
+ */
+export function projectRoutes(state: RoutingState): RouteTable {
+  const exact = new Map<string, Route[]>();
+  const wildcard = new Map<string, Route[]>();
+  const owners = new Map<string, string>();
+  const conflicts: RouteConflict[] = [];
+  let routeCount = 0;
+  let backendCount = 0;
+
+  const releaseKeys = [...state.releases.keys()].sort();
+  for (const key of releaseKeys) {
+    const release = state.releases.get(key);
+    if (release === undefined) continue;
+    const revision = state.revisions.get(release.revision);
+    if (revision === undefined) continue;
+    const specs = httpRoutesOf(revision.spec);
+    if (specs.length === 0) continue;
+
+    const instances: InstanceRecord[] = [];
+    for (const slot of release.slots) {
+      const instance = state.instances.get(slot.instance);
+      if (instance === undefined) continue;
+      if (unroutableReason(instance, release, state.machines.get(instance.machine)) !== null) continue;
+      instances.push(instance);
+    }
+    instances.sort((a, b) => a.slot - b.slot);
+
+    for (const spec of specs) {
+      const backends: Backend[] = [];
+      for (const instance of instances) {
+        const b = backendOf(instance, spec.port);
+        if (b !== null) backends.push(b);
+      }
+      for (const hostname of spec.hostnames) {
+        const id = `${hostname}${spec.path === '/' ? '' : spec.path}`;
+        const owner = owners.get(id);
+        if (owner !== undefined) {
+          if (owner !== key) conflicts.push({ id, winner: owner, loser: key });
+          continue;
+        }
+        owners.set(id, key);
+        const isWildcard = hostname.startsWith('*.');
+        const host = isWildcard ? hostname.slice(2) : hostname;
+        const target = isWildcard ? wildcard : exact;
+        const list = target.get(host) ?? [];
+        list.push({
+          id,
+          host: hostname,
+          path: spec.path,
+          namespace: release.namespace,
+          service: release.service,
+          backends,
+        });
+        target.set(host, list);
+        routeCount += 1;
+        backendCount += backends.length;
+      }
+    }
+  }
+  const byLength = (a: Route, b: Route) => b.path.length - a.path.length;
+  for (const list of exact.values()) list.sort(byLength);
+  for (const list of wildcard.values()) list.sort(byLength);
+  return { seq: state.seq, exact, wildcard, routeCount, backendCount, conflicts };
+}
