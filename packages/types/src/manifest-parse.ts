@@ -1,0 +1,349 @@
+/**
+ * `parseManifest(text, { filename | format })`: TOML or JSON text → normalised `Manifest`, or a
+ * `PloyzError` (`MANIFEST_SYNTAX` or `MANIFEST_INVALID`) whose `details.issues` lists every
+ * problem found. Pure: no I/O. Never throws anything else, and never echoes an env value.
+ */
+import { parse as parseToml, TomlError } from 'smol-toml';
+import type { z } from 'zod';
+import { PloyzError } from './errors.ts';
+import {
+  ManifestInput,
+  type PhaseInput,
+  PhaseInput as PhaseInputSchema,
+  type ServiceInput,
+  ServiceInput as ServiceInputSchema,
+  type VolumeInput,
+  VolumeInput as VolumeInputSchema,
+} from './manifest-input.ts';
+import {
+  formatPath,
+  MANIFEST_ISSUE_CODES,
+  type ManifestIssue,
+  type ManifestIssueCode,
+  type PathSegment,
+} from './manifest-issues.ts';
+import { normaliseManifest } from './manifest-normalise.ts';
+import { checkManifestRules, type Indexed, type RawIssue } from './manifest-rules.ts';
+import {
+  nearestPosition,
+  positionAt,
+  type SourcePosition,
+  scanJson,
+  scanTomlLines,
+} from './manifest-source.ts';
+import type { Manifest } from './manifest-spec.ts';
+
+export type ManifestFormat = 'toml' | 'json';
+
+export interface ParseManifestOptions {
+  /** Explicit format; otherwise taken from `filename` (.toml/.json), else sniffed from the text. */
+  format?: ManifestFormat;
+  /** Shown in issues and used to pick the format. */
+  filename?: string;
+}
+
+export interface ManifestErrorDetails {
+  file?: string;
+  issues: ManifestIssue[];
+}
+
+/** Hard cap so a runaway file cannot stall the daemon. */
+export const MANIFEST_MAX_BYTES = 1_000_000;
+
+export function manifestFormatOf(options: ParseManifestOptions, text: string): ManifestFormat | null {
+  if (options.format !== undefined) return options.format;
+  const name = options.filename?.toLowerCase();
+  if (name !== undefined && name !== '-' && /\.[a-z0-9]+$/.test(name)) {
+    if (name.endsWith('.toml')) return 'toml';
+    if (name.endsWith('.json')) return 'json';
+    return null;
+  }
+  return /^\s*\{/.test(text) ? 'json' : 'toml';
+}
+
+function syntaxError(file: string | undefined, issue: Omit<ManifestIssue, 'file'>): PloyzError {
+  const full: ManifestIssue = { ...issue, ...(file !== undefined ? { file } : {}) };
+  const where = [file, issue.line, issue.column].filter((x) => x !== undefined).join(':');
+  return new PloyzError('MANIFEST_SYNTAX', `${where ? `${where}: ` : ''}${issue.message}`, {
+    details: { ...(file !== undefined ? { file } : {}), issues: [full] } satisfies ManifestErrorDetails,
+  });
+}
+
+function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (value instanceof Date || (typeof value === 'object' && value.constructor?.name === 'TomlDate'))
+    return 'a date';
+  switch (typeof value) {
+    case 'object':
+      return 'a table';
+    case 'string':
+      return 'a string';
+    case 'number':
+      return Number.isInteger(value) ? 'an integer' : 'a number';
+    case 'boolean':
+      return 'a boolean';
+    default:
+      return typeof value;
+  }
+}
+
+function describeExpected(expected: string): string {
+  switch (expected) {
+    case 'object':
+      return 'a table';
+    case 'array':
+      return 'a list';
+    case 'record':
+      return 'a table';
+    case 'int':
+      return 'an integer';
+    case 'string':
+      return 'a string';
+    case 'number':
+      return 'a number';
+    case 'boolean':
+      return 'a boolean (true or false)';
+    default:
+      return expected;
+  }
+}
+
+function valueAt(root: unknown, path: readonly PathSegment[]): unknown {
+  let v: unknown = root;
+  for (const seg of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = Object.hasOwn(v, seg) ? (v as Record<string, unknown>)[seg as string] : undefined;
+  }
+  return v;
+}
+
+function isManifestIssueCode(value: unknown): value is ManifestIssueCode {
+  return typeof value === 'string' && Object.hasOwn(MANIFEST_ISSUE_CODES, value);
+}
+
+/** Maps zod issues (relative to `root` at `prefix`) to raw manifest issues. */
+function fromZod(issues: z.core.$ZodIssue[], root: unknown, prefix: PathSegment[]): RawIssue[] {
+  const out: RawIssue[] = [];
+  for (const issue of issues) {
+    const rel = issue.path.map((p) => (typeof p === 'number' ? p : String(p)));
+    const path = [...prefix, ...rel];
+    switch (issue.code) {
+      case 'custom': {
+        const code = issue.params?.code;
+        out.push({ code: isManifestIssueCode(code) ? code : 'VALUE_INVALID', path, message: issue.message });
+        break;
+      }
+      case 'invalid_type': {
+        const value = valueAt(root, rel);
+        const field = rel[rel.length - 1];
+        if (value === undefined) {
+          out.push({
+            code: 'REQUIRED',
+            path,
+            message: typeof field === 'string' ? `\`${field}\` is required` : 'a value is required',
+          });
+        } else {
+          out.push({
+            code: 'TYPE_INVALID',
+            path,
+            message: `expected ${describeExpected(issue.expected)}, got ${describeType(value)}`,
+          });
+        }
+        break;
+      }
+      case 'unrecognized_keys':
+        for (const key of issue.keys) {
+          out.push({
+            code: 'UNKNOWN_FIELD',
+            path: [...path, key],
+            message: `unknown field \`${key}\`; see docs/manifest.md for the fields allowed here`,
+          });
+        }
+        break;
+      case 'invalid_value':
+        out.push({
+          code: 'VALUE_INVALID',
+          path,
+          message: `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`,
+        });
+        break;
+      case 'too_small':
+      case 'too_big': {
+        const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
+        const op = issue.code === 'too_small' ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<';
+        if (issue.origin === 'number' || issue.origin === 'int') {
+          out.push({ code: 'OUT_OF_RANGE', path, message: `must be ${op} ${String(bound)}` });
+        } else {
+          const unit = issue.origin === 'string' ? 'characters' : 'items';
+          out.push({ code: 'LENGTH_INVALID', path, message: `must have ${op} ${String(bound)} ${unit}` });
+        }
+        break;
+      }
+      case 'invalid_union':
+        out.push({
+          code: 'TYPE_INVALID',
+          path,
+          message: `${describeType(valueAt(root, rel))} is not allowed here`,
+        });
+        break;
+      default:
+        out.push({ code: 'VALUE_INVALID', path, message: 'this value is not valid here' });
+    }
+  }
+  return out;
+}
+
+function validateItems<T>(
+  schema: z.ZodType<T>,
+  list: readonly unknown[] | undefined,
+  name: string,
+  issues: RawIssue[],
+): Indexed<T>[] {
+  const ok: Indexed<T>[] = [];
+  for (const [index, item] of (list ?? []).entries()) {
+    const r = schema.safeParse(item);
+    if (r.success) ok.push({ index, value: r.data });
+    else issues.push(...fromZod(r.error.issues, item, [name, index]));
+  }
+  return ok;
+}
+
+interface SourceInfo {
+  file?: string;
+  locate?: (path: PathSegment[]) => SourcePosition | undefined;
+}
+
+function finish(raw: RawIssue[], source: SourceInfo): ManifestIssue[] {
+  return raw.map((issue) => {
+    const pos = source.locate?.(issue.path);
+    return {
+      code: issue.code,
+      path: formatPath(issue.path),
+      message: issue.message,
+      ...(source.file !== undefined ? { file: source.file } : {}),
+      ...(pos !== undefined ? { line: pos.line, column: pos.column } : {}),
+    };
+  });
+}
+
+function invalid(issues: ManifestIssue[], file: string | undefined): PloyzError {
+  const first = issues[0];
+  const head = first
+    ? `${[file, first.line].filter((x) => x !== undefined).join(':')}${file || first.line ? ': ' : ''}${first.path || '(top level)'}: ${first.message}`
+    : '';
+  const more =
+    issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : '';
+  return new PloyzError('MANIFEST_INVALID', `the manifest does not validate: ${head}${more}`, {
+    details: { ...(file !== undefined ? { file } : {}), issues } satisfies ManifestErrorDetails,
+  });
+}
+
+function validateWith(data: unknown, source: SourceInfo): Manifest {
+  const raw: RawIssue[] = [];
+  const top = ManifestInput.safeParse(data);
+  let namespace = '';
+  let services: Indexed<ServiceInput>[] = [];
+  let volumes: Indexed<VolumeInput>[] = [];
+  let phases: Indexed<PhaseInput>[] = [];
+  if (!top.success) raw.push(...fromZod(top.error.issues, data, []));
+  // Validate list items even when the top level has problems, so every issue is reported.
+  const lists = (data !== null && typeof data === 'object' ? data : {}) as Record<string, unknown>;
+  const list = (key: string) => {
+    const v = Object.hasOwn(lists, key) ? lists[key] : undefined;
+    return Array.isArray(v) ? v : undefined;
+  };
+  services = validateItems(ServiceInputSchema, list('services'), 'services', raw);
+  volumes = validateItems(VolumeInputSchema, list('volumes'), 'volumes', raw);
+  phases = validateItems(PhaseInputSchema, list('phases'), 'phases', raw);
+  if (top.success) namespace = top.data.namespace;
+  raw.push(...checkManifestRules({ namespace, services, volumes, phases }));
+  if (raw.length > 0) throw invalid(finish(raw, source), source.file);
+  return normaliseManifest({ namespace, services, volumes, phases });
+}
+
+/** Validates an already-decoded manifest value (e.g. JSON received over the local API). */
+export function validateManifest(data: unknown, options: { filename?: string } = {}): Manifest {
+  try {
+    return validateWith(data, options.filename !== undefined ? { file: options.filename } : {});
+  } catch (e) {
+    if (e instanceof PloyzError) throw e;
+    throw new PloyzError('MANIFEST_INVALID', 'the manifest could not be validated', { cause: e });
+  }
+}
+
+/** Parses and validates TOML or JSON manifest text. */
+export function parseManifest(text: string, options: ParseManifestOptions = {}): Manifest {
+  const file = options.filename;
+  try {
+    if (text.length > MANIFEST_MAX_BYTES) {
+      throw syntaxError(file, {
+        code: 'SYNTAX',
+        path: '',
+        message: `the manifest is larger than ${MANIFEST_MAX_BYTES} bytes`,
+      });
+    }
+    const format = manifestFormatOf(options, text);
+    if (format === null) {
+      throw syntaxError(file, {
+        code: 'FORMAT_UNKNOWN',
+        path: '',
+        message: 'cannot tell the manifest format from the file name; use a .toml or .json file',
+      });
+    }
+    const source: SourceInfo = file !== undefined ? { file } : {};
+    let data: unknown;
+    if (format === 'toml') {
+      try {
+        data = parseToml(text);
+      } catch (e) {
+        const line = e instanceof TomlError ? e.line : undefined;
+        const column = e instanceof TomlError ? e.column : undefined;
+        // Only the first line: the rest is a code excerpt that could show a secret.
+        const reason =
+          e instanceof TomlError ? (e.message.split('\n')[0] ?? '').slice(0, 200) : 'not valid TOML';
+        throw syntaxError(file, {
+          code: 'SYNTAX',
+          path: '',
+          message: reason.replace(/^Invalid TOML document: /, 'invalid TOML: '),
+          ...(line !== undefined ? { line } : {}),
+          ...(column !== undefined ? { column } : {}),
+        });
+      }
+      let lines: Map<string, number> | undefined;
+      source.locate = (path) => {
+        lines ??= scanTomlLines(text);
+        const known = lines;
+        return nearestPosition(path, (p) => {
+          const line = known.get(p);
+          return line === undefined ? undefined : { line, column: 1 };
+        });
+      };
+    } else {
+      const scan = scanJson(text);
+      if (!scan.ok) {
+        const pos = positionAt(text, scan.offset);
+        throw syntaxError(file, {
+          code: 'SYNTAX',
+          path: '',
+          message: `invalid JSON: ${scan.message}`,
+          ...pos,
+        });
+      }
+      try {
+        data = JSON.parse(text);
+      } catch {
+        throw syntaxError(file, { code: 'SYNTAX', path: '', message: 'invalid JSON' });
+      }
+      source.locate = (path) =>
+        nearestPosition(path, (p) => {
+          const offset = scan.offsets.get(p);
+          return offset === undefined ? undefined : positionAt(text, offset);
+        });
+    }
+    return validateWith(data, source);
+  } catch (e) {
+    if (e instanceof PloyzError) throw e;
+    throw new PloyzError('MANIFEST_INVALID', 'the manifest could not be validated', { cause: e });
+  }
+}
