@@ -1,1 +1,60 @@
-export {};
+/**
+ * @ployz/store — durable state on NATS JetStream (DESIGN.md §4).
+ *
+ * Open:     `openStore({ servers, installation, authority, replicas })` → `Store` (connects,
+ *           reconnects forever, creates the assets idempotently); or `Store.fromConnection(nc, …)`.
+ * Records:  `store.machines | revisions | releases | instances | deployStatus | deployPhases |
+ *           volumes | locks` are `RecordBucket`s: `get(...keyParts)`, `getByKey`, `create(record)`,
+ *           `update(record, expectedRevision)`, `save(record, revision|null)`,
+ *           `delete(key, expectedRevision)`, `modify(parts, fn)`, `list(filter)`, `keys(filter)`.
+ *           Values are zod-validated both ways; a lost CAS race is `STORE_CONFLICT`.
+ *           Key scheme (`keys`): machine `<id>`, revision `<ns>.<svc>.<rev>`, release `<ns>.<svc>`,
+ *           instance `<ns>.<svc>.<inst>`, deploy status `<deploy>`, phase `<deploy>.<phase>`,
+ *           volume `<ns>.<vol>`, lock `cp.lock.deploy.<ns>`; tokens escaped by `escapeToken`.
+ * Commits:  `store.commits.append(commit)` (create-only; identical twice = no-op with
+ *           `duplicate: true`; different payload, same id = `COMMIT_CONFLICT`), `get(ns, id)`,
+ *           `list(ns, { afterSeq })` (reads only that namespace), `lastSeq()`.
+ * Leases:   `store.leases.acquire(store.deployLockKey(ns), { owner, ttlMs })` → `Lease` or
+ *           `DEPLOY_LOCK_HELD` (details: holder, expires_at); `renew(lease)` / `release(lease)`
+ *           → `LEASE_LOST` when taken over.
+ * Routing:  `store.routing` implements `RoutingFeed` (`snapshot()`, `follow(fromSeq, signal)`,
+ *           `lastSeq()`), plus `append(event)` and `appendAfterWrite(write, event)`. A broken
+ *           follow throws `ROUTING_FEED_BROKEN` (details.reason).
+ * Assets:   `ensureAssets(nc, scope, replicas)`, `setReplicas(nc, scope, n)`, `assetNames(scope)`,
+ *           `validateReplicas(n)` (1, 3, 5; else `REPLICAS_INVALID`).
+ * State:    `store.connection.state` / `onState(fn)`: connecting | connected | reconnecting |
+ *           disconnected | closed.
+ */
+export {
+  type EnsureAssetsResult,
+  ensureAssets,
+  type Replicas,
+  setReplicas,
+  validateReplicas,
+} from './assets.ts';
+export { canonicalJson } from './canonical-json.ts';
+export { type AppendResult, DeployCommits, type StoredCommit } from './commits.ts';
+export {
+  backoffMs,
+  type ConnectionState,
+  type ConnectOptions,
+  connectStore,
+  monitor,
+  type StoreConnection,
+} from './connection.ts';
+export {
+  type AssetNames,
+  assetNames,
+  escapeToken,
+  joinTokens,
+  keys,
+  type Scope,
+  streamSubjects,
+  subjectPrefix,
+  unescapeToken,
+  validateScope,
+} from './keys.ts';
+export { type AcquireOptions, DEFAULT_LEASE_TTL_MS, type Lease, Leases } from './lease.ts';
+export { RecordBucket, type Versioned } from './record-bucket.ts';
+export { type FeedBreak, feedBroken, RoutingEvents, type SnapshotSources } from './routing-feed.ts';
+export { type OpenStoreOptions, openStore, Store } from './store.ts';

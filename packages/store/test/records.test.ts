@@ -1,0 +1,139 @@
+import { connect } from '@nats-io/transport-node';
+import { startNats } from '@ployz/testkit';
+import { isPloyzError, type PloyzError } from '@ployz/types';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Store } from '../src/index.ts';
+import {
+  deployStatus,
+  instance,
+  machine,
+  phase,
+  release,
+  revision,
+  SCOPE,
+  volume,
+} from './records.fixture.ts';
+
+let nats: Awaited<ReturnType<typeof startNats>>;
+let store: Store;
+
+beforeAll(async () => {
+  nats = await startNats();
+  store = await Store.fromConnection(await connect({ servers: nats.url }), SCOPE);
+});
+afterAll(async () => {
+  await store?.close();
+  await nats?.stop();
+});
+
+async function conflict(p: Promise<unknown>): Promise<PloyzError> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  if (!isPloyzError(err)) throw new Error(`expected a PloyzError, got ${String(err)}`);
+  return err;
+}
+
+describe('typed records with compare-and-set', () => {
+  const cases = [
+    {
+      name: 'machines',
+      bucket: () => store.machines,
+      a: machine(),
+      b: machine('m1', { lifecycle: 'draining' }),
+    },
+    {
+      name: 'revisions',
+      bucket: () => store.revisions,
+      a: revision(),
+      b: revision(undefined, { spec: { image: 'web:2' } }),
+    },
+    { name: 'releases', bucket: () => store.releases, a: release(), b: release({ deploy: 'dep-2' }) },
+    {
+      name: 'instances',
+      bucket: () => store.instances,
+      a: instance(),
+      b: instance(undefined, { ready: false }),
+    },
+    {
+      name: 'deployStatus',
+      bucket: () => store.deployStatus,
+      a: deployStatus(),
+      b: deployStatus(undefined, { state: 'committed' }),
+    },
+    {
+      name: 'deployPhases',
+      bucket: () => store.deployPhases,
+      a: phase(),
+      b: phase(undefined, undefined, { state: 'done' }),
+    },
+    { name: 'volumes', bucket: () => store.volumes, a: volume(), b: volume(undefined, { machine: 'm2' }) },
+  ] as const;
+
+  for (const c of cases) {
+    it(`${c.name}: create, read, CAS update, conflicts, delete`, async () => {
+      // biome-ignore lint/suspicious/noExplicitAny: one loop over differently typed buckets
+      const bucket = c.bucket() as any;
+      const created = await bucket.create(c.a);
+      expect(created.revision).toBeGreaterThan(0);
+      const read = await bucket.getByKey(created.key);
+      expect(read?.value).toEqual(created.value);
+      expect(read?.revision).toBe(created.revision);
+
+      expect((await conflict(bucket.create(c.a))).code).toBe('STORE_CONFLICT');
+
+      const updated = await bucket.update(c.b, created.revision);
+      expect(updated.revision).toBeGreaterThan(created.revision);
+      expect((await bucket.getByKey(created.key))?.value).toEqual(updated.value);
+
+      // A writer still holding the old revision loses, and does not overwrite.
+      expect((await conflict(bucket.update(c.a, created.revision))).code).toBe('STORE_CONFLICT');
+      expect((await bucket.getByKey(created.key))?.value).toEqual(updated.value);
+
+      expect((await bucket.list()).map((v: { key: string }) => v.key)).toContain(created.key);
+      expect((await conflict(bucket.delete(created.key, created.revision))).code).toBe('STORE_CONFLICT');
+      await bucket.delete(created.key, updated.revision);
+      expect(await bucket.getByKey(created.key)).toBeNull();
+      // Create works again over a delete marker.
+      await bucket.create(c.a);
+    });
+  }
+
+  it('keys follow the documented scheme', () => {
+    expect(store.instances.keyOf(instance())).toBe('shop.web.web-0-a');
+    expect(store.releases.key('shop', 'web')).toBe('shop.web');
+    expect(store.deployPhases.key('dep-1', 'p0')).toBe('dep-1.p0');
+    expect(store.revisions.keyOf(revision())).toBe('shop.web.rev-0123456789abcdef');
+    expect(store.deployLockKey('shop')).toBe('cp.lock.deploy.shop');
+  });
+
+  it('refuses invalid records on write and corrupt ones on read', async () => {
+    const bad = { ...machine('m9'), public_key: 'nope' };
+    expect((await conflict(store.machines.create(bad))).code).toBe('INVALID_ARGUMENT');
+    const raw = await connect({ servers: nats.url });
+    try {
+      const { Kvm } = await import('@nats-io/kv');
+      const kv = await new Kvm(raw).open(store.names.machines);
+      await kv.put('m8', JSON.stringify({ id: 'm8' }));
+      expect((await conflict(store.machines.get('m8'))).code).toBe('STORE_CORRUPT');
+    } finally {
+      await raw.close();
+    }
+  });
+
+  it('modify retries a lost race and applies the change once per attempt', async () => {
+    await store.machines.create(machine('m5'));
+    const results = await Promise.allSettled(
+      Array.from({ length: 4 }, (_, i) =>
+        store.machines.modify(
+          ['m5'],
+          (m) => (m ? { ...m, endpoints: [...m.endpoints, `10.0.0.${i}:1`] } : undefined),
+          20,
+        ),
+      ),
+    );
+    expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
+    expect((await store.machines.get('m5'))?.value.endpoints).toHaveLength(5);
+  });
+});
