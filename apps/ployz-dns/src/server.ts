@@ -1,0 +1,204 @@
+/**
+ * UDP and TCP listeners. Each packet: parse header + question, look the precomputed answer up,
+ * copy it behind the caller's header and question. Names outside the zone go to the forwarder.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { once } from 'node:events';
+import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
+import { type AnswerTable, emptyAnswers, lookup } from './answers.ts';
+import type { Forwarder } from './forwarder.ts';
+import { DnsMetrics } from './metrics.ts';
+import {
+  buildErrorResponse,
+  buildResponse,
+  CLASS_ANY,
+  CLASS_IN,
+  type ParsedQuery,
+  parseQuery,
+  questionKey,
+  RCODE_BADVERS,
+  RCODE_REFUSED,
+  RCODE_SERVFAIL,
+  udpLimit,
+} from './wire.ts';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface DnsServerOptions {
+  listen: ListenAddress[];
+  zone: string;
+  forwarder: Forwarder;
+  /** Close idle TCP connections after this long. */
+  tcpIdleMs?: number;
+}
+
+const MAX_TCP_CONNECTIONS = 512;
+
+export class DnsServer {
+  readonly metrics = new DnsMetrics();
+  readonly #options: DnsServerOptions;
+  readonly #udp: Socket[] = [];
+  readonly #tcp: Server[] = [];
+  readonly #connections = new Set<TcpSocket>();
+  #table: AnswerTable;
+  #ready = false;
+  #updatedAt = 0;
+
+  constructor(options: DnsServerOptions) {
+    this.#options = options;
+    this.#table = emptyAnswers(options.zone);
+  }
+
+  /** Swaps in a new compiled view; queries in flight finish against the old one. */
+  setAnswers(table: AnswerTable): void {
+    this.#table = table;
+    this.#ready = true;
+    this.#updatedAt = Date.now();
+  }
+
+  get answers(): AnswerTable {
+    return this.#table;
+  }
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  get updatedAt(): number {
+    return this.#updatedAt;
+  }
+
+  /** Bound addresses (ports resolved when 0 was asked for), UDP and TCP share each port. */
+  addresses(): ListenAddress[] {
+    return this.#udp.map((socket) => {
+      const address = socket.address();
+      return { host: address.address, port: address.port };
+    });
+  }
+
+  async start(): Promise<void> {
+    for (const address of this.#options.listen) {
+      const udp = createSocket({ type: address.host.includes(':') ? 'udp6' : 'udp4', reuseAddr: false });
+      udp.on('message', (msg, rinfo) => this.#onUdp(udp, msg, rinfo.address, rinfo.port));
+      udp.on('error', () => {
+        this.metrics.socketErrors += 1;
+      });
+      udp.bind(address.port, address.host);
+      await once(udp, 'listening');
+      this.#udp.push(udp);
+      // TCP on the same port as UDP (the port the UDP socket got when 0 was asked for).
+      const port = udp.address().port;
+      const tcp = createServer({ noDelay: true }, (socket) => this.#onTcp(socket));
+      tcp.maxConnections = MAX_TCP_CONNECTIONS;
+      tcp.listen(port, address.host);
+      await once(tcp, 'listening');
+      this.#tcp.push(tcp);
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const udp of this.#udp) udp.close();
+    const closing = this.#tcp.map((tcp) => new Promise<void>((resolve) => tcp.close(() => resolve())));
+    for (const connection of this.#connections) connection.destroy();
+    await Promise.all(closing);
+    this.#udp.length = 0;
+    this.#tcp.length = 0;
+  }
+
+  #onUdp(socket: Socket, msg: Buffer, address: string, port: number): void {
+    const response = this.#answer(msg, address, true);
+    if (response === null) return;
+    if (response instanceof Promise) {
+      void response.then((forwarded) => {
+        if (forwarded !== null) socket.send(forwarded, port, address);
+      });
+      return;
+    }
+    socket.send(response, port, address);
+  }
+
+  /**
+   * The answer for one query: bytes, a pending forward, or null (drop). Never throws for any
+   * input; an unexpected error answers SERVFAIL.
+   */
+  #answer(msg: Buffer, sourceAddress: string, udp: boolean): Buffer | Promise<Buffer | null> | null {
+    this.metrics.queries += 1;
+    let parsed: ReturnType<typeof parseQuery>;
+    try {
+      parsed = parseQuery(msg);
+    } catch {
+      this.metrics.malformed += 1;
+      return null;
+    }
+    if (parsed.kind === 'drop') {
+      this.metrics.dropped += 1;
+      return null;
+    }
+    if (parsed.kind === 'reject') {
+      this.metrics.malformed += 1;
+      return buildErrorResponse(msg, parsed.rcode, parsed.questionEnd, parsed.ednsSize);
+    }
+    if (parsed.ednsVersion !== 0)
+      return buildErrorResponse(msg, RCODE_BADVERS, parsed.questionEnd, parsed.ednsSize);
+    const sourceIp = sourceAddress.startsWith('::ffff:') ? sourceAddress.slice(7) : sourceAddress;
+    const table = this.#table;
+    const key = questionKey(msg, parsed.nameEnd);
+    const found = lookup(table, key, parsed.qtype, sourceIp);
+    if (found === null) return this.#forward(msg, parsed);
+    if (parsed.qclass !== CLASS_IN && parsed.qclass !== CLASS_ANY) {
+      return buildErrorResponse(msg, RCODE_REFUSED, parsed.questionEnd, parsed.ednsSize);
+    }
+    if (!this.#ready) {
+      // No projection yet: do not claim names do not exist.
+      this.metrics.servfail += 1;
+      return buildErrorResponse(msg, RCODE_SERVFAIL, parsed.questionEnd, parsed.ednsSize);
+    }
+    this.metrics.answered += 1;
+    if (found.rcode === 3) this.metrics.nxdomain += 1;
+    return buildResponse(msg, parsed, found, udp ? udpLimit(parsed.ednsSize) : 0);
+  }
+
+  async #forward(msg: Buffer, parsed: ParsedQuery): Promise<Buffer> {
+    this.metrics.forwarded += 1;
+    const response = await this.#options.forwarder.forward(msg);
+    if (response !== null) return response;
+    this.metrics.servfail += 1;
+    return buildErrorResponse(msg, RCODE_SERVFAIL, parsed.questionEnd, parsed.ednsSize);
+  }
+
+  #onTcp(socket: TcpSocket): void {
+    this.#connections.add(socket);
+    socket.setTimeout(this.#options.tcpIdleMs ?? 10_000, () => socket.destroy());
+    socket.on('close', () => this.#connections.delete(socket));
+    socket.on('error', () => socket.destroy());
+    const sourceAddress = socket.remoteAddress ?? '';
+    let buffered: Buffer = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      while (buffered.length >= 2) {
+        const length = buffered.readUInt16BE(0);
+        if (buffered.length < 2 + length) break;
+        const msg = buffered.subarray(2, 2 + length);
+        buffered = buffered.subarray(2 + length);
+        const response = this.#answer(Buffer.from(msg), sourceAddress, false);
+        if (response === null) continue;
+        if (response instanceof Promise) {
+          void response.then((forwarded) => {
+            if (forwarded !== null && !socket.destroyed) writeFramed(socket, forwarded);
+          });
+        } else {
+          writeFramed(socket, response);
+        }
+      }
+    });
+  }
+}
+
+function writeFramed(socket: TcpSocket, response: Buffer): void {
+  const prefix = Buffer.allocUnsafe(2);
+  prefix.writeUInt16BE(response.length, 0);
+  socket.write(Buffer.concat([prefix, response]));
+}

@@ -1,0 +1,138 @@
+/**
+ * The ployz-dns service: a routing follower whose projection is the compiled answer table, the
+ * DNS listeners that serve it, the forwarder, and the admin listener. Used by main.ts and by
+ * tests (which pass their own feed and ports).
+ */
+import type { AddressInfo } from 'node:net';
+import { createFollower, type Follower, type Freshness, projectDns } from '@ployz/routing';
+import type { RoutingFeed } from '@ployz/types';
+import { AdminServer } from './admin.ts';
+import { type AnswerTable, compileAnswers } from './answers.ts';
+import type { HostPort } from './config.ts';
+import { Forwarder, type Upstream } from './forwarder.ts';
+import { renderMetrics } from './metrics.ts';
+import { DnsServer } from './server.ts';
+
+export interface DnsServiceOptions {
+  feed: RoutingFeed;
+  listen: HostPort[];
+  admin: HostPort | null;
+  upstreams: Upstream[];
+  upstreamTimeoutMs: number;
+  zone?: string;
+  /** Told about feed and rebuild failures (the app logs them). */
+  onError?(error: unknown, context: string): void;
+  /** Told about every view swap (the app logs at debug). */
+  onUpdate?(table: AnswerTable, freshness: Freshness): void;
+}
+
+export interface DnsService {
+  readonly server: DnsServer;
+  readonly follower: Follower<AnswerTable>;
+  readonly forwarder: Forwarder;
+  /** Bound DNS addresses (UDP and TCP share each). */
+  readonly dnsAddresses: HostPort[];
+  readonly adminAddress: AddressInfo | null;
+  status(): DnsStatus;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export interface DnsStatus {
+  ready: boolean;
+  freshness: Freshness;
+  names: number;
+  callers: number;
+  upstreams: Upstream[];
+  forwarder: { inFlight: number; timeouts: number; failures: number };
+  counters: Record<string, number>;
+}
+
+export async function startDnsService(options: DnsServiceOptions): Promise<DnsService> {
+  const zone = options.zone ?? 'ployz.internal';
+  const forwarder = new Forwarder({ upstreams: options.upstreams, timeoutMs: options.upstreamTimeoutMs });
+  const server = new DnsServer({ listen: options.listen, zone, forwarder });
+  const follower = createFollower<AnswerTable>(options.feed, {
+    project: (state) => compileAnswers(projectDns(state, zone)),
+    onError: (error, context) => options.onError?.(error, context),
+  });
+  follower.onUpdate((table, freshness) => {
+    server.setAnswers(table);
+    options.onUpdate?.(table, freshness);
+  });
+
+  const status = (): DnsStatus => {
+    const table = server.answers;
+    return {
+      ready: server.ready,
+      freshness: follower.freshness(),
+      names: table.size,
+      callers: table.callers.size,
+      upstreams: [...forwarder.upstreams],
+      forwarder: { inFlight: forwarder.inFlight, timeouts: forwarder.timeouts, failures: forwarder.failures },
+      counters: { ...server.metrics },
+    };
+  };
+
+  let admin: AdminServer | null = null;
+  let adminAddress: AddressInfo | null = null;
+  try {
+    await server.start();
+    if (options.admin !== null) {
+      admin = new AdminServer({
+        health: () => {
+          const freshness = follower.freshness();
+          return server.ready
+            ? { ok: true, reason: freshness.reason }
+            : { ok: false, reason: freshness.reason ?? 'no routing view loaded yet' };
+        },
+        status,
+        metrics: () => {
+          const freshness = follower.freshness();
+          return renderMetrics(
+            server.metrics,
+            {
+              seq: freshness.appliedSeq,
+              lastSeq: freshness.streamSeq,
+              names: server.answers.size,
+              ready: server.ready,
+              stale: freshness.stale,
+              updatedAtMs: server.updatedAt,
+              rebuilds: freshness.rebuilds,
+              upstreamTimeouts: forwarder.timeouts,
+              upstreamFailures: forwarder.failures,
+            },
+            Date.now(),
+          );
+        },
+      });
+      adminAddress = await admin.listen(options.admin.host, options.admin.port);
+    }
+  } catch (error) {
+    await server.close();
+    forwarder.close();
+    throw error;
+  }
+  follower.start();
+
+  let closed: Promise<void> | undefined;
+  const close = () => {
+    closed ??= (async () => {
+      await follower.stop();
+      await server.close();
+      await admin?.close();
+      forwarder.close();
+    })();
+    return closed;
+  };
+  return {
+    server,
+    follower,
+    forwarder,
+    dnsAddresses: server.addresses(),
+    adminAddress,
+    status,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
