@@ -1,0 +1,51 @@
+import { Flags } from '@oclif/core';
+import { DaemonCommand } from '../../daemon-command.ts';
+import type { ComponentStatusView, MachineIdentityView } from '../../daemon-types.ts';
+
+interface InitResult {
+  machine: MachineIdentityView;
+  reconcile: {
+    created: number;
+    adopted: number;
+    recreated: number;
+    problems: number;
+    error: { code: string; message: string } | null;
+  } | null;
+  components: ComponentStatusView[];
+}
+
+export default class MachineInit extends DaemonCommand {
+  static override description =
+    'Create a new single-machine installation here: WireGuard identity, overlay address, workload subnet, and the data plane. On an initialised machine it says so and changes nothing.';
+  static override examples = [
+    '<%= config.bin %> machine init',
+    '<%= config.bin %> machine init --id web-1 --installation prod --region eu',
+  ];
+  static override flags = {
+    id: Flags.string({ description: 'machine id (default: the hostname)' }),
+    installation: Flags.string({ description: 'installation name', default: 'local' }),
+    authority: Flags.string({ description: 'deploy authority', default: 'auth-default' }),
+    region: Flags.string({ description: 'region of this machine', default: 'default' }),
+  };
+
+  async run(): Promise<InitResult> {
+    const { flags } = await this.parse(MachineInit);
+    if (!this.jsonEnabled()) this.log('initialising this machine and starting the data plane…');
+    const result = await this.client(flags).call<InitResult>('POST', '/v1/machine/init', {
+      machine_id: flags.id,
+      installation: flags.installation,
+      authority: flags.authority,
+      region: flags.region,
+    });
+    if (!this.jsonEnabled()) {
+      const m = result.machine;
+      this.log(`machine ${m.machine_id} in installation ${m.installation}`);
+      this.log(`  overlay ${m.overlay_ip}  subnet ${m.subnet}`);
+      for (const c of result.components)
+        this.log(`  ${c.component.padEnd(11)} ${c.state}${c.detail ? `  ${c.detail}` : ''}`);
+      if (result.reconcile?.error)
+        this.log(`  data plane: ${result.reconcile.error.code}: ${result.reconcile.error.message}`);
+    }
+    return result;
+  }
+}

@@ -1,0 +1,67 @@
+import { DaemonCommand } from '../daemon-command.ts';
+import type { StatusView } from '../daemon-types.ts';
+
+function ago(iso: string | null): string {
+  if (!iso) return '-';
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 120) return `${s}s ago`;
+  if (s < 7200) return `${Math.round(s / 60)}m ago`;
+  return `${Math.round(s / 3600)}h ago`;
+}
+
+export default class Status extends DaemonCommand {
+  static override description =
+    'Show this machine: data-plane components (adopted / created / recreated / missing / unhealthy, why, since when), NATS connectivity, identity and subnet.';
+  static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json'];
+
+  async run(): Promise<StatusView> {
+    const { flags } = await this.parse(Status);
+    const status = await this.client(flags).call<StatusView>('GET', '/v1/status');
+    if (!this.jsonEnabled()) this.print(status);
+    return status;
+  }
+
+  private print(s: StatusView): void {
+    this.log(`ployzd ${s.daemon.version} (pid ${s.daemon.pid}, up since ${ago(s.daemon.started_at)})`);
+    if (!s.machine) {
+      this.log('machine: not initialised — run: ployzctl machine init');
+      return;
+    }
+    const m = s.machine;
+    this.log(`machine: ${m.machine_id}  installation ${m.installation}  region ${m.region}`);
+    this.log(`  overlay ${m.overlay_ip}  subnet ${m.subnet}  key ${m.public_key}`);
+    if (s.reconcile?.error)
+      this.log(`reconcile: FAILED ${s.reconcile.error.code}: ${s.reconcile.error.message}`);
+    else if (s.reconcile) {
+      this.log(
+        `reconcile ${ago(s.reconcile.at)}: ${s.reconcile.adopted} adopted, ${s.reconcile.created} created, ${s.reconcile.recreated} recreated, ${s.reconcile.problems} problems`,
+      );
+    }
+    const rows = s.components.map((c) => [
+      c.component,
+      c.state,
+      c.reason ?? '-',
+      ago(c.since),
+      c.container_id?.slice(0, 12) ?? '-',
+      c.detail ?? '',
+    ]);
+    const head = ['COMPONENT', 'STATE', 'REASON', 'SINCE', 'CONTAINER', 'DETAIL'];
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+    const line = (r: string[]) =>
+      r
+        .map((v, i) => (i === r.length - 1 ? v : v.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd();
+    this.log(line(head));
+    for (const r of rows) this.log(line(r));
+    if (s.nats) {
+      const rtt = s.nats.rtt_ms === null ? '' : ` rtt ${s.nats.rtt_ms} ms`;
+      const err = s.nats.last_error ? ` (last error: ${s.nats.last_error})` : '';
+      this.log(`nats: ${s.nats.state} ${s.nats.url} since ${ago(s.nats.since)}${rtt}${err}`);
+    }
+    if (s.agent)
+      this.log(
+        `agent: ${s.agent.listening ? 'listening' : 'stopped'} on ${s.agent.subject} (${s.agent.commands.join(', ')})`,
+      );
+  }
+}

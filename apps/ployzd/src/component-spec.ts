@@ -1,0 +1,251 @@
+/**
+ * The desired specification of every data-plane component (DESIGN.md §3), as a pure function of
+ * the daemon config, the machine identity and the resolved image ids. The config hash is taken over
+ * the whole spec; the parent container id is identity too, but kept out of the hash (it is checked
+ * separately, seed 000).
+ */
+import { LABEL } from './labels.ts';
+import { subnetHost } from './machine-address.ts';
+import { configHash, type Json } from './spec-hash.ts';
+
+export const COMPONENTS = ['networking', 'nats', 'gateway', 'dns'] as const;
+export type ComponentName = (typeof COMPONENTS)[number];
+
+/** The netns-owning parent of every other component. */
+export const PARENT_COMPONENT: Record<ComponentName, ComponentName | null> = {
+  networking: null,
+  nats: 'networking',
+  gateway: 'networking',
+  dns: 'networking',
+};
+
+export interface PortPublish {
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+  hostIp: string;
+  hostPort: number;
+}
+
+export type SpecNetwork = { kind: 'bridge'; bridge: string; ipv4: string } | { kind: 'parent' };
+
+export interface ContainerSpec {
+  component: ComponentName;
+  name: string;
+  image: string;
+  /** Resolved local image id; part of the hash, so a rebuilt image is drift. */
+  imageId: string;
+  entrypoint: string[] | null;
+  cmd: string[];
+  env: Record<string, string>;
+  binds: string[];
+  capAdd: string[];
+  devices: string[];
+  sysctls: Record<string, string>;
+  user: string | null;
+  network: SpecNetwork;
+  ports: PortPublish[];
+  /** Identity labels other than the hash and the parent id. */
+  labels: Record<string, string>;
+}
+
+export interface DesiredComponent {
+  spec: ContainerSpec;
+  configHash: string;
+  parent: ComponentName | null;
+}
+
+export interface DataPlaneImages {
+  networking: string;
+  nats: string;
+  gateway: string;
+  dns: string;
+}
+
+export interface DataPlaneInput {
+  installation: string;
+  authority: string;
+  machineId: string;
+  overlayIp: string;
+  /** The overlay /48, routed through wg0. */
+  overlayPrefix: string;
+  subnet: string;
+  containerPrefix: string;
+  bridgeName: string;
+  gatewayHostPort: number;
+  gatewayHostIp: string;
+  wireguardPort: number;
+  /** Host directories bind-mounted into the components. */
+  wireguardKeyDir: string;
+  natsDataDir: string;
+  images: DataPlaneImages;
+  imageIds: DataPlaneImages;
+  /** Per-component extra env (tests use it to force drift; operators to tune). */
+  extraEnv: Partial<Record<ComponentName, Record<string, string>>>;
+}
+
+export const NATS_CLIENT_PORT = 4222;
+export const NATS_MONITOR_PORT = 8222;
+export const GATEWAY_HTTP_PORT = 8080;
+export const GATEWAY_HTTPS_PORT = 8443;
+export const GATEWAY_ADMIN_PORT = 9180;
+export const DNS_PORT = 53;
+export const DNS_ADMIN_PORT = 9053;
+
+function systemLabels(input: DataPlaneInput, component: ComponentName): Record<string, string> {
+  return {
+    [LABEL.managed]: 'true',
+    [LABEL.kind]: 'system',
+    [LABEL.component]: component,
+    [LABEL.installation]: input.installation,
+  };
+}
+
+function withExtra(input: DataPlaneInput, component: ComponentName, env: Record<string, string>) {
+  return { ...env, ...(input.extraEnv[component] ?? {}) };
+}
+
+export function natsUrlInNetns(): string {
+  return `nats://127.0.0.1:${NATS_CLIENT_PORT}`;
+}
+
+/** Where the host-side daemon reaches NATS: the networking container's bridge address. */
+export function natsUrlFromHost(subnet: string): string {
+  return `nats://${subnetHost(subnet, 2)}:${NATS_CLIENT_PORT}`;
+}
+
+export function desiredSpecs(input: DataPlaneInput): ContainerSpec[] {
+  const name = (c: string) => `${input.containerPrefix}${c}`;
+  const common = {
+    PLOYZ_INSTALLATION: input.installation,
+    PLOYZ_AUTHORITY: input.authority,
+    PLOYZ_MACHINE_ID: input.machineId,
+    PLOYZ_NATS_URL: natsUrlInNetns(),
+  };
+  const networking: ContainerSpec = {
+    component: 'networking',
+    name: name('networking'),
+    image: input.images.networking,
+    imageId: input.imageIds.networking,
+    entrypoint: null,
+    cmd: [],
+    // The ployz/networking entry contract: images/README.md.
+    env: withExtra(input, 'networking', {
+      PLOYZ_WG_INTERFACE: 'wg0',
+      PLOYZ_WG_PRIVATE_KEY_FILE: '/etc/ployz/wg/private.key',
+      PLOYZ_WG_LISTEN_PORT: String(input.wireguardPort),
+      PLOYZ_WG_ADDRESSES: `${input.overlayIp}/128`,
+      PLOYZ_WG_ROUTES: input.overlayPrefix,
+    }),
+    binds: [`${input.wireguardKeyDir}:/etc/ployz/wg:ro`],
+    capAdd: ['NET_ADMIN'],
+    devices: ['/dev/net/tun'],
+    // The netns is shared by every child: non-root children (gateway, dns) may bind :53 and :80.
+    sysctls: { 'net.ipv6.conf.all.disable_ipv6': '0', 'net.ipv4.ip_unprivileged_port_start': '0' },
+    user: null,
+    network: { kind: 'bridge', bridge: input.bridgeName, ipv4: subnetHost(input.subnet, 2) },
+    ports: [
+      {
+        containerPort: GATEWAY_HTTP_PORT,
+        protocol: 'tcp',
+        hostIp: input.gatewayHostIp,
+        hostPort: input.gatewayHostPort,
+      },
+      {
+        containerPort: input.wireguardPort,
+        protocol: 'udp',
+        hostIp: '0.0.0.0',
+        hostPort: input.wireguardPort,
+      },
+    ],
+    labels: systemLabels(input, 'networking'),
+  };
+  const nats: ContainerSpec = {
+    component: 'nats',
+    name: name('nats'),
+    image: input.images.nats,
+    imageId: input.imageIds.nats,
+    entrypoint: null,
+    cmd: [
+      '--jetstream',
+      '--store_dir',
+      '/data',
+      '--addr',
+      '0.0.0.0',
+      '--port',
+      String(NATS_CLIENT_PORT),
+      '--http_port',
+      String(NATS_MONITOR_PORT),
+      '--server_name',
+      input.machineId,
+    ],
+    env: withExtra(input, 'nats', {}),
+    // The image runs as uid 10002; the daemon chowns the host directory to it.
+    binds: [`${input.natsDataDir}:/data`],
+    capAdd: [],
+    devices: [],
+    sysctls: {},
+    user: null,
+    network: { kind: 'parent' },
+    ports: [],
+    labels: systemLabels(input, 'nats'),
+  };
+  const gateway: ContainerSpec = {
+    component: 'gateway',
+    name: name('gateway'),
+    image: input.images.gateway,
+    imageId: input.imageIds.gateway,
+    entrypoint: null,
+    cmd: [],
+    // apps/ployz-gateway/src/config.ts; admin on the bridge address so the host can probe health.
+    env: withExtra(input, 'gateway', {
+      ...common,
+      PLOYZ_GATEWAY_HTTP_PORT: String(GATEWAY_HTTP_PORT),
+      PLOYZ_GATEWAY_HTTPS_PORT: String(GATEWAY_HTTPS_PORT),
+      PLOYZ_GATEWAY_ADMIN_HOST: subnetHost(input.subnet, 2),
+      PLOYZ_GATEWAY_ADMIN_PORT: String(GATEWAY_ADMIN_PORT),
+    }),
+    binds: [],
+    capAdd: [],
+    devices: [],
+    sysctls: {},
+    user: null,
+    network: { kind: 'parent' },
+    ports: [],
+    labels: systemLabels(input, 'gateway'),
+  };
+  const dns: ContainerSpec = {
+    component: 'dns',
+    name: name('dns'),
+    image: input.images.dns,
+    imageId: input.imageIds.dns,
+    entrypoint: null,
+    cmd: [],
+    // apps/ployz-dns/src/config.ts: workloads on the bridge use .2 as their resolver.
+    env: withExtra(input, 'dns', {
+      ...common,
+      PLOYZ_DNS_LISTEN: `${subnetHost(input.subnet, 2)}:${DNS_PORT},127.0.0.1:${DNS_PORT}`,
+      PLOYZ_DNS_ADMIN: `${subnetHost(input.subnet, 2)}:${DNS_ADMIN_PORT}`,
+    }),
+    binds: [],
+    capAdd: [],
+    devices: [],
+    sysctls: {},
+    user: null,
+    network: { kind: 'parent' },
+    ports: [],
+    labels: systemLabels(input, 'dns'),
+  };
+  return [networking, nats, gateway, dns];
+}
+
+export function specHash(spec: ContainerSpec): string {
+  return configHash(spec as unknown as Json);
+}
+
+export function desiredComponents(input: DataPlaneInput): DesiredComponent[] {
+  return desiredSpecs(input).map((spec) => ({
+    spec,
+    configHash: specHash(spec),
+    parent: PARENT_COMPONENT[spec.component],
+  }));
+}

@@ -1,0 +1,342 @@
+/**
+ * The composition root of ployzd. It wires the local API, the adopt-first data plane, the NATS
+ * link, this machine's agent (RPC) and the plugins (the deploy engine registers itself in
+ * `plugins.ts`). Everything here is ephemeral: `stop()` closes, in order, the local API, the
+ * plugins (reverse registration order), the agent's RPC listener, the NATS link and the loops; it
+ * never stops or removes a container, so the data plane outlives the daemon.
+ */
+import { mkdir } from 'node:fs/promises';
+import type { MachineRecord } from '@ployz/types';
+import { isPloyzError, PloyzError } from '@ployz/types';
+import type { Logger } from 'pino';
+import { AgentRpc, nodeSubjectPrefix, type RpcHandler } from './agent-rpc.ts';
+import { measureCapacity } from './capacity.ts';
+import { natsUrlFromHost } from './component-spec.ts';
+import type { DaemonConfig } from './daemon-config.ts';
+import { type ComponentStatus, DataPlane, type ReconcileSummary } from './data-plane.ts';
+import type { DockerEngine } from './docker-engine.ts';
+import { type ApiHandler, LocalApi } from './local-api.ts';
+import { MachineDirectory, machineRecordFor } from './machine-directory.ts';
+import { createIdentity, type InitRequest, type MachineIdentity, readIdentity } from './machine-identity.ts';
+import { NatsLink, type NatsLinkStatus } from './nats-link.ts';
+
+export const DAEMON_VERSION = '0.1.0';
+
+/** What a plugin (e.g. the deploy engine) gets from the daemon. */
+export interface DaemonContext {
+  readonly config: DaemonConfig;
+  readonly logger: Logger;
+  readonly docker: DockerEngine;
+  /** Aborted when the daemon stops. */
+  readonly signal: AbortSignal;
+  /** Register a machine RPC command on this machine's subject (before the daemon starts). */
+  registerRpc(command: string, handler: RpcHandler): void;
+  /** Register a local API route (before the daemon starts). */
+  registerRoute(method: 'GET' | 'POST' | 'DELETE', path: string, handler: ApiHandler): void;
+  /** This machine's identity, or null before `machine init`. */
+  identity(): MachineIdentity | null;
+  /** The NATS link to this machine's ployz-nats, or null before `machine init`. */
+  nats(): NatsLink | null;
+}
+
+/** A part of the daemon with its own handlers and lifetime (deploy engine, later: mesh, storage). */
+export interface DaemonPlugin {
+  readonly name: string;
+  /** Once, before the API listens: register RPC commands and API routes. */
+  register(ctx: DaemonContext): void | Promise<void>;
+  /** When the machine is initialised and NATS is connected (at every daemon start). */
+  start?(ctx: DaemonContext, machine: MachineIdentity): Promise<void>;
+  /** On daemon stop, in reverse order. Must not touch containers. */
+  stop?(): Promise<void>;
+}
+
+export interface DaemonStatus {
+  daemon: { pid: number; version: string; started_at: string; socket: string; state_dir: string };
+  initialised: boolean;
+  machine: (MachineIdentity & { record_stored: boolean }) | null;
+  reconcile: ReconcileSummary | null;
+  components: ComponentStatus[];
+  nats: (NatsLinkStatus & { rtt_ms: number | null }) | null;
+  agent: { subject: string; commands: string[]; listening: boolean } | null;
+}
+
+export class Daemon {
+  readonly api = new LocalApi();
+  readonly #abort = new AbortController();
+  readonly #rpcHandlers = new Map<string, RpcHandler>();
+  readonly startedAt = new Date().toISOString();
+  #identity: MachineIdentity | null = null;
+  #dataPlane: DataPlane | null = null;
+  #nats: NatsLink | null = null;
+  #agent: AgentRpc | null = null;
+  #agentListening = false;
+  #recordStored = false;
+  #activation: Promise<void> | null = null;
+  #started: DaemonPlugin[] = [];
+  #stopping = false;
+
+  readonly config: DaemonConfig;
+  readonly docker: DockerEngine;
+  readonly logger: Logger;
+  readonly plugins: DaemonPlugin[];
+
+  constructor(config: DaemonConfig, docker: DockerEngine, logger: Logger, plugins: DaemonPlugin[] = []) {
+    this.config = config;
+    this.docker = docker;
+    this.logger = logger;
+    this.plugins = plugins;
+  }
+
+  get context(): DaemonContext {
+    return {
+      config: this.config,
+      logger: this.logger,
+      docker: this.docker,
+      signal: this.#abort.signal,
+      registerRpc: (command, handler) => {
+        if (this.#rpcHandlers.has(command))
+          throw new PloyzError('INTERNAL', `RPC ${command} registered twice`);
+        this.#rpcHandlers.set(command, handler);
+      },
+      registerRoute: (method, path, handler) => this.api.route(method, path, handler),
+      identity: () => this.#identity,
+      nats: () => this.#nats,
+    };
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.config.stateDir, { recursive: true, mode: 0o700 });
+    this.#registerCore();
+    for (const plugin of this.plugins) await plugin.register(this.context);
+    this.#identity = await readIdentity(this.config.stateDir);
+    await this.api.listen(this.config.socketPath);
+    this.logger.info(
+      {
+        socket: this.config.socketPath,
+        state_dir: this.config.stateDir,
+        initialised: this.#identity !== null,
+      },
+      'ployzd listening',
+    );
+    if (this.#identity) this.#activation = this.#activate(this.#identity);
+  }
+
+  /** Resolves when the startup reconcile (if any) has finished; for tests and `machine init`. */
+  async settled(): Promise<void> {
+    await this.#activation;
+  }
+
+  #registerCore(): void {
+    const ctx = this.context;
+    ctx.registerRoute('GET', '/v1/status', () => this.status());
+    ctx.registerRoute('POST', '/v1/machine/init', (body) => this.init(parseInitBody(body)));
+    ctx.registerRoute('GET', '/v1/machine', () => this.machine());
+    ctx.registerRoute('GET', '/v1/machines', () => this.machines());
+    ctx.registerRpc('ping', () => ({
+      pong: true,
+      machine: this.#identity?.machine_id,
+      at: new Date().toISOString(),
+    }));
+    ctx.registerRpc('status', () => this.status());
+    ctx.registerRpc('capacity', () => measureCapacity(this.config.stateDir));
+  }
+
+  async init(request: InitRequest): Promise<{
+    machine: MachineIdentity;
+    reconcile: ReconcileSummary | null;
+    components: ComponentStatus[];
+  }> {
+    const identity = await createIdentity(this.config.stateDir, request, {
+      clusterRange: this.config.clusterRange,
+      subnet: this.config.subnet,
+      overlayPrefix: this.config.overlayPrefix,
+    });
+    this.logger.info(
+      { machine: identity.machine_id, installation: identity.installation, subnet: identity.subnet },
+      'machine initialised',
+    );
+    this.#identity = identity;
+    this.#activation = this.#activate(identity);
+    await this.#activation;
+    return {
+      machine: identity,
+      reconcile: this.#dataPlane?.summary() ?? null,
+      components: (await this.#dataPlane?.status()) ?? [],
+    };
+  }
+
+  async #activate(identity: MachineIdentity): Promise<void> {
+    const log = this.logger.child({ machine: identity.machine_id });
+    const dataPlane = new DataPlane(this.config, this.docker, identity, (event) => {
+      if ('outcome' in event) {
+        log.info(
+          {
+            component: event.component,
+            outcome: event.outcome,
+            reason: event.reason,
+            detail: event.detail,
+            container_id: event.containerId,
+          },
+          `component ${event.outcome}`,
+        );
+      } else {
+        log.info({ component: event.component, action: event.kind }, `component ${event.kind} starting`);
+      }
+    });
+    this.#dataPlane = dataPlane;
+    const summary = await dataPlane.reconcile();
+    if (summary.error) log.error({ error: summary.error }, 'data plane reconcile failed');
+    else log.info({ ...summary }, 'data plane reconciled');
+    if (this.#stopping) return;
+
+    const link = new NatsLink(this.config.natsUrl ?? natsUrlFromHost(identity.subnet));
+    this.#nats = link;
+    link.start();
+    void this.#afterNats(identity, link, log);
+  }
+
+  async #afterNats(identity: MachineIdentity, link: NatsLink, log: Logger): Promise<void> {
+    const nc = await link.ready();
+    if (this.#stopping) return;
+    log.info({ url: link.url }, 'nats connected');
+    const agent = new AgentRpc(
+      nodeSubjectPrefix(identity.installation, identity.authority, identity.machine_id),
+    );
+    for (const [command, handler] of this.#rpcHandlers) agent.register(command, handler);
+    agent.start(nc);
+    this.#agent = agent;
+    this.#agentListening = true;
+    log.info({ subject: agent.prefix, commands: agent.commands() }, 'agent listening');
+    for (let attempt = 1; !this.#stopping; attempt++) {
+      try {
+        const directory = await MachineDirectory.open(nc, identity.installation);
+        await directory.ensure(machineRecordFor(identity, [], new Date().toISOString()));
+        this.#recordStored = true;
+        break;
+      } catch (error) {
+        log.warn(
+          { err: error instanceof Error ? error.message : String(error), attempt },
+          'machine record not stored yet',
+        );
+        await new Promise((r) => setTimeout(r, Math.min(250 * attempt, 3000)));
+      }
+    }
+    for (const plugin of this.plugins) {
+      if (this.#stopping) return;
+      try {
+        await plugin.start?.(this.context, identity);
+        this.#started.push(plugin);
+      } catch (error) {
+        log.error(
+          { plugin: plugin.name, err: error instanceof Error ? error.message : String(error) },
+          'plugin failed to start',
+        );
+      }
+    }
+  }
+
+  #requireIdentity(): MachineIdentity {
+    if (!this.#identity) {
+      throw new PloyzError(
+        'NOT_INITIALISED',
+        'this machine has no Ployz installation yet; run: ployzctl machine init',
+      );
+    }
+    return this.#identity;
+  }
+
+  async machine(): Promise<{ machine: MachineIdentity; record: MachineRecord | null }> {
+    const identity = this.#requireIdentity();
+    const nc = this.#nats?.connection;
+    const record = nc
+      ? await (await MachineDirectory.open(nc, identity.installation)).get(identity.machine_id)
+      : null;
+    return { machine: identity, record };
+  }
+
+  async machines(): Promise<MachineRecord[]> {
+    const identity = this.#requireIdentity();
+    const nc = this.#nats?.connection;
+    if (!nc) {
+      throw new PloyzError(
+        'STORE_UNAVAILABLE',
+        `NATS (${this.#nats?.url ?? 'ployz-nats'}) is not connected; see ployzctl status`,
+      );
+    }
+    return (await MachineDirectory.open(nc, identity.installation)).list();
+  }
+
+  async status(): Promise<DaemonStatus> {
+    const identity = this.#identity;
+    const nats = this.#nats;
+    return {
+      daemon: {
+        pid: process.pid,
+        version: DAEMON_VERSION,
+        started_at: this.startedAt,
+        socket: this.config.socketPath,
+        state_dir: this.config.stateDir,
+      },
+      initialised: identity !== null,
+      machine: identity ? { ...identity, record_stored: this.#recordStored } : null,
+      reconcile: this.#dataPlane?.summary() ?? null,
+      components: (await this.#dataPlane?.status()) ?? [],
+      nats: nats ? { ...nats.status(), rtt_ms: await nats.rtt() } : null,
+      agent: this.#agent
+        ? {
+            subject: `${this.#agent.prefix}.<command>`,
+            commands: this.#agent.commands(),
+            listening: this.#agentListening,
+          }
+        : null,
+    };
+  }
+
+  /** Stops the ephemeral parts in a defined order; containers are never touched. */
+  async stop(): Promise<string[]> {
+    const order: string[] = [];
+    this.#stopping = true;
+    await this.api.close();
+    order.push('local-api');
+    for (const plugin of [...this.#started].reverse()) {
+      await plugin.stop?.().catch((error: unknown) => {
+        this.logger.warn({ plugin: plugin.name, err: String(error) }, 'plugin stop failed');
+      });
+      order.push(`plugin:${plugin.name}`);
+    }
+    await this.#agent?.stop();
+    this.#agentListening = false;
+    order.push('agent-rpc');
+    await this.#nats?.close();
+    order.push('nats');
+    this.#abort.abort();
+    order.push('loops');
+    return order;
+  }
+}
+
+function parseInitBody(body: unknown): InitRequest {
+  if (body === null || body === undefined) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) {
+    throw new PloyzError('API_BAD_REQUEST', 'machine init takes a JSON object');
+  }
+  const b = body as Record<string, unknown>;
+  const str = (k: string) => {
+    const v = b[k];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string') throw new PloyzError('API_BAD_REQUEST', `${k} must be a string`);
+    return v;
+  };
+  return {
+    machineId: str('machine_id'),
+    installation: str('installation'),
+    authority: str('authority'),
+    region: str('region'),
+  };
+}
+
+export function errorBody(error: unknown): { code: string; message: string } {
+  return isPloyzError(error)
+    ? { code: error.code, message: error.message }
+    : { code: 'INTERNAL', message: String(error) };
+}

@@ -1,0 +1,226 @@
+/**
+ * The adopt-first supervisor: builds the desired specs, observes the engine, plans, executes, and
+ * answers "what state is each component in, why, and since when" from the last reconcile plus a
+ * live inspection. It only ever touches containers holding a component's name with this
+ * installation's labels; never workloads, never foreign containers.
+ */
+import { chown } from 'node:fs/promises';
+import { isPloyzError, PloyzError } from '@ployz/types';
+import {
+  COMPONENTS,
+  type ComponentName,
+  type DataPlaneInput,
+  type DesiredComponent,
+  desiredComponents,
+} from './component-spec.ts';
+import type { DaemonConfig } from './daemon-config.ts';
+import type { DockerEngine } from './docker-engine.ts';
+import { subnetHost } from './machine-address.ts';
+import { type MachineIdentity, natsDataDir, wireguardDir } from './machine-identity.ts';
+import { executePlan, type ReconcileResult } from './reconcile-executor.ts';
+import { type PlannedAction, planReconcile } from './reconcile-plan.ts';
+
+export type ComponentState =
+  | 'adopted'
+  | 'created'
+  | 'recreated'
+  | 'missing'
+  | 'unhealthy'
+  | 'collision'
+  | 'blocked'
+  | 'failed'
+  | 'pending';
+
+export interface ComponentStatus {
+  component: ComponentName;
+  container_name: string;
+  container_id: string | null;
+  state: ComponentState;
+  reason: string | null;
+  detail: string | null;
+  since: string | null;
+  running: boolean;
+  health: string;
+}
+
+export interface ReconcileSummary {
+  at: string;
+  adopted: number;
+  created: number;
+  recreated: number;
+  problems: number;
+  error: { code: string; message: string } | null;
+}
+
+/** Images keyed by component, for the spec. */
+function imagesOf(config: DaemonConfig) {
+  return {
+    networking: config.imageNetworking,
+    nats: config.imageNats,
+    gateway: config.imageGateway,
+    dns: config.imageDns,
+  };
+}
+
+/** The uid the ployz/nats image runs as (images/nats/Dockerfile). */
+const NATS_UID = 10002;
+
+export class DataPlane {
+  #results: ReconcileResult[] = [];
+  #summary: ReconcileSummary | null = null;
+  #running: Promise<ReconcileSummary> | null = null;
+
+  readonly config: DaemonConfig;
+  readonly engine: DockerEngine;
+  readonly identity: MachineIdentity;
+  readonly log: (action: PlannedAction | ReconcileResult) => void;
+
+  constructor(
+    config: DaemonConfig,
+    engine: DockerEngine,
+    identity: MachineIdentity,
+    log: (action: PlannedAction | ReconcileResult) => void = () => {},
+  ) {
+    this.config = config;
+    this.engine = engine;
+    this.identity = identity;
+    this.log = log;
+  }
+
+  names(): string[] {
+    return COMPONENTS.map((c) => `${this.config.containerPrefix}${c}`);
+  }
+
+  async desired(): Promise<DesiredComponent[]> {
+    const images = imagesOf(this.config);
+    const imageIds = {
+      networking: await this.engine.imageId(images.networking),
+      nats: await this.engine.imageId(images.nats),
+      gateway: await this.engine.imageId(images.gateway),
+      dns: await this.engine.imageId(images.dns),
+    };
+    const input: DataPlaneInput = {
+      installation: this.identity.installation,
+      authority: this.identity.authority,
+      machineId: this.identity.machine_id,
+      overlayIp: this.identity.overlay_ip,
+      overlayPrefix: this.config.overlayPrefix,
+      subnet: this.identity.subnet,
+      containerPrefix: this.config.containerPrefix,
+      bridgeName: this.config.bridgeName,
+      gatewayHostPort: this.config.gatewayPort,
+      gatewayHostIp: this.config.gatewayHostIp,
+      wireguardPort: this.config.wireguardPort,
+      wireguardKeyDir: wireguardDir(this.config.stateDir),
+      natsDataDir: natsDataDir(this.config.stateDir),
+      images,
+      imageIds,
+      extraEnv: this.config.componentEnv,
+    };
+    return desiredComponents(input);
+  }
+
+  /** One adopt-first pass. Concurrent callers share the pass in flight. */
+  reconcile(): Promise<ReconcileSummary> {
+    this.#running ??= this.#reconcile().finally(() => {
+      this.#running = null;
+    });
+    return this.#running;
+  }
+
+  async #reconcile(): Promise<ReconcileSummary> {
+    const at = new Date().toISOString();
+    try {
+      await this.engine.ping();
+      const desired = await this.desired();
+      await chown(natsDataDir(this.config.stateDir), NATS_UID, NATS_UID).catch(() => {});
+      await this.engine.ensureBridge({
+        name: this.config.bridgeName,
+        subnet: this.identity.subnet,
+        gateway: subnetHost(this.identity.subnet, 1),
+        installation: this.identity.installation,
+      });
+      const observed = await this.engine.observe(this.names());
+      const plan = planReconcile({ installation: this.identity.installation, desired, observed });
+      this.#results = await executePlan(this.engine, desired, plan, { onAction: (a) => this.log(a) });
+      for (const r of this.#results) this.log(r);
+      const count = (o: ReconcileResult['outcome']) => this.#results.filter((r) => r.outcome === o).length;
+      this.#summary = {
+        at,
+        adopted: count('adopted'),
+        created: count('created'),
+        recreated: count('recreated'),
+        problems: count('collision') + count('blocked') + count('failed'),
+        error: null,
+      };
+    } catch (error) {
+      const e = isPloyzError(error)
+        ? error
+        : new PloyzError('INTERNAL', error instanceof Error ? error.message : String(error));
+      this.#summary = {
+        at,
+        adopted: 0,
+        created: 0,
+        recreated: 0,
+        problems: 0,
+        error: { code: e.code, message: e.message },
+      };
+    }
+    return this.#summary;
+  }
+
+  summary(): ReconcileSummary | null {
+    return this.#summary;
+  }
+
+  /** Last reconcile outcome + what runs right now. */
+  async status(): Promise<ComponentStatus[]> {
+    const out: ComponentStatus[] = [];
+    for (const component of COMPONENTS) {
+      const name = `${this.config.containerPrefix}${component}`;
+      const result = this.#results.find((r) => r.component === component);
+      const live = await this.engine.inspectByName(name).catch(() => null);
+      const base: ComponentStatus = {
+        component,
+        container_name: name,
+        container_id: result?.containerId ?? null,
+        state: 'pending',
+        reason: result?.reason ?? null,
+        detail: result?.detail ?? null,
+        since: result?.at ?? null,
+        running: false,
+        health: 'none',
+      };
+      if (!result) {
+        out.push({ ...base, detail: 'not reconciled yet' });
+        continue;
+      }
+      if (result.outcome === 'collision' || result.outcome === 'blocked' || result.outcome === 'failed') {
+        out.push({ ...base, state: result.outcome });
+        continue;
+      }
+      if (!live || live.id !== result.containerId) {
+        out.push({
+          ...base,
+          state: 'missing',
+          reason: 'missing',
+          detail: live
+            ? `${name} is now a different container (${live.id.slice(0, 12)}); restart ployzd to adopt or recreate it`
+            : `${name} was removed after the last reconcile; restart ployzd to recreate it`,
+        });
+        continue;
+      }
+      const since = result.outcome === 'adopted' ? (live.startedAt ?? result.at) : result.at;
+      const unhealthy = !live.running || live.health === 'unhealthy';
+      out.push({
+        ...base,
+        state: unhealthy ? 'unhealthy' : result.outcome,
+        reason: unhealthy ? (live.running ? 'healthcheck_failing' : 'not_running') : result.reason,
+        since,
+        running: live.running,
+        health: live.health,
+      });
+    }
+    return out;
+  }
+}

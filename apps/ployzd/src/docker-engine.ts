@@ -1,0 +1,190 @@
+/**
+ * The daemon's narrow view of the Docker engine (dockerode 5, API v1.41): observe containers by
+ * name, ensure the bridge network, resolve images, create/start and remove system containers.
+ */
+
+import { PloyzError } from '@ployz/types';
+import Docker from 'dockerode';
+import type { ContainerSpec } from './component-spec.ts';
+import { LABEL } from './labels.ts';
+import type { ObservedContainer } from './reconcile-plan.ts';
+
+export interface BridgeSpec {
+  name: string;
+  subnet: string;
+  gateway: string;
+  installation: string;
+}
+
+export function connectDocker(socketPath = '/var/run/docker.sock'): Docker {
+  return new Docker({ socketPath, version: 'v1.41' });
+}
+
+function dockerStatus(error: unknown): number | undefined {
+  if (typeof error === 'object' && error !== null && 'statusCode' in error) {
+    const code = (error as { statusCode: unknown }).statusCode;
+    return typeof code === 'number' ? code : undefined;
+  }
+  return undefined;
+}
+
+function unavailable(error: unknown): PloyzError {
+  return new PloyzError('DOCKER_UNAVAILABLE', 'the Docker engine does not answer; start dockerd and retry', {
+    cause: error,
+  });
+}
+
+export class DockerEngine {
+  readonly docker: Docker;
+
+  constructor(docker: Docker) {
+    this.docker = docker;
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.docker.ping();
+    } catch (error) {
+      throw unavailable(error);
+    }
+  }
+
+  /** Resolve a local image to its id; never pulls (there is no registry). */
+  async imageId(ref: string): Promise<string> {
+    try {
+      const info = await this.docker.getImage(ref).inspect();
+      return info.Id;
+    } catch (error) {
+      if (dockerStatus(error) === 404) {
+        throw new PloyzError(
+          'IMAGE_MISSING',
+          `image ${ref} is not present locally; build it with bash scripts/images.sh`,
+          {
+            details: { image: ref },
+          },
+        );
+      }
+      throw unavailable(error);
+    }
+  }
+
+  /** Inspect the containers holding exactly these names (any labels, any state). */
+  async observe(names: string[]): Promise<ObservedContainer[]> {
+    const out: ObservedContainer[] = [];
+    for (const name of names) {
+      const c = await this.inspectByName(name);
+      if (c) out.push(c);
+    }
+    return out;
+  }
+
+  async inspectByName(nameOrId: string): Promise<ObservedContainer | null> {
+    try {
+      const info = await this.docker.getContainer(nameOrId).inspect();
+      const health = info.State.Health?.Status;
+      return {
+        id: info.Id,
+        name: info.Name.replace(/^\//, ''),
+        labels: info.Config.Labels ?? {},
+        running: info.State.Running,
+        health: health === 'healthy' || health === 'unhealthy' || health === 'starting' ? health : 'none',
+        startedAt: info.State.Running ? info.State.StartedAt : null,
+      };
+    } catch (error) {
+      if (dockerStatus(error) === 404) return null;
+      throw unavailable(error);
+    }
+  }
+
+  async ensureBridge(spec: BridgeSpec): Promise<{ id: string; created: boolean }> {
+    const existing = await this.findNetwork(spec.name);
+    if (existing) {
+      const labels = existing.Labels ?? {};
+      if (labels[LABEL.managed] !== 'true' || labels[LABEL.installation] !== spec.installation) {
+        throw new PloyzError(
+          'NAME_COLLISION',
+          `docker network ${spec.name} exists but is not this installation's; remove it or configure another bridge name`,
+          { details: { network: spec.name } },
+        );
+      }
+      const subnet = existing.IPAM?.Config?.[0]?.Subnet;
+      if (subnet !== spec.subnet) {
+        throw new PloyzError(
+          'CONFIG_INVALID',
+          `docker network ${spec.name} has subnet ${subnet ?? '(none)'} but this machine's subnet is ${spec.subnet}`,
+          { details: { network: spec.name } },
+        );
+      }
+      return { id: existing.Id, created: false };
+    }
+    const net = await this.docker.createNetwork({
+      Name: spec.name,
+      Driver: 'bridge',
+      CheckDuplicate: true,
+      IPAM: { Driver: 'default', Config: [{ Subnet: spec.subnet, Gateway: spec.gateway }] },
+      Labels: { [LABEL.managed]: 'true', [LABEL.kind]: 'system', [LABEL.installation]: spec.installation },
+    });
+    return { id: net.id, created: true };
+  }
+
+  private async findNetwork(name: string) {
+    const nets = await this.docker.listNetworks({ filters: { name: [name] } });
+    return nets.find((n) => n.Name === name);
+  }
+
+  /** Create and start one system container. Returns the new id. */
+  async createStarted(spec: ContainerSpec, hash: string, parentId: string | null): Promise<string> {
+    const labels: Record<string, string> = { ...spec.labels, [LABEL.configHash]: hash };
+    if (parentId !== null) labels[LABEL.parentContainerId] = parentId;
+    const exposed: Record<string, object> = {};
+    const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
+    for (const p of spec.ports) {
+      const key = `${p.containerPort}/${p.protocol}`;
+      exposed[key] = {};
+      bindings[key] = [{ HostIp: p.hostIp, HostPort: String(p.hostPort) }];
+    }
+    const bridge = spec.network.kind === 'bridge' ? spec.network : null;
+    if (!bridge && parentId === null) {
+      throw new PloyzError('INTERNAL', `${spec.component} shares a netns but has no parent container`);
+    }
+    const container = await this.docker.createContainer({
+      name: spec.name,
+      Image: spec.image,
+      ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
+      ...(spec.cmd.length > 0 ? { Cmd: spec.cmd } : {}),
+      ...(spec.user !== null ? { User: spec.user } : {}),
+      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+      Labels: labels,
+      ExposedPorts: exposed,
+      HostConfig: {
+        NetworkMode: bridge ? bridge.bridge : `container:${parentId}`,
+        Binds: spec.binds,
+        CapAdd: spec.capAdd,
+        Devices: spec.devices.map((d) => ({ PathOnHost: d, PathInContainer: d, CgroupPermissions: 'rwm' })),
+        Sysctls: spec.sysctls,
+        PortBindings: bindings,
+        RestartPolicy: { Name: 'unless-stopped', MaximumRetryCount: 0 },
+        LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+      },
+      ...(bridge
+        ? {
+            NetworkingConfig: {
+              EndpointsConfig: { [bridge.bridge]: { IPAMConfig: { IPv4Address: bridge.ipv4 } } },
+            },
+          }
+        : {}),
+    });
+    await container.start();
+    return container.id;
+  }
+
+  /** Stop and remove one container by id (only ever called with ids the planner chose). */
+  async remove(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: false });
+    } catch (error) {
+      if (dockerStatus(error) === 404) return;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+/**
+ * ployzd entry: `ployzd run [--flags]` (flags and PLOYZ_* env: see daemon-config.ts), `--version`,
+ * `--help`. Logs are JSON lines (pino) on stdout. SIGTERM/SIGINT stop the ephemeral parts and exit
+ * 0; the data plane keeps running.
+ */
+import { isPloyzError } from '@ployz/types';
+import { pino } from 'pino';
+import { DAEMON_VERSION, Daemon } from './daemon.ts';
+import { parseDaemonConfig } from './daemon-config.ts';
+import { connectDocker, DockerEngine } from './docker-engine.ts';
+import { daemonPlugins } from './plugins.ts';
+
+const HELP = `ployzd ${DAEMON_VERSION} — the Ployz daemon
+
+usage: ployzd run [--state-dir DIR] [--socket-path PATH] [--gateway-port N] [--container-prefix P]
+                  [--bridge-name NAME] [--cluster-range CIDR] [--subnet CIDR] [--log-level LEVEL] …
+       ployzd --version
+
+Every flag also reads from env PLOYZ_<FLAG> (e.g. PLOYZ_STATE_DIR).`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`ployzd ${DAEMON_VERSION}\n`);
+    return 0;
+  }
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${HELP}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  if (command !== 'run') {
+    process.stderr.write(`INVALID_ARGUMENT: unknown command ${command}; try: ployzd run\n`);
+    return 2;
+  }
+  const config = parseDaemonConfig(rest, process.env);
+  const logger = pino({ level: config.logLevel, base: { app: 'ployzd', pid: process.pid } });
+  const daemon = new Daemon(
+    config,
+    new DockerEngine(connectDocker(config.dockerSocket)),
+    logger,
+    daemonPlugins(),
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping ephemeral parts; the data plane keeps running');
+    void daemon.stop().then(
+      (order) => {
+        logger.info({ order }, 'ployzd stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: String(error) }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  await daemon.start();
+  return -1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (isPloyzError(error)) {
+      process.stderr.write(`${error.code}: ${error.message}\n`);
+      process.exitCode = error.kind === 'user' ? 2 : 1;
+    } else {
+      process.stderr.write(
+        `INTERNAL: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
+      process.exitCode = 1;
+    }
+  },
+);

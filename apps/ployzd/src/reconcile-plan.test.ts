@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { COMPONENTS, type ContainerSpec, type DesiredComponent, PARENT_COMPONENT } from './component-spec.ts';
+import { LABEL } from './labels.ts';
+import { type ObservedContainer, planReconcile } from './reconcile-plan.ts';
+
+const INST = 'test-inst';
+
+function desired(hashes: Partial<Record<string, string>> = {}): DesiredComponent[] {
+  return COMPONENTS.map((component) => ({
+    spec: { component, name: `p-${component}` } as ContainerSpec,
+    configHash: hashes[component] ?? `hash-${component}`,
+    parent: PARENT_COMPONENT[component],
+  }));
+}
+
+function running(
+  component: string,
+  parentId?: string,
+  extra: Partial<ObservedContainer> = {},
+): ObservedContainer {
+  return {
+    id: `id-${component}`,
+    name: `p-${component}`,
+    labels: {
+      [LABEL.managed]: 'true',
+      [LABEL.kind]: 'system',
+      [LABEL.installation]: INST,
+      [LABEL.configHash]: `hash-${component}`,
+      ...(parentId ? { [LABEL.parentContainerId]: parentId } : {}),
+    },
+    running: true,
+    health: 'none',
+    startedAt: '2026-01-01T00:00:00Z',
+    ...extra,
+  };
+}
+
+const allRunning = () => [
+  running('networking'),
+  running('nats', 'id-networking'),
+  running('gateway', 'id-networking'),
+  running('dns', 'id-networking'),
+];
+
+describe('planReconcile', () => {
+  it('creates every component on an empty engine', () => {
+    const plan = planReconcile({ installation: INST, desired: desired(), observed: [] });
+    expect(plan.map((a) => [a.component, a.kind])).toEqual(COMPONENTS.map((c) => [c, 'create']));
+  });
+
+  it('adopts everything when hashes and parent ids match', () => {
+    const plan = planReconcile({ installation: INST, desired: desired(), observed: allRunning() });
+    expect(plan).toEqual(COMPONENTS.map((c) => ({ component: c, kind: 'adopt', containerId: `id-${c}` })));
+  });
+
+  it('recreates only the drifted leaf component', () => {
+    const plan = planReconcile({
+      installation: INST,
+      desired: desired({ gateway: 'hash-new' }),
+      observed: allRunning(),
+    });
+    expect(plan.map((a) => a.kind)).toEqual(['adopt', 'adopt', 'recreate', 'adopt']);
+    const gw = plan[2];
+    expect(gw?.kind === 'recreate' && gw.reason).toBe('config_drift');
+  });
+
+  it('recreates the children when the networking container drifts', () => {
+    const plan = planReconcile({
+      installation: INST,
+      desired: desired({ networking: 'hash-new' }),
+      observed: allRunning(),
+    });
+    expect(plan.map((a) => (a.kind === 'recreate' ? a.reason : a.kind))).toEqual([
+      'config_drift',
+      'parent_changed',
+      'parent_changed',
+      'parent_changed',
+    ]);
+  });
+
+  it('recreates a child whose parent id label is stale', () => {
+    const observed = allRunning();
+    observed[1] = running('nats', 'id-old-networking');
+    const plan = planReconcile({ installation: INST, desired: desired(), observed });
+    expect(plan[1]).toMatchObject({ kind: 'recreate', reason: 'parent_changed', containerId: 'id-nats' });
+    expect(plan.filter((a) => a.kind === 'adopt')).toHaveLength(3);
+  });
+
+  it('creates children when the parent is missing, even if they run', () => {
+    const plan = planReconcile({ installation: INST, desired: desired(), observed: allRunning().slice(1) });
+    expect(plan.map((a) => (a.kind === 'recreate' ? a.reason : a.kind))).toEqual([
+      'create',
+      'parent_changed',
+      'parent_changed',
+      'parent_changed',
+    ]);
+  });
+
+  it('recreates a stopped container', () => {
+    const observed = allRunning();
+    observed[3] = running('dns', 'id-networking', { running: false });
+    const plan = planReconcile({ installation: INST, desired: desired(), observed });
+    expect(plan[3]).toMatchObject({ kind: 'recreate', reason: 'not_running' });
+  });
+
+  it('reports a container without Ployz labels as a collision and never plans to touch it', () => {
+    const observed = allRunning();
+    observed[2] = { ...running('gateway'), id: 'id-foreign', labels: { maintainer: 'someone' } };
+    const plan = planReconcile({ installation: INST, desired: desired(), observed });
+    expect(plan[2]).toMatchObject({ kind: 'collision', containerId: 'id-foreign', name: 'p-gateway' });
+    expect(plan[2]?.kind === 'collision' && plan[2].detail).toContain('p-gateway');
+    expect(plan.filter((a) => a.kind === 'adopt')).toHaveLength(3);
+  });
+
+  it('treats workloads and other installations holding the name as collisions', () => {
+    const workload = running('nats', 'id-networking');
+    workload.labels[LABEL.kind] = 'workload';
+    const other = running('dns', 'id-networking');
+    other.labels[LABEL.installation] = 'someone-else';
+    const observed = [running('networking'), workload, running('gateway', 'id-networking'), other];
+    const plan = planReconcile({ installation: INST, desired: desired(), observed });
+    expect(plan.map((a) => a.kind)).toEqual(['adopt', 'collision', 'adopt', 'collision']);
+  });
+
+  it('blocks the children when the networking name collides', () => {
+    const observed = [{ ...running('networking'), labels: {} }];
+    const plan = planReconcile({ installation: INST, desired: desired(), observed });
+    expect(plan.map((a) => a.kind)).toEqual(['collision', 'blocked', 'blocked', 'blocked']);
+  });
+
+  it('ignores containers whose names are not component names', () => {
+    const stray = {
+      ...running('web'),
+      name: 'p-web',
+      labels: { [LABEL.managed]: 'true', [LABEL.kind]: 'workload' },
+    };
+    const plan = planReconcile({
+      installation: INST,
+      desired: desired(),
+      observed: [...allRunning(), stray],
+    });
+    expect(plan.every((a) => a.kind === 'adopt')).toBe(true);
+    expect(plan.some((a) => 'containerId' in a && a.containerId === 'id-web')).toBe(false);
+  });
+});

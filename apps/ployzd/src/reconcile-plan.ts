@@ -1,0 +1,135 @@
+/**
+ * The adopt-first planner (seed 000), a pure function: desired components + the containers that
+ * exist now → one action per component. It never looks at containers other than those holding a
+ * component's name, so workloads and foreign containers are never in a plan's hands.
+ */
+import type { ComponentName, DesiredComponent } from './component-spec.ts';
+import { LABEL } from './labels.ts';
+
+export interface ObservedContainer {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  running: boolean;
+  /** Docker health when the image defines a check, else 'none'. */
+  health: 'healthy' | 'unhealthy' | 'starting' | 'none';
+  startedAt: string | null;
+}
+
+export type RecreateReason = 'config_drift' | 'parent_changed' | 'not_running';
+
+export type PlannedAction =
+  | { component: ComponentName; kind: 'adopt'; containerId: string }
+  | { component: ComponentName; kind: 'create'; reason: 'missing' }
+  | {
+      component: ComponentName;
+      kind: 'recreate';
+      reason: RecreateReason;
+      containerId: string;
+      detail: string;
+    }
+  | { component: ComponentName; kind: 'collision'; containerId: string; name: string; detail: string }
+  | { component: ComponentName; kind: 'blocked'; reason: 'parent_unavailable'; detail: string };
+
+export interface PlanInput {
+  installation: string;
+  /** In dependency order: parents before children. */
+  desired: DesiredComponent[];
+  /** Every container whose name is one of the desired names (others are irrelevant). */
+  observed: ObservedContainer[];
+}
+
+function short(id: string | undefined): string {
+  return id === undefined ? '(none)' : id.slice(0, 12);
+}
+
+function foreignReason(c: ObservedContainer, installation: string): string | null {
+  if (c.labels[LABEL.managed] !== 'true') return 'has no Ployz labels';
+  if (c.labels[LABEL.kind] !== 'system') return `is a Ployz ${c.labels[LABEL.kind] ?? 'unknown'} container`;
+  if (c.labels[LABEL.installation] !== installation) {
+    return `belongs to installation ${c.labels[LABEL.installation] ?? '(unset)'}`;
+  }
+  return null;
+}
+
+export function planReconcile(input: PlanInput): PlannedAction[] {
+  const byName = new Map(input.observed.map((c) => [c.name, c]));
+  const actions = new Map<ComponentName, PlannedAction>();
+  const result: PlannedAction[] = [];
+
+  for (const want of input.desired) {
+    const component = want.spec.component;
+    const action = planOne(want, byName.get(want.spec.name), input.installation, (parent) =>
+      actions.get(parent),
+    );
+    actions.set(component, action);
+    result.push(action);
+  }
+  return result;
+}
+
+function planOne(
+  want: DesiredComponent,
+  found: ObservedContainer | undefined,
+  installation: string,
+  parentAction: (c: ComponentName) => PlannedAction | undefined,
+): PlannedAction {
+  const component = want.spec.component;
+  if (found) {
+    const foreign = foreignReason(found, installation);
+    if (foreign !== null) {
+      return {
+        component,
+        kind: 'collision',
+        containerId: found.id,
+        name: found.name,
+        detail: `container ${found.name} (${short(found.id)}) ${foreign}; Ployz will not touch it. Rename or remove it, or choose another container prefix`,
+      };
+    }
+  }
+
+  let parentId: string | null = null;
+  let parentChanged = false;
+  if (want.parent !== null) {
+    const p = parentAction(want.parent);
+    if (p === undefined || p.kind === 'collision' || p.kind === 'blocked') {
+      return {
+        component,
+        kind: 'blocked',
+        reason: 'parent_unavailable',
+        detail: `its parent ${want.parent} is not available`,
+      };
+    }
+    if (p.kind === 'adopt') parentId = p.containerId;
+    else parentChanged = true;
+  }
+
+  if (!found) return { component, kind: 'create', reason: 'missing' };
+
+  const recreate = (reason: RecreateReason, detail: string): PlannedAction => ({
+    component,
+    kind: 'recreate',
+    reason,
+    containerId: found.id,
+    detail,
+  });
+  const haveHash = found.labels[LABEL.configHash];
+  if (haveHash !== want.configHash) {
+    return recreate(
+      'config_drift',
+      `config hash ${haveHash?.slice(0, 12) ?? '(none)'} != expected ${want.configHash.slice(0, 12)}`,
+    );
+  }
+  if (want.parent !== null) {
+    const haveParent = found.labels[LABEL.parentContainerId];
+    if (parentChanged) return recreate('parent_changed', `its parent ${want.parent} is being replaced`);
+    if (haveParent !== parentId) {
+      return recreate(
+        'parent_changed',
+        `parent container ${short(haveParent)} != current ${want.parent} ${short(parentId ?? undefined)}`,
+      );
+    }
+  }
+  if (!found.running) return recreate('not_running', `container ${short(found.id)} is not running`);
+  return { component, kind: 'adopt', containerId: found.id };
+}
