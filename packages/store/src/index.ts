@@ -22,6 +22,8 @@
  *           follow throws `ROUTING_FEED_BROKEN` (details.reason).
  * Assets:   `ensureAssets(nc, scope, replicas)`, `setReplicas(nc, scope, n)`, `assetNames(scope)`,
  *           `validateReplicas(n)` (1, 3, 5; else `REPLICAS_INVALID`).
+ * Durable:  `durabilitySettings(serverVersion, replicas)` → nats-server `jetstream {}` settings
+ *           (docs/adr/0003-jetstream-durability.md).
  * State:    `store.connection.state` / `onState(fn)`: connecting | connected | reconnecting |
  *           disconnected | closed.
  */
@@ -42,6 +44,7 @@ export {
   monitor,
   type StoreConnection,
 } from './connection.ts';
+export { type DurabilitySettings, durabilitySettings, parseServerVersion } from './durability.ts';
 export {
   type AssetNames,
   assetNames,
