@@ -117,13 +117,13 @@ export class Apply {
   private async enter(step: StepNumber, extra: { phase?: string; detail?: string } = {}): Promise<void> {
     if (this.leaseError) throw this.leaseError;
     this.step(step, 'started', extra);
+    if (this.status !== null && this.status.step < step) {
+      await this.writeStatus({ step });
+    }
     if (this.opts.pauseAtStep === step) {
       this.emit({ type: 'paused', step, name: STEPS[step - 1]?.name ?? 'unknown', pid: process.pid });
       // Test hook: wait here until the process is killed (kill -9 at a named step).
       await new Promise<never>(() => {});
-    }
-    if (this.status !== null && this.status.step < step) {
-      await this.writeStatus({ step });
     }
   }
 
@@ -644,7 +644,7 @@ export async function publishCommitRouting(
   const at = opts.clock.now().toISOString();
   const events: RoutingEvent[] = [];
   for (const s of commit.services) {
-    const revision = await opts.store.getRevision(s.revision);
+    const revision = await opts.store.getRevision(commit.namespace, s.service, s.revision);
     if (revision !== null)
       events.push({ type: 'revision_stored', revision, deploy_id: commit.deploy_id, at });
   }

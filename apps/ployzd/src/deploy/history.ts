@@ -52,7 +52,7 @@ export async function rollbackManifest(opts: EngineOptions, deployId: string): P
   }
   const services = [];
   for (const cs of servicesOfDeploy(commits, deployId)) {
-    const revision = await opts.store.getRevision(cs.revision);
+    const revision = await opts.store.getRevision(status.namespace, cs.service, cs.revision);
     if (revision === null) {
       throw new PloyzError(
         'ROLLBACK_INVALID',

@@ -79,13 +79,13 @@ export class MemoryDeployStore implements DeployStore {
     }
     this.commits.push(clone(c));
   }
-  async listCommits(namespace?: string) {
-    return this.commits.filter((c) => namespace === undefined || c.namespace === namespace).map(clone);
+  async listCommits(namespace: string) {
+    return this.commits.filter((c) => c.namespace === namespace).map(clone);
   }
   async putRevision(r: RevisionRecord) {
     if (!this.revisions.has(r.id)) this.revisions.set(r.id, clone(r));
   }
-  async getRevision(id: string) {
+  async getRevision(_namespace: string, _service: string, id: string) {
     const r = this.revisions.get(id);
     return r ? clone(r) : null;
   }

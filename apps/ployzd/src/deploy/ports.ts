@@ -37,11 +37,11 @@ export interface DeployStore {
 
   /** Create-only with dedup: the identical commit twice is a no-op, a different one a conflict. */
   appendCommit(commit: DeployCommit): Promise<void>;
-  listCommits(namespace?: string): Promise<DeployCommit[]>;
+  listCommits(namespace: string): Promise<DeployCommit[]>;
 
   /** Content-addressed: put is idempotent. */
   putRevision(record: RevisionRecord): Promise<void>;
-  getRevision(id: string): Promise<RevisionRecord | null>;
+  getRevision(namespace: string, service: string, id: string): Promise<RevisionRecord | null>;
 
   listReleases(namespace: string): Promise<ReleaseRecord[]>;
   putRelease(record: ReleaseRecord): Promise<void>;
