@@ -48,6 +48,12 @@ export const ERROR_CODES = {
     summary: 'work after a commit failed; committed facts stay live',
   },
   ROLLBACK_INVALID: { kind: 'user', summary: 'the deploy cannot be rolled back to' },
+  // Secrets
+  SECRET_KEY_MISMATCH: {
+    kind: 'user',
+    summary: 'a sealed value was sealed under another installation key; give this daemon the installation key',
+  },
+  SECRET_KEY_INVALID: { kind: 'user', summary: 'the installation key is not 32 bytes of base64url' },
   // Catch-all for bugs: never used for user mistakes.
   INTERNAL: { kind: 'internal', summary: 'an unexpected internal error' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
