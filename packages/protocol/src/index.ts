@@ -1,1 +1,44 @@
-export {};
+/**
+ * @ployz/protocol — the wire between Ployz processes.
+ *
+ * Subjects: `commandSubject(scope, machine, command)` = `ployz.v1.<inst>.<auth>.rpc.node.<machine>.<command>`
+ *           (tokens escaped by `escapeToken`), `machinePrefix`, `machineQueue`.
+ * RPC:      `defineCommands({ name: { request: zod, response: zod } })` → a typed registry
+ *           (extend with `{ ...a, ...b }`); `new RpcServer({ nc, scope, machine, commands })
+ *           .handle(name, fn).start()` / `stop()`; `new RpcClient({ nc, scope, commands })
+ *           .call(machine, name, request, { timeoutMs })`. Errors: RPC_NO_RESPONDERS, RPC_TIMEOUT,
+ *           RPC_BAD_REQUEST, RPC_REMOTE_ERROR, or the remote PloyzError's own code.
+ * Local API (HTTP/JSON over the daemon's unix socket):
+ *           `api` is the declarative route table (name → method, path, input/output schemas,
+ *           streaming); `LocalApiServer` (`implement(name, handler)`, `listen(socketPath,
+ *           { mode, gid })`, `close()`); `LocalApiClient` (`call(name, input)`,
+ *           `stream(name, input, { signal })` → async iterator of progress items, then the
+ *           result). Success is `{ result }`, failure `{ error: { code, message, details } }`
+ *           with an HTTP status from the error kind; streams are NDJSON lines of
+ *           `{ progress }` ending with `{ result }` or `{ error }`. A missing or refused
+ *           socket is DAEMON_UNREACHABLE with a hint to start ployzd.
+ */
+export {
+  type CallOptions,
+  type CommandRegistry,
+  type CommandSpec,
+  defineCommands,
+  type RequestOf,
+  type ResponseOf,
+  RpcClient,
+  type RpcContext,
+  type RpcHandler,
+  RpcReplyEnvelope,
+  RpcRequestEnvelope,
+  RpcServer,
+  rpcFailure,
+} from './rpc.ts';
+export {
+  commandSubject,
+  escapeToken,
+  machinePrefix,
+  machineQueue,
+  type RpcScope,
+  subjectPrefix,
+  unescapeToken,
+} from './subjects.ts';

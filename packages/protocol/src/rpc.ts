@@ -1,0 +1,331 @@
+/**
+ * Machine-command RPC over NATS request/reply.
+ *
+ * Commands form a typed registry (`defineCommands`): name → request schema + response schema.
+ * The daemon registers `ping`/`status`/`capacity`, the deploy engine `start_instance`… by
+ * extending a registry with `{ ...a, ...b }`. The server validates requests, the client
+ * validates before sending and validates the reply.
+ *
+ * Wire: request `{ v: 1, caller, request }`; reply `{ ok: true, result }` or
+ * `{ ok: false, error: { code, message, details? } }`. A server-side PloyzError is rethrown on
+ * the caller with the same code. No responder → RPC_NO_RESPONDERS, no reply in time →
+ * RPC_TIMEOUT; both are returned to the caller at once: nothing is queued or retried.
+ */
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { type ErrorBody, isErrorCode, isPloyzError, PloyzError } from '@ployz/types';
+import { z } from 'zod';
+import { commandSubject, machinePrefix, machineQueue, type RpcScope, unescapeToken } from './subjects.ts';
+
+export interface CommandSpec<Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
+  request: Req;
+  response: Res;
+  /** One line for `ployz status` / docs. */
+  description?: string;
+}
+export type CommandRegistry = Record<string, CommandSpec>;
+
+const COMMAND_NAME = /^[a-z][a-z0-9_]*$/;
+
+/** Checks names and returns the registry unchanged (typed). */
+export function defineCommands<R extends CommandRegistry>(registry: R): R {
+  for (const name of Object.keys(registry)) {
+    if (!COMMAND_NAME.test(name)) {
+      throw new PloyzError('INVALID_ARGUMENT', `RPC command name '${name}' must match ${COMMAND_NAME}`);
+    }
+  }
+  return registry;
+}
+
+export type RequestOf<R extends CommandRegistry, C extends keyof R> = z.input<R[C]['request']>;
+export type ResponseOf<R extends CommandRegistry, C extends keyof R> = z.output<R[C]['response']>;
+
+export const RpcRequestEnvelope = z.object({
+  v: z.literal(1),
+  /** Who asks (machine id or tool), for the handler's logs. */
+  caller: z.string().nullable(),
+  request: z.unknown(),
+});
+export type RpcRequestEnvelope = z.infer<typeof RpcRequestEnvelope>;
+
+const ErrorBodySchema = z.object({
+  code: z.string(),
+  message: z.string(),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const RpcReplyEnvelope = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), result: z.unknown() }),
+  z.object({ ok: z.literal(false), error: ErrorBodySchema }),
+]);
+export type RpcReplyEnvelope = z.infer<typeof RpcReplyEnvelope>;
+
+export interface RpcContext {
+  command: string;
+  caller: string | null;
+  machine: string;
+}
+
+export type RpcHandler<R extends CommandRegistry, C extends keyof R> = (
+  request: z.output<R[C]['request']>,
+  ctx: RpcContext,
+) => Promise<z.input<R[C]['response']>> | z.input<R[C]['response']>;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function toErrorBody(err: unknown): ErrorBody {
+  if (isPloyzError(err)) return err.toJSON();
+  return { code: 'RPC_REMOTE_ERROR', message: err instanceof Error ? err.message : String(err) };
+}
+
+/** One machine's command listener (queue group per machine). */
+export class RpcServer<R extends CommandRegistry> {
+  readonly machine: string;
+  readonly prefix: string;
+  readonly #nc: NatsConnection;
+  readonly #scope: RpcScope;
+  readonly #registry: R;
+  readonly #handlers = new Map<string, RpcHandler<R, keyof R>>();
+  #sub: Subscription | null = null;
+  readonly #inflight = new Set<Promise<void>>();
+
+  constructor(options: { nc: NatsConnection; scope: RpcScope; machine: string; commands: R }) {
+    this.#nc = options.nc;
+    this.#scope = options.scope;
+    this.machine = options.machine;
+    this.#registry = options.commands;
+    this.prefix = machinePrefix(options.scope, options.machine);
+  }
+
+  handle<C extends keyof R & string>(command: C, handler: RpcHandler<R, C>): this {
+    if (!Object.hasOwn(this.#registry, command)) {
+      throw new PloyzError('INVALID_ARGUMENT', `RPC command '${command}' is not in the registry`);
+    }
+    if (this.#handlers.has(command)) {
+      throw new PloyzError('INVALID_ARGUMENT', `RPC command '${command}' has a handler already`);
+    }
+    this.#handlers.set(command, handler as unknown as RpcHandler<R, keyof R>);
+    return this;
+  }
+
+  /** Commands with a handler, sorted. */
+  commands(): string[] {
+    return [...this.#handlers.keys()].sort();
+  }
+
+  /** Subject this server answers `command` on. */
+  subject(command: keyof R & string): string {
+    return commandSubject(this.#scope, this.machine, command);
+  }
+
+  start(): void {
+    if (this.#sub) return;
+    this.#sub = this.#nc.subscribe(`${this.prefix}.*`, {
+      queue: machineQueue(this.#scope, this.machine),
+      callback: (err, msg) => {
+        if (err) return;
+        const p = this.#answer(msg).finally(() => this.#inflight.delete(p));
+        this.#inflight.add(p);
+      },
+    });
+  }
+
+  /** Stops listening and waits for the replies in flight. */
+  async stop(): Promise<void> {
+    const sub = this.#sub;
+    this.#sub = null;
+    if (sub && !sub.isClosed()) await sub.drain().catch(() => sub.unsubscribe());
+    await Promise.allSettled([...this.#inflight]);
+  }
+
+  async #answer(msg: Msg): Promise<void> {
+    const reply = await this.#dispatch(msg);
+    try {
+      msg.respond(encoder.encode(JSON.stringify(reply)));
+    } catch {
+      // The connection is closing; the caller gets RPC_TIMEOUT.
+    }
+  }
+
+  async #dispatch(msg: Msg): Promise<RpcReplyEnvelope> {
+    const command = unescapeToken(msg.subject.slice(this.prefix.length + 1));
+    const handler = this.#handlers.get(command);
+    const spec = this.#registry[command];
+    if (!handler || !spec) {
+      return {
+        ok: false,
+        error: {
+          code: 'RPC_BAD_REQUEST',
+          message: `machine ${this.machine} has no command '${command}'; it knows: ${this.commands().join(', ')}`,
+          details: { command, known: this.commands() },
+        },
+      };
+    }
+    let envelope: RpcRequestEnvelope;
+    let request: unknown;
+    try {
+      envelope = RpcRequestEnvelope.parse(JSON.parse(decoder.decode(msg.data)));
+      const parsed = spec.request.safeParse(envelope.request);
+      if (!parsed.success) {
+        return {
+          ok: false,
+          error: {
+            code: 'RPC_BAD_REQUEST',
+            message: `request for '${command}' does not validate`,
+            details: { issues: parsed.error.issues },
+          },
+        };
+      }
+      request = parsed.data;
+    } catch {
+      return {
+        ok: false,
+        error: { code: 'RPC_BAD_REQUEST', message: 'the request is not a Ployz RPC envelope' },
+      };
+    }
+    try {
+      const result = await handler(request as never, {
+        command,
+        caller: envelope.caller,
+        machine: this.machine,
+      });
+      const checked = spec.response.safeParse(result);
+      if (!checked.success) {
+        return {
+          ok: false,
+          error: {
+            code: 'RPC_REMOTE_ERROR',
+            message: `machine ${this.machine} produced an invalid '${command}' response`,
+            details: { issues: checked.error.issues },
+          },
+        };
+      }
+      return { ok: true, result: checked.data };
+    } catch (err) {
+      return { ok: false, error: toErrorBody(err) };
+    }
+  }
+}
+
+export interface CallOptions {
+  /** Default: the client's timeout (5 s). */
+  timeoutMs?: number;
+}
+
+/** Calls commands on explicit machines. */
+export class RpcClient<R extends CommandRegistry> {
+  readonly #nc: NatsConnection;
+  readonly #scope: RpcScope;
+  readonly #registry: R;
+  readonly #timeoutMs: number;
+  readonly #caller: string | null;
+
+  constructor(options: {
+    nc: NatsConnection;
+    scope: RpcScope;
+    commands: R;
+    timeoutMs?: number;
+    caller?: string;
+  }) {
+    this.#nc = options.nc;
+    this.#scope = options.scope;
+    this.#registry = options.commands;
+    this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.#caller = options.caller ?? null;
+  }
+
+  async call<C extends keyof R & string>(
+    machine: string,
+    command: C,
+    request: RequestOf<R, C>,
+    options: CallOptions = {},
+  ): Promise<ResponseOf<R, C>> {
+    const spec = this.#registry[command];
+    if (!spec) throw new PloyzError('RPC_BAD_REQUEST', `'${command}' is not a known RPC command`);
+    const parsed = spec.request.safeParse(request);
+    if (!parsed.success) {
+      throw new PloyzError('RPC_BAD_REQUEST', `request for '${command}' does not validate`, {
+        details: { command, issues: parsed.error.issues },
+      });
+    }
+    const subject = commandSubject(this.#scope, machine, command);
+    const timeout = options.timeoutMs ?? this.#timeoutMs;
+    const envelope: RpcRequestEnvelope = { v: 1, caller: this.#caller, request: parsed.data };
+    let reply: Msg;
+    try {
+      reply = await this.#nc.request(subject, encoder.encode(JSON.stringify(envelope)), {
+        timeout,
+        noMux: false,
+      });
+    } catch (err) {
+      throw rpcFailure(err, machine, command, timeout);
+    }
+    let body: RpcReplyEnvelope;
+    try {
+      body = RpcReplyEnvelope.parse(JSON.parse(decoder.decode(reply.data)));
+    } catch (cause) {
+      throw new PloyzError(
+        'RPC_REMOTE_ERROR',
+        `machine ${machine} answered '${command}' with a malformed reply`,
+        {
+          cause,
+          details: { machine, command },
+        },
+      );
+    }
+    if (!body.ok) {
+      const code = isErrorCode(body.error.code) ? body.error.code : 'RPC_REMOTE_ERROR';
+      throw new PloyzError(code, body.error.message, {
+        details: { ...(body.error.details ?? {}), machine, command, remote_code: body.error.code },
+      });
+    }
+    const result = spec.response.safeParse(body.result);
+    if (!result.success) {
+      throw new PloyzError(
+        'RPC_REMOTE_ERROR',
+        `machine ${machine} answered '${command}' with an invalid response`,
+        {
+          details: { machine, command, issues: result.error.issues },
+        },
+      );
+    }
+    return result.data as ResponseOf<R, C>;
+  }
+}
+
+/** Maps a nats.js request failure to RPC_NO_RESPONDERS / RPC_TIMEOUT (RpcFailure of the design). */
+export function rpcFailure(err: unknown, machine: string, command: string, timeoutMs: number): PloyzError {
+  const text =
+    err instanceof Error
+      ? `${err.name} ${err.message} ${String((err as { code?: unknown }).code ?? '')}`
+      : String(err);
+  const causeText =
+    err instanceof Error && err.cause instanceof Error ? `${err.cause.name} ${err.cause.message}` : '';
+  const all = `${text} ${causeText}`;
+  const details = { machine, command };
+  if (/no ?responders|503/i.test(all)) {
+    return new PloyzError(
+      'RPC_NO_RESPONDERS',
+      `machine ${machine} has no listener for '${command}' right now (ployzd down or not connected); it is unavailable for this operation`,
+      { cause: err, details },
+    );
+  }
+  if (/timeout/i.test(all)) {
+    return new PloyzError(
+      'RPC_TIMEOUT',
+      `machine ${machine} did not answer '${command}' within ${timeoutMs} ms`,
+      {
+        cause: err,
+        details: { ...details, timeout_ms: timeoutMs },
+      },
+    );
+  }
+  return new PloyzError(
+    'STORE_UNAVAILABLE',
+    `cannot send '${command}' to machine ${machine}: NATS is not reachable`,
+    {
+      cause: err,
+      details,
+    },
+  );
+}
