@@ -192,7 +192,7 @@ describe('apply', () => {
     const phases = [...store.phases.values()].sort((a, b) => a.index - b.index);
     expect(phases.map((p) => [p.phase, p.state])).toEqual([
       ['data', 'committed'],
-      ['main', 'failed'],
+      ['default', 'failed'],
     ]);
     expect(agent.running.size).toBe(1);
   });

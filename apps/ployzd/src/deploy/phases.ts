@@ -1,6 +1,6 @@
 /**
  * Phase ordering. Pure. Manifest phases run in dependency order (`after`), ties broken by their
- * order in the manifest; every service not named by a phase belongs to the default phase `main`
+ * order in the manifest; every service not named by a phase belongs to the default phase `default`
  * (end_of_deploy), which runs last. Service removals belong to the default phase too.
  */
 import { type CommitPolicy, PloyzError } from '@ployz/types';

@@ -208,7 +208,7 @@ describe('planDeploy', () => {
     );
     expect(p.phases.map((x) => [x.id, x.commit_policy, x.services])).toEqual([
       ['data', 'checkpoint', ['db']],
-      ['main', 'end_of_deploy', ['web', 'worker']],
+      ['default', 'end_of_deploy', ['web', 'worker']],
     ]);
     expect(p.phases[0]?.does).toContain('checkpoint');
   });
@@ -224,7 +224,7 @@ describe('orderPhases', () => {
       ],
       ['s1', 's2', 's3', 's4'],
     );
-    expect(phases.map((p) => p.id)).toEqual(['a', 'b', 'c', 'main']);
+    expect(phases.map((p) => p.id)).toEqual(['a', 'b', 'c', 'default']);
     expect(phases.at(-1)?.services).toEqual(['s4']);
   });
 

@@ -23,12 +23,13 @@ export type PlacementSpec =
   | { mode: 'replicated'; replicas: number; regions: string[] }
   | { mode: 'global'; regions: string[] };
 
-export interface MountSpec {
-  /** Host directory (absolute path). */
-  source: string;
-  target: string;
-  read_only: boolean;
-}
+/**
+ * `bind`: a host directory (manifest volumes live as directories under the daemon's state dir
+ * for now; `per_slot` appends `-<slot>`). `tmpfs`: memory-backed.
+ */
+export type MountSpec =
+  | { kind: 'bind'; source: string; target: string; read_only: boolean; per_slot: boolean }
+  | { kind: 'tmpfs'; target: string; size_bytes: number | null };
 
 export interface ResourceSpec {
   /** CPU cores, fractional. */
@@ -72,4 +73,4 @@ export interface DeployManifest {
 }
 
 /** The phase every service not named by a manifest phase belongs to; always last. */
-export const DEFAULT_PHASE = 'main';
+export const DEFAULT_PHASE = 'default';
