@@ -81,13 +81,19 @@ export class DnsServer {
 
   async start(): Promise<void> {
     for (const address of this.#options.listen) {
-      const udp = createSocket({ type: address.host.includes(':') ? 'udp6' : 'udp4', reuseAddr: false });
+      const udp = createSocket({
+        type: address.host.includes(':') ? 'udp6' : 'udp4',
+        // Replies go to the IP literal the query came from: skip dns.lookup and its extra tick.
+        lookup: literalLookup,
+      });
       udp.on('message', (msg, rinfo) => this.#onUdp(udp, msg, rinfo.address, rinfo.port));
       udp.on('error', () => {
         this.metrics.socketErrors += 1;
       });
+      // With a synchronous lookup, 'listening' can fire inside bind(): listen for it first.
+      const listening = once(udp, 'listening');
       udp.bind(address.port, address.host);
-      await once(udp, 'listening');
+      await listening;
       this.#udp.push(udp);
       // TCP on the same port as UDP (the port the UDP socket got when 0 was asked for).
       const port = udp.address().port;
@@ -195,6 +201,15 @@ export class DnsServer {
       }
     });
   }
+}
+
+/** A dgram `lookup` for IP literals: answers synchronously with the address itself. */
+function literalLookup(
+  hostname: string,
+  _options: unknown,
+  callback: (error: Error | null, address: string, family: number) => void,
+): void {
+  callback(null, hostname, hostname.includes(':') ? 6 : 4);
 }
 
 function writeFramed(socket: TcpSocket, response: Buffer): void {
