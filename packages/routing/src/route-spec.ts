@@ -34,9 +34,9 @@ export function normalizeHostname(hostname: string): string {
 }
 
 /**
- * Reads `spec.routes`. Accepted shapes, per route: `{ http: { hostnames, path? }, port? }`,
- * `{ http: { hostnames, path?, port? } }` and the flat `{ hostnames | host, path?, port? }`.
- * Routes of other kinds (e.g. `tcp`) and malformed entries are skipped.
+ * Reads `spec.routes`. The canonical shape is the manifest's `RouteSpec` (@ployz/types):
+ * `{ kind: 'http', hostnames, path, port }`. Also accepted: `{ http: { hostnames, path? }, port? }`
+ * and `{ hostnames | host, path?, port? }`. Other kinds (`tcp`) and malformed entries are skipped.
  */
 export function httpRoutesOf(spec: Readonly<Record<string, unknown>>): HttpRouteSpec[] {
   const routes = spec.routes;
@@ -44,6 +44,7 @@ export function httpRoutesOf(spec: Readonly<Record<string, unknown>>): HttpRoute
   const out: HttpRouteSpec[] = [];
   for (const route of routes) {
     if (!isRecord(route)) continue;
+    if (route.kind !== undefined && route.kind !== 'http') continue;
     const http = isRecord(route.http) ? route.http : 'http' in route ? undefined : route;
     if (http === undefined) continue;
     const hostnames = [...stringList(http.hostnames), ...stringList(http.host)].map(normalizeHostname);

@@ -28,6 +28,8 @@ describe('route specs', () => {
           { hostnames: ['b.example.com'] },
           { http: { hostnames: 'c.example.com', port: 'admin' } },
           { tcp: { listen: 5432 }, port: 'pg' },
+          { kind: 'tcp', listen: 5432, port: 'pg', hostnames: ['x.example.com'] },
+          { kind: 'http', hostnames: ['d.example.com'], path: '/v1/', port: 'http' },
           { http: { hostnames: [] } },
           42,
         ],
@@ -36,6 +38,7 @@ describe('route specs', () => {
       { hostnames: ['a.example.com'], path: '/api', port: 'web' },
       { hostnames: ['b.example.com'], path: '/', port: null },
       { hostnames: ['c.example.com'], path: '/', port: 'admin' },
+      { hostnames: ['d.example.com'], path: '/v1', port: 'http' },
     ]);
     expect(httpRoutesOf({})).toEqual([]);
     expect(normalizePathPrefix('')).toBe('/');

@@ -28,7 +28,7 @@ export function revision(
 }
 
 export function httpRoute(hostnames: string[], path = '/', port = 'http') {
-  return { http: { hostnames, path }, port };
+  return { kind: 'http', hostnames, path, port };
 }
 
 export function instance(

@@ -1,0 +1,150 @@
+/**
+ * Header rewriting for proxied requests and responses, done in one pass over `rawHeaders`
+ * (no header object is built for HTTP/1). Hop-by-hop headers are dropped (RFC 9110 §7.6.1),
+ * `X-Forwarded-For` is appended to, `X-Forwarded-Proto` and `X-Forwarded-Host` are set.
+ */
+
+export interface RequestHeaderScan {
+  /** Flat `[name, value, …]` list for the upstream request. */
+  headers: string[];
+  /** Host header (or HTTP/2 `:authority`), raw. */
+  host: string | undefined;
+  /** The request carries a body (Content-Length > 0 or Transfer-Encoding). */
+  hasBody: boolean;
+  /** Why the request must be refused with 400, if it must. */
+  invalid: string | undefined;
+}
+
+function isHopByHop(lower: string, keepUpgrade: boolean): boolean {
+  switch (lower.length) {
+    case 2:
+      return lower === 'te';
+    case 7:
+      return lower === 'trailer' || (!keepUpgrade && lower === 'upgrade');
+    case 10:
+      return (!keepUpgrade && lower === 'connection') || lower === 'keep-alive';
+    case 16:
+      return lower === 'proxy-connection';
+    default:
+      return false;
+  }
+}
+
+/** Extra header names listed in `Connection:` (other than the usual tokens), lowercased. */
+function connectionListed(value: string): string[] {
+  const names: string[] = [];
+  for (const token of value.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name !== '' && name !== 'host' && name !== 'keep-alive' && name !== 'close' && name !== 'upgrade')
+      names.push(name);
+  }
+  return names;
+}
+
+export function scanRequestHeaders(
+  raw: readonly string[],
+  clientAddress: string | undefined,
+  proto: 'http' | 'https',
+  keepUpgrade: boolean,
+): RequestHeaderScan {
+  const headers: string[] = [];
+  let host: string | undefined;
+  let forwardedFor: string | undefined;
+  let hasBody = false;
+  let connection: string | undefined;
+  let sawHost = false;
+  let invalid: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    if (name.charCodeAt(0) === 58 /* : */) {
+      if (name === ':authority') host ??= value;
+      continue;
+    }
+    const len = name.length;
+    if (len !== 2 && len !== 4 && len !== 7 && len !== 10 && (len < 14 || len > 17)) {
+      headers.push(name, value);
+      continue;
+    }
+    const lower = name.toLowerCase();
+    if (lower === 'host') {
+      if (sawHost) invalid = 'more than one Host header';
+      host = value;
+      sawHost = true;
+    } else if (lower === 'connection') {
+      connection = value;
+    } else if (lower === 'x-forwarded-for') {
+      forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+      continue;
+    } else if (lower === 'x-forwarded-host' || lower === 'x-forwarded-proto') {
+      continue;
+    } else if (lower === 'content-length') {
+      hasBody = value !== '0';
+    } else if (lower === 'transfer-encoding') {
+      hasBody = true;
+    }
+    if (isHopByHop(lower, keepUpgrade)) continue;
+    headers.push(name, value);
+  }
+  if (connection !== undefined) {
+    const listed = connectionListed(connection);
+    if (listed.length > 0) {
+      for (let i = headers.length - 2; i >= 0; i -= 2) {
+        if (listed.includes((headers[i] as string).toLowerCase())) headers.splice(i, 2);
+      }
+    }
+  }
+  if (host !== undefined && !sawHost) {
+    headers.push('host', host);
+  }
+  const client = clientAddress ?? '';
+  headers.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`);
+  headers.push('x-forwarded-proto', proto);
+  if (host !== undefined) headers.push('x-forwarded-host', host);
+  return { headers, host, hasBody, invalid };
+}
+
+export interface ResponseHeaderScan {
+  headers: string[];
+  hasDate: boolean;
+}
+
+/** Drops hop-by-hop (and, for HTTP/2 clients, all connection-specific) response headers. */
+export function scanResponseHeaders(raw: readonly string[]): ResponseHeaderScan {
+  const headers: string[] = [];
+  let hasDate = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    switch (name.length) {
+      case 2:
+      case 7:
+      case 10:
+      case 16:
+      case 17: {
+        const lower = name.toLowerCase();
+        if (isHopByHop(lower, false) || lower === 'transfer-encoding') continue;
+        break;
+      }
+      case 4:
+        if (name.toLowerCase() === 'date') hasDate = true;
+        break;
+    }
+    headers.push(name, value);
+  }
+  return { headers, hasDate };
+}
+
+/** Flat list → header object (HTTP/2 responses), repeated names become arrays. */
+export function headerObject(flat: readonly string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = (flat[i] as string).toLowerCase();
+    const value = flat[i + 1] as string;
+    const existing = out[name];
+    if (existing === undefined) out[name] = value;
+    else if (Array.isArray(existing)) existing.push(value);
+    else out[name] = [existing, value];
+  }
+  return out;
+}

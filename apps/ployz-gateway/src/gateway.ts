@@ -1,0 +1,204 @@
+import http from 'node:http';
+import http2 from 'node:http2';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createFollower, type Follower, projectRoutes, type RouteTable } from '@ployz/routing';
+import type { RoutingFeed } from '@ployz/types';
+import type { Logger } from 'pino';
+import { createAdminServer } from './admin.ts';
+import { CertificateStore } from './certificates.ts';
+import type { GatewayConfig } from './config.ts';
+import { FileSnapshotFeed, LazyStoreFeed } from './feed-source.ts';
+import { GatewayMetrics } from './metrics.ts';
+import { type Proto, ReverseProxy } from './proxy.ts';
+
+export interface Gateway {
+  readonly httpPort: number;
+  readonly httpsPort: number | null;
+  readonly adminPort: number;
+  readonly follower: Follower<RouteTable>;
+  readonly proxy: ReverseProxy;
+  readonly certificates: CertificateStore | null;
+  /** Stops accepting, waits for in-flight requests (up to the drain timeout), then closes. */
+  close(): Promise<void>;
+}
+
+export interface GatewayDeps {
+  logger: Logger;
+  /** Overrides the feed chosen from config (tests). */
+  feed?: RoutingFeed;
+  version?: string;
+}
+
+function listen(server: http.Server | http2.Http2SecureServer, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: http.Server | http2.Http2SecureServer): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+function clientErrorHandler(metrics: GatewayMetrics) {
+  return (error: Error & { code?: string }, socket: Duplex) => {
+    metrics.clientError();
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, reason] =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'request headers too large']
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'request not received in time']
+          : [400, 'malformed request'];
+    const body = `${status} ${reason}\n`;
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+        `content-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+    );
+    socket.destroy();
+  };
+}
+
+/** Composes feed → follower → proxy → listeners. Nothing here calls process.exit. */
+export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Promise<Gateway> {
+  const log = deps.logger;
+  const startedAt = Date.now();
+  const metrics = new GatewayMetrics();
+  const feed =
+    deps.feed ??
+    (config.snapshotFile !== undefined
+      ? new FileSnapshotFeed(config.snapshotFile)
+      : new LazyStoreFeed({
+          servers: config.natsUrl,
+          installation: config.installation,
+          authority: config.authority,
+        }));
+
+  let lastLoggedError = '';
+  const follower = createFollower(feed, {
+    project: projectRoutes,
+    maxLagMs: config.maxLagMs,
+    onError: (error, context) => {
+      const message = `${context}: ${(error as Error).message}`;
+      if (message !== lastLoggedError) log.warn({ context, err: error }, 'routing follower problem');
+      lastLoggedError = message;
+    },
+  });
+  let wasStale = true;
+  follower.onUpdate((table, freshness) => {
+    if (wasStale && !freshness.stale)
+      log.info({ seq: table.seq, routes: table.routeCount }, 'routing table fresh');
+    wasStale = freshness.stale;
+    lastLoggedError = '';
+    for (const conflict of table.conflicts)
+      log.warn({ conflict }, 'two services claim the same host and path');
+  });
+
+  const proxy = new ReverseProxy({
+    table: () => follower.current(),
+    metrics,
+    limits: {
+      bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
+      upstreamTimeoutMs: config.upstreamTimeoutMs,
+      connectTimeoutMs: config.connectTimeoutMs,
+    },
+  });
+
+  const serverOptions: http.ServerOptions = {
+    maxHeaderSize: config.maxHeaderBytes,
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    connectionsCheckingInterval: 1000,
+  };
+  const httpServer = http.createServer(serverOptions, (req, res) => proxy.handle(req, res, 'http'));
+  const onUpgrade = (proto: Proto) => (req: http.IncomingMessage, socket: Duplex, head: Buffer) =>
+    proxy.upgrade(req, socket, head, proto);
+  httpServer.on('upgrade', onUpgrade('http'));
+  httpServer.on('clientError', clientErrorHandler(metrics));
+
+  let certificates: CertificateStore | null = null;
+  let httpsServer: http2.Http2SecureServer | null = null;
+  const sessions = new Set<http2.ServerHttp2Session>();
+  if (config.certDir !== undefined) {
+    certificates = new CertificateStore(config.certDir, (load) =>
+      log.info({ loaded: load.loaded, failed: load.failed }, 'certificates reloaded'),
+    );
+    const load = await certificates.load();
+    log.info({ dir: config.certDir, loaded: load.loaded, failed: load.failed }, 'certificates loaded');
+    certificates.watch();
+    httpsServer = http2.createSecureServer(
+      {
+        allowHTTP1: true,
+        handshakeTimeout: config.headersTimeoutMs,
+        SNICallback: certificates.sniCallback,
+        maxSessionMemory: 16,
+        settings: { maxHeaderListSize: config.maxHeaderBytes },
+        maxSendHeaderBlockLength: config.maxHeaderBytes * 4,
+      },
+      (req, res) => proxy.handle(req, res, 'https'),
+    );
+    httpsServer.on('upgrade', onUpgrade('https'));
+    httpsServer.on('session', (session) => {
+      sessions.add(session);
+      session.once('close', () => sessions.delete(session));
+    });
+    httpsServer.on('tlsClientError', () => metrics.clientError());
+    httpsServer.on('sessionError', () => metrics.clientError());
+    // Slow TLS clients cannot hold sockets: a handshake deadline, then an idle deadline.
+    const idleMs = Math.max(config.requestTimeoutMs, config.upstreamTimeoutMs);
+    httpsServer.on('secureConnection', (socket: Socket) => socket.setTimeout(idleMs, () => socket.destroy()));
+  }
+
+  const admin = createAdminServer({
+    freshness: () => follower.freshness(),
+    table: () => follower.current(),
+    metrics,
+    inFlight: () => proxy.inFlight,
+    certificates: () => certificates?.hostnames() ?? [],
+    startedAt,
+    version: deps.version ?? '0.0.0',
+  });
+
+  follower.start();
+  const adminPort = await listen(admin, config.adminPort, config.adminHost);
+  const httpPort = await listen(httpServer, config.httpPort, config.listenHost);
+  const httpsPort =
+    httpsServer === null ? null : await listen(httpsServer, config.httpsPort, config.listenHost);
+  log.info({ httpPort, httpsPort, adminPort, listenHost: config.listenHost }, 'gateway listening');
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      log.info({ inFlight: proxy.inFlight }, 'draining');
+      const closed = [closeServer(httpServer), ...(httpsServer ? [closeServer(httpsServer)] : [])];
+      httpServer.closeIdleConnections();
+      for (const session of sessions) session.close();
+      const deadline = Date.now() + config.drainTimeoutMs;
+      while (proxy.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      if (proxy.inFlight > 0)
+        log.warn({ inFlight: proxy.inFlight }, 'drain timeout: closing remaining requests');
+      httpServer.closeAllConnections();
+      proxy.closeTunnels();
+      for (const session of sessions) session.destroy();
+      await Promise.all(closed);
+      await follower.stop();
+      if (feed instanceof LazyStoreFeed) await feed.close();
+      certificates?.close();
+      proxy.agent.destroy();
+      admin.closeAllConnections();
+      await closeServer(admin);
+      log.info('gateway stopped');
+    })();
+    return closing;
+  };
+
+  return { httpPort, httpsPort, adminPort, follower, proxy, certificates, close };
+}

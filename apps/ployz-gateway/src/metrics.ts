@@ -1,0 +1,152 @@
+import type { Freshness } from '@ployz/routing';
+
+/** Upper bounds (seconds) of the upstream latency histogram buckets. */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+class RouteStats {
+  readonly byStatus = new Map<number, number>();
+  readonly buckets = new Float64Array(LATENCY_BUCKETS.length);
+  latencyCount = 0;
+  latencySum = 0;
+}
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/**
+ * Gateway metrics, rendered as Prometheus text. Counting is a map lookup and an add per request;
+ * routes are labelled by their id (`host/path`), unmatched requests by `none`.
+ */
+export class GatewayMetrics {
+  readonly #routes = new Map<string, RouteStats>();
+  #upstreamErrors = 0;
+  #retries = 0;
+  #upgrades = 0;
+  #clientErrors = 0;
+
+  #stats(route: string): RouteStats {
+    let stats = this.#routes.get(route);
+    if (stats === undefined) {
+      stats = new RouteStats();
+      this.#routes.set(route, stats);
+    }
+    return stats;
+  }
+
+  request(route: string, status: number): void {
+    const stats = this.#stats(route);
+    stats.byStatus.set(status, (stats.byStatus.get(status) ?? 0) + 1);
+  }
+
+  /** Time from sending the request upstream to its response headers. */
+  upstreamLatency(route: string, seconds: number): void {
+    const stats = this.#stats(route);
+    stats.latencyCount += 1;
+    stats.latencySum += seconds;
+    for (let i = 0; i < LATENCY_BUCKETS.length; i++) {
+      if (seconds <= (LATENCY_BUCKETS[i] as number)) {
+        stats.buckets[i] = (stats.buckets[i] ?? 0) + 1;
+        break;
+      }
+    }
+  }
+
+  upstreamError(): void {
+    this.#upstreamErrors += 1;
+  }
+  retry(): void {
+    this.#retries += 1;
+  }
+  upgrade(): void {
+    this.#upgrades += 1;
+  }
+  clientError(): void {
+    this.#clientErrors += 1;
+  }
+
+  render(freshness: Freshness, extra: { routes: number; backends: number; inFlight: number }): string {
+    const out: string[] = [];
+    out.push('# HELP ployz_gateway_requests_total Requests by route and response status.');
+    out.push('# TYPE ployz_gateway_requests_total counter');
+    for (const [route, stats] of this.#routes) {
+      for (const [status, count] of stats.byStatus) {
+        out.push(`ployz_gateway_requests_total{route="${escapeLabel(route)}",status="${status}"} ${count}`);
+      }
+    }
+    out.push('# HELP ployz_gateway_upstream_latency_seconds Upstream time to response headers.');
+    out.push('# TYPE ployz_gateway_upstream_latency_seconds histogram');
+    for (const [route, stats] of this.#routes) {
+      if (stats.latencyCount === 0) continue;
+      const label = escapeLabel(route);
+      let cumulative = 0;
+      for (let i = 0; i < LATENCY_BUCKETS.length; i++) {
+        cumulative += stats.buckets[i] ?? 0;
+        out.push(
+          `ployz_gateway_upstream_latency_seconds_bucket{route="${label}",le="${LATENCY_BUCKETS[i]}"} ${cumulative}`,
+        );
+      }
+      out.push(
+        `ployz_gateway_upstream_latency_seconds_bucket{route="${label}",le="+Inf"} ${stats.latencyCount}`,
+      );
+      out.push(`ployz_gateway_upstream_latency_seconds_sum{route="${label}"} ${stats.latencySum}`);
+      out.push(`ployz_gateway_upstream_latency_seconds_count{route="${label}"} ${stats.latencyCount}`);
+    }
+    const gauge = (name: string, help: string, value: number, type = 'gauge') => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
+    };
+    gauge(
+      'ployz_gateway_upstream_errors_total',
+      'Upstream connect/response failures.',
+      this.#upstreamErrors,
+      'counter',
+    );
+    gauge('ployz_gateway_retries_total', 'Requests retried on another backend.', this.#retries, 'counter');
+    gauge(
+      'ployz_gateway_upgrades_total',
+      'Connection upgrades (WebSocket) proxied.',
+      this.#upgrades,
+      'counter',
+    );
+    gauge(
+      'ployz_gateway_client_errors_total',
+      'Malformed or timed-out client requests.',
+      this.#clientErrors,
+      'counter',
+    );
+    gauge('ployz_gateway_in_flight_requests', 'Requests being proxied now.', extra.inFlight);
+    gauge('ployz_gateway_routes', 'Routes in the served table.', extra.routes);
+    gauge('ployz_gateway_backends', 'Routable backends in the served table.', extra.backends);
+    gauge(
+      'ployz_gateway_projection_applied_seq',
+      'Stream sequence reflected in the served table.',
+      freshness.appliedSeq,
+    );
+    gauge('ployz_gateway_projection_stream_seq', 'Last known stream sequence.', freshness.streamSeq ?? -1);
+    gauge(
+      'ployz_gateway_projection_lag_events',
+      'Events not yet reflected (-1 unknown).',
+      freshness.lag ?? -1,
+    );
+    gauge('ployz_gateway_projection_stale', '1 when the served table may be stale.', freshness.stale ? 1 : 0);
+    gauge(
+      'ployz_gateway_projection_rebuild_seconds',
+      'Duration of the last successful rebuild.',
+      (freshness.lastRebuildMs ?? 0) / 1000,
+    );
+    gauge(
+      'ployz_gateway_projection_last_success_timestamp_seconds',
+      'When the table was last rebuilt.',
+      (freshness.lastSuccessAt ?? 0) / 1000,
+    );
+    gauge('ployz_gateway_projection_rebuilds_total', 'Successful rebuilds.', freshness.rebuilds, 'counter');
+    gauge(
+      'ployz_gateway_projection_rebuild_failures_total',
+      'Failed rebuilds.',
+      freshness.rebuildFailures,
+      'counter',
+    );
+    gauge('ployz_gateway_projection_resyncs_total', 'Snapshots taken.', freshness.resyncs, 'counter');
+    return `${out.join('\n')}\n`;
+  }
+}

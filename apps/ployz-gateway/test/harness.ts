@@ -1,0 +1,213 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { InstanceRecord, MachineRecord, ReleaseRecord, RevisionRecord, RoutingFeed } from '@ployz/types';
+import { pino } from 'pino';
+import { GatewayConfig } from '../src/config.ts';
+import { type Gateway, startGateway } from '../src/gateway.ts';
+
+const AT = '2026-01-01T00:00:00Z';
+export const REV = 'rev-aaaaaaaaaaaaaaaa';
+export const REV2 = 'rev-bbbbbbbbbbbbbbbb';
+
+export function machine(id = 'm1'): MachineRecord {
+  return {
+    id,
+    public_key: `${'A'.repeat(43)}=`,
+    overlay_ip: 'fd00::1',
+    subnet: '10.210.1.0/24',
+    endpoints: [],
+    region: 'local',
+    region_role: 'home_data',
+    lifecycle: 'active',
+    created_at: AT,
+    updated_at: AT,
+  };
+}
+
+export function revision(
+  service: string,
+  routes: { hostnames: string[]; path?: string }[],
+  id = REV,
+): RevisionRecord {
+  return {
+    id,
+    namespace: 'default',
+    service,
+    spec: {
+      routes: routes.map((r) => ({
+        kind: 'http',
+        hostnames: r.hostnames,
+        path: r.path ?? '/',
+        port: 'http',
+      })),
+    },
+    created_at: AT,
+  };
+}
+
+export function instance(id: string, service: string, slot: number, port: number, rev = REV): InstanceRecord {
+  return {
+    id,
+    namespace: 'default',
+    service,
+    slot,
+    machine: 'm1',
+    revision: rev,
+    deploy: 'dep-1',
+    container_id: null,
+    ip: '127.0.0.1',
+    ip6: null,
+    ports: { http: port },
+    state: 'running',
+    ready: true,
+    draining: false,
+    error: null,
+    created_at: AT,
+    updated_at: AT,
+  };
+}
+
+export function release(service: string, instances: InstanceRecord[], rev = REV): ReleaseRecord {
+  return {
+    namespace: 'default',
+    service,
+    revision: rev,
+    deploy: 'dep-1',
+    slots: instances.map((i) => ({ slot: i.slot, machine: i.machine, instance: i.id })),
+    updated_at: AT,
+  };
+}
+
+export interface Backend extends AsyncDisposable {
+  port: number;
+  name: string;
+  server: http.Server;
+}
+
+/** A backend that answers with JSON naming itself, the path and the headers it saw. */
+export async function startBackend(
+  name: string,
+  handler?: (req: http.IncomingMessage, res: http.ServerResponse) => void,
+): Promise<Backend> {
+  const server = http.createServer(
+    handler ??
+      ((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          res.setHeader('content-type', 'application/json');
+          res.end(
+            JSON.stringify({
+              name,
+              method: req.method,
+              url: req.url,
+              headers: req.headers,
+              body: Buffer.concat(chunks).toString(),
+            }),
+          );
+        });
+      }),
+  );
+  const tunnels = new Set<Duplex>();
+  server.on('upgrade', (req, socket) => {
+    tunnels.add(socket);
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nupgrade: ${req.headers.upgrade}\r\nconnection: upgrade\r\nx-backend: ${name}\r\n\r\n`,
+    );
+    socket.on('data', (d: Buffer) => socket.write(`${name}:${d.toString()}`));
+    socket.on('error', () => socket.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    name,
+    server,
+    async [Symbol.asyncDispose]() {
+      server.closeAllConnections();
+      for (const socket of tunnels) socket.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+export function testConfig(overrides: Partial<Record<keyof GatewayConfig, unknown>> = {}): GatewayConfig {
+  return GatewayConfig.parse({
+    listenHost: '127.0.0.1',
+    httpPort: 0,
+    httpsPort: 0,
+    adminPort: 0,
+    logLevel: 'silent',
+    drainTimeoutMs: 2000,
+    ...overrides,
+  });
+}
+
+export interface RunningGateway extends AsyncDisposable {
+  gateway: Gateway;
+  url: string;
+  admin: string;
+}
+
+export async function runGateway(
+  feed: RoutingFeed | undefined,
+  config = testConfig(),
+): Promise<RunningGateway> {
+  const gateway = await startGateway(config, {
+    logger: pino({ level: 'silent' }),
+    ...(feed ? { feed } : {}),
+  });
+  return {
+    gateway,
+    url: `http://127.0.0.1:${gateway.httpPort}`,
+    admin: `http://127.0.0.1:${gateway.adminPort}`,
+    [Symbol.asyncDispose]: () => gateway.close(),
+  };
+}
+
+export interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** A plain node:http request (so Host can be anything), with a fresh connection each time. */
+export function request(
+  url: string,
+  options: {
+    host?: string;
+    path?: string;
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+  } = {},
+): Promise<Answer> {
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: target.hostname,
+        port: target.port,
+        path: options.path ?? '/',
+        method: options.method ?? 'GET',
+        headers: { host: options.host ?? 'example.com', ...options.headers },
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
