@@ -18,6 +18,27 @@
  *           `{ progress }` ending with `{ result }` or `{ error }`. A missing or refused
  *           socket is DAEMON_UNREACHABLE with a hint to start ployzd.
  */
+
+export { DEFAULT_SOCKET, LocalApiClient, type LocalApiClientOptions, type StreamItem } from './api-client.ts';
+export {
+  type Api,
+  api,
+  type InputOf,
+  type OutputOf,
+  type ProgressOf,
+  type RouteName,
+  type RouteSpec,
+  type RouteTable,
+} from './api-routes.ts';
+export * from './api-schemas.ts';
+export {
+  type HandlerContext,
+  httpStatusFor,
+  type ListenOptions,
+  LocalApiServer,
+  type RouteHandler,
+  socketAnswers,
+} from './api-server.ts';
 export {
   type CallOptions,
   type CommandRegistry,

@@ -1,0 +1,243 @@
+/**
+ * Typed client of the daemon's local API over its unix socket (undici Agent with
+ * `connect.socketPath`). `call` returns the validated result; `stream` yields progress items
+ * and finally the result. A missing or refused socket is DAEMON_UNREACHABLE (start ployzd);
+ * a socket we may not open is PERMISSION_DENIED.
+ */
+import { isErrorCode, PloyzError } from '@ployz/types';
+import { Agent } from 'undici';
+import type { z } from 'zod';
+import {
+  type Api,
+  api,
+  type InputOf,
+  type OutputOf,
+  type ProgressOf,
+  type RouteSpec,
+  type RouteTable,
+} from './api-routes.ts';
+import { ApiErrorBody } from './api-schemas.ts';
+
+export const DEFAULT_SOCKET = '/run/ployz/ployzd.sock';
+
+export type StreamItem<T extends RouteTable, N extends keyof T> =
+  | { kind: 'progress'; progress: ProgressOf<T, N> }
+  | { kind: 'result'; result: OutputOf<T, N> };
+
+export interface LocalApiClientOptions<T extends RouteTable> {
+  socketPath?: string;
+  routes?: T;
+  /** Time allowed for a plain call's answer (default 120 s; streams have none). */
+  timeoutMs?: number;
+}
+
+export class LocalApiClient<T extends RouteTable = Api> {
+  readonly socketPath: string;
+  readonly #routes: T;
+  readonly #agent: Agent;
+  readonly #timeoutMs: number;
+
+  constructor(options: LocalApiClientOptions<T> = {}) {
+    this.socketPath = options.socketPath ?? DEFAULT_SOCKET;
+    this.#routes = options.routes ?? (api as unknown as T);
+    this.#timeoutMs = options.timeoutMs ?? 120_000;
+    this.#agent = new Agent({ connect: { socketPath: this.socketPath, timeout: 2000 } });
+  }
+
+  async call<N extends keyof T & string>(
+    name: N,
+    input: InputOf<T, N>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<OutputOf<T, N>> {
+    const spec = this.#spec(name);
+    if (spec.progress) {
+      let last: OutputOf<T, N> | undefined;
+      for await (const item of this.stream(name, input, options))
+        if (item.kind === 'result') last = item.result;
+      return last as OutputOf<T, N>;
+    }
+    const res = await this.#request(name, input, options.signal, this.#timeoutMs);
+    let payload: unknown;
+    try {
+      payload = await res.body.json();
+    } catch (cause) {
+      throw new PloyzError('INTERNAL', `ployzd answered ${name} with HTTP ${res.statusCode} and no JSON`, {
+        cause,
+      });
+    }
+    return this.#result(name, spec.output, payload, res.statusCode) as OutputOf<T, N>;
+  }
+
+  async *stream<N extends keyof T & string>(
+    name: N,
+    input: InputOf<T, N>,
+    options: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<StreamItem<T, N>> {
+    const spec = this.#spec(name);
+    const res = await this.#request(name, input, options.signal, 0);
+    const type = String(res.headers['content-type'] ?? '');
+    if (!type.startsWith('application/x-ndjson')) {
+      const payload = await res.body.json().catch(() => null);
+      yield {
+        kind: 'result',
+        result: this.#result(name, spec.output, payload, res.statusCode) as OutputOf<T, N>,
+      };
+      return;
+    }
+    let buf = '';
+    let done = false;
+    try {
+      for await (const chunk of res.body) {
+        buf += (chunk as Buffer).toString('utf8');
+        let nl = buf.indexOf('\n');
+        while (nl >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          nl = buf.indexOf('\n');
+          if (!line) continue;
+          const item = this.#line(name, spec, line, res.statusCode);
+          yield item;
+          if (item.kind === 'result') {
+            done = true;
+            return;
+          }
+        }
+      }
+    } catch (err) {
+      if (err instanceof PloyzError) throw err;
+      if (options.signal?.aborted) return;
+      throw unreachable(this.socketPath, err);
+    } finally {
+      if (!done) res.body.destroy();
+    }
+    if (!options.signal?.aborted) {
+      throw new PloyzError(
+        'DAEMON_UNREACHABLE',
+        `ployzd closed the ${name} stream before its result; check its logs`,
+        {
+          details: { route: name },
+        },
+      );
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+
+  #spec(name: string) {
+    const spec = this.#routes[name];
+    if (!spec) throw new PloyzError('INTERNAL', `no local API route named ${name}`);
+    return spec;
+  }
+
+  async #request(name: string, input: unknown, signal: AbortSignal | undefined, timeoutMs: number) {
+    const spec = this.#spec(name);
+    const parsed = spec.input.safeParse(input ?? {});
+    if (!parsed.success) {
+      throw new PloyzError('API_BAD_REQUEST', `the ${name} request does not validate`, {
+        details: { route: name, issues: parsed.error.issues },
+      });
+    }
+    let path: string = spec.path;
+    let body: string | undefined;
+    if (spec.method === 'GET') {
+      const qs = new URLSearchParams();
+      for (const [k, v] of Object.entries((input ?? {}) as Record<string, unknown>)) {
+        if (v !== undefined && v !== null) qs.set(k, String(v));
+      }
+      const q = qs.toString();
+      if (q) path += `?${q}`;
+    } else {
+      body = JSON.stringify(input ?? {});
+    }
+    try {
+      return await this.#agent.request({
+        origin: 'http://ployzd',
+        path,
+        method: spec.method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body }),
+        ...(signal ? { signal } : {}),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+    } catch (err) {
+      throw unreachable(this.socketPath, err);
+    }
+  }
+
+  #result(name: string, output: z.ZodType, payload: unknown, status: number): unknown {
+    if (payload !== null && typeof payload === 'object' && 'error' in payload)
+      throw remoteError(payload.error, status);
+    if (payload !== null && typeof payload === 'object' && 'result' in payload) {
+      const out = output.safeParse(payload.result);
+      if (!out.success) {
+        throw new PloyzError(
+          'INTERNAL',
+          `ployzd answered ${name} with a result this ployzctl does not understand`,
+          {
+            details: { route: name, issues: out.error.issues },
+          },
+        );
+      }
+      return out.data;
+    }
+    throw new PloyzError('INTERNAL', `ployzd answered ${name} with HTTP ${status} and no result`);
+  }
+
+  #line<N extends keyof T & string>(
+    name: N,
+    spec: RouteSpec,
+    line: string,
+    status: number,
+  ): StreamItem<T, N> {
+    let payload: unknown;
+    try {
+      payload = JSON.parse(line);
+    } catch (cause) {
+      throw new PloyzError('INTERNAL', `ployzd sent a malformed ${name} stream line`, { cause });
+    }
+    if (payload !== null && typeof payload === 'object' && 'progress' in payload && spec.progress) {
+      const p = spec.progress.safeParse(payload.progress);
+      if (!p.success) {
+        throw new PloyzError(
+          'INTERNAL',
+          `ployzd sent a ${name} progress line this ployzctl does not understand`,
+          {
+            details: { route: name, issues: p.error.issues },
+          },
+        );
+      }
+      return { kind: 'progress', progress: p.data as ProgressOf<T, N> };
+    }
+    return { kind: 'result', result: this.#result(name, spec.output, payload, status) as OutputOf<T, N> };
+  }
+}
+
+function remoteError(error: unknown, status: number): PloyzError {
+  const body = ApiErrorBody.safeParse(error);
+  if (!body.success) return new PloyzError('INTERNAL', `ployzd failed with HTTP ${status}`);
+  const { code, message, details } = body.data;
+  return new PloyzError(isErrorCode(code) ? code : 'INTERNAL', message, {
+    ...(details ? { details } : {}),
+  });
+}
+
+function unreachable(socketPath: string, err: unknown): PloyzError {
+  const code = String((err as { code?: unknown })?.code ?? '');
+  const causeCode = String((err as { cause?: { code?: unknown } })?.cause?.code ?? '');
+  const all = `${code} ${causeCode}`;
+  if (/EACCES|EPERM/.test(all)) {
+    return new PloyzError(
+      'PERMISSION_DENIED',
+      `you may not use ${socketPath}: run as root or join the group that owns the socket`,
+      { cause: err, details: { socket: socketPath } },
+    );
+  }
+  return new PloyzError(
+    'DAEMON_UNREACHABLE',
+    `ployzd does not answer on ${socketPath}${code ? ` (${code})` : ''}; start it with: sudo ployzd run`,
+    { cause: err, details: { socket: socketPath } },
+  );
+}

@@ -1,0 +1,229 @@
+/**
+ * The local API server ployzd mounts: node:http on a unix socket, routes from a `RouteTable`,
+ * zod-validated inputs and outputs, errors as `{ error: { code, message, details } }` with an
+ * HTTP status from the error kind. Streamed routes answer `application/x-ndjson`: one
+ * `{ "progress": … }` line per `emit`, then `{ "result": … }` or `{ "error": … }`.
+ *
+ * The socket is created with mode 0660 (owner root, group configurable): only root and the
+ * group may talk to the daemon. A stale socket file is replaced; a live one is an error.
+ */
+import { chmod, chown, mkdir, rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
+import { dirname } from 'node:path';
+import { ERROR_CODES, isPloyzError, PloyzError } from '@ployz/types';
+import type { z } from 'zod';
+import { type Api, api, type RouteTable } from './api-routes.ts';
+
+export interface HandlerContext<P> {
+  /** Sends one progress line (streamed routes only; a no-op elsewhere). */
+  emit(progress: P): void;
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+}
+
+export type RouteHandler<T extends RouteTable, N extends keyof T> = (
+  input: z.output<T[N]['input']>,
+  ctx: HandlerContext<T[N]['progress'] extends z.ZodType ? z.input<T[N]['progress']> : never>,
+) => Promise<z.input<T[N]['output']>> | z.input<T[N]['output']>;
+
+const STATUS_BY_KIND = { user: 400, conflict: 409, transient: 503, internal: 500 } as const;
+
+export function httpStatusFor(error: PloyzError): number {
+  switch (error.code) {
+    case 'NOT_FOUND':
+      return 404;
+    case 'PERMISSION_DENIED':
+      return 403;
+    case 'NOT_INITIALISED':
+    case 'ALREADY_INITIALISED':
+      return 409;
+    default:
+      return STATUS_BY_KIND[ERROR_CODES[error.code].kind];
+  }
+}
+
+function asPloyzError(err: unknown): PloyzError {
+  if (isPloyzError(err)) return err;
+  return new PloyzError('INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
+}
+
+/** True when something answers on the socket path (another live daemon). */
+export function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export interface ListenOptions {
+  /** File mode of the socket; default 0o660. */
+  mode?: number;
+  /** Group allowed to use the socket (numeric gid); default: the process's group. */
+  gid?: number;
+}
+
+type AnyHandler = (input: unknown, ctx: HandlerContext<unknown>) => unknown;
+
+const MAX_BODY = 2_000_000;
+
+export class LocalApiServer<T extends RouteTable = Api> {
+  readonly routes: T;
+  readonly #handlers = new Map<string, AnyHandler>();
+  readonly #byPath = new Map<string, { name: string; spec: T[keyof T] }>();
+  #server: Server | null = null;
+  #socketPath: string | null = null;
+
+  constructor(routes?: T) {
+    this.routes = routes ?? (api as unknown as T);
+    for (const [name, spec] of Object.entries(this.routes)) {
+      this.#byPath.set(`${spec.method} ${spec.path}`, { name, spec: spec as T[keyof T] });
+    }
+  }
+
+  implement<N extends keyof T & string>(name: N, handler: RouteHandler<T, N>): this {
+    if (!Object.hasOwn(this.routes, name)) throw new PloyzError('INTERNAL', `no route named ${name}`);
+    if (this.#handlers.has(name)) throw new PloyzError('INTERNAL', `route ${name} implemented twice`);
+    this.#handlers.set(name, handler as unknown as AnyHandler);
+    return this;
+  }
+
+  /** Route names without a handler yet (ployzd can log them at start). */
+  missing(): string[] {
+    return Object.keys(this.routes).filter((n) => !this.#handlers.has(n));
+  }
+
+  /** The request listener, for mounting on another server or testing without a socket. */
+  readonly listener = (req: IncomingMessage, res: ServerResponse): void => {
+    void this.#handle(req, res);
+  };
+
+  async listen(socketPath: string, options: ListenOptions = {}): Promise<void> {
+    await mkdir(dirname(socketPath), { recursive: true, mode: 0o755 });
+    if (await socketAnswers(socketPath)) {
+      throw new PloyzError(
+        'CONFIG_INVALID',
+        `another ployzd already answers on ${socketPath}; stop it first`,
+        {
+          details: { socket: socketPath },
+        },
+      );
+    }
+    await rm(socketPath, { force: true });
+    const server = createServer(this.listener);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    await chmod(socketPath, options.mode ?? 0o660);
+    if (options.gid !== undefined) await chown(socketPath, process.getuid?.() ?? 0, options.gid);
+    this.#server = server;
+    this.#socketPath = socketPath;
+  }
+
+  async close(): Promise<void> {
+    const server = this.#server;
+    this.#server = null;
+    if (server) {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 2000).unref();
+      });
+    }
+    if (this.#socketPath) await rm(this.#socketPath, { force: true });
+    this.#socketPath = null;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://ployzd');
+    const ac = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) ac.abort();
+    });
+    let streaming = false;
+    try {
+      const found = this.#byPath.get(`${req.method ?? 'GET'} ${url.pathname}`);
+      if (!found) {
+        throw new PloyzError(
+          'NOT_FOUND',
+          `no route ${req.method} ${url.pathname}; is ployzctl newer than ployzd?`,
+        );
+      }
+      const { name, spec } = found;
+      const handler = this.#handlers.get(name);
+      if (!handler) throw new PloyzError('NOT_FOUND', `ployzd does not implement ${name} (${spec.path}) yet`);
+      const raw = spec.method === 'GET' ? Object.fromEntries(url.searchParams) : await readJson(req);
+      const parsed = spec.input.safeParse(raw ?? {});
+      if (!parsed.success) {
+        throw new PloyzError('API_BAD_REQUEST', `the ${name} request does not validate`, {
+          details: { route: name, issues: parsed.error.issues },
+        });
+      }
+      const progress = spec.progress;
+      const emit = (p: unknown) => {
+        if (!progress || ac.signal.aborted) return;
+        const checked = progress.safeParse(p);
+        if (!checked.success) return; // a malformed progress line is dropped, never sent
+        if (!streaming) {
+          streaming = true;
+          res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+        }
+        res.write(`${JSON.stringify({ progress: checked.data })}\n`);
+      };
+      const result = await handler(parsed.data, { emit, signal: ac.signal });
+      const out = spec.output.safeParse(result);
+      if (!out.success) {
+        throw new PloyzError('INTERNAL', `ployzd produced an invalid ${name} response`, {
+          details: { route: name, issues: out.error.issues },
+        });
+      }
+      if (progress) {
+        if (!streaming)
+          res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+        res.end(`${JSON.stringify({ result: out.data })}\n`);
+      } else {
+        sendJson(res, 200, { result: out.data });
+      }
+    } catch (err) {
+      const e = asPloyzError(err);
+      if (streaming) {
+        res.end(`${JSON.stringify({ error: e.toJSON() })}\n`);
+      } else if (!res.headersSent) {
+        sendJson(res, httpStatusFor(e), { error: e.toJSON() });
+      } else {
+        res.end();
+      }
+    }
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, payload: unknown): void {
+  const text = JSON.stringify(payload);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY)
+      throw new PloyzError('API_BAD_REQUEST', `the request body exceeds ${MAX_BODY} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return null;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new PloyzError('API_BAD_REQUEST', 'the request body is not JSON');
+  }
+}
