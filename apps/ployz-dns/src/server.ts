@@ -5,22 +5,11 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
-import { type AnswerTable, emptyAnswers, lookup } from './answers.ts';
+import { type AnswerTable, emptyAnswers } from './answers.ts';
 import type { Forwarder } from './forwarder.ts';
 import { DnsMetrics } from './metrics.ts';
-import {
-  buildErrorResponse,
-  buildResponse,
-  CLASS_ANY,
-  CLASS_IN,
-  type ParsedQuery,
-  parseQuery,
-  questionKey,
-  RCODE_BADVERS,
-  RCODE_REFUSED,
-  RCODE_SERVFAIL,
-  udpLimit,
-} from './wire.ts';
+import { respond } from './respond.ts';
+import { buildErrorResponse, type ParsedQuery, RCODE_SERVFAIL } from './wire.ts';
 
 export interface ListenAddress {
   host: string;
@@ -126,45 +115,31 @@ export class DnsServer {
     socket.send(response, port, address);
   }
 
-  /**
-   * The answer for one query: bytes, a pending forward, or null (drop). Never throws for any
-   * input; an unexpected error answers SERVFAIL.
-   */
+  /** The answer for one query: bytes, a pending forward, or null (drop). */
   #answer(msg: Buffer, sourceAddress: string, udp: boolean): Buffer | Promise<Buffer | null> | null {
-    this.metrics.queries += 1;
-    let parsed: ReturnType<typeof parseQuery>;
-    try {
-      parsed = parseQuery(msg);
-    } catch {
-      this.metrics.malformed += 1;
-      return null;
-    }
-    if (parsed.kind === 'drop') {
-      this.metrics.dropped += 1;
-      return null;
-    }
-    if (parsed.kind === 'reject') {
-      this.metrics.malformed += 1;
-      return buildErrorResponse(msg, parsed.rcode, parsed.questionEnd, parsed.ednsSize);
-    }
-    if (parsed.ednsVersion !== 0)
-      return buildErrorResponse(msg, RCODE_BADVERS, parsed.questionEnd, parsed.ednsSize);
+    const metrics = this.metrics;
+    metrics.queries += 1;
     const sourceIp = sourceAddress.startsWith('::ffff:') ? sourceAddress.slice(7) : sourceAddress;
-    const table = this.#table;
-    const key = questionKey(msg, parsed.nameEnd);
-    const found = lookup(table, key, parsed.qtype, sourceIp);
-    if (found === null) return this.#forward(msg, parsed);
-    if (parsed.qclass !== CLASS_IN && parsed.qclass !== CLASS_ANY) {
-      return buildErrorResponse(msg, RCODE_REFUSED, parsed.questionEnd, parsed.ednsSize);
+    const outcome = respond(this.#table, this.#ready, msg, sourceIp, udp);
+    switch (outcome.kind) {
+      case 'answer':
+        metrics.answered += 1;
+        if (outcome.nxdomain) metrics.nxdomain += 1;
+        return outcome.response;
+      case 'forward':
+        return this.#forward(msg, outcome.query);
+      case 'error':
+        if (outcome.rcode === RCODE_SERVFAIL) metrics.servfail += 1;
+        else metrics.malformed += 1;
+        return outcome.response;
+      case 'drop':
+        metrics.dropped += 1;
+        return null;
+      default: {
+        const never: never = outcome;
+        return never;
+      }
     }
-    if (!this.#ready) {
-      // No projection yet: do not claim names do not exist.
-      this.metrics.servfail += 1;
-      return buildErrorResponse(msg, RCODE_SERVFAIL, parsed.questionEnd, parsed.ednsSize);
-    }
-    this.metrics.answered += 1;
-    if (found.rcode === 3) this.metrics.nxdomain += 1;
-    return buildResponse(msg, parsed, found, udp ? udpLimit(parsed.ednsSize) : 0);
   }
 
   async #forward(msg: Buffer, parsed: ParsedQuery): Promise<Buffer> {
