@@ -56,7 +56,7 @@ const SizeInput = z
   );
 
 const PositiveSizeInput = SizeInput.refine(
-  (v) => (parseSize(v) ?? 0) > 0,
+  (v) => (parseSize(v) ?? 1) > 0,
   coded('OUT_OF_RANGE', 'a size must be greater than zero'),
 );
 

@@ -239,6 +239,15 @@ function invalid(issues: ManifestIssue[], file: string | undefined): PloyzError 
   });
 }
 
+function namesOf(list: readonly unknown[] | undefined, field: string): Set<string> {
+  const names = new Set<string>();
+  for (const item of list ?? []) {
+    const name = valueAt(item, [field]);
+    if (typeof name === 'string') names.add(name);
+  }
+  return names;
+}
+
 function validateWith(data: unknown, source: SourceInfo): Manifest {
   const raw: RawIssue[] = [];
   const top = ManifestInput.safeParse(data);
@@ -257,7 +266,12 @@ function validateWith(data: unknown, source: SourceInfo): Manifest {
   volumes = validateItems(VolumeInputSchema, list('volumes'), 'volumes', raw);
   phases = validateItems(PhaseInputSchema, list('phases'), 'phases', raw);
   if (top.success) namespace = top.data.namespace;
-  raw.push(...checkManifestRules({ namespace, services, volumes, phases }));
+  const declared = {
+    services: namesOf(list('services'), 'name'),
+    volumes: namesOf(list('volumes'), 'name'),
+    phases: namesOf(list('phases'), 'id'),
+  };
+  raw.push(...checkManifestRules({ namespace, services, volumes, phases, declared }));
   if (raw.length > 0) throw invalid(finish(raw, source), source.file);
   return normaliseManifest({ namespace, services, volumes, phases });
 }

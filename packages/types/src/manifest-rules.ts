@@ -23,6 +23,11 @@ export interface CheckedInput {
   services: Indexed<ServiceInput>[];
   volumes: Indexed<VolumeInput>[];
   phases: Indexed<PhaseInput>[];
+  /**
+   * Names declared by every item, including items that failed their own schema, so a reference
+   * to a broken item is not reported a second time as unknown.
+   */
+  declared?: { services: ReadonlySet<string>; volumes: ReadonlySet<string>; phases: ReadonlySet<string> };
 }
 
 /** TCP ports the edge (gateway HTTP/HTTPS, DNS) binds on every machine. */
@@ -191,6 +196,7 @@ export function checkManifestRules(input: CheckedInput): RawIssue[] {
       if (mount.volume === undefined) continue;
       const volume = volumes.get(mount.volume);
       if (volume === undefined) {
+        if (input.declared?.volumes.has(mount.volume)) continue;
         add(
           'VOLUME_REF_UNKNOWN',
           [...mountPath, 'volume'],
@@ -227,9 +233,15 @@ function checkPhases(
   input: CheckedInput,
   add: (code: ManifestIssueCode, path: PathSegment[], message: string) => void,
 ): void {
-  const serviceNames = new Set(input.services.map(({ value }) => value.name));
-  const volumeNames = new Set(input.volumes.map(({ value }) => value.name));
-  const phaseIds = new Set(input.phases.map(({ value }) => value.id));
+  const serviceNames = new Set([
+    ...input.services.map(({ value }) => value.name),
+    ...(input.declared?.services ?? []),
+  ]);
+  const volumeNames = new Set([
+    ...input.volumes.map(({ value }) => value.name),
+    ...(input.declared?.volumes ?? []),
+  ]);
+  const phaseIds = new Set([...input.phases.map(({ value }) => value.id), ...(input.declared?.phases ?? [])]);
   const owner = new Map<string, string>();
 
   for (const { index: pi, value: phase } of input.phases) {

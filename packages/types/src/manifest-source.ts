@@ -158,7 +158,7 @@ function tomlKeyParts(raw: string): string[] {
 
 /** Maps formatted paths to 1-based lines for headers and `key =` lines of a TOML document. */
 export function scanTomlLines(text: string): Map<string, number> {
-  const lines = new Map<string, number>();
+  const lines = new Map<string, number>([['', 1]]);
   const arrayCounts = new Map<string, number>();
   let table: PathSegment[] = [];
   // Resolves a dotted header against the array-of-tables seen so far: services.routes → services[1].routes

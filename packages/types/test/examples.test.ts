@@ -23,13 +23,17 @@ describe('examples/', () => {
   }
 
   it('hello.toml is the documented hello service', () => {
-    const m = parseManifest(readFileSync(join(examplesDir, 'hello.toml'), 'utf8'), { filename: 'hello.toml' });
+    const m = parseManifest(readFileSync(join(examplesDir, 'hello.toml'), 'utf8'), {
+      filename: 'hello.toml',
+    });
     expect(m.namespace).toBe('demo');
     const hello = m.services[0];
     expect(hello?.name).toBe('hello');
     expect(hello?.image).toBe('ployz/hello:latest');
     expect(hello?.ports).toEqual([{ name: 'http', port: 8080, protocol: 'tcp' }]);
-    expect(hello?.routes).toEqual([{ kind: 'http', hostnames: ['hello.localhost'], path: '/', port: 'http' }]);
+    expect(hello?.routes).toEqual([
+      { kind: 'http', hostnames: ['hello.localhost'], path: '/', port: 'http' },
+    ]);
     expect(hello?.readiness).toMatchObject({ kind: 'http', path: '/healthz', port: 'http' });
     expect(hello?.placement).toEqual({ mode: 'replicated', replicas: 1, regions: [] });
   });
