@@ -1,9 +1,10 @@
 /**
- * The daemon's plugins, in start order. The deploy engine (src/deploy/) adds its plugin here:
- *   import { deployPlugin } from './deploy/index.ts';  …  [deployPlugin()]
+ * The daemon's plugins, in start order. The deploy engine (src/deploy/) registers its RPC
+ * commands and local API routes, and recovers interrupted deploys at start.
  */
 import type { DaemonPlugin } from './daemon.ts';
+import { deployPlugin } from './deploy/index.ts';
 
 export function daemonPlugins(): DaemonPlugin[] {
-  return [];
+  return [deployPlugin()];
 }

@@ -186,7 +186,7 @@ describe('apply', () => {
     await expect(run(m)).rejects.toMatchObject({ details: { state: 'FailedAfterCheckpoint' } });
     const status = [...store.statuses.values()][0];
     expect(status?.state).toBe('FailedAfterCheckpoint');
-    expect(status?.commits).toEqual([`${status?.deploy_id}.phase.data`]);
+    expect(status?.commits).toEqual([`${status?.deploy_id}-cp-data`]);
     expect([...store.releases.values()].map((r) => r.service)).toEqual(['db']);
     expect(store.events.filter((e) => e.type === 'release_committed')).toHaveLength(1);
     const phases = [...store.phases.values()].sort((a, b) => a.index - b.index);

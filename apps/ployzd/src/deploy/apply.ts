@@ -70,7 +70,7 @@ export async function previewPlan(
     instances,
     machines,
     capacity: cap,
-    newInstanceId: opts.newInstanceId,
+    newInstanceId: (service, slot) => opts.newInstanceId(manifest.namespace, service, slot),
   });
   return { plan, machines };
 }

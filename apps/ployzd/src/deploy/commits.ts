@@ -5,11 +5,14 @@
  * service of the manifest (unchanged ones too, so one deploy's commits describe the whole
  * namespace it left behind) and the removed services. Releases are folded from commits.
  */
+import { commitId as identityCommitId } from '@ployz/identity';
 import type { CommittedService, DeployCommit, ReleaseRecord } from '@ployz/types';
 import type { DeployPlan, ServicePlan } from './plan.ts';
 
 export function commitId(deployId: string, kind: 'checkpoint' | 'final', phase: string | null): string {
-  return kind === 'final' ? `${deployId}.final` : `${deployId}.phase.${phase ?? 'unnamed'}`;
+  return kind === 'final'
+    ? identityCommitId(deployId, { kind: 'final' })
+    : identityCommitId(deployId, { kind: 'checkpoint', phase: phase ?? 'unnamed' });
 }
 
 export function committedService(plan: ServicePlan): CommittedService {

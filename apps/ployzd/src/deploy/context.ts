@@ -17,7 +17,7 @@ export interface EngineOptions {
   /** Test-only: pause before this step (1–9) until the process is killed. */
   pauseAtStep?: number | undefined;
   newDeployId: () => string;
-  newInstanceId: (service: string, slot: number) => string;
+  newInstanceId: (namespace: string, service: string, slot: number) => string;
 }
 
 export function leaseKey(namespace: string): string {

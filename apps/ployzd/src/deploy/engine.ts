@@ -3,7 +3,7 @@
  * the ports of ports.ts. The daemon builds one at start (after `recover()`), and the local API
  * routes and RPC handlers call into it.
  */
-import { randomBytes } from 'node:crypto';
+import { deployId, instanceId } from '@ployz/identity';
 import type { DeployStatusRecord } from '@ployz/types';
 import { Apply, type ApplyOptions, type ApplyResult, previewPlan } from './apply.ts';
 import type { EngineOptions } from './context.ts';
@@ -13,23 +13,14 @@ import type { DeployPlan } from './plan.ts';
 import { type RecoveryReport, recoverDeploys } from './recovery.ts';
 import type { DeployManifest } from './spec.ts';
 
-const BASE36 = '0123456789abcdefghijklmnopqrstuvwxyz';
-
-function randomBase36(n: number): string {
-  const bytes = randomBytes(n);
-  let out = '';
-  for (const b of bytes) out += BASE36[b % 36];
-  return out;
-}
-
-/** `dep-<ms since epoch, base36, fixed width><random>`: sorts by time. */
+/** Deploy ids sort by time (@ployz/identity). */
 export function newDeployId(now: Date = new Date()): string {
-  return `dep-${now.getTime().toString(36).padStart(9, '0')}${randomBase36(6)}`;
+  return deployId(now.getTime());
 }
 
-/** `<slot>-<random>`; container name `ployz-<ns>-<svc>-<instance>`. */
-export function newInstanceId(_service: string, slot: number): string {
-  return `${slot}-${randomBase36(8)}`;
+/** `<ns>-<svc>-<slot>-<random>` (@ployz/identity); the container is `ployz-<ns>-<svc>-<instance>`. */
+export function newInstanceId(namespace: string, service: string, slot: number): string {
+  return instanceId({ namespace, service, slot });
 }
 
 export class DeployEngine {
