@@ -1,4 +1,4 @@
-/** Runs the real `dig` and parses what it printed. */
+/** Runs the real `dig` (optionally inside a network namespace) and parses what it printed. */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
@@ -18,10 +18,22 @@ export async function dig(
   name: string,
   type = 'A',
   extra: string[] = [],
+  netns?: string,
 ): Promise<DigResult> {
+  const args = [
+    `@${server.host}`,
+    '-p',
+    String(server.port),
+    name,
+    type,
+    '+tries=1',
+    '+time=3',
+    '+nocookie',
+    ...extra,
+  ];
   const { stdout } = await run(
-    'dig',
-    [`@${server.host}`, '-p', String(server.port), name, type, '+tries=1', '+time=3', '+nocookie', ...extra],
+    netns === undefined ? 'dig' : 'ip',
+    netns === undefined ? args : ['netns', 'exec', netns, 'dig', ...args],
     { timeout: 10_000 },
   );
   return parseDig(stdout);
