@@ -51,7 +51,8 @@ export const ERROR_CODES = {
   // Secrets
   SECRET_KEY_MISMATCH: {
     kind: 'user',
-    summary: 'a sealed value was sealed under another installation key; give this daemon the installation key',
+    summary:
+      'a sealed value was sealed under another installation key; give this daemon the installation key',
   },
   SECRET_KEY_INVALID: { kind: 'user', summary: 'the installation key is not 32 bytes of base64url' },
   // Catch-all for bugs: never used for user mistakes.

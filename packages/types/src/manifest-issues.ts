@@ -12,6 +12,7 @@ export const MANIFEST_ISSUE_CODES = {
   REQUIRED: 'a required field is missing',
   TYPE_INVALID: 'a field has the wrong type',
   UNKNOWN_FIELD: 'a field is not part of the manifest schema',
+  KEY_RESERVED: 'a key is "__proto__", which cannot be used as a name',
   VALUE_INVALID: 'a value is not one of the allowed values or formats',
   OUT_OF_RANGE: 'a number is outside its allowed range',
   LENGTH_INVALID: 'a string or list is too short or too long',

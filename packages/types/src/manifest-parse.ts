@@ -248,8 +248,25 @@ function namesOf(list: readonly unknown[] | undefined, field: string): Set<strin
   return names;
 }
 
+/** `__proto__` keys would be dropped silently by object copies; reject them up front. */
+function reservedKeys(value: unknown, path: PathSegment[], out: RawIssue[], depth = 0): void {
+  if (value === null || typeof value !== 'object' || depth > 64) return;
+  for (const key of Object.keys(value)) {
+    const child = (value as Record<string, unknown>)[key];
+    if (key === '__proto__') {
+      out.push({
+        code: 'KEY_RESERVED',
+        path: [...path, key],
+        message: '"__proto__" cannot be used as a key',
+      });
+    } else reservedKeys(child, [...path, Array.isArray(value) ? Number(key) : key], out, depth + 1);
+  }
+}
+
 function validateWith(data: unknown, source: SourceInfo): Manifest {
   const raw: RawIssue[] = [];
+  reservedKeys(data, [], raw);
+  if (raw.length > 0) throw invalid(finish(raw, source), source.file);
   const top = ManifestInput.safeParse(data);
   let namespace = '';
   let services: Indexed<ServiceInput>[] = [];
