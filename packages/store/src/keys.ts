@@ -8,11 +8,13 @@
 import { PloyzError } from '@ployz/types';
 
 const SAFE = /^[A-Za-z0-9_-]$/;
+const ALL_SAFE = /^[A-Za-z0-9_-]+$/;
 
 export function escapeToken(token: string): string {
   if (token.length === 0) {
     throw new PloyzError('INVALID_ARGUMENT', 'an empty name cannot be used as a key or subject token');
   }
+  if (ALL_SAFE.test(token)) return token;
   let out = '';
   for (const ch of token) {
     if (SAFE.test(ch)) {

@@ -173,7 +173,7 @@ export class Store {
     return keys.deployLock(namespace);
   }
 
-  /** Opens the store on an existing connection (the caller keeps ownership of `nc`). */
+  /** Opens the store on an existing connection; `close()` drains that connection. */
   static async fromConnection(
     nc: NatsConnection | StoreConnection,
     options: OpenStoreOptions,
