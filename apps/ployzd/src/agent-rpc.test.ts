@@ -1,7 +1,9 @@
 import { connect } from '@nats-io/transport-node';
+import { defineCommands, RpcClient } from '@ployz/protocol';
 import { startNats } from '@ployz/testkit';
 import { PloyzError } from '@ployz/types';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { AgentRpc, escapeSubjectToken, nodeSubjectPrefix } from './agent-rpc.ts';
 import { measureCapacity, parseMemAvailable } from './capacity.ts';
 
@@ -24,6 +26,10 @@ describe('AgentRpc on a real nats-server', () => {
       );
 
     expect(await ask('ping')).toEqual({ ok: true, result: { pong: true } });
+    expect(await ask('ping', JSON.stringify({ v: 1, caller: 'test', request: null }))).toEqual({
+      ok: true,
+      result: { pong: true },
+    });
     const cap = await ask('capacity');
     expect(cap.ok).toBe(true);
     expect(cap.result.cpus).toBeGreaterThan(0);
@@ -35,6 +41,22 @@ describe('AgentRpc on a real nats-server', () => {
     });
     expect((await ask('nope')).error.code).toBe('RPC_BAD_REQUEST');
     expect((await ask('ping', '{not json')).error.code).toBe('RPC_BAD_REQUEST');
+
+    // @ployz/protocol's typed client talks to this agent.
+    const commands = defineCommands({
+      ping: { request: z.null(), response: z.object({ pong: z.boolean() }) },
+      fail: { request: z.null(), response: z.null() },
+    });
+    const client = new RpcClient({
+      nc,
+      scope: { installation: 'inst', authority: 'auth-default' },
+      commands,
+    });
+    expect(await client.call('m1', 'ping', null)).toEqual({ pong: true });
+    await expect(client.call('m1', 'fail', null)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(client.call('m2', 'ping', null, { timeoutMs: 500 })).rejects.toMatchObject({
+      code: 'RPC_NO_RESPONDERS',
+    });
 
     // Stopped: nobody answers any more (no silent queueing).
     await agent.stop();
@@ -50,7 +72,7 @@ describe('AgentRpc on a real nats-server', () => {
   });
 
   it('escapes subject tokens and parses MemAvailable', () => {
-    expect(escapeSubjectToken('a.b c')).toBe('a_2eb_20c');
+    expect(escapeSubjectToken('a.b c')).toBe('a=2Eb=20c');
     expect(parseMemAvailable('MemTotal: 100 kB\nMemAvailable:   2048 kB\n')).toBe(2048 * 1024);
     expect(parseMemAvailable('nothing')).toBeNull();
   });

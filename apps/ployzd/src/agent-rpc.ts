@@ -6,16 +6,18 @@
  * Ephemeral: stopped with the daemon, restarted at every start.
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { escapeToken, machinePrefix } from '@ployz/protocol';
 import { isPloyzError, PloyzError } from '@ployz/types';
 
 export type RpcHandler = (request: unknown) => Promise<unknown> | unknown;
 
+/** The subject scheme is @ployz/protocol's (same escaping as its RpcClient). */
 export function escapeSubjectToken(token: string): string {
-  return token.replace(/[^A-Za-z0-9_-]/g, (c) => `_${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return escapeToken(token);
 }
 
 export function nodeSubjectPrefix(installation: string, authority: string, machineId: string): string {
-  return ['ployz', 'v1', installation, authority, 'rpc', 'node', machineId].map(escapeSubjectToken).join('.');
+  return machinePrefix({ installation, authority }, machineId);
 }
 
 export class AgentRpc {
@@ -68,6 +70,15 @@ export class AgentRpc {
       request = data.length === 0 ? null : JSON.parse(new TextDecoder().decode(data));
     } catch {
       return { ok: false, error: { code: 'RPC_BAD_REQUEST', message: 'the request is not JSON' } };
+    }
+    // @ployz/protocol's RpcClient wraps the request as { v: 1, caller, request }; accept both.
+    if (
+      typeof request === 'object' &&
+      request !== null &&
+      (request as { v?: unknown }).v === 1 &&
+      'request' in request
+    ) {
+      request = (request as { request: unknown }).request;
     }
     try {
       return { ok: true, result: await handler(request) };

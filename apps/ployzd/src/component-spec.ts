@@ -4,9 +4,10 @@
  * the whole spec; the parent container id is identity too, but kept out of the hash (it is checked
  * separately, seed 000).
  */
+
+import { configHash, type ContainerSpec as IdentityContainerSpec } from '@ployz/identity';
 import { LABEL } from './labels.ts';
 import { subnetHost } from './machine-address.ts';
-import { configHash, type Json } from './spec-hash.ts';
 
 export const COMPONENTS = ['networking', 'nats', 'gateway', 'dns'] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
@@ -238,8 +239,43 @@ export function desiredSpecs(input: DataPlaneInput): ContainerSpec[] {
   return [networking, nats, gateway, dns];
 }
 
+/**
+ * @ployz/identity's ContainerSpec for the hash. The parent's id is left out on purpose: a child
+ * names its parent symbolically here, and the parent id is compared through its own label, so a
+ * replaced parent reads as `parent_changed`, not as config drift (seed 000).
+ */
+export function identitySpec(spec: ContainerSpec): IdentityContainerSpec {
+  return {
+    name: spec.name,
+    image: spec.imageId,
+    command: spec.cmd,
+    entrypoint: spec.entrypoint,
+    env: spec.env,
+    labels: spec.labels,
+    mounts: spec.binds.map((b) => {
+      const [source = '', target = '', mode] = b.split(':');
+      return { type: 'bind' as const, source, target, read_only: mode === 'ro' };
+    }),
+    network_mode: spec.network.kind === 'bridge' ? spec.network.bridge : 'container:networking',
+    parent_container_id: null,
+    ip: spec.network.kind === 'bridge' ? spec.network.ipv4 : null,
+    ports: spec.ports.map((p) => ({
+      container_port: p.containerPort,
+      protocol: p.protocol,
+      host_port: p.hostPort,
+      host_ip: p.hostIp,
+    })),
+    user: spec.user,
+    cap_add: spec.capAdd,
+    devices: spec.devices,
+    sysctls: spec.sysctls,
+    restart_policy: 'unless-stopped',
+    extra: { image_ref: spec.image, component: spec.component },
+  };
+}
+
 export function specHash(spec: ContainerSpec): string {
-  return configHash(spec as unknown as Json);
+  return configHash(identitySpec(spec));
 }
 
 export function desiredComponents(input: DataPlaneInput): DesiredComponent[] {

@@ -37,6 +37,12 @@ describe('Daemon composition root (real unix socket, no machine yet)', () => {
       register(ctx) {
         ctx.registerRoute('GET', '/v1/deploys', () => ({ deploys: [] }));
         ctx.registerRpc('start_instance', () => ({ started: true }));
+        ctx.registerRoute('POST', '/v1/stream', () =>
+          (async function* () {
+            yield { type: 'progress', n: 1 };
+            yield { type: 'result', ok: true };
+          })(),
+        );
         events.push('register');
       },
     };
@@ -56,6 +62,19 @@ describe('Daemon composition root (real unix socket, no machine yet)', () => {
       body: { error: { code: 'NOT_INITIALISED' } },
     });
     expect((await call(config.socketPath, 'GET', '/v1/nope')).status).toBe(404);
+    const client = new Client('http://ployzd', { socketPath: config.socketPath });
+    const streamed = await client.request({ method: 'POST', path: '/v1/stream' });
+    expect(streamed.headers['content-type']).toBe('application/x-ndjson');
+    expect(
+      (await streamed.body.text())
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
+      { type: 'progress', n: 1 },
+      { type: 'result', ok: true },
+    ]);
+    await client.close();
 
     const second = new Daemon(config, new DockerEngine(connectDocker()), logger, []);
     await expect(second.start()).rejects.toThrow(/another ployzd already answers/);

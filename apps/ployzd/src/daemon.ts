@@ -71,6 +71,7 @@ export class Daemon {
   #agent: AgentRpc | null = null;
   #agentListening = false;
   #recordStored = false;
+  #directory: MachineDirectory | null = null;
   #activation: Promise<void> | null = null;
   #started: DaemonPlugin[] = [];
   #stopping = false;
@@ -209,9 +210,11 @@ export class Daemon {
     log.info({ subject: agent.prefix, commands: agent.commands() }, 'agent listening');
     for (let attempt = 1; !this.#stopping; attempt++) {
       try {
-        const directory = await MachineDirectory.open(nc, identity.installation);
-        await directory.ensure(machineRecordFor(identity, [], new Date().toISOString()));
+        const directory = await MachineDirectory.open(nc, identity);
+        const { created } = await directory.ensure(machineRecordFor(identity, [], new Date().toISOString()));
+        this.#directory = directory;
         this.#recordStored = true;
+        log.info({ created }, created ? 'machine record written' : 'machine record present');
         break;
       } catch (error) {
         log.warn(
@@ -247,23 +250,21 @@ export class Daemon {
 
   async machine(): Promise<{ machine: MachineIdentity; record: MachineRecord | null }> {
     const identity = this.#requireIdentity();
-    const nc = this.#nats?.connection;
-    const record = nc
-      ? await (await MachineDirectory.open(nc, identity.installation)).get(identity.machine_id)
-      : null;
+    const directory = this.#nats?.connection ? this.#directory : null;
+    const record = directory ? await directory.get(identity.machine_id) : null;
     return { machine: identity, record };
   }
 
   async machines(): Promise<MachineRecord[]> {
-    const identity = this.#requireIdentity();
-    const nc = this.#nats?.connection;
-    if (!nc) {
+    this.#requireIdentity();
+    const directory = this.#nats?.connection ? this.#directory : null;
+    if (!directory) {
       throw new PloyzError(
         'STORE_UNAVAILABLE',
         `NATS (${this.#nats?.url ?? 'ployz-nats'}) is not connected; see ployzctl status`,
       );
     }
-    return (await MachineDirectory.open(nc, identity.installation)).list();
+    return directory.list();
   }
 
   async status(): Promise<DaemonStatus> {

@@ -36,6 +36,25 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+}
+
+/**
+ * Long operations: one JSON value per line (NDJSON), flushed as produced. The producer's last
+ * item says how it ended; an exception mid-stream becomes a final `{ type: 'error', error }` line.
+ */
+async function streamNdjson(res: ServerResponse, items: AsyncIterable<unknown>): Promise<void> {
+  res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+  try {
+    for await (const item of items) res.write(`${JSON.stringify(item)}\n`);
+  } catch (error) {
+    const e = isPloyzError(error) ? error.toJSON() : { code: 'INTERNAL', message: String(error) };
+    res.write(`${JSON.stringify({ type: 'error', error: e })}\n`);
+  }
+  res.end();
+}
+
 /** True when something answers on the socket (another live daemon). */
 export function socketAlive(path: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -94,7 +113,12 @@ export class LocalApi {
           `no route ${req.method} ${url.pathname}; is ployzctl newer than ployzd?`,
         );
       const body = await readBody(req);
-      send(200, { result: await handler(body, url.searchParams) });
+      const result = await handler(body, url.searchParams);
+      if (isAsyncIterable(result)) {
+        await streamNdjson(res, result);
+        return;
+      }
+      send(200, { result });
     } catch (error) {
       const e = isPloyzError(error)
         ? error

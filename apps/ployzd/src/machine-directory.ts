@@ -1,10 +1,11 @@
 /**
- * Machine records in `machines_<installation>` (DESIGN.md §4), validated with the shared
- * MachineRecord schema. A thin stand-in until the daemon opens @ployz/store's `store.machines`.
+ * Machine records of this installation through @ployz/store (`machines_<installation>`, CAS,
+ * zod-validated). Writing a new record also appends the `machine_upserted` routing event, so the
+ * gateway and DNS projections learn about the machine (seed 003: write, then event).
  */
-import { type KV, Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { MachineRecord, PloyzError } from '@ployz/types';
+import { Store } from '@ployz/store';
+import { isPloyzError, MachineRecord } from '@ployz/types';
 import type { MachineIdentity } from './machine-identity.ts';
 
 export function machineRecordFor(identity: MachineIdentity, endpoints: string[], now: string): MachineRecord {
@@ -23,40 +24,49 @@ export function machineRecordFor(identity: MachineIdentity, endpoints: string[],
 }
 
 export class MachineDirectory {
-  readonly #kv: KV;
+  readonly store: Store;
 
-  private constructor(kv: KV) {
-    this.#kv = kv;
+  private constructor(store: Store) {
+    this.store = store;
   }
 
-  static async open(nc: NatsConnection, installation: string): Promise<MachineDirectory> {
-    const kv = await new Kvm(nc).create(`machines_${installation}`, { history: 5 });
-    return new MachineDirectory(kv);
+  /** Binds the store's assets on an existing connection (never closes it). */
+  static async open(
+    nc: NatsConnection,
+    scope: { installation: string; authority: string },
+  ): Promise<MachineDirectory> {
+    return new MachineDirectory(await Store.fromConnection(nc, scope));
   }
 
   async get(id: string): Promise<MachineRecord | null> {
-    const entry = await this.#kv.get(id);
-    if (entry?.operation !== 'PUT') return null;
-    const parsed = MachineRecord.safeParse(entry.json());
-    if (!parsed.success)
-      throw new PloyzError('STORE_CORRUPT', `machine record ${id} does not match its schema`);
-    return parsed.data;
+    return (await this.store.machines.get(id))?.value ?? null;
   }
 
-  /** Writes the record when absent; keeps the stored one (and its created_at) otherwise. */
-  async ensure(record: MachineRecord): Promise<MachineRecord> {
+  /** Creates the record when absent (plus its routing event); keeps a stored one as it is. */
+  async ensure(record: MachineRecord): Promise<{ record: MachineRecord; created: boolean }> {
     const existing = await this.get(record.id);
-    if (existing && existing.public_key === record.public_key) return existing;
-    await this.#kv.put(record.id, JSON.stringify(record));
-    return record;
+    if (existing) return { record: existing, created: false };
+    try {
+      await this.store.routing.appendAfterWrite(
+        () => this.store.machines.create(record),
+        (written) => ({
+          type: 'machine_upserted',
+          machine: written.value,
+          deploy_id: null,
+          at: record.updated_at,
+        }),
+      );
+      return { record, created: true };
+    } catch (error) {
+      if (isPloyzError(error, 'STORE_CONFLICT')) {
+        const raced = await this.get(record.id);
+        if (raced) return { record: raced, created: false };
+      }
+      throw error;
+    }
   }
 
   async list(): Promise<MachineRecord[]> {
-    const out: MachineRecord[] = [];
-    for await (const key of await this.#kv.keys()) {
-      const r = await this.get(key);
-      if (r) out.push(r);
-    }
-    return out.sort((a, b) => a.id.localeCompare(b.id));
+    return (await this.store.machines.list()).map((v) => v.value).sort((a, b) => a.id.localeCompare(b.id));
   }
 }
