@@ -13,4 +13,6 @@ if ((${#missing[@]})); then
 fi
 pnpm turbo run build --filter ployz-dns... --filter @ployz/bench... --output-logs=errors-only >/dev/null
 echo "dnsmasq $(dnsmasq --version | head -1 | awk '{print $3}'), $(dnsperf -h 2>&1 | grep -m1 -o 'DNS Performance Testing Tool.*' || echo dnsperf), node $(node --version), $(nproc) cores (shared)"
+node --conditions=ployz-source bench/dns-hotpath.ts
+echo
 exec node bench/dns.ts
