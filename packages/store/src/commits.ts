@@ -12,6 +12,7 @@
  * the whole stream.
  */
 import {
+  AckPolicy,
   DeliverPolicy,
   type JetStreamClient,
   type JetStreamManager,
@@ -90,32 +91,45 @@ export class DeployCommits {
     return msg ? { seq: msg.seq, commit: this.#decode(msg.seq, msg.data) } : null;
   }
 
-  /** Commits of one namespace in append order, optionally only those after `afterSeq`. */
+  /**
+   * Commits of one namespace in append order, optionally only those after `afterSeq`. An
+   * ephemeral consumer filtered on `…commits.<ns>.>` tells how many match, then delivers just
+   * those: other namespaces are never sent to us.
+   */
   async list(namespace: string, options: { afterSeq?: number } = {}): Promise<StoredCommit[]> {
     const filter = `${this.#prefix}.${escapeToken(namespace)}.>`;
+    let name: string | null = null;
     try {
-      const info = await this.#jsm.streams.info(this.stream, { subjects_filter: filter });
-      const total = Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
-      if (total === 0) return [];
-      const consumer = await this.#js.consumers.get(this.stream, {
-        filter_subjects: filter,
+      const info = await this.#jsm.consumers.add(this.stream, {
+        filter_subject: filter,
+        ack_policy: AckPolicy.None,
+        inactive_threshold: 30_000 * 1_000_000,
+        mem_storage: true,
         ...(options.afterSeq
           ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: options.afterSeq + 1 }
           : { deliver_policy: DeliverPolicy.All }),
       });
+      name = info.name;
+      const total = info.num_pending;
+      if (total === 0) return [];
+      const consumer = await this.#js.consumers.get(this.stream, name);
       const out: StoredCommit[] = [];
-      try {
-        const batch = await consumer.fetch({ max_messages: total, expires: 5000 });
+      let pending = total;
+      while (pending > 0) {
+        const batch = await consumer.fetch({ max_messages: pending, expires: 5000 });
+        const before = out.length;
         for await (const m of batch) {
           out.push({ seq: m.seq, commit: this.#decode(m.seq, m.data) });
-          if (m.info.pending === 0) break;
+          pending = m.info.pending;
+          if (pending === 0) break;
         }
-      } finally {
-        await consumer.delete().catch(() => {});
+        if (out.length === before) break; // nothing arrived before `expires`: return what we have
       }
       return out;
     } catch (err) {
       throw storeError(err, `reading deploy history of ${namespace}`);
+    } finally {
+      if (name) await this.#jsm.consumers.delete(this.stream, name).catch(() => {});
     }
   }
 

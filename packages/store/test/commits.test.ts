@@ -74,6 +74,7 @@ describe('deploy commits', () => {
       'dep-10.final',
     ]);
     expect(await store.commits.list('empty-ns')).toEqual([]);
+    expect(await store.commits.list('blog', { afterSeq: b.seq })).toEqual([]);
     expect((await store.commits.list('shop')).map((c) => c.commit.id)).toEqual([
       'dep-1.final',
       'dep-2.final',

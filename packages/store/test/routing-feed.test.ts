@@ -135,4 +135,19 @@ describe('routing feed', () => {
     expect(e2).toBeNull();
     expect(got.map((e) => [e.seq, e.event.type])).toEqual([[7, 'instance_removed']]);
   });
+
+  it('events removed before the follower read them are a gap, not a silent skip', async () => {
+    const last = (await store.routing.lastSeq()) ?? 0;
+    await store.routing.append({ type: 'machine_removed', machine_id: 'm8', deploy_id: null, at: AT });
+    await store.routing.append({ type: 'machine_removed', machine_id: 'm7', deploy_id: null, at: AT });
+    // Limits (or an operator) dropped the oldest events of the stream.
+    await store.jsm.streams.purge(store.names.routingEvents, { keep: 1 });
+    const { got, error } = await take(last, 5, 3000);
+    expect(got).toEqual([]);
+    expect(isPloyzError(error, 'ROUTING_FEED_BROKEN')).toBe(true);
+    expect((error as { details?: { reason?: string } }).details?.reason).toBe('gap');
+    // From the surviving event on, following works.
+    const ok = await take(last + 1, 1);
+    expect(ok.got.map((e) => e.seq)).toEqual([last + 2]);
+  });
 });
