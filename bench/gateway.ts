@@ -1,0 +1,549 @@
+/**
+ * ployz-gateway beside nginx, haproxy, Caddy and direct, in one run (bench/gateway.sh builds and
+ * calls this).
+ *
+ * 1. Throughput: one backend (nginx, `return 200`), proxied by each candidate on loopback, loaded
+ *    by wrk (1 thread, keep-alive). Prints req/s, p99 and the proxy's CPU µs per request (utime +
+ *    stime from /proc/<pid>/stat over the run, whole process tree), with ratios. Best of ROUNDS.
+ * 2. Scale: projection rebuild time for 10k instances (in process) and the gateway's RSS serving a
+ *    10k-instance table under load.
+ * 3. Freshness: the gateway following a real nats-server; time from the first routing event of a
+ *    change appended to the first HTTP answer that shows it (p50 / p99 / max).
+ *
+ * Env: GW_BENCH_SECONDS (default 8), GW_BENCH_ROUNDS (2), GW_BENCH_CONNECTIONS (64),
+ *      GW_BENCH_EVENTS (200).
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { ProjectionState, projectRoutes } from '@ployz/routing';
+import { openStore } from '@ployz/store';
+import { freePort, startNats, waitForPort } from '@ployz/testkit';
+import type {
+  InstanceRecord,
+  MachineRecord,
+  ReleaseRecord,
+  RevisionRecord,
+  RoutingSnapshot,
+} from '@ployz/types';
+
+const run = promisify(execFile);
+const SECONDS = Number(process.env.GW_BENCH_SECONDS ?? 8);
+const ROUNDS = Number(process.env.GW_BENCH_ROUNDS ?? 2);
+const CONNECTIONS = Number(process.env.GW_BENCH_CONNECTIONS ?? 64);
+const EVENTS = Number(process.env.GW_BENCH_EVENTS ?? 200);
+const GATEWAY_MAIN = resolve(import.meta.dirname, '../apps/ployz-gateway/dist/main.js');
+const AT = '2026-01-01T00:00:00Z';
+const TICKS_PER_SECOND = 100;
+
+const children: ChildProcess[] = [];
+function cleanup(): void {
+  for (const child of children)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+
+function start(command: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const child = spawn(command, args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-2000);
+  });
+  child.on('exit', (code, signal) => {
+    if (code !== 0 && code !== null && signal === null)
+      process.stderr.write(`${command} exited ${code}: ${err}\n`);
+  });
+  children.push(child);
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+// ------------------------------------------------------------------ records
+
+function hex16(n: number): string {
+  return n.toString(16).padStart(16, '0');
+}
+
+function machine(): MachineRecord {
+  return {
+    id: 'm1',
+    public_key: `${'A'.repeat(43)}=`,
+    overlay_ip: 'fd00::1',
+    subnet: '10.210.1.0/24',
+    endpoints: [],
+    region: 'local',
+    region_role: 'home_data',
+    lifecycle: 'active',
+    created_at: AT,
+    updated_at: AT,
+  };
+}
+
+function revision(n: number, service: string, hostnames: string[]): RevisionRecord {
+  return {
+    id: `rev-${hex16(n)}`,
+    namespace: 'default',
+    service,
+    spec: { routes: [{ kind: 'http', hostnames, path: '/', port: 'http' }] },
+    created_at: AT,
+  };
+}
+
+function instance(
+  id: string,
+  service: string,
+  slot: number,
+  rev: string,
+  ip: string,
+  port: number,
+): InstanceRecord {
+  return {
+    id,
+    namespace: 'default',
+    service,
+    slot,
+    machine: 'm1',
+    revision: rev,
+    deploy: 'dep-1',
+    container_id: null,
+    ip,
+    ip6: null,
+    ports: { http: port },
+    state: 'running',
+    ready: true,
+    draining: false,
+    error: null,
+    created_at: AT,
+    updated_at: AT,
+  };
+}
+
+function release(service: string, rev: string, instances: InstanceRecord[]): ReleaseRecord {
+  return {
+    namespace: 'default',
+    service,
+    revision: rev,
+    deploy: 'dep-1',
+    slots: instances.map((i) => ({ slot: i.slot, machine: i.machine, instance: i.id })),
+    updated_at: AT,
+  };
+}
+
+/** `services` services × `slots` slots; service 0 answers `example.com` on the real backend. */
+function snapshot(services: number, slots: number, backendPort: number): RoutingSnapshot {
+  const snap: RoutingSnapshot = { seq: 1, machines: [machine()], revisions: [], releases: [], instances: [] };
+  for (let s = 0; s < services; s++) {
+    const name = `svc-${s}`;
+    const rev = revision(s + 1, name, [s === 0 ? 'example.com' : `${name}.bench.test`]);
+    const insts: InstanceRecord[] = [];
+    for (let k = 0; k < slots; k++) {
+      const real = s === 0;
+      insts.push(
+        instance(
+          `${name}-${k}`,
+          name,
+          k,
+          rev.id,
+          real ? '127.0.0.1' : `10.${(s >> 8) & 255}.${s & 255}.${k + 1}`,
+          real ? backendPort : 8080,
+        ),
+      );
+    }
+    snap.revisions.push(rev);
+    snap.releases.push(release(name, rev.id, insts));
+    snap.instances.push(...insts);
+  }
+  return snap;
+}
+
+// ------------------------------------------------------------------ measurement
+
+function cpuTicks(pid: number): number {
+  const pids = [pid];
+  try {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    if (kids) pids.push(...kids.split(/\s+/).map(Number));
+  } catch {
+    // no children file: single process
+  }
+  let ticks = 0;
+  for (const p of pids) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // process gone
+    }
+  }
+  return ticks;
+}
+
+function rssMb(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+}
+
+function toMs(value: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(value);
+  if (!m) return Number.NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
+}
+
+interface WrkResult {
+  rps: number;
+  p99: number;
+  requests: number;
+  errors: number;
+}
+
+async function wrk(port: number, seconds: number, connections = CONNECTIONS): Promise<WrkResult> {
+  const { stdout } = await run(
+    'wrk',
+    [
+      '-t1',
+      `-c${connections}`,
+      `-d${seconds}s`,
+      '--latency',
+      '-H',
+      'Host: example.com',
+      `http://127.0.0.1:${port}/`,
+    ],
+    { maxBuffer: 1 << 20 },
+  );
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? Number.NaN);
+  const p99 = toMs(/\s99%\s+(\S+)/.exec(stdout)?.[1] ?? '');
+  const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0);
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+  const errors = non2xx + (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+  return { rps, p99, requests, errors };
+}
+
+async function waitHttp(port: number, path = '/', host = 'example.com', timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await new Promise<number>((r) => {
+      const req = http.get({ host: '127.0.0.1', port, path, headers: { host }, agent: false }, (res) => {
+        res.resume();
+        r(res.statusCode ?? 0);
+      });
+      req.on('error', () => r(0));
+    });
+    if (status === 200) return;
+    if (Date.now() > deadline) throw new Error(`port ${port}${path} not answering 200 (last ${status})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// ------------------------------------------------------------------ candidates
+
+interface Candidate {
+  name: string;
+  port: number;
+  pid: number | null;
+}
+
+async function main(): Promise<void> {
+  if (process.env.GW_BENCH_ONLY === 'freshness') {
+    const backend = http.createServer((_q, r) => r.end('ok')).listen(0, '127.0.0.1');
+    await new Promise((r) => backend.once('listening', r));
+    await freshness((backend.address() as { port: number }).port);
+    backend.close();
+    return;
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'ployz-bench-gw-'));
+  try {
+    const [bport, nport, hport, cport, gport, gadmin] = await Promise.all(
+      Array.from({ length: 6 }, () => freePort()),
+    );
+    const temp = `client_body_temp_path ${dir}/cb; proxy_temp_path ${dir}/px; fastcgi_temp_path ${dir}/fc; uwsgi_temp_path ${dir}/uw; scgi_temp_path ${dir}/sc;`;
+    await writeFile(
+      join(dir, 'backend.conf'),
+      `worker_processes 1; pid ${dir}/backend.pid; error_log ${dir}/backend.err; daemon off;
+events { worker_connections 4096; }
+http { access_log off; ${temp}
+  server { listen 127.0.0.1:${bport} backlog=4096; keepalive_requests 1000000;
+    location / { default_type text/plain; return 200 "hello from the backend\\n"; } } }\n`,
+    );
+    await writeFile(
+      join(dir, 'nginx.conf'),
+      `worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/nginx.err; daemon off;
+events { worker_connections 4096; }
+http { access_log off; ${temp}
+  upstream backend { server 127.0.0.1:${bport}; keepalive 128; }
+  server { listen 127.0.0.1:${nport} backlog=4096; keepalive_requests 1000000;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; } } }\n`,
+    );
+    await writeFile(
+      join(dir, 'haproxy.cfg'),
+      `global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  option forwardfor
+  http-reuse always
+frontend f
+  bind 127.0.0.1:${hport}
+  default_backend b
+backend b
+  server s1 127.0.0.1:${bport}
+`,
+    );
+    await writeFile(
+      join(dir, 'Caddyfile'),
+      `{
+  admin off
+  auto_https off
+}
+:${cport} {
+  reverse_proxy 127.0.0.1:${bport}
+}
+`,
+    );
+    await writeFile(join(dir, 'snapshot.json'), JSON.stringify(snapshot(1, 1, bport)));
+
+    const backend = start('nginx', ['-p', dir, '-c', join(dir, 'backend.conf')]);
+    const nginx = start('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')]);
+    const haproxy = start('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')]);
+    const caddy = start('caddy', ['run', '--config', join(dir, 'Caddyfile'), '--adapter', 'caddyfile'], {
+      GOMAXPROCS: '1',
+      HOME: dir,
+      XDG_DATA_HOME: dir,
+      XDG_CONFIG_HOME: dir,
+    });
+    const gateway = start('node', [
+      GATEWAY_MAIN,
+      '--snapshot-file',
+      join(dir, 'snapshot.json'),
+      '--listen-host',
+      '127.0.0.1',
+      '--http-port',
+      String(gport),
+      '--admin-port',
+      String(gadmin),
+      '--log-level',
+      'warn',
+    ]);
+    await Promise.all([bport, nport, hport, cport, gport].map((p) => waitForPort(p)));
+    for (const p of [bport, nport, hport, cport, gport]) await waitHttp(p);
+
+    const candidates: Candidate[] = [
+      { name: 'direct', port: bport, pid: null },
+      { name: 'nginx (1 worker)', port: nport, pid: nginx.pid ?? null },
+      { name: 'haproxy (1 thread)', port: hport, pid: haproxy.pid ?? null },
+      { name: 'caddy (GOMAXPROCS=1)', port: cport, pid: caddy.pid ?? null },
+      { name: 'ployz-gateway (1 process)', port: gport, pid: gateway.pid ?? null },
+    ];
+    // Warm up every path (JIT, pools).
+    for (const c of candidates) await wrk(c.port, 2);
+
+    const best = new Map<string, WrkResult & { cpuUs: number | null }>();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const c of candidates) {
+        const before = c.pid === null ? 0 : cpuTicks(c.pid);
+        const r = await wrk(c.port, SECONDS);
+        const ticks = c.pid === null ? 0 : cpuTicks(c.pid) - before;
+        const cpuUs =
+          c.pid === null || r.requests === 0 ? null : ((ticks / TICKS_PER_SECOND) * 1e6) / r.requests;
+        const prev = best.get(c.name);
+        if (prev === undefined || r.rps > prev.rps) best.set(c.name, { ...r, cpuUs });
+      }
+    }
+
+    const get = (name: string) => best.get(name) as WrkResult & { cpuUs: number | null };
+    const g = get('ployz-gateway (1 process)');
+    const nginxR = get('nginx (1 worker)');
+    const haproxyR = get('haproxy (1 thread)');
+    const caddyR = get('caddy (GOMAXPROCS=1)');
+    console.log(
+      `\nthroughput: wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, best of ${ROUNDS} rounds, same nginx backend`,
+    );
+    console.log(
+      `${'target'.padEnd(28)}${'req/s'.padStart(10)}${'p99 ms'.padStart(9)}${'CPU µs/req'.padStart(12)}${'errors'.padStart(8)}`,
+    );
+    for (const c of candidates) {
+      const r = get(c.name);
+      console.log(
+        `${c.name.padEnd(28)}${r.rps.toFixed(0).padStart(10)}${r.p99.toFixed(2).padStart(9)}${(r.cpuUs === null ? '-' : r.cpuUs.toFixed(1)).padStart(12)}${String(r.errors).padStart(8)}`,
+      );
+    }
+    const ratio = (a: number, b: number) => (a / b).toFixed(2);
+    console.log('\nployz-gateway ratios (goal in brackets):');
+    console.log(`  req/s vs nginx    ${ratio(g.rps, nginxR.rps)}x  [>= 0.75x]`);
+    console.log(`  req/s vs caddy    ${ratio(g.rps, caddyR.rps)}x  [>= 1.5x]`);
+    console.log(`  req/s vs haproxy  ${ratio(g.rps, haproxyR.rps)}x`);
+    console.log(`  p99 vs haproxy    ${ratio(g.p99, haproxyR.p99)}x  [<= 1.5x]`);
+    console.log(`  CPU µs/request    ${g.cpuUs?.toFixed(1)} (nginx ${nginxR.cpuUs?.toFixed(1)})  [<= 25]`);
+    console.log(`  RSS after load    ${rssMb(gateway.pid as number).rss.toFixed(0)} MB`);
+
+    for (const child of [nginx, haproxy, caddy, gateway]) await stop(child);
+
+    // ---------------------------------------------------------------- scale
+    const big = snapshot(1000, 10, bport);
+    const times: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      const t0 = performance.now();
+      const table = projectRoutes(ProjectionState.fromSnapshot(big));
+      times.push(performance.now() - t0);
+      if (table.backendCount !== 10_000)
+        throw new Error(`expected 10000 backends, got ${table.backendCount}`);
+    }
+    times.sort((a, b) => a - b);
+    console.log(
+      `\nscale: 10k instances (1000 services x 10 slots): rebuild median ${times[7]?.toFixed(1)} ms, max ${times[14]?.toFixed(1)} ms  [<= 100 ms]`,
+    );
+    await writeFile(join(dir, 'big.json'), JSON.stringify(big));
+    const gport2 = await freePort();
+    const gadmin2 = await freePort();
+    const bigGateway = start('node', [
+      GATEWAY_MAIN,
+      '--snapshot-file',
+      join(dir, 'big.json'),
+      '--listen-host',
+      '127.0.0.1',
+      '--http-port',
+      String(gport2),
+      '--admin-port',
+      String(gadmin2),
+      '--log-level',
+      'warn',
+    ]);
+    await waitForPort(gport2);
+    await waitHttp(gport2);
+    const loaded = await wrk(gport2, 4);
+    const mem = rssMb(bigGateway.pid as number);
+    console.log(
+      `  gateway with the 10k-instance table, after ${loaded.requests} requests: RSS ${mem.rss.toFixed(0)} MB, peak ${mem.hwm.toFixed(0)} MB  [< 150 MB]`,
+    );
+    await stop(bigGateway);
+
+    // ---------------------------------------------------------------- freshness
+    await freshness(bport);
+    await stop(backend);
+  } finally {
+    cleanup();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function freshness(bport: number): Promise<void> {
+  await using nats = await startNats();
+  const scope = { installation: 'bench', authority: 'auth-bench' };
+  const store = await openStore({ servers: nats.url, ...scope });
+  try {
+    const gport = await freePort();
+    const gadmin = await freePort();
+    const gateway = start('node', [
+      GATEWAY_MAIN,
+      '--nats-url',
+      nats.url,
+      '--installation',
+      scope.installation,
+      '--authority',
+      scope.authority,
+      '--listen-host',
+      '127.0.0.1',
+      '--http-port',
+      String(gport),
+      '--admin-port',
+      String(gadmin),
+      '--log-level',
+      'warn',
+    ]);
+    // Writers do the KV write, then append the event (as the deploy engine does).
+    const m = machine();
+    await store.routing.appendAfterWrite(
+      () => store.machines.create(m),
+      () => ({ type: 'machine_upserted', machine: m, deploy_id: null, at: AT }),
+    );
+    await waitForPort(gport);
+    const healthDeadline = Date.now() + 15_000;
+    while (
+      (await fetch(`http://127.0.0.1:${gadmin}/_ployz/health`).then(
+        (r) => r.status,
+        () => 0,
+      )) !== 200
+    ) {
+      if (Date.now() > healthDeadline) throw new Error('gateway never became healthy on NATS');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const probe = (host: string) =>
+      new Promise<number>((r) => {
+        const req = http.get(
+          { host: '127.0.0.1', port: gport, path: '/', headers: { host }, agent },
+          (res) => {
+            res.resume();
+            res.on('end', () => r(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', () => r(0));
+      });
+    const latencies: number[] = [];
+    for (let i = 0; i < EVENTS; i++) {
+      const name = `fresh-${i}`;
+      const host = `${name}.bench.test`;
+      const rev = revision(100_000 + i, name, [host]);
+      const inst = instance(`${name}-0`, name, 0, rev.id, '127.0.0.1', bport);
+      // Revision and candidate instance are stored before the commit; the release is the commit.
+      await store.routing.appendAfterWrite(
+        () => store.revisions.create(rev),
+        () => ({ type: 'revision_stored', revision: rev, deploy_id: null, at: AT }),
+      );
+      await store.routing.appendAfterWrite(
+        () => store.instances.create(inst),
+        () => ({ type: 'instance_upserted', instance: inst, deploy_id: null, at: AT }),
+      );
+      const rel = release(name, rev.id, [inst]);
+      const t0 = performance.now();
+      await store.routing.appendAfterWrite(
+        () => store.releases.create(rel),
+        () => ({ type: 'release_committed', release: rel, deploy_id: null, at: AT }),
+      );
+      const deadline = t0 + 10_000;
+      while ((await probe(host)) !== 200) {
+        if (performance.now() > deadline) {
+          const status = await fetch(`http://127.0.0.1:${gadmin}/_ployz/status`).then((r) => r.text());
+          throw new Error(`${host} never served; gateway status: ${status}`);
+        }
+      }
+      latencies.push(performance.now() - t0);
+    }
+    latencies.sort((a, b) => a - b);
+    const q = (p: number) =>
+      latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] as number;
+    console.log(
+      `\nfreshness over nats-server: ${EVENTS} releases committed (KV write + event), commit → first 200: p50 ${q(0.5).toFixed(1)} ms, p99 ${q(0.99).toFixed(1)} ms, max ${(latencies.at(-1) ?? 0).toFixed(1)} ms  [p99 <= 20 ms]`,
+    );
+    agent.destroy();
+    await stop(gateway);
+  } finally {
+    await store.close();
+  }
+}
+
+await main();
