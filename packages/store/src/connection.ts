@@ -18,8 +18,13 @@ export interface ConnectOptions {
   minBackoffMs?: number;
   /** Default 5 s. */
   maxBackoffMs?: number;
-  /** Timeout of the first connect attempt (the server must answer once). Default 5 s. */
+  /** Timeout of each connect attempt. Default 5 s. */
   timeoutMs?: number;
+  /**
+   * Keep trying the first connection too (resolves once NATS answers). Default false: the first
+   * attempt failing is STORE_UNAVAILABLE at once.
+   */
+  waitOnFirstConnect?: boolean;
 }
 
 export interface StoreConnection {
@@ -50,6 +55,7 @@ export async function connectStore(options: ConnectOptions): Promise<StoreConnec
       pingInterval: 10_000,
       maxPingOut: 3,
       reconnectDelayHandler: () => backoffMs(++attempt, minMs, maxMs),
+      ...(options.waitOnFirstConnect ? { waitOnFirstConnect: true } : {}),
     });
   } catch (cause) {
     throw new PloyzError(

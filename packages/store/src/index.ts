@@ -2,7 +2,8 @@
  * @ployz/store — durable state on NATS JetStream (DESIGN.md §4).
  *
  * Open:     `openStore({ servers, installation, authority, replicas })` → `Store` (connects,
- *           reconnects forever, creates the assets idempotently); or `Store.fromConnection(nc, …)`.
+ *           reconnects forever with jittered backoff; `waitOnFirstConnect` to wait for NATS at
+ *           start; creates the assets idempotently); or `Store.fromConnection(nc, …)`.
  * Records:  `store.machines | revisions | releases | instances | deployStatus | deployPhases |
  *           volumes | locks` are `RecordBucket`s: `get(...keyParts)`, `getByKey`, `create(record)`,
  *           `update(record, expectedRevision)`, `save(record, revision|null)`,
