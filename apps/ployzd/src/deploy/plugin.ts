@@ -3,11 +3,10 @@
  * (deploy_start / deploy_ready / deploy_stop), local API routes for the CLI, and at every start
  * crash recovery before the first deploy is accepted.
  *
- * Local API (JSON bodies; streamed routes answer NDJSON, one DeployEvent per line, the last one
- * `result` or `error`):
- *   POST /v1/deploy/preview   { manifest, filename? }           → { plan }
- *   POST /v1/deploy/apply     { manifest, filename?, actor? }   → NDJSON DeployEvents
- *   POST /v1/deploy/rollback  { deploy_id, actor? }             → NDJSON DeployEvents
+ * Local API (the shapes of @ployz/protocol's `api` table):
+ *   POST /v1/deploy/preview   { manifest, filename?, format? }  → DeployPlan
+ *   POST /v1/deploy/apply     { manifest, filename?, actor? }   → NDJSON: { progress: DeployEvent }…, { result: ApplyResult } | { error }
+ *   POST /v1/deploy/rollback  { deploy_id, actor? }             → NDJSON, as apply
  *   GET  /v1/deploys?namespace=                                 → DeployStatusRecord[]
  *   GET  /v1/deploy?id=                                         → { status, phases, commits }
  *
@@ -18,8 +17,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InstallationKey } from '@ployz/identity';
+import { DeployRequest, RollbackRequest } from '@ployz/protocol';
 import { Store } from '@ployz/store';
 import { isPloyzError, PloyzError, parseManifest } from '@ployz/types';
+import type { z } from 'zod';
 import type { DaemonContext, DaemonPlugin } from '../daemon.ts';
 import type { MachineIdentity } from '../machine-identity.ts';
 import { DockerWorkloads } from './docker-workloads.ts';
@@ -54,21 +55,17 @@ function bridgeDns(subnet: string): string | null {
   return m ? `${m[1]}.2` : null;
 }
 
-const ManifestBody = (body: unknown): { manifest: string; filename?: string; actor?: string } => {
-  if (typeof body !== 'object' || body === null)
+function input<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
     throw new PloyzError(
       'API_BAD_REQUEST',
-      'send { "manifest": "<toml or json text>", "filename": "deploy.toml" }',
+      `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
     );
-  const b = body as Record<string, unknown>;
-  if (typeof b.manifest !== 'string')
-    throw new PloyzError('API_BAD_REQUEST', 'manifest must be the manifest file text');
-  return {
-    manifest: b.manifest,
-    ...(typeof b.filename === 'string' ? { filename: b.filename } : {}),
-    ...(typeof b.actor === 'string' ? { actor: b.actor } : {}),
-  };
-};
+  }
+  return parsed.data;
+}
 
 export function deployPlugin(): DaemonPlugin {
   let engine: DeployEngine | null = null;
@@ -87,25 +84,31 @@ export function deployPlugin(): DaemonPlugin {
     return { engine, key };
   };
 
-  const stream = (run: (emit: (e: DeployEvent) => void) => Promise<unknown>): AsyncIterable<DeployEvent> => {
-    const events = new EventStream<DeployEvent>();
-    run((e) => events.push(e))
+  /**
+   * The protocol's stream wire: `{ progress: DeployEvent }` lines, then `{ result }` or
+   * `{ error }`. The deploy keeps running when the client goes away.
+   */
+  const stream = (run: (emit: (e: DeployEvent) => void) => Promise<unknown>): AsyncIterable<unknown> => {
+    const lines = new EventStream<unknown>();
+    run((e) => lines.push({ progress: e }))
+      .then((result) => lines.push({ result }))
       .catch((error: unknown) => {
-        // The apply emits its own `error` event when it failed after starting; errors before
-        // that (lease held, manifest invalid…) become the stream's last line here.
-        if (isPloyzError(error) && error.details?.state !== undefined) return;
         const body = isPloyzError(error)
           ? error.toJSON()
           : { code: 'INTERNAL' as const, message: String(error) };
-        events.push({ type: 'error', error: body, state: null });
+        lines.push({ error: body });
       })
-      .finally(() => events.close());
-    return events;
+      .finally(() => lines.close());
+    return lines;
   };
 
-  const parse = (text: string, filename: string | undefined) => {
+  const parse = (text: string, filename: string | undefined, format: 'toml' | 'json' | null) => {
     const { key: k } = ready();
-    return deployManifestOf(parseManifest(text, filename === undefined ? {} : { filename }), k, volumesRoot);
+    const options = {
+      ...(filename !== undefined ? { filename } : {}),
+      ...(format !== null ? { format } : {}),
+    };
+    return deployManifestOf(parseManifest(text, options), k, volumesRoot);
   };
 
   return {
@@ -125,22 +128,19 @@ export function deployPlugin(): DaemonPlugin {
         ctx.registerRpc(command, handler);
       }
       ctx.registerRoute('POST', '/v1/deploy/preview', async (body) => {
-        const b = ManifestBody(body);
-        return { plan: await ready().engine.preview(parse(b.manifest, b.filename)) };
+        const b = input(DeployRequest, body);
+        return ready().engine.preview(parse(b.manifest, b.filename ?? undefined, b.format));
       });
       ctx.registerRoute('POST', '/v1/deploy/apply', (body) => {
-        const b = ManifestBody(body);
-        const manifest = parse(b.manifest, b.filename);
+        const b = input(DeployRequest, body);
+        const manifest = parse(b.manifest, b.filename ?? undefined, b.format);
         const { engine: e } = ready();
         return stream((emit) => e.apply(manifest, { actor: b.actor ?? 'ployzctl' }, emit));
       });
       ctx.registerRoute('POST', '/v1/deploy/rollback', (body) => {
-        const b = (body ?? {}) as Record<string, unknown>;
-        if (typeof b.deploy_id !== 'string')
-          throw new PloyzError('API_BAD_REQUEST', 'send { "deploy_id": "dep-…" }');
+        const b = input(RollbackRequest, body);
         const { engine: e } = ready();
-        const id = b.deploy_id;
-        return stream((emit) => e.rollback(id, typeof b.actor === 'string' ? b.actor : 'ployzctl', emit));
+        return stream((emit) => e.rollback(b.deploy_id, b.actor ?? 'ployzctl', emit));
       });
       ctx.registerRoute('GET', '/v1/deploys', (_body, query) =>
         ready().engine.list(query.get('namespace') ?? undefined),

@@ -1,0 +1,135 @@
+/**
+ * Human rendering of deploy plans, progress events, history and details for `ployzctl deploy …`.
+ * Pure: values in, lines out (tested in deploy-output.test.ts).
+ */
+import type { DeployDetailView, DeployPlanView } from '@ployz/protocol';
+import type { DeployStatusRecord } from '@ployz/types';
+
+const SIGN: Record<string, string> = { create: '+', replace: '~', update: '~', remove: '-', unchanged: '=' };
+
+function short(rev: string | null): string {
+  return rev === null ? '-' : rev.slice(0, 16);
+}
+
+/** Exit code of `deploy preview`: 0 when clean (nothing to change), 3 when there are changes. */
+export function previewExitCode(plan: Pick<DeployPlanView, 'changed'>): 0 | 3 {
+  return plan.changed ? 3 : 0;
+}
+
+export function planLines(plan: DeployPlanView): string[] {
+  const out: string[] = [];
+  if (!plan.changed) {
+    out.push(
+      `No changes. Namespace ${plan.namespace} matches the manifest (${plan.services.length} service(s) unchanged).`,
+    );
+    return out;
+  }
+  out.push(`Namespace ${plan.namespace}  manifest ${plan.manifest_hash.slice(0, 12)}`);
+  out.push('Services:');
+  for (const s of plan.services) {
+    const rev =
+      s.action === 'replace'
+        ? `${short(s.previous_revision)} → ${short(s.revision)}`
+        : short(s.revision ?? s.previous_revision);
+    out.push(
+      `  ${SIGN[s.action] ?? '?'} ${s.service.padEnd(20)} ${s.action.padEnd(9)} ${rev}  phase ${s.phase}`,
+    );
+    for (const slot of s.slots) {
+      out.push(
+        `      slot ${slot.slot} on ${slot.machine}: ${slot.action === 'keep' ? `keep ${slot.instance}` : `start ${slot.instance}`}`,
+      );
+    }
+    for (const stop of s.stops)
+      out.push(`      slot ${stop.slot} on ${stop.machine}: stop ${stop.instance} (${stop.reason})`);
+  }
+  out.push('Phases:');
+  for (const p of plan.phases) {
+    const does = typeof p.does === 'string' ? p.does : '';
+    out.push(`  ${p.index + 1}. ${p.id} [${p.commit_policy}] ${does}`);
+  }
+  const s = plan.summary;
+  out.push(
+    `Plan: ${s.create} to create, ${s.replace} to replace, ${s.update} to update, ${s.remove} to remove, ${s.unchanged} unchanged (${s.starts} container(s) to start, ${s.stops} to stop).`,
+  );
+  return out;
+}
+
+type Event = { type: string } & Record<string, unknown>;
+
+/** One progress line per event that a person wants to see; null for the rest. */
+export function eventLine(e: Event): string | null {
+  switch (e.type) {
+    case 'step': {
+      const phase = typeof e.phase === 'string' ? ` (phase ${e.phase})` : '';
+      const detail = typeof e.detail === 'string' ? `: ${e.detail}` : '';
+      if (e.state === 'started') return null;
+      return `[${e.step}/9] ${String(e.name)}${phase} ${e.state === 'skipped' ? 'skipped' : 'done'}${detail}`;
+    }
+    case 'deploy':
+      return `deploy ${String(e.deploy_id)} (namespace ${String(e.namespace)}${e.rollback_of ? `, rollback of ${String(e.rollback_of)}` : ''})`;
+    case 'machine':
+      return e.available
+        ? null
+        : `      machine ${String(e.machine)} unavailable: ${String(e.detail ?? 'no answer')}`;
+    case 'instance':
+      return `      ${String(e.action).padEnd(9)} ${String(e.service)} slot ${String(e.slot)} on ${String(e.machine)} (${String(e.instance)})`;
+    case 'commit':
+      return `      commit ${String(e.commit_id)} (${String(e.kind)})`;
+    case 'paused':
+      return `      paused at step ${String(e.step)} (${String(e.name)}) by PLOYZ_TEST_PAUSE_AT_STEP, pid ${String(e.pid)}`;
+    default:
+      return null;
+  }
+}
+
+export function statusRow(s: DeployStatusRecord): string {
+  return [
+    s.deploy_id.padEnd(22),
+    s.namespace.padEnd(14),
+    s.state.padEnd(22),
+    String(s.step).padEnd(4),
+    s.started_at.replace(/\.\d+Z$/, 'Z').padEnd(21),
+    s.rollback_of ? `rollback of ${s.rollback_of}` : s.error ? `${s.error.code}` : '',
+  ].join(' ');
+}
+
+export const STATUS_HEADER = [
+  'DEPLOY'.padEnd(22),
+  'NAMESPACE'.padEnd(14),
+  'STATE'.padEnd(22),
+  'STEP',
+  'STARTED'.padEnd(21),
+  'NOTE',
+].join(' ');
+
+export function detailLines(d: DeployDetailView): string[] {
+  const s = d.status;
+  const out = [
+    `deploy     ${s.deploy_id}`,
+    `namespace  ${s.namespace}`,
+    `state      ${s.state} (reached step ${s.step}/9)`,
+    `manifest   ${s.manifest_hash}`,
+    `actor      ${s.actor}`,
+    `started    ${s.started_at}`,
+    `updated    ${s.updated_at}`,
+  ];
+  if (s.rollback_of) out.push(`rollback   of ${s.rollback_of}`);
+  if (s.error) out.push(`error      ${s.error.code}: ${s.error.message}`);
+  out.push('phases:');
+  for (const p of d.phases) {
+    out.push(
+      `  ${p.index + 1}. ${p.phase} [${p.commit_policy}] ${p.state}${p.commit_id ? ` → ${p.commit_id}` : ''}  (${p.work.length} work item(s))`,
+    );
+  }
+  out.push('commits:');
+  if (d.commits.length === 0) out.push('  (none: nothing of this deploy is durable)');
+  for (const c of d.commits) {
+    out.push(`  ${c.id} (${c.kind}) at ${c.created_at}`);
+    for (const svc of c.services)
+      out.push(
+        `      ${svc.service} ${svc.revision} slots ${svc.slots.map((x) => `${x.slot}@${x.machine}`).join(', ')}`,
+      );
+    for (const r of c.removed_services) out.push(`      ${r} removed`);
+  }
+  return out;
+}
