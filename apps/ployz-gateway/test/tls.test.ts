@@ -1,0 +1,140 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import http2 from 'node:http2';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { promisify } from 'node:util';
+import { MemoryRoutingFeed } from '@ployz/routing';
+import { describe, expect, it } from 'vitest';
+import { instance, machine, release, revision, runGateway, startBackend, testConfig } from './harness.ts';
+
+const run = promisify(execFile);
+
+async function selfSigned(
+  dir: string,
+  hostname: string,
+  file = hostname,
+): Promise<{ cert: string; key: string }> {
+  const keyPath = join(dir, `${file}.key.tmp`);
+  const certPath = join(dir, `${file}.crt.tmp`);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${hostname}`,
+    '-addext',
+    `subjectAltName=DNS:${hostname}`,
+    '-keyout',
+    keyPath,
+    '-out',
+    certPath,
+  ]);
+  const cert = await readFile(certPath, 'utf8');
+  const key = await readFile(keyPath, 'utf8');
+  // Key first, then cert: the reload sees a complete pair.
+  await rename(keyPath, join(dir, `${file}.key`));
+  await rename(certPath, join(dir, `${file}.crt`));
+  return { cert, key };
+}
+
+function peerCert(port: number, servername: string, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect(
+      { port, host: '127.0.0.1', servername, ca, ALPNProtocols: ['http/1.1'] },
+      () => {
+        const fp = socket.getPeerCertificate().fingerprint256;
+        socket.destroy();
+        resolve(fp);
+      },
+    );
+    socket.on('error', reject);
+  });
+}
+
+function httpsGet(port: number, servername: string, ca: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(
+      { host: '127.0.0.1', port, servername, ca, headers: { host: servername }, path: '/tls', agent: false },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => {
+          body += d.toString();
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+  });
+}
+
+describe('HTTPS with certificates chosen by SNI', () => {
+  it('serves HTTP/1.1 and HTTP/2, picks by SNI (exact and wildcard), reloads without restart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ployz-gw-certs-'));
+    try {
+      const a1 = await selfSigned(dir, 'a.test');
+      const wild = await selfSigned(dir, '*.b.test');
+      await using web = await startBackend('web');
+      const i = instance('w-0', 'web', 0, web.port);
+      const feed = new MemoryRoutingFeed({
+        machines: [machine()],
+        revisions: [revision('web', [{ hostnames: ['a.test', 'x.b.test'] }])],
+        releases: [release('web', [i])],
+        instances: [i],
+      });
+      await using g = await runGateway(feed, testConfig({ certDir: dir }));
+      await g.gateway.follower.waitForSeq(0, 5000);
+      const port = g.gateway.httpsPort as number;
+
+      const h1 = await httpsGet(port, 'a.test', a1.cert);
+      expect(h1.status).toBe(200);
+      expect(JSON.parse(h1.body).headers['x-forwarded-proto']).toBe('https');
+      expect((await httpsGet(port, 'x.b.test', wild.cert)).status).toBe(200);
+      await expect(peerCert(port, 'unknown.test', a1.cert)).rejects.toThrow();
+
+      // HTTP/2 over TLS.
+      const session = http2.connect(`https://127.0.0.1:${port}`, { servername: 'a.test', ca: a1.cert });
+      const h2 = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const stream = session.request({ ':path': '/h2', ':authority': 'a.test' });
+        let status = 0;
+        let body = '';
+        stream.on('response', (headers) => {
+          status = Number(headers[':status']);
+        });
+        stream.on('data', (d: Buffer) => {
+          body += d.toString();
+        });
+        stream.on('end', () => resolve({ status, body }));
+        stream.on('error', reject);
+        stream.end();
+      });
+      session.close();
+      expect(h2.status).toBe(200);
+      expect(JSON.parse(h2.body)).toMatchObject({
+        url: '/h2',
+        headers: { host: 'a.test', 'x-forwarded-proto': 'https' },
+      });
+
+      // Replace a.test's certificate on disk: served without a restart.
+      const before = await peerCert(port, 'a.test', a1.cert);
+      const a2 = await selfSigned(dir, 'a.test');
+      await expect
+        .poll(() => peerCert(port, 'a.test', a2.cert).catch(() => before), { timeout: 5000 })
+        .not.toBe(before);
+      // A broken pair keeps the previous certificate for that hostname.
+      await writeFile(join(dir, 'a.test.key'), 'not a key');
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await httpsGet(port, 'a.test', a2.cert)).status).toBe(200);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
