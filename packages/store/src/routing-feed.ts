@@ -77,6 +77,8 @@ export class RoutingEvents implements RoutingFeed {
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #sources: SnapshotSources;
+  /** Creation time of the stream the last snapshot came from: a recreated stream is a reset. */
+  #streamCreated: string | null = null;
 
   constructor(options: {
     nc: NatsConnection;
@@ -130,7 +132,9 @@ export class RoutingEvents implements RoutingFeed {
   async snapshot(): Promise<RoutingSnapshot> {
     let seq: number;
     try {
-      seq = (await this.#jsm.streams.info(this.stream)).state.last_seq;
+      const info = await this.#jsm.streams.info(this.stream);
+      seq = info.state.last_seq;
+      this.#streamCreated = info.created;
     } catch (err) {
       throw storeError(err, 'reading the routing event stream');
     }
@@ -154,8 +158,16 @@ export class RoutingEvents implements RoutingFeed {
     if (signal.aborted) return;
     let state: { first_seq: number; last_seq: number };
     try {
-      state = (await this.#jsm.streams.info(this.stream)).state;
+      const info = await this.#jsm.streams.info(this.stream);
+      state = info.state;
+      if (this.#streamCreated !== null && info.created !== this.#streamCreated) {
+        throw feedBroken('stream_reset', 'the routing stream was deleted and created again', {
+          created: info.created,
+          snapshot_of: this.#streamCreated,
+        });
+      }
     } catch (err) {
+      if (err instanceof PloyzError) throw err;
       throw storeError(err, 'reading the routing event stream');
     }
     if (state.last_seq < fromSeq) {

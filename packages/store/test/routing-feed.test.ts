@@ -1,7 +1,7 @@
 import { startNats } from '@ployz/testkit';
 import { isPloyzError, type SequencedRoutingEvent } from '@ployz/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConnectionState, openStore, type Store } from '../src/index.ts';
+import { type ConnectionState, ensureAssets, openStore, type Store } from '../src/index.ts';
 import { AT, instance, machine, release, revision, SCOPE } from './records.fixture.ts';
 
 let nats: Awaited<ReturnType<typeof startNats>>;
@@ -149,5 +149,22 @@ describe('routing feed', () => {
     // From the surviving event on, following works.
     const ok = await take(last + 1, 1);
     expect(ok.got.map((e) => e.seq)).toEqual([last + 2]);
+  });
+
+  it('a routing stream deleted and created again is a reset even when it grew past fromSeq', async () => {
+    const snap = await store.routing.snapshot();
+    await store.jsm.streams.delete(store.names.routingEvents);
+    await ensureAssets(store.nc, SCOPE, 1);
+    for (let i = 0; i < snap.seq + 2; i++) {
+      await store.routing.append({ type: 'machine_removed', machine_id: `x${i}`, deploy_id: null, at: AT });
+    }
+    const { error } = await take(snap.seq, 1, 3000);
+    expect(isPloyzError(error, 'ROUTING_FEED_BROKEN')).toBe(true);
+    expect((error as { details?: { reason?: string } }).details?.reason).toBe('stream_reset');
+    // A new snapshot adopts the new stream.
+    const again = await store.routing.snapshot();
+    expect(again.seq).toBe(snap.seq + 2);
+    await store.routing.append({ type: 'machine_removed', machine_id: 'y', deploy_id: null, at: AT });
+    expect((await take(again.seq, 1)).got.map((e) => e.seq)).toEqual([again.seq + 1]);
   });
 });
