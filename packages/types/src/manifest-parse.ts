@@ -122,8 +122,73 @@ function isManifestIssueCode(value: unknown): value is ManifestIssueCode {
   return typeof value === 'string' && Object.hasOwn(MANIFEST_ISSUE_CODES, value);
 }
 
+interface SchemaDef {
+  type: string;
+  shape?: Record<string, z.core.$ZodType>;
+  element?: z.core.$ZodType;
+  valueType?: z.core.$ZodType;
+  innerType?: z.core.$ZodType;
+  out?: z.core.$ZodType;
+}
+
+const defOf = (schema: z.core.$ZodType) => schema._zod.def as SchemaDef;
+
+function unwrapSchema(schema: z.core.$ZodType): z.core.$ZodType {
+  let s = schema;
+  for (let i = 0; i < 10; i++) {
+    const def = defOf(s);
+    const next = def.type === 'pipe' ? def.out : def.innerType;
+    if (next === undefined) return s;
+    s = next;
+  }
+  return s;
+}
+
+/** The field names the schema allows at `path` (an object there), for "did you mean". */
+function allowedFieldsAt(schema: z.core.$ZodType, path: readonly PathSegment[]): string[] {
+  let s: z.core.$ZodType | undefined = unwrapSchema(schema);
+  for (const seg of path) {
+    const def = defOf(s);
+    if (def.type === 'object' && typeof seg === 'string') s = def.shape?.[seg];
+    else if (def.type === 'array') s = def.element;
+    else if (def.type === 'record') s = def.valueType;
+    else return [];
+    if (s === undefined) return [];
+    s = unwrapSchema(s);
+  }
+  return Object.keys(defOf(s).shape ?? {});
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      cur.push(Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost));
+    }
+    prev = cur;
+  }
+  return prev[b.length] ?? 0;
+}
+
+function unknownFieldMessage(key: string, allowed: string[]): string {
+  const close = allowed
+    .map((name) => ({ name, d: editDistance(key.toLowerCase(), name) }))
+    .filter((c) => c.d <= (c.name.length <= 3 ? 1 : 2))
+    .sort((a, b) => a.d - b.d)[0];
+  if (close !== undefined) return `unknown field \`${key}\`; did you mean \`${close.name}\`?`;
+  if (allowed.length > 0) return `unknown field \`${key}\`; allowed here: ${allowed.join(', ')}`;
+  return `unknown field \`${key}\``;
+}
+
 /** Maps zod issues (relative to `root` at `prefix`) to raw manifest issues. */
-function fromZod(issues: z.core.$ZodIssue[], root: unknown, prefix: PathSegment[]): RawIssue[] {
+function fromZod(
+  issues: z.core.$ZodIssue[],
+  root: unknown,
+  prefix: PathSegment[],
+  schema: z.core.$ZodType,
+): RawIssue[] {
   const out: RawIssue[] = [];
   for (const issue of issues) {
     const rel = issue.path.map((p) => (typeof p === 'number' ? p : String(p)));
@@ -157,7 +222,7 @@ function fromZod(issues: z.core.$ZodIssue[], root: unknown, prefix: PathSegment[
           out.push({
             code: 'UNKNOWN_FIELD',
             path: [...path, key],
-            message: `unknown field \`${key}\`; see docs/manifest.md for the fields allowed here`,
+            message: unknownFieldMessage(key, allowedFieldsAt(schema, rel)),
           });
         }
         break;
@@ -204,7 +269,7 @@ function validateItems<T>(
   for (const [index, item] of (list ?? []).entries()) {
     const r = schema.safeParse(item);
     if (r.success) ok.push({ index, value: r.data });
-    else issues.push(...fromZod(r.error.issues, item, [name, index]));
+    else issues.push(...fromZod(r.error.issues, item, [name, index], schema));
   }
   return ok;
 }
@@ -214,8 +279,9 @@ interface SourceInfo {
   locate?: (path: PathSegment[]) => SourcePosition | undefined;
 }
 
+/** Issues with positions, in source order (stable for issues on one line). */
 function finish(raw: RawIssue[], source: SourceInfo): ManifestIssue[] {
-  return raw.map((issue) => {
+  const issues = raw.map((issue): ManifestIssue => {
     const pos = source.locate?.(issue.path);
     return {
       code: issue.code,
@@ -225,6 +291,7 @@ function finish(raw: RawIssue[], source: SourceInfo): ManifestIssue[] {
       ...(pos !== undefined ? { line: pos.line, column: pos.column } : {}),
     };
   });
+  return issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
 }
 
 function invalid(issues: ManifestIssue[], file: string | undefined): PloyzError {
@@ -272,7 +339,7 @@ function validateWith(data: unknown, source: SourceInfo): Manifest {
   let services: Indexed<ServiceInput>[] = [];
   let volumes: Indexed<VolumeInput>[] = [];
   let phases: Indexed<PhaseInput>[] = [];
-  if (!top.success) raw.push(...fromZod(top.error.issues, data, []));
+  if (!top.success) raw.push(...fromZod(top.error.issues, data, [], ManifestInput));
   // Validate list items even when the top level has problems, so every issue is reported.
   const lists = (data !== null && typeof data === 'object' ? data : {}) as Record<string, unknown>;
   const list = (key: string) => {

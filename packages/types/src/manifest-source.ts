@@ -79,10 +79,17 @@ export function scanJson(text: string): JsonScan {
         i++;
         return;
       }
+      const keys = new Set<string>();
       for (;;) {
         ws();
         if (text.charAt(i) !== '"') fail('expected a quoted property name');
+        const keyAt = i;
         const key = str();
+        if (keys.has(key)) {
+          i = keyAt;
+          fail(`duplicate key ${JSON.stringify(key.slice(0, 64))}`);
+        }
+        keys.add(key);
         ws();
         if (text.charAt(i) !== ':') fail("expected ':' after a property name");
         i++;

@@ -690,7 +690,7 @@ describe('syntax errors', () => {
 });
 
 describe('all problems at once', () => {
-  it('reports every problem of a manifest in one error', () => {
+  it('reports every problem of a manifest in one error, in source order', () => {
     const m = baseInput();
     m.namespace = 'Demo';
     web(m).image = '';
@@ -701,8 +701,8 @@ describe('all problems at once', () => {
     expect(issues.map((i) => [i.code, i.path])).toEqual([
       ['NAME_NOT_DNS_LABEL', 'namespace'],
       ['IMAGE_INVALID', 'services[0].image'],
-      ['SERVICE_NAME_DUPLICATE', 'services[2].name'],
       ['VOLUME_SCOPE_CONFLICT', 'services[1].mounts[0].volume'],
+      ['SERVICE_NAME_DUPLICATE', 'services[2].name'],
       ['PHASE_REF_UNKNOWN', 'phases[1].after[0]'],
     ]);
   });
@@ -719,5 +719,37 @@ describe('all problems at once', () => {
         /^the manifest does not validate: deploy\.json:1: namespace: .* \(and 1 more problem\)$/,
       );
     }
+  });
+});
+
+describe('helpful messages', () => {
+  it('unknown fields suggest the closest allowed field', () => {
+    const text =
+      'namespace = "demo"\n[[services]]\nname = "a"\nimgae = "i"\n[services.placement]\nreplica = 2\n';
+    expect(issuesOf(text, 'deploy.toml').map((i) => [i.code, i.path, i.line, i.message])).toEqual([
+      ['REQUIRED', 'services[0].image', 2, '`image` is required'],
+      ['UNKNOWN_FIELD', 'services[0].imgae', 4, 'unknown field `imgae`; did you mean `image`?'],
+      [
+        'UNKNOWN_FIELD',
+        'services[0].placement.replica',
+        6,
+        'unknown field `replica`; did you mean `replicas`?',
+      ],
+    ]);
+  });
+
+  it('unknown fields with no close match list what is allowed', () => {
+    const text =
+      '{"namespace": "demo", "services": [{"name": "a", "image": "i"}], "volumes": [{"name": "v", "zzz": 1}]}';
+    expect(issuesOf(text, 'deploy.json').map((i) => i.message)).toEqual([
+      'unknown field `zzz`; allowed here: name, quota, scope',
+    ]);
+  });
+
+  it('a duplicate key in JSON is a syntax error (JSON.parse would keep the last silently)', () => {
+    const text = '{"namespace": "demo",\n "services": [],\n "services": [{"name": "a", "image": "i"}]}';
+    expect(issuesOf(text, 'deploy.json').map((i) => [i.code, i.line, i.column, i.message])).toEqual([
+      ['SYNTAX', 3, 2, 'invalid JSON: duplicate key "services"'],
+    ]);
   });
 });
