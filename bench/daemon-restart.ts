@@ -1,0 +1,255 @@
+/**
+ * Disposable-daemon bench (issue 7): while a load generator hits the data plane — the gateway's
+ * health endpoint (admin listener on the bridge address), the gateway's published public port and
+ * NATS's /healthz — ployzd is killed with -9 and restarted RESTARTS times. Prints the request
+ * count, failed requests (goal 0) and containers recreated (goal 0). Exit 1 when a goal is missed.
+ *
+ * Everything runs under a unique installation, bridge, subnet, container prefix and state dir and
+ * is removed at the end. Images are pinned by id at the start, so a concurrent image rebuild
+ * cannot count as drift. Env: RESTARTS (10), CONCURRENCY (per target, 2), SETTLE_MS (300).
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { freePort } from '@ployz/testkit';
+import { Agent, Client, request } from 'undici';
+
+const run = promisify(execFile);
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const RESTARTS = Number(process.env.RESTARTS ?? 10);
+const CONCURRENCY = Number(process.env.CONCURRENCY ?? 2);
+const SETTLE_MS = Number(process.env.SETTLE_MS ?? 300);
+const COMPONENTS = ['networking', 'nats', 'gateway', 'dns'] as const;
+
+async function docker(...args: string[]): Promise<string> {
+  return (await run('docker', args, { maxBuffer: 16 << 20 })).stdout.trim();
+}
+
+interface Status {
+  reconcile: { adopted: number; created: number; recreated: number; problems: number; error: unknown } | null;
+  components: { component: string; state: string; container_id: string | null }[];
+  nats: { state: string } | null;
+}
+
+async function api<T>(socketPath: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const client = new Client('http://ployzd', { socketPath });
+  try {
+    const res = await client.request({
+      method,
+      path,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const json = (await res.body.json()) as { result?: T; error?: { code: string; message: string } };
+    if (json.error) throw new Error(`${json.error.code}: ${json.error.message}`);
+    return json.result as T;
+  } finally {
+    await client.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function main(): Promise<number> {
+  const id = randomBytes(3).toString('hex');
+  const inst = `bench-${id}`;
+  const prefix = `bench-${id}-`;
+  const dir = await mkdtemp(join(tmpdir(), 'ployz-bench-daemon-'));
+  const socket = join(dir, 'ployzd.sock');
+  const used = await docker(
+    'network',
+    'inspect',
+    '--format',
+    '{{range .IPAM.Config}}{{.Subnet}} {{end}}',
+    ...(await docker('network', 'ls', '-q')).split('\n'),
+  );
+  let subnet = '';
+  do subnet = `10.214.${20 + Math.floor(Math.random() * 230)}.0/24`;
+  while (used.includes(subnet));
+  const bridgeIp = subnet.replace(/0\/24$/, '2');
+  const gatewayPort = await freePort();
+  const wireguardPort = await freePort();
+  const images: Record<string, string> = {};
+  for (const c of COMPONENTS)
+    images[c] = await docker('image', 'inspect', '--format', '{{.Id}}', `ployz/${c}:latest`);
+
+  let proc: ChildProcess | null = null;
+  const logs: string[] = [];
+  const start = async () => {
+    proc = spawn(
+      process.execPath,
+      [
+        '--conditions=ployz-source',
+        join(ROOT, 'apps/ployzd/src/main.ts'),
+        'run',
+        '--state-dir',
+        join(dir, 'state'),
+        '--socket-path',
+        socket,
+        '--container-prefix',
+        prefix,
+        '--bridge-name',
+        inst,
+        '--subnet',
+        subnet,
+        '--gateway-port',
+        String(gatewayPort),
+        '--gateway-host-ip',
+        '127.0.0.1',
+        '--wireguard-port',
+        String(wireguardPort),
+        '--image-networking',
+        images.networking ?? '',
+        '--image-nats',
+        images.nats ?? '',
+        '--image-gateway',
+        images.gateway ?? '',
+        '--image-dns',
+        images.dns ?? '',
+        '--log-level',
+        'warn',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    proc.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
+    for (let i = 0; i < 200; i++) {
+      try {
+        await api(socket, 'GET', '/v1/status');
+        return;
+      } catch {
+        await sleep(50);
+      }
+    }
+    throw new Error(`ployzd did not come up: ${logs.join('')}`);
+  };
+  const settled = async (): Promise<Status> => {
+    for (let i = 0; ; i++) {
+      const s = await api<Status>(socket, 'GET', '/v1/status');
+      if (s.reconcile && s.nats?.state === 'connected') return s;
+      if (i > 600) throw new Error(`never settled: ${JSON.stringify(s)}`);
+      await sleep(100);
+    }
+  };
+  const kill9 = async () => {
+    const p = proc as ChildProcess | null;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await exited;
+  };
+
+  try {
+    await start();
+    await api(socket, 'POST', '/v1/machine/init', { machine_id: 'bench', installation: inst });
+    const first = await settled();
+    const ids = Object.fromEntries(first.components.map((c) => [c.component, c.container_id]));
+    // Wait until every target answers before the load starts.
+    const targets = {
+      'gateway health': `http://${bridgeIp}:9180/_ployz/health`,
+      'gateway public': `http://127.0.0.1:${gatewayPort}/`,
+      'nats healthz': `http://${bridgeIp}:8222/healthz`,
+    };
+    // The public port has no routes here: any HTTP answer below 500 (404 no route) is the gateway serving.
+    const ok = (target: string, status: number) =>
+      target === 'gateway public' ? status >= 200 && status < 500 : status === 200;
+    for (const [name, url] of Object.entries(targets)) {
+      for (let i = 0; ; i++) {
+        const status = await request(url).then(
+          (r) => (r.body.dump(), r.statusCode),
+          () => 0,
+        );
+        if (ok(name, status)) break;
+        if (i > 300) throw new Error(`${name} (${url}) never became healthy (last ${status})`);
+        await sleep(100);
+      }
+    }
+
+    const counts = Object.fromEntries(
+      Object.keys(targets).map((t) => [
+        t,
+        { requests: 0, failed: 0, statuses: {} as Record<string, number> },
+      ]),
+    );
+    let loading = true;
+    const dispatcher = new Agent({ keepAliveTimeout: 2000, connections: CONCURRENCY * 4 });
+    const loops = Object.entries(targets).flatMap(([name, url]) =>
+      Array.from({ length: CONCURRENCY }, async () => {
+        const c = counts[name];
+        if (!c) return;
+        while (loading) {
+          let status = 0;
+          try {
+            const r = await request(url, { dispatcher, headersTimeout: 2000, bodyTimeout: 2000 });
+            await r.body.dump();
+            status = r.statusCode;
+          } catch {
+            status = 0;
+          }
+          c.requests++;
+          c.statuses[String(status)] = (c.statuses[String(status)] ?? 0) + 1;
+          if (!ok(name, status)) c.failed++;
+        }
+      }),
+    );
+
+    let recreated = 0;
+    let changedIds = 0;
+    const t0 = Date.now();
+    const restartMs: number[] = [];
+    const socketMs: number[] = [];
+    for (let i = 1; i <= RESTARTS; i++) {
+      await sleep(SETTLE_MS);
+      await kill9();
+      const t = Date.now();
+      await start();
+      socketMs.push(Date.now() - t);
+      const s = await settled();
+      restartMs.push(Date.now() - t);
+      recreated += (s.reconcile?.recreated ?? 0) + (s.reconcile?.created ?? 0);
+      for (const c of s.components) if (c.container_id !== ids[c.component]) changedIds++;
+      process.stdout.write(
+        `restart ${i}/${RESTARTS}: ${s.reconcile?.adopted} adopted, ${s.reconcile?.recreated} recreated, ${s.reconcile?.created} created in ${restartMs.at(-1)} ms (API up after ${socketMs.at(-1)} ms)\n`,
+      );
+    }
+    await sleep(SETTLE_MS);
+    loading = false;
+    await Promise.all(loops);
+    await dispatcher.close();
+    const seconds = (Date.now() - t0) / 1000;
+    const total = Object.values(counts).reduce((a, c) => a + c.requests, 0);
+    const failed = Object.values(counts).reduce((a, c) => a + c.failed, 0);
+    restartMs.sort((a, b) => a - b);
+    process.stdout.write(
+      `\n${RESTARTS} x (kill -9 ployzd + restart) over ${seconds.toFixed(1)} s, ${CONCURRENCY} client(s) per target\n`,
+    );
+    for (const [name, c] of Object.entries(counts)) {
+      process.stdout.write(
+        `  ${name.padEnd(15)} ${String(c.requests).padStart(7)} requests  ${String(c.failed).padStart(4)} failed  statuses ${JSON.stringify(c.statuses)}\n`,
+      );
+    }
+    process.stdout.write(
+      `requests: ${total}  failed: ${failed} (goal 0)  containers recreated: ${recreated} (goal 0)  container ids changed: ${changedIds}\n`,
+    );
+    process.stdout.write(
+      `daemon restart → adopted & NATS connected: median ${restartMs[Math.floor(restartMs.length / 2)]} ms, max ${restartMs.at(-1)} ms\n`,
+    );
+    process.stdout.write(
+      `${JSON.stringify({ bench: 'daemon-restart', restarts: RESTARTS, requests: total, failed, recreated, changed_ids: changedIds, restart_ms_median: restartMs[Math.floor(restartMs.length / 2)] })}\n`,
+    );
+    return failed === 0 && recreated === 0 && changedIds === 0 ? 0 : 1;
+  } finally {
+    await kill9();
+    const containers = (await docker('ps', '-aq', '--filter', `label=ployz.installation=${inst}`))
+      .split('\n')
+      .filter(Boolean);
+    if (containers.length) await docker('rm', '-f', ...containers);
+    await docker('network', 'rm', inst).catch(() => '');
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main();
