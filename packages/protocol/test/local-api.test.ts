@@ -159,10 +159,7 @@ describe('local API over a unix socket', () => {
   });
 
   it('validates request bodies on both sides', async () => {
-    // biome-ignore lint/suspicious/noExplicitAny: deliberately wrong input
-    expect((await failure(client.call('deployPreview', { manifest: '' } as any))).code).toBe(
-      'API_BAD_REQUEST',
-    );
+    expect((await failure(client.call('deployPreview', { manifest: '' }))).code).toBe('API_BAD_REQUEST');
   });
 
   it('an unimplemented route is NOT_FOUND naming it; an invalid handler result is INTERNAL', async () => {

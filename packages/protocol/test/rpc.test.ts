@@ -106,8 +106,7 @@ describe('machine-command RPC', () => {
   });
 
   it('refuses invalid requests on the client and on the server', async () => {
-    // biome-ignore lint/suspicious/noExplicitAny: deliberately wrong request
-    const bad = await failure(client.call('m1', 'capacity', { cpu_millis: -1 } as any));
+    const bad = await failure(client.call('m1', 'capacity', { cpu_millis: -1 }));
     expect(bad.code).toBe('RPC_BAD_REQUEST');
     const raw = await nc.request(
       commandSubject(scope, 'm1', 'capacity'),
