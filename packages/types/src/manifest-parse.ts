@@ -366,7 +366,11 @@ export function validateManifest(data: unknown, options: { filename?: string } =
     return validateWith(data, options.filename !== undefined ? { file: options.filename } : {});
   } catch (e) {
     if (e instanceof PloyzError) throw e;
-    throw new PloyzError('MANIFEST_INVALID', 'the manifest could not be validated', { cause: e });
+    throw new PloyzError(
+      'INTERNAL',
+      'manifest validation failed unexpectedly (a Ployz bug; please report it)',
+      { cause: e },
+    );
   }
 }
 
@@ -442,6 +446,10 @@ export function parseManifest(text: string, options: ParseManifestOptions = {}):
     return validateWith(data, source);
   } catch (e) {
     if (e instanceof PloyzError) throw e;
-    throw new PloyzError('MANIFEST_INVALID', 'the manifest could not be validated', { cause: e });
+    throw new PloyzError(
+      'INTERNAL',
+      'manifest validation failed unexpectedly (a Ployz bug; please report it)',
+      { cause: e },
+    );
   }
 }
