@@ -9,7 +9,7 @@ export { createFollower, type Follower, type FollowerOptions, type Freshness } f
 export { MemoryRoutingFeed } from './memory-feed.ts';
 export { isRoutable, type UnroutableReason, unroutableReason } from './routable.ts';
 export { matchRoute, normalizeRequestHost, pathMatches } from './route-match.ts';
-export { type HttpRouteSpec, httpRoutesOf, normalizeHostname, normalizePathPrefix } from './route-spec.ts';
+export { type HttpRouteView, httpRoutesOf, normalizeHostname, normalizePathPrefix } from './route-spec.ts';
 export {
   type Backend,
   EMPTY_ROUTE_TABLE,

@@ -2,7 +2,7 @@
  * The narrow part of a revision spec the gateway needs: its HTTP routes. The manifest schema
  * (@ployz/types) validates specs; here we only read what is there and skip what is not HTTP.
  */
-export interface HttpRouteSpec {
+export interface HttpRouteView {
   readonly hostnames: readonly string[];
   /** Normalised path prefix: leading `/`, no trailing `/` except the root. */
   readonly path: string;
@@ -38,10 +38,10 @@ export function normalizeHostname(hostname: string): string {
  * `{ kind: 'http', hostnames, path, port }`. Also accepted: `{ http: { hostnames, path? }, port? }`
  * and `{ hostnames | host, path?, port? }`. Other kinds (`tcp`) and malformed entries are skipped.
  */
-export function httpRoutesOf(spec: Readonly<Record<string, unknown>>): HttpRouteSpec[] {
+export function httpRoutesOf(spec: Readonly<Record<string, unknown>>): HttpRouteView[] {
   const routes = spec.routes;
   if (!Array.isArray(routes)) return [];
-  const out: HttpRouteSpec[] = [];
+  const out: HttpRouteView[] = [];
   for (const route of routes) {
     if (!isRecord(route)) continue;
     if (route.kind !== undefined && route.kind !== 'http') continue;
