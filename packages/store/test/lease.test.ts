@@ -29,8 +29,8 @@ interface Outcome {
 
 const HOLDER = fileURLToPath(new URL('./lease-holder.ts', import.meta.url));
 
-/** Starts a child that tries the lease; resolves with its outcome and the process. */
-function contender(key: string, owner: string, ttlMs: number, mode: 'hold' | 'exit', startAt: number) {
+/** Starts a child that tries the lease once `test.go` is published. */
+function contender(key: string, owner: string, ttlMs: number, mode: 'hold' | 'exit') {
   const child = spawn(
     process.execPath,
     [
@@ -43,20 +43,41 @@ function contender(key: string, owner: string, ttlMs: number, mode: 'hold' | 'ex
       owner,
       String(ttlMs),
       mode,
-      String(startAt),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  const outcome = new Promise<Outcome>((resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (b: Buffer) => {
-      buf += b.toString();
-      const line = buf.split('\n')[0];
-      if (buf.includes('\n') && line) resolve(JSON.parse(line) as Outcome);
-    });
-    child.once('exit', (code) => reject(new Error(`${owner} exited ${code} without an outcome`)));
+  const lines: string[] = [];
+  const waiters: (() => void)[] = [];
+  let buf = '';
+  child.stdout.on('data', (b: Buffer) => {
+    buf += b.toString();
+    let nl = buf.indexOf('\n');
+    while (nl >= 0) {
+      lines.push(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+      nl = buf.indexOf('\n');
+    }
+    for (const w of waiters.splice(0)) w();
   });
-  return { child, outcome };
+  const line = (n: number) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        const l = lines[n];
+        if (l !== undefined) resolve(l);
+        else waiters.push(check);
+      };
+      child.once('exit', (code) => reject(new Error(`${owner} exited ${code} before line ${n}`)));
+      check();
+    });
+  return { child, ready: line(0), outcome: line(1).then((l) => JSON.parse(l) as Outcome) };
+}
+
+async function go(racers: { ready: Promise<string> }[]) {
+  await Promise.all(racers.map((r) => r.ready));
+  const nc = await connect({ servers: nats.url });
+  nc.publish('test.go');
+  await nc.flush();
+  await nc.close();
 }
 
 describe('leases', () => {
@@ -109,8 +130,8 @@ describe('leases', () => {
 
   it('several processes race for one lease: exactly one wins', async () => {
     const key = store.deployLockKey('race');
-    const startAt = Date.now() + 2500;
-    const racers = Array.from({ length: 5 }, (_, i) => contender(key, `p${i}`, 60_000, 'exit', startAt));
+    const racers = Array.from({ length: 5 }, (_, i) => contender(key, `p${i}`, 60_000, 'exit'));
+    await go(racers);
     const outcomes = await Promise.all(racers.map((r) => r.outcome));
     await Promise.all(racers.map((r) => (r.child.exitCode === null ? once(r.child, 'exit') : null)));
     const winners = outcomes.filter((o) => o.won);
@@ -120,12 +141,13 @@ describe('leases', () => {
       expect(o.details?.holder).toBe(winners[0]?.owner);
     }
     expect((await store.leases.holder(key))?.owner).toBe(winners[0]?.owner);
-  });
+  }, 90_000);
 
   it('a holder killed with -9 blocks others only until its lease expires', async () => {
     const key = store.deployLockKey('crash');
-    const holder = contender(key, 'doomed', 1500, 'hold', 0);
+    const holder = contender(key, 'doomed', 1500, 'hold');
     try {
+      await go([holder]);
       expect((await holder.outcome).won).toBe(true);
       holder.child.kill('SIGKILL');
       await once(holder.child, 'exit');
@@ -138,5 +160,5 @@ describe('leases', () => {
     } finally {
       if (holder.child.exitCode === null && holder.child.signalCode === null) holder.child.kill('SIGKILL');
     }
-  });
+  }, 90_000);
 });
