@@ -412,14 +412,11 @@ export function parseManifest(text: string, options: ParseManifestOptions = {}):
           ...(column !== undefined ? { column } : {}),
         });
       }
-      let lines: Map<string, number> | undefined;
+      let positions: Map<string, SourcePosition> | undefined;
       source.locate = (path) => {
-        lines ??= scanTomlLines(text);
-        const known = lines;
-        return nearestPosition(path, (p) => {
-          const line = known.get(p);
-          return line === undefined ? undefined : { line, column: 1 };
-        });
+        positions ??= scanTomlLines(text);
+        const known = positions;
+        return nearestPosition(path, (p) => known.get(p));
       };
     } else {
       const scan = scanJson(text);

@@ -163,9 +163,9 @@ function tomlKeyParts(raw: string): string[] {
   return parts;
 }
 
-/** Maps formatted paths to 1-based lines for headers and `key =` lines of a TOML document. */
-export function scanTomlLines(text: string): Map<string, number> {
-  const lines = new Map<string, number>([['', 1]]);
+/** Maps formatted paths to positions of table headers and `key =` lines of a TOML document. */
+export function scanTomlLines(text: string): Map<string, SourcePosition> {
+  const lines = new Map<string, SourcePosition>([['', { line: 1, column: 1 }]]);
   const arrayCounts = new Map<string, number>();
   let table: PathSegment[] = [];
   // Resolves a dotted header against the array-of-tables seen so far: services.routes → services[1].routes
@@ -193,7 +193,7 @@ export function scanTomlLines(text: string): Map<string, number> {
         for (const k of [...arrayCounts.keys()]) if (k.startsWith(`${key}[`)) arrayCounts.delete(k);
         table = [...arrayPath, count - 1];
       } else table = resolve(keys);
-      if (!lines.has(formatPath(table))) lines.set(formatPath(table), n + 1);
+      if (!lines.has(formatPath(table))) lines.set(formatPath(table), { line: n + 1, column: 1 });
       continue;
     }
     const kv = TOML_KEY.exec(row);
@@ -201,7 +201,7 @@ export function scanTomlLines(text: string): Map<string, number> {
       const first = kv[1] ?? '';
       const keys = [first.replace(/^["']|["']$/g, ''), ...(kv[2] ? kv[2].split('.') : [])];
       const path = formatPath([...table, ...keys]);
-      if (!lines.has(path)) lines.set(path, n + 1);
+      if (!lines.has(path)) lines.set(path, { line: n + 1, column: row.length - row.trimStart().length + 1 });
     }
   }
   return lines;

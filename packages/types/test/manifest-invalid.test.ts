@@ -753,3 +753,20 @@ describe('helpful messages', () => {
     ]);
   });
 });
+
+describe('positions', () => {
+  it('TOML issues point at the indented key', () => {
+    const text = 'namespace = "demo"\n[[services]]\n  name = "a"\n  image = "i"\n  restart = "sometimes"\n';
+    expect(issuesOf(text, 'deploy.toml').map((i) => [i.code, i.line, i.column])).toEqual([
+      ['VALUE_INVALID', 5, 3],
+    ]);
+  });
+
+  it('JSON issues point at the offending value', () => {
+    const text =
+      '{\n  "namespace": "demo",\n  "services": [{ "name": "a", "image": "i", "restart": "sometimes" }]\n}';
+    expect(issuesOf(text, 'deploy.json').map((i) => [i.code, i.line, i.column])).toEqual([
+      ['VALUE_INVALID', 3, 55],
+    ]);
+  });
+});
