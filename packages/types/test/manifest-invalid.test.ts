@@ -766,7 +766,7 @@ describe('positions', () => {
     const text =
       '{\n  "namespace": "demo",\n  "services": [{ "name": "a", "image": "i", "restart": "sometimes" }]\n}';
     expect(issuesOf(text, 'deploy.json').map((i) => [i.code, i.line, i.column])).toEqual([
-      ['VALUE_INVALID', 3, 55],
+      ['VALUE_INVALID', 3, 56],
     ]);
   });
 });
