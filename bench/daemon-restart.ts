@@ -159,7 +159,10 @@ async function main(): Promise<number> {
     for (const [name, url] of Object.entries(targets)) {
       for (let i = 0; ; i++) {
         const status = await request(url).then(
-          (r) => (r.body.dump(), r.statusCode),
+          async (r) => {
+            await r.body.dump();
+            return r.statusCode;
+          },
           () => 0,
         );
         if (ok(name, status)) break;

@@ -81,6 +81,7 @@ export class DaemonHarness implements AsyncDisposable {
   gatewayPort = 0;
   wireguardPort = 0;
   componentEnv: Record<string, Record<string, string>> = {};
+  images: Record<string, string> = {};
   proc: ChildProcess | null = null;
   logs: string[] = [];
 
@@ -97,6 +98,10 @@ export class DaemonHarness implements AsyncDisposable {
     h.subnet = await pickSubnet();
     h.gatewayPort = await freePort();
     h.wireguardPort = await freePort();
+    // Pin images by id: a concurrent `scripts/images.sh` rebuild must not read as drift here.
+    for (const c of ['networking', 'nats', 'gateway', 'dns']) {
+      h.images[c] = await docker('image', 'inspect', '--format', '{{.Id}}', `ployz/${c}:latest`);
+    }
     return h;
   }
 
@@ -128,6 +133,7 @@ export class DaemonHarness implements AsyncDisposable {
       String(this.wireguardPort),
       '--component-env',
       JSON.stringify(this.componentEnv),
+      ...Object.entries(this.images).flatMap(([c, id]) => [`--image-${c}`, id]),
     ];
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.on('data', (d: Buffer) => this.logs.push(d.toString()));
