@@ -62,7 +62,7 @@ export function scanRequestHeaders(
       continue;
     }
     const len = name.length;
-    if (len !== 2 && len !== 4 && len !== 7 && len !== 10 && (len < 14 || len > 17)) {
+    if (len !== 2 && len !== 4 && len !== 6 && len !== 7 && len !== 10 && (len < 14 || len > 17)) {
       headers.push(name, value);
       continue;
     }
@@ -82,6 +82,11 @@ export function scanRequestHeaders(
       hasBody = value !== '0';
     } else if (lower === 'transfer-encoding') {
       hasBody = true;
+      // Re-framed by the upstream client (chunked when the length is unknown).
+      if (!keepUpgrade) continue;
+    } else if (lower === 'expect') {
+      // node:http already answered `100-continue` to the client.
+      continue;
     }
     if (isHopByHop(lower, keepUpgrade)) continue;
     headers.push(name, value);
@@ -109,13 +114,19 @@ export interface ResponseHeaderScan {
   hasDate: boolean;
 }
 
-/** Drops hop-by-hop (and, for HTTP/2 clients, all connection-specific) response headers. */
-export function scanResponseHeaders(raw: readonly string[]): ResponseHeaderScan {
+/**
+ * Drops hop-by-hop (and, for HTTP/2 clients, all connection-specific) response headers. Takes
+ * node's `rawHeaders` strings or undici's raw `Buffer`s.
+ */
+export function scanResponseHeaders(raw: unknown): ResponseHeaderScan {
   const headers: string[] = [];
   let hasDate = false;
+  if (!Array.isArray(raw)) return { headers, hasDate };
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
-    const value = raw[i + 1] as string;
+    const n: unknown = raw[i];
+    const v: unknown = raw[i + 1];
+    const name = typeof n === 'string' ? n : Buffer.isBuffer(n) ? n.toString('latin1') : String(n);
+    const value = typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('latin1') : String(v);
     switch (name.length) {
       case 2:
       case 7:

@@ -97,6 +97,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       log.info({ seq: table.seq, routes: table.routeCount }, 'routing table fresh');
     wasStale = freshness.stale;
     lastLoggedError = '';
+    proxy.prunePools(table);
     for (const conflict of table.conflicts)
       log.warn({ conflict }, 'two services claim the same host and path');
   });
@@ -192,7 +193,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       await follower.stop();
       if (feed instanceof LazyStoreFeed) await feed.close();
       certificates?.close();
-      proxy.agent.destroy();
+      await proxy.close();
       admin.closeAllConnections();
       await closeServer(admin);
       log.info('gateway stopped');

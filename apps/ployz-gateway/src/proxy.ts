@@ -1,8 +1,9 @@
 import http from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import net from 'node:net';
-import type { Duplex } from 'node:stream';
+import { type Duplex, PassThrough } from 'node:stream';
 import { type Backend, matchRoute, normalizeRequestHost, type Route, type RouteTable } from '@ployz/routing';
+import { type Dispatcher, Pool } from 'undici';
 import { headerObject, scanRequestHeaders, scanResponseHeaders } from './forwarded-headers.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
@@ -21,8 +22,8 @@ export interface ProxyOptions {
   table(): RouteTable | undefined;
   metrics: GatewayMetrics;
   limits: ProxyLimits;
-  /** Keep-alive pool for upstream connections. */
-  agent?: http.Agent;
+  /** Most connections kept open to one backend (default 256). */
+  connectionsPerBackend?: number;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -30,13 +31,15 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 const CONNECT_ERRORS = new Set([
   'ECONNREFUSED',
   'ECONNTIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
   'EHOSTUNREACH',
   'ENETUNREACH',
   'EHOSTDOWN',
   'EADDRNOTAVAIL',
 ]);
 /** A reused keep-alive socket the backend closed just before we wrote. */
-const STALE_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE']);
+const STALE_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 const DOWN_FOR_MS = 2000;
 const NO_ROUTE = 'none';
 
@@ -60,7 +63,8 @@ interface Exchange {
   h2: boolean;
   start: number;
   responded: boolean;
-  upstream: http.ClientRequest | undefined;
+  hasBody: boolean;
+  controller: Dispatcher.DispatchController | undefined;
 }
 
 /**
@@ -70,7 +74,7 @@ interface Exchange {
  */
 export class ReverseProxy {
   readonly #options: ProxyOptions;
-  readonly #agent: http.Agent;
+  readonly #pools = new Map<string, Pool>();
   readonly #roundRobin = new Map<string, number>();
   readonly #downUntil = new Map<string, number>();
   readonly #tunnels = new Set<Duplex>();
@@ -78,15 +82,6 @@ export class ReverseProxy {
 
   constructor(options: ProxyOptions) {
     this.#options = options;
-    this.#agent =
-      options.agent ??
-      new http.Agent({
-        keepAlive: true,
-        keepAliveMsecs: 1000,
-        maxSockets: 512,
-        maxFreeSockets: 256,
-        scheduling: 'lifo',
-      });
   }
 
   get inFlight(): number {
@@ -103,8 +98,43 @@ export class ReverseProxy {
     for (const socket of this.#tunnels) socket.destroy();
   }
 
-  get agent(): http.Agent {
-    return this.#agent;
+  /** Closes upstream pools of backends no longer in `table` (call after each table swap). */
+  prunePools(table: RouteTable): void {
+    const keep = new Set<string>();
+    for (const routes of [table.exact, table.wildcard]) {
+      for (const list of routes.values())
+        for (const route of list) for (const b of route.backends) keep.add(b.key);
+    }
+    for (const [key, pool] of this.#pools) {
+      if (!keep.has(key)) {
+        this.#pools.delete(key);
+        void pool.close().catch(() => undefined);
+      }
+    }
+  }
+
+  /** Closes every upstream pool. */
+  async close(): Promise<void> {
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
+  }
+
+  #pool(backend: Backend): Pool {
+    let pool = this.#pools.get(backend.key);
+    if (pool === undefined) {
+      const limits = this.#options.limits;
+      pool = new Pool(`http://${backend.key}`, {
+        connections: this.#options.connectionsPerBackend ?? 256,
+        pipelining: 1,
+        keepAliveTimeout: 4000,
+        connect: { timeout: limits.connectTimeoutMs },
+        headersTimeout: limits.upstreamTimeoutMs,
+        bodyTimeout: limits.upstreamTimeoutMs,
+      });
+      this.#pools.set(backend.key, pool);
+    }
+    return pool;
   }
 
   /** `request` handler for node:http and node:http2 (compat API) servers. */
@@ -159,10 +189,11 @@ export class ReverseProxy {
       h2,
       start: this.#pick(route),
       responded: false,
-      upstream: undefined,
+      hasBody: scan.hasBody,
+      controller: undefined,
     };
     res.once('close', () => {
-      if (!exchange.responded || !res.writableFinished) exchange.upstream?.destroy();
+      if (!res.writableFinished) exchange.controller?.abort(new Error('client closed the connection'));
     });
     this.#forward(exchange, 0);
     if (scan.hasBody) this.#watchBodyIdle(exchange);
@@ -249,86 +280,85 @@ export class ReverseProxy {
     const backends = x.route.backends;
     const backend = backends[(x.start + attempt) % backends.length] as Backend;
     const sentAt = performance.now();
-    const upstream = http.request({
-      host: backend.host,
-      port: backend.port,
-      method: x.method,
-      path: x.path,
-      headers: x.headers,
-      setHost: false,
-      agent: this.#agent,
-    });
-    x.upstream = upstream;
-    upstream.setTimeout(this.#options.limits.upstreamTimeoutMs);
-    upstream.once('socket', (socket) => {
-      if (!socket.connecting) return;
-      const timer = setTimeout(
-        () => upstream.destroy(new ConnectTimeoutError('connect timeout')),
-        this.#options.limits.connectTimeoutMs,
-      );
-      socket.once('connect', () => clearTimeout(timer));
-      socket.once('close', () => clearTimeout(timer));
-    });
-    upstream.once('timeout', () => {
-      upstream.destroy();
-      this.#options.metrics.upstreamError();
-      this.#fail(x, 504, 'upstream timed out');
-    });
-    upstream.once('response', (upRes) => {
-      x.responded = true;
-      const metrics = this.#options.metrics;
-      metrics.upstreamLatency(x.route.id, (performance.now() - sentAt) / 1000);
-      const status = upRes.statusCode ?? 502;
-      metrics.request(x.route.id, status);
-      const scan = scanResponseHeaders(upRes.rawHeaders);
-      const res = x.res;
-      if (x.h2) {
-        (res as Http2ServerResponse).writeHead(status, headerObject(scan.headers));
-      } else {
-        const r = res as http.ServerResponse;
-        if (scan.hasDate) r.sendDate = false;
-        r.writeHead(status, scan.headers);
-      }
-      upRes.on('error', () => res.destroy());
-      upRes.pipe(res as NodeJS.WritableStream);
-    });
-    upstream.on('error', (error) => {
-      if (x.responded) {
-        x.res.destroy();
-        return;
-      }
-      const code = errorCode(error);
-      const connectFailed =
-        CONNECT_ERRORS.has(code) || (STALE_SOCKET_ERRORS.has(code) && upstream.reusedSocket === true);
-      if (connectFailed && CONNECT_ERRORS.has(code))
-        this.#downUntil.set(backend.key, Date.now() + DOWN_FOR_MS);
-      if (
-        connectFailed &&
-        x.retryable &&
-        attempt + 1 < Math.max(backends.length, 2) &&
-        !x.res.headersSent &&
-        !x.res.destroyed
-      ) {
-        this.#options.metrics.retry();
-        this.#forward(x, attempt + 1);
-        return;
-      }
-      if (x.res.headersSent || x.res.destroyed) return;
-      this.#options.metrics.upstreamError();
-      this.#fail(x, 502, `upstream ${connectFailed ? 'connect ' : ''}failed (${code})`);
-    });
-    if (x.retryable) {
-      upstream.end();
-      x.req.resume();
-    } else {
-      x.req.pipe(upstream);
+    const metrics = this.#options.metrics;
+    const res = x.res;
+    let body: PassThrough | null = null;
+    if (x.hasBody) {
+      // A pass-through, so a failed upstream never destroys the client's request (and socket).
+      body = new PassThrough();
+      x.req.pipe(body);
+    }
+    let drainWaiting = false;
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart: (controller) => {
+        x.controller = controller;
+        if (res.destroyed) controller.abort(new Error('client closed the connection'));
+      },
+      onResponseStart: (controller, statusCode) => {
+        x.responded = true;
+        metrics.upstreamLatency(x.route.id, (performance.now() - sentAt) / 1000);
+        metrics.request(x.route.id, statusCode);
+        const scan = scanResponseHeaders(controller.rawHeaders);
+        if (x.h2) {
+          (res as Http2ServerResponse).writeHead(statusCode, headerObject(scan.headers));
+        } else {
+          const r = res as http.ServerResponse;
+          if (scan.hasDate) r.sendDate = false;
+          r.writeHead(statusCode, scan.headers);
+        }
+      },
+      onResponseData: (controller, chunk) => {
+        if (!(res as http.ServerResponse).write(chunk) && !drainWaiting) {
+          drainWaiting = true;
+          controller.pause();
+          res.once('drain', () => {
+            drainWaiting = false;
+            controller.resume();
+          });
+        }
+      },
+      onResponseEnd: () => {
+        res.end();
+      },
+      onResponseError: (_controller, error) => {
+        if (x.responded) {
+          res.destroy();
+          return;
+        }
+        // Already answered by the gateway itself (e.g. 408), or the client is gone.
+        if (res.headersSent || res.destroyed) return;
+        const code = errorCode(error);
+        if (TIMEOUT_ERRORS.has(code)) {
+          metrics.upstreamError();
+          this.#fail(x, 504, 'upstream timed out');
+          return;
+        }
+        const connectFailed = CONNECT_ERRORS.has(code);
+        if (connectFailed) this.#downUntil.set(backend.key, Date.now() + DOWN_FOR_MS);
+        const mayRetry = connectFailed || STALE_SOCKET_ERRORS.has(code);
+        if (mayRetry && x.retryable && attempt + 1 < Math.max(backends.length, 2)) {
+          metrics.retry();
+          this.#forward(x, attempt + 1);
+          return;
+        }
+        metrics.upstreamError();
+        x.req.unpipe();
+        x.req.resume();
+        this.#fail(x, 502, `upstream ${connectFailed ? 'connect ' : ''}failed (${code})`);
+      },
+    };
+    try {
+      this.#pool(backend).dispatch({ path: x.path, method: x.method, headers: x.headers, body }, handler);
+    } catch (error) {
+      metrics.upstreamError();
+      this.#fail(x, 502, `upstream request refused (${errorCode(error)})`);
     }
   }
 
   #watchBodyIdle(x: Exchange): void {
     const timer = setTimeout(() => {
-      x.upstream?.destroy();
       this.#fail(x, 408, 'request body idle too long');
+      x.controller?.abort(new Error('request body idle'));
       x.req.socket?.destroy();
     }, this.#options.limits.bodyIdleTimeoutMs);
     x.req.on('data', () => timer.refresh());

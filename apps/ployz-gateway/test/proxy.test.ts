@@ -248,4 +248,41 @@ describe('routing requests', () => {
     expect(answer).toMatchObject({ status: 200, body: 'done' });
     await expect(request(g.url)).rejects.toThrow(/ECONNREFUSED/);
   });
+
+  it('streams large bodies both ways; 504 on a silent upstream, 502 on a reset', async () => {
+    await using echo = await startBackend('echo', (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      req.pipe(res);
+    });
+    await using silent = await startBackend('silent', () => undefined);
+    await using reset = await startBackend('reset', (req) => req.socket.destroy());
+    const e = instance('e-0', 'echo', 0, echo.port, 'rev-1111111111111111');
+    const s = instance('s-0', 'silent', 0, silent.port, 'rev-2222222222222222');
+    const r = instance('r-0', 'reset', 0, reset.port, 'rev-3333333333333333');
+    const feed = new MemoryRoutingFeed({
+      machines: [machine()],
+      revisions: [
+        revision('echo', [{ hostnames: ['echo.test'] }], 'rev-1111111111111111'),
+        revision('silent', [{ hostnames: ['silent.test'] }], 'rev-2222222222222222'),
+        revision('reset', [{ hostnames: ['reset.test'] }], 'rev-3333333333333333'),
+      ],
+      releases: [
+        release('echo', [e], 'rev-1111111111111111'),
+        release('silent', [s], 'rev-2222222222222222'),
+        release('reset', [r], 'rev-3333333333333333'),
+      ],
+      instances: [e, s, r],
+    });
+    await using g = await runGateway(feed, testConfig({ upstreamTimeoutMs: 300 }));
+    await g.gateway.follower.waitForSeq(0, 5000);
+    const big = 'x'.repeat(3 * 1024 * 1024);
+    const echoed = await request(g.url, { host: 'echo.test', method: 'POST', body: big });
+    expect(echoed.status).toBe(200);
+    expect(echoed.body.length).toBe(big.length);
+    const timedOut = await request(g.url, { host: 'silent.test' });
+    expect(timedOut).toMatchObject({ status: 504, body: '504 upstream timed out\n' });
+    const broken = await request(g.url, { host: 'reset.test' });
+    expect(broken.status).toBe(502);
+    expect(broken.body).toMatch(/^502 upstream failed \(/);
+  });
 });
