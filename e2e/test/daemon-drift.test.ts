@@ -71,6 +71,34 @@ describe('ployzd: drift and collisions (real dockerd)', () => {
     );
   });
 
+  it('status shows a stopped component as unhealthy and a removed one as missing; the next start repairs both', async () => {
+    await using h = await DaemonHarness.create();
+    await h.start();
+    expect((await h.ctl('machine', 'init', '--id', 'm1', '--installation', h.installation)).code).toBe(0);
+    const first = byComponent(await h.settledStatus());
+
+    await docker('stop', '-t', '1', `${h.prefix}dns`);
+    await docker('rm', '-f', `${h.prefix}gateway`);
+    const broken = byComponent(
+      await h.waitFor((s) => byComponent(s).dns?.state === 'unhealthy', 'dns unhealthy'),
+    );
+    expect(broken.dns).toMatchObject({ state: 'unhealthy', reason: 'not_running', running: false });
+    expect(broken.gateway).toMatchObject({ state: 'missing', reason: 'missing' });
+    expect(broken.gateway?.detail).toMatch(/restart ployzd/);
+    expect(broken.networking?.state).toBe('created');
+
+    await h.kill9();
+    await h.start();
+    const repaired = byComponent(await h.settledStatus());
+    expect(repaired.dns).toMatchObject({ state: 'recreated', reason: 'not_running' });
+    expect(repaired.gateway).toMatchObject({ state: 'created', reason: 'missing' });
+    expect(repaired.networking).toMatchObject({
+      state: 'adopted',
+      container_id: first.networking?.container_id,
+    });
+    expect(repaired.nats).toMatchObject({ state: 'adopted', container_id: first.nats?.container_id });
+  });
+
   it('reports a foreign container holding a component name and never removes it', async () => {
     await using h = await DaemonHarness.create();
     const foreign = await docker(

@@ -33,6 +33,8 @@ export interface ComponentView {
   reason: string | null;
   detail: string | null;
   since: string | null;
+  health: string;
+  running: boolean;
 }
 
 export interface StatusJson {

@@ -64,6 +64,17 @@ describe('ployzd: adopt-first, disposable daemon (real dockerd)', () => {
     );
     expect(ip).toBe(h.subnet.replace(/0\/24$/, '2'));
 
+    // The gateway and DNS healthchecks (their /_ployz/health on the bridge address) pass.
+    const healthy = await h.waitFor(
+      (s) =>
+        s.components.every(
+          (c) => c.state === 'created' && (c.component === 'nats' || c.health === 'healthy'),
+        ),
+      'healthchecks passing',
+      90_000,
+    );
+    expect(healthy.components.map((c) => c.health)).toEqual(['healthy', 'none', 'healthy', 'healthy']);
+
     // A workload on the bridge: the daemon must never touch it.
     const workload = await docker(
       'run',

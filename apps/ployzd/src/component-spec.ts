@@ -45,6 +45,8 @@ export interface ContainerSpec {
   user: string | null;
   network: SpecNetwork;
   ports: PortPublish[];
+  /** Docker healthcheck command (`CMD` form); status shows a failing one as `unhealthy`. */
+  healthcheck: string[] | null;
   /** Identity labels other than the hash and the parent id. */
   labels: Record<string, string>;
 }
@@ -105,6 +107,15 @@ function withExtra(input: DataPlaneInput, component: ComponentName, env: Record<
   return { ...env, ...(input.extraEnv[component] ?? {}) };
 }
 
+/** A node one-liner (the app images have node, not curl): exit 0 on HTTP 200. */
+function httpHealthcheck(url: string): string[] {
+  return [
+    'node',
+    '-e',
+    `fetch(${JSON.stringify(url)},{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))`,
+  ];
+}
+
 export function natsUrlInNetns(): string {
   return `nats://127.0.0.1:${NATS_CLIENT_PORT}`;
 }
@@ -158,6 +169,7 @@ export function desiredSpecs(input: DataPlaneInput): ContainerSpec[] {
         hostPort: input.wireguardPort,
       },
     ],
+    healthcheck: null, // the image defines its own (wg0 up)
     labels: systemLabels(input, 'networking'),
   };
   const nats: ContainerSpec = {
@@ -188,6 +200,7 @@ export function desiredSpecs(input: DataPlaneInput): ContainerSpec[] {
     user: null,
     network: { kind: 'parent' },
     ports: [],
+    healthcheck: null,
     labels: systemLabels(input, 'nats'),
   };
   const gateway: ContainerSpec = {
@@ -212,6 +225,7 @@ export function desiredSpecs(input: DataPlaneInput): ContainerSpec[] {
     user: null,
     network: { kind: 'parent' },
     ports: [],
+    healthcheck: httpHealthcheck(`http://${subnetHost(input.subnet, 2)}:${GATEWAY_ADMIN_PORT}/_ployz/health`),
     labels: systemLabels(input, 'gateway'),
   };
   const dns: ContainerSpec = {
@@ -234,6 +248,7 @@ export function desiredSpecs(input: DataPlaneInput): ContainerSpec[] {
     user: null,
     network: { kind: 'parent' },
     ports: [],
+    healthcheck: httpHealthcheck(`http://${subnetHost(input.subnet, 2)}:${DNS_ADMIN_PORT}/_ployz/health`),
     labels: systemLabels(input, 'dns'),
   };
   return [networking, nats, gateway, dns];
@@ -270,7 +285,7 @@ export function identitySpec(spec: ContainerSpec): IdentityContainerSpec {
     devices: spec.devices,
     sysctls: spec.sysctls,
     restart_policy: 'unless-stopped',
-    extra: { image_ref: spec.image, component: spec.component },
+    extra: { image_ref: spec.image, component: spec.component, healthcheck: spec.healthcheck },
   };
 }
 

@@ -156,6 +156,17 @@ export class DockerEngine {
       Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
       Labels: labels,
       ExposedPorts: exposed,
+      ...(spec.healthcheck
+        ? {
+            Healthcheck: {
+              Test: ['CMD', ...spec.healthcheck],
+              Interval: 5_000_000_000,
+              Timeout: 3_000_000_000,
+              Retries: 3,
+              StartPeriod: 15_000_000_000,
+            },
+          }
+        : {}),
       HostConfig: {
         NetworkMode: bridge ? bridge.bridge : `container:${parentId}`,
         Binds: spec.binds,
