@@ -1,0 +1,177 @@
+/**
+ * ployzctl against a scripted local API on a real unix socket (the e2e tests run it against a real
+ * ployzd): wire shape, human and --json output, error codes and exit status.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const BIN = new URL('../bin/run.js', import.meta.url).pathname;
+let dir = '';
+let socket = '';
+let server: Server;
+const seen: { method: string; url: string; body: string }[] = [];
+
+const status = {
+  daemon: { pid: 42, version: '0.1.0', started_at: new Date().toISOString(), socket: 's', state_dir: 'd' },
+  initialised: true,
+  machine: {
+    installation: 'local',
+    authority: 'auth-default',
+    machine_id: 'm1',
+    public_key: 'K=',
+    overlay_ip: 'fd70::1',
+    subnet: '10.210.7.0/24',
+    region: 'eu',
+    created_at: new Date().toISOString(),
+    record_stored: true,
+  },
+  reconcile: { at: new Date().toISOString(), adopted: 3, created: 0, recreated: 1, problems: 0, error: null },
+  components: [
+    {
+      component: 'networking',
+      container_name: 'ployz-networking',
+      container_id: 'a'.repeat(64),
+      state: 'adopted',
+      reason: null,
+      detail: 'identity matches',
+      since: new Date().toISOString(),
+      running: true,
+      health: 'healthy',
+    },
+    {
+      component: 'gateway',
+      container_name: 'ployz-gateway',
+      container_id: 'b'.repeat(64),
+      state: 'recreated',
+      reason: 'config_drift',
+      detail: 'config hash 1 != expected 2',
+      since: new Date().toISOString(),
+      running: true,
+      health: 'healthy',
+    },
+  ],
+  nats: {
+    url: 'nats://10.210.7.2:4222',
+    state: 'connected',
+    since: new Date().toISOString(),
+    last_error: null,
+    rtt_ms: 1,
+  },
+  agent: {
+    subject: 'ployz.v1.local.auth-default.rpc.node.m1.<command>',
+    commands: ['capacity', 'ping', 'status'],
+    listening: true,
+  },
+};
+
+function ctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--conditions=ployz-source', BIN, ...args], (error, stdout, stderr) => {
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ployzctl-test-'));
+  socket = join(dir, 'api.sock');
+  server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => {
+      body += d.toString();
+    });
+    req.on('end', () => {
+      seen.push({ method: req.method ?? '', url: req.url ?? '', body });
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/v1/status') return res.end(JSON.stringify({ result: status }));
+      if (req.url === '/v1/machine/init') {
+        res.statusCode = 409;
+        return res.end(
+          JSON.stringify({
+            error: {
+              code: 'ALREADY_INITIALISED',
+              message: 'this machine is already m1; nothing was changed',
+            },
+          }),
+        );
+      }
+      if (req.url === '/v1/machines')
+        return res.end(
+          JSON.stringify({
+            result: [
+              {
+                id: 'm1',
+                region: 'eu',
+                region_role: 'home_data',
+                lifecycle: 'active',
+                subnet: '10.210.7.0/24',
+                overlay_ip: 'fd70::1',
+              },
+            ],
+          }),
+        );
+      res.statusCode = 404;
+      res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'no route' } }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(socket, r));
+});
+
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('ployzctl', () => {
+  it('status prints components with state, reason and container, and NATS + agent lines', async () => {
+    const r = await ctl('status', '--socket', socket);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/machine: m1\s+installation local\s+region eu/);
+    expect(r.stdout).toMatch(/subnet 10\.210\.7\.0\/24/);
+    expect(r.stdout).toMatch(
+      /gateway\s+recreated\s+config_drift\s+\d+s ago\s+bbbbbbbbbbbb\s+config hash 1 != expected 2/,
+    );
+    expect(r.stdout).toMatch(/networking\s+adopted\s+-/);
+    expect(r.stdout).toMatch(/nats: connected nats:\/\/10\.210\.7\.2:4222/);
+    expect(r.stdout).toMatch(/agent: listening/);
+  });
+
+  it('status --json returns the daemon status unchanged', async () => {
+    const r = await ctl('status', '--socket', socket, '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(status);
+  });
+
+  it('machine init sends the flags and reports ALREADY_INITIALISED with exit 2', async () => {
+    const r = await ctl('machine', 'init', '--socket', socket, '--id', 'web-1', '--region', 'eu');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('ALREADY_INITIALISED: this machine is already m1; nothing was changed');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const sent = seen.find((s) => s.url === '/v1/machine/init');
+    expect(JSON.parse(sent?.body ?? '{}')).toEqual({
+      machine_id: 'web-1',
+      installation: 'local',
+      authority: 'auth-default',
+      region: 'eu',
+    });
+    const json = await ctl('machine', 'init', '--socket', socket, '--json');
+    expect(JSON.parse(json.stdout)).toEqual({
+      error: { code: 'ALREADY_INITIALISED', message: 'this machine is already m1; nothing was changed' },
+    });
+  });
+
+  it('machine ls prints one row per machine', async () => {
+    const r = await ctl('machine', 'ls', '--socket', socket);
+    expect(r.stdout.split('\n')[1]).toMatch(/^m1\s+eu\s+home_data\s+active\s+10\.210\.7\.0\/24\s+fd70::1$/);
+  });
+
+  it('says DAEMON_UNREACHABLE with a hint when nothing listens', async () => {
+    const r = await ctl('status', '--socket', join(dir, 'nothing.sock'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^DAEMON_UNREACHABLE: ployzd does not answer on .*nothing\.sock.*start it with/);
+  });
+});
