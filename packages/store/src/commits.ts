@@ -18,9 +18,9 @@ import {
   type JetStreamManager,
   type StoredMsg,
 } from '@nats-io/jetstream';
+import { canonicalJson } from '@ployz/identity';
 import { DeployCommit, PloyzError } from '@ployz/types';
 import type { z } from 'zod';
-import { canonicalJson } from './canonical-json.ts';
 import { escapeToken, type Scope, streamSubjects } from './keys.ts';
 import { isWrongLastSequence, storeError } from './record-bucket.ts';
 

@@ -35,7 +35,6 @@ export {
   setReplicas,
   validateReplicas,
 } from './assets.ts';
-export { canonicalJson } from './canonical-json.ts';
 export { type AppendResult, DeployCommits, type StoredCommit } from './commits.ts';
 export {
   backoffMs,

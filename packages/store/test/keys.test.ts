@@ -1,13 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  backoffMs,
-  canonicalJson,
-  durabilitySettings,
-  escapeToken,
-  keys,
-  unescapeToken,
-} from '../src/index.ts';
+import { backoffMs, durabilitySettings, escapeToken, keys, unescapeToken } from '../src/index.ts';
 
 describe('key scheme', () => {
   it('keeps safe tokens and escapes everything else reversibly', () => {
@@ -31,14 +24,6 @@ describe('key scheme', () => {
   it('builds keys from escaped tokens', () => {
     expect(keys.instance('shop', 'web', 'i.1')).toBe('shop.web.i=2E1');
     expect(keys.deployLock('a.b')).toBe('cp.lock.deploy.a=2Eb');
-  });
-});
-
-describe('canonical JSON', () => {
-  it('is independent of key order', () => {
-    expect(canonicalJson({ b: 1, a: { d: [2, { y: 1, x: 2 }], c: 3 } })).toBe(
-      canonicalJson({ a: { c: 3, d: [2, { x: 2, y: 1 }] }, b: 1 }),
-    );
   });
 });
 
