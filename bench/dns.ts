@@ -7,8 +7,8 @@
  * 2. Freshness: ployz-dns following a real nats-server; time from appending a routing event to
  *    the first DNS answer that shows it (p50 / p99 / max).
  *
- * Env: DNS_BENCH_SECONDS (default 8), DNS_BENCH_ROUNDS (2), DNS_BENCH_RATE (20000),
- *      DNS_BENCH_EVENTS (200).
+ * Env: DNS_BENCH_SECONDS (default 8), DNS_BENCH_ROUNDS (2), DNS_BENCH_RATE (10000),
+ *      DNS_BENCH_CLIENTS (4), DNS_BENCH_EVENTS (200), DNS_BENCH_SKIP_THROUGHPUT / _FRESHNESS=1.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -23,7 +23,8 @@ import type { InstanceRecord, MachineRecord, ReleaseRecord } from '@ployz/types'
 const run = promisify(execFile);
 const SECONDS = Number(process.env.DNS_BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.DNS_BENCH_ROUNDS ?? 2);
-const RATE = Number(process.env.DNS_BENCH_RATE ?? 20000);
+const RATE = Number(process.env.DNS_BENCH_RATE ?? 10000);
+const CLIENTS = Number(process.env.DNS_BENCH_CLIENTS ?? 4);
 const EVENTS = Number(process.env.DNS_BENCH_EVENTS ?? 200);
 const DNS_MAIN = resolve(import.meta.dirname, '../apps/ployz-dns/dist/main.js');
 const AT = '2026-01-01T00:00:00Z';
@@ -155,7 +156,19 @@ interface PerfResult {
 async function dnsperf(port: number, queryFile: string, extra: string[]): Promise<PerfResult> {
   const { stdout } = await run(
     'dnsperf',
-    ['-s', '127.0.0.1', '-p', String(port), '-d', queryFile, '-l', String(SECONDS), '-c', '1', ...extra],
+    [
+      '-s',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-d',
+      queryFile,
+      '-l',
+      String(SECONDS),
+      '-c',
+      String(CLIENTS),
+      ...extra,
+    ],
     { maxBuffer: 16 * 1024 * 1024 },
   );
   const number = (re: RegExp) => Number(re.exec(stdout)?.[1] ?? Number.NaN);
@@ -203,7 +216,13 @@ async function throughput(dir: string): Promise<void> {
   await writeFile(hostsFile, `${hosts.join('\n')}\n`, { mode: 0o644 });
   await writeFile(queryFile, `${queries.join('\n')}\n`);
 
-  const [dnsmasqPort, ployzPort, adminPort] = [await freePort(), await freePort(), await freePort()];
+  const [dnsmasqPort, ployzPort, ployz2Port, adminPort, admin2Port] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   spawnLogged('dnsmasq', [
     '--keep-in-foreground',
     '--conf-file=/dev/null',
@@ -219,73 +238,81 @@ async function throughput(dir: string): Promise<void> {
     '--pid-file=',
     '--user=root',
   ]);
-  spawnLogged(process.execPath, [
+  const ployzArgs = (port: number, admin: number, workers: number) => [
     DNS_MAIN,
     '--snapshot-file',
     snapshotFile,
     '--listen',
-    `127.0.0.1:${ployzPort}`,
+    `127.0.0.1:${port}`,
     '--admin',
-    `127.0.0.1:${adminPort}`,
+    `127.0.0.1:${admin}`,
     '--upstream',
     '127.0.0.1:9',
+    '--workers',
+    String(workers),
     '--log-level',
     'warn',
-  ]);
+  ];
+  spawnLogged(process.execPath, ployzArgs(ployzPort, adminPort, 1));
+  spawnLogged(process.execPath, ployzArgs(ployz2Port, admin2Port, 2));
   await waitUntil(
     'dnsmasq',
     async () => (await digShort(dnsmasqPort, 'svc0.ns0.ployz.internal')).length === 2,
   );
   await waitUntil('ployz-dns', async () => (await fetch(`http://127.0.0.1:${adminPort}/_ployz/health`)).ok);
+  await waitUntil(
+    'ployz-dns ×2',
+    async () => (await fetch(`http://127.0.0.1:${admin2Port}/_ployz/health`)).ok,
+  );
+  // Both workers of the second server must be listening before we measure it.
+  await new Promise((r) => setTimeout(r, 1500));
 
-  // Same names, same answers from both.
+  // Same names, same answers from all.
   for (const name of ['svc7.ns2.ployz.internal', 'ns2-svc7-1.svc7.ns2.ployz.internal']) {
-    const [a, b] = [await digShort(dnsmasqPort, name), await digShort(ployzPort, name)];
-    if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`answers differ for ${name}: ${a} vs ${b}`);
+    const expected = JSON.stringify(await digShort(dnsmasqPort, name));
+    for (const port of [ployzPort, ployz2Port]) {
+      const got = JSON.stringify(await digShort(port, name));
+      if (got !== expected) throw new Error(`answers differ for ${name}: ${expected} vs ${got}`);
+    }
   }
 
+  const targets = [
+    { name: 'dnsmasq', port: dnsmasqPort },
+    { name: 'ployz-dns', port: ployzPort },
+    { name: 'ployz-dns ×2', port: ployz2Port },
+  ] as const;
+  type Target = (typeof targets)[number]['name'];
   console.log(
-    `names: ${queries.length} (${n} instances), TTL 0, A records; ${SECONDS} s per run, ${ROUNDS} rounds`,
+    `names: ${queries.length} (${n} instances), TTL 0, A records; dnsperf ${CLIENTS} clients, ${SECONDS} s per run, ${ROUNDS} rounds`,
   );
-  const results: Record<'dnsmasq' | 'ployz-dns', PerfResult[]> = { dnsmasq: [], 'ployz-dns': [] };
+  console.log('  (ployz-dns = one process; ployz-dns ×2 = --workers 2 sharing the port with SO_REUSEPORT)');
+  const results = new Map<Target, PerfResult[]>(targets.map((t) => [t.name, []]));
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const [name, port] of [
-      ['dnsmasq', dnsmasqPort],
-      ['ployz-dns', ployzPort],
-    ] as const) {
-      const r = await dnsperf(port, queryFile, ['-q', '100']);
-      results[name].push(r);
+    for (const target of targets) {
+      const r = await dnsperf(target.port, queryFile, ['-q', '100']);
+      results.get(target.name)?.push(r);
       console.log(
-        `  round ${round} ${name.padEnd(9)} saturating: ${r.qps.toFixed(0).padStart(7)} QPS  avg ${r.avgMs.toFixed(3)} ms  lost ${r.lost}/${r.sent}`,
+        `  round ${round} ${target.name.padEnd(12)} saturating: ${r.qps.toFixed(0).padStart(7)} QPS  avg ${r.avgMs.toFixed(3)} ms  lost ${r.lost}/${r.sent}`,
       );
     }
   }
-  const fixed: Record<string, PerfResult> = {};
-  for (const [name, port] of [
-    ['dnsmasq', dnsmasqPort],
-    ['ployz-dns', ployzPort],
-  ] as const) {
-    fixed[name] = await dnsperf(port, queryFile, ['-q', '100', '-Q', String(RATE)]);
-    const r = fixed[name];
+  const fixed = new Map<Target, PerfResult>();
+  for (const target of targets) {
+    const r = await dnsperf(target.port, queryFile, ['-q', '100', '-Q', String(RATE)]);
+    fixed.set(target.name, r);
     console.log(
-      `  fixed rate ${RATE}/s ${name.padEnd(9)}: ${r.qps.toFixed(0).padStart(7)} QPS  avg ${r.avgMs.toFixed(3)} ms  lost ${r.lost}/${r.sent}`,
+      `  fixed ${RATE}/s ${target.name.padEnd(12)}: ${r.qps.toFixed(0).padStart(7)} QPS  avg ${r.avgMs.toFixed(3)} ms  lost ${r.lost}/${r.sent}`,
     );
   }
-  const qps = (name: 'dnsmasq' | 'ployz-dns') => median(results[name].map((r) => r.qps));
-  const avg = (name: 'dnsmasq' | 'ployz-dns') => median(results[name].map((r) => r.avgMs));
-  console.log('\nsummary (median of rounds, saturating):');
-  console.log(
-    `  dnsmasq    ${qps('dnsmasq').toFixed(0).padStart(7)} QPS  avg ${avg('dnsmasq').toFixed(3)} ms`,
-  );
-  console.log(
-    `  ployz-dns  ${qps('ployz-dns').toFixed(0).padStart(7)} QPS  avg ${avg('ployz-dns').toFixed(3)} ms`,
-  );
-  console.log(
-    `  ratio ployz-dns / dnsmasq: ${(qps('ployz-dns') / qps('dnsmasq')).toFixed(2)}× QPS (goal ≥ 1.0×)`,
-  );
-  console.log(
-    `  latency at ${RATE}/s: ployz-dns avg ${fixed['ployz-dns']?.avgMs.toFixed(3)} ms, dnsmasq avg ${fixed.dnsmasq?.avgMs.toFixed(3)} ms (goal ≤ 1 ms)`,
-  );
+  const qps = (name: Target) => median((results.get(name) ?? []).map((r) => r.qps));
+  const avg = (name: Target) => median((results.get(name) ?? []).map((r) => r.avgMs));
+  console.log('\nsummary (median of rounds, saturating; goal ≥ 1.0× dnsmasq QPS, avg ≤ 1 ms):');
+  for (const target of targets) {
+    const ratio = qps(target.name) / qps('dnsmasq');
+    console.log(
+      `  ${target.name.padEnd(12)} ${qps(target.name).toFixed(0).padStart(7)} QPS  avg ${avg(target.name).toFixed(3)} ms  ${ratio.toFixed(2)}× dnsmasq  | at ${RATE}/s avg ${fixed.get(target.name)?.avgMs.toFixed(3)} ms`,
+    );
+  }
   cleanup();
 }
 

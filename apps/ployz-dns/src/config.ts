@@ -67,6 +67,8 @@ export const DnsConfigSchema = z.object({
   /** Serve a fixed RoutingSnapshot from this JSON file instead of following NATS (bench, debugging). */
   snapshotFile: z.string().min(1).nullable(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  /** DNS worker processes sharing the listen ports with SO_REUSEPORT (1 = no extra process). */
+  workers: z.coerce.number().int().min(1).max(64),
 });
 export type DnsConfig = z.infer<typeof DnsConfigSchema>;
 
@@ -87,6 +89,8 @@ Options (environment variable in brackets; flags win):
   --resolv-conf <path>        [PLOYZ_DNS_RESOLV_CONF] default /etc/resolv.conf
   --upstream-timeout-ms <n>   per-upstream timeout before SERVFAIL [PLOYZ_DNS_UPSTREAM_TIMEOUT_MS] default 2000
   --snapshot-file <path>      serve a fixed routing snapshot (JSON) instead of NATS [PLOYZ_DNS_SNAPSHOT_FILE]
+  --workers <n>               DNS worker processes sharing the ports (SO_REUSEPORT); each follows
+                              the routing feed; worker 1 serves the admin listener [PLOYZ_DNS_WORKERS] default 1
   --log-level <level>         [PLOYZ_LOG_LEVEL] default info
   --version                   print the version
   --help                      print this help
@@ -123,6 +127,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     upstreamTimeoutMs: values['upstream-timeout-ms'] ?? env.PLOYZ_DNS_UPSTREAM_TIMEOUT_MS ?? '2000',
     snapshotFile: values['snapshot-file'] ?? env.PLOYZ_DNS_SNAPSHOT_FILE ?? null,
     logLevel: values['log-level'] ?? env.PLOYZ_LOG_LEVEL ?? 'info',
+    workers: values.workers ?? env.PLOYZ_DNS_WORKERS ?? '1',
   };
   const parsed = DnsConfigSchema.safeParse(raw);
   if (!parsed.success) {
@@ -152,6 +157,7 @@ function parseFlags(argv: string[]) {
       'upstream-timeout-ms': { type: 'string' },
       'snapshot-file': { type: 'string' },
       'log-level': { type: 'string' },
+      workers: { type: 'string' },
       version: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },

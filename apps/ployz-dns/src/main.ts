@@ -3,9 +3,10 @@
  * ployz-dns entry point: parse config once, follow the routing projection, serve DNS and the
  * admin listener, shut down cleanly on SIGTERM/SIGINT.
  */
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { PloyzError } from '@ployz/types';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { HELP, parseCli } from './config.ts';
 import { natsFeed, type StoreFeed, snapshotFileFeed } from './feed.ts';
 import { parseResolvConf, type Upstream } from './forwarder.ts';
@@ -44,7 +45,20 @@ async function main(): Promise<number> {
     return 0;
   }
   const config = action.config;
-  const log = pino({ name: 'ployz-dns', level: config.logLevel });
+  const workerIndex = cluster.isWorker ? Number(process.env.PLOYZ_DNS_WORKER_INDEX ?? 0) : 0;
+  const log =
+    config.workers > 1
+      ? pino({
+          name: 'ployz-dns',
+          level: config.logLevel,
+          base: { pid: process.pid, worker: cluster.isPrimary ? 'primary' : workerIndex },
+        })
+      : pino({ name: 'ployz-dns', level: config.logLevel });
+  if (config.workers > 1 && config.listen.some((l) => l.port === 0)) {
+    process.stderr.write('ployz-dns: CONFIG_INVALID: --workers > 1 needs explicit listen ports (not 0)\n');
+    return 2;
+  }
+  if (config.workers > 1 && cluster.isPrimary) return runPrimary(config.workers, log);
 
   let upstreams: Upstream[] = config.upstreams;
   if (upstreams.length === 0) {
@@ -84,7 +98,9 @@ async function main(): Promise<number> {
     service = await startDnsService({
       feed,
       listen: config.listen,
-      admin: config.admin,
+      // With several workers, the first one serves the admin listener (all follow the same feed).
+      admin: workerIndex === 0 ? config.admin : null,
+      reusePort: config.workers > 1,
       upstreams,
       upstreamTimeoutMs: config.upstreamTimeoutMs,
       onError: (error, context) =>
@@ -123,6 +139,8 @@ async function main(): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // A worker whose primary is gone (killed) must not linger holding the port.
+    if (cluster.isWorker) process.once('disconnect', () => stop('primary gone'));
   });
   await service.close();
   await storeFeed?.close();
@@ -130,12 +148,51 @@ async function main(): Promise<number> {
   return 0;
 }
 
+/**
+ * Primary of a multi-worker ployz-dns: forks the workers (each a full ployz-dns sharing the ports
+ * with SO_REUSEPORT), relays SIGTERM/SIGINT, and exits non-zero if a worker dies on its own so
+ * the supervisor (Docker) restarts the whole set.
+ */
+async function runPrimary(count: number, log: Logger<never>): Promise<number> {
+  let stopping = false;
+  const workers = Array.from({ length: count }, (_, index) =>
+    cluster.fork({ ...process.env, PLOYZ_DNS_WORKER_INDEX: String(index) }),
+  );
+  log.info({ workers: count }, 'ployz-dns primary started workers');
+  return new Promise<number>((resolve) => {
+    let alive = workers.length;
+    let code = 0;
+    const stop = (signal: NodeJS.Signals) => {
+      stopping = true;
+      for (const worker of workers) if (!worker.isDead()) worker.process.kill(signal);
+    };
+    for (const worker of workers) {
+      worker.on('exit', (exitCode, signal) => {
+        alive -= 1;
+        if (!stopping) {
+          log.error({ pid: worker.process.pid, exitCode, signal }, 'a DNS worker died; stopping the others');
+          code = 1;
+          stop('SIGTERM');
+        } else if (exitCode !== 0) {
+          code = 1;
+        }
+        if (alive === 0) resolve(code);
+      });
+    }
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGTERM'));
+  });
+}
+
 main().then(
   (code) => {
     process.exitCode = code;
+    // A cluster worker's IPC channel keeps it alive: leave explicitly once main is done.
+    if (cluster.isWorker) process.exit(code);
   },
   (error: unknown) => {
     process.stderr.write(`ployz-dns: ${errorText(error)}\n`);
     process.exitCode = 1;
+    if (cluster.isWorker) process.exit(1);
   },
 );

@@ -22,6 +22,11 @@ export interface DnsServerOptions {
   forwarder: Forwarder;
   /** Close idle TCP connections after this long. */
   tcpIdleMs?: number;
+  /**
+   * Bind with SO_REUSEPORT so several worker processes share each address (the kernel spreads
+   * queries by source address and port). Ports must then be explicit, not 0.
+   */
+  reusePort?: boolean;
 }
 
 const MAX_TCP_CONNECTIONS = 512;
@@ -74,6 +79,7 @@ export class DnsServer {
         type: address.host.includes(':') ? 'udp6' : 'udp4',
         // Replies go to the IP literal the query came from: skip dns.lookup and its extra tick.
         lookup: literalLookup,
+        reusePort: this.#options.reusePort ?? false,
       });
       udp.on('message', (msg, rinfo) => this.#onUdp(udp, msg, rinfo.address, rinfo.port));
       udp.on('error', () => {
@@ -81,14 +87,15 @@ export class DnsServer {
       });
       // With a synchronous lookup, 'listening' can fire inside bind(): listen for it first.
       const listening = once(udp, 'listening');
-      udp.bind(address.port, address.host);
+      // exclusive: in a cluster worker, bind our own socket instead of sharing the primary's.
+      udp.bind({ port: address.port, address: address.host, exclusive: true });
       await listening;
       this.#udp.push(udp);
       // TCP on the same port as UDP (the port the UDP socket got when 0 was asked for).
       const port = udp.address().port;
       const tcp = createServer({ noDelay: true }, (socket) => this.#onTcp(socket));
       tcp.maxConnections = MAX_TCP_CONNECTIONS;
-      tcp.listen(port, address.host);
+      tcp.listen({ port, host: address.host, exclusive: true, reusePort: this.#options.reusePort ?? false });
       await once(tcp, 'listening');
       this.#tcp.push(tcp);
     }

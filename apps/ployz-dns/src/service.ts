@@ -20,6 +20,8 @@ export interface DnsServiceOptions {
   upstreams: Upstream[];
   upstreamTimeoutMs: number;
   zone?: string;
+  /** SO_REUSEPORT on the DNS listeners, for several worker processes (see main.ts --workers). */
+  reusePort?: boolean;
   /** Told about feed and rebuild failures (the app logs them). */
   onError?(error: unknown, context: string): void;
   /** Told about every view swap (the app logs at debug). */
@@ -51,7 +53,12 @@ export interface DnsStatus {
 export async function startDnsService(options: DnsServiceOptions): Promise<DnsService> {
   const zone = options.zone ?? 'ployz.internal';
   const forwarder = new Forwarder({ upstreams: options.upstreams, timeoutMs: options.upstreamTimeoutMs });
-  const server = new DnsServer({ listen: options.listen, zone, forwarder });
+  const server = new DnsServer({
+    listen: options.listen,
+    zone,
+    forwarder,
+    reusePort: options.reusePort ?? false,
+  });
   const follower = createFollower<AnswerTable>(options.feed, {
     project: (state) => compileAnswers(projectDns(state, zone)),
     onError: (error, context) => options.onError?.(error, context),

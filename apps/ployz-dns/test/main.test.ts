@@ -1,6 +1,8 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { resolve } from 'node:path';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { openStore, type Store } from '@ployz/store';
 import { freePort, type NatsServer, startNats } from '@ployz/testkit';
@@ -193,6 +195,67 @@ describe('the ployz-dns binary without NATS', () => {
     } finally {
       child.kill('SIGTERM');
       await once(child, 'exit');
+    }
+  });
+});
+
+describe('the ployz-dns binary with --workers 2', () => {
+  it('answers from both workers on one port and stops them all on SIGTERM', { timeout: 90_000 }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ployz-dns-workers-'));
+    const snapshotFile = join(dir, 'snapshot.json');
+    const web0 = instanceRecord('shop', 'web', 0, { id: 'web-0', ip: '10.210.3.10' });
+    await writeFile(
+      snapshotFile,
+      JSON.stringify({
+        seq: 3,
+        machines: [machineRecord()],
+        releases: [releaseRecord('shop', 'web', [web0])],
+        instances: [web0],
+      }),
+    );
+    const [dnsPort, adminPort] = [await freePort(), await freePort()];
+    const child = spawn(
+      process.execPath,
+      [
+        ...NODE_ARGS,
+        '--snapshot-file',
+        snapshotFile,
+        '--listen',
+        `127.0.0.1:${dnsPort}`,
+        '--admin',
+        `127.0.0.1:${adminPort}`,
+        '--workers',
+        '2',
+        '--upstream',
+        '127.0.0.1:9',
+        '--log-level',
+        'info',
+      ],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    try {
+      await waitFor(
+        'both workers listening',
+        async () => (output.match(/ployz-dns listening/g) ?? []).length === 2,
+        30_000,
+      );
+      // Different source ports spread over the two sockets; every answer must be right.
+      const answers = await Promise.all(
+        Array.from({ length: 8 }, () => dig({ host: '127.0.0.1', port: dnsPort }, 'web.shop.ployz.internal')),
+      );
+      for (const r of answers) expect(r.answer.map((rr) => rr[4])).toEqual(['10.210.3.10']);
+      expect((await fetch(`http://127.0.0.1:${adminPort}/_ployz/health`)).status).toBe(200);
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const [code] = await exited;
+      expect(code).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
