@@ -69,6 +69,13 @@ describe('projectDns', () => {
     expect(view.callers.get('10.210.1.99')).toBe('default');
     expect(view.callers.get('10.210.1.50')).toBe('shop');
     expect(view.callers.get('fd00::10')).toBe('default');
+    const longForm = projectDns(
+      stateOf({
+        releases: [],
+        instances: [instance('y', 'y', 0, REV_A, { ip: null, ip6: 'FD00:0:0:0::00AB' })],
+      }),
+    );
+    expect(longForm.callers.get('fd00::ab')).toBe('default');
     const stopped = projectDns(
       stateOf({
         releases: [],

@@ -119,7 +119,14 @@ function dedupe(values: string[]): string[] {
   return values.length < 2 ? values : [...new Set(values)];
 }
 
-/** Lowercases an IPv6 text address so caller lookups match what the socket reports. */
+/**
+ * Canonical text of an IPv6 address (RFC 5952: lowercase, zeros compressed), the form a socket
+ * reports as the query's source, so `fd00:0:0::0010` in a record matches `fd00::10`.
+ */
 function normaliseIp6(ip: string): string {
-  return ip.toLowerCase();
+  try {
+    return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  } catch {
+    return ip.toLowerCase();
+  }
 }
