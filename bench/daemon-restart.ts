@@ -174,7 +174,7 @@ async function main(): Promise<number> {
     const counts = Object.fromEntries(
       Object.keys(targets).map((t) => [
         t,
-        { requests: 0, failed: 0, statuses: {} as Record<string, number> },
+        { requests: 0, failed: 0, statuses: {} as Record<string, number>, samples: [] as string[] },
       ]),
     );
     let loading = true;
@@ -187,10 +187,13 @@ async function main(): Promise<number> {
           let status = 0;
           try {
             const r = await request(url, { dispatcher, headersTimeout: 2000, bodyTimeout: 2000 });
-            await r.body.dump();
             status = r.statusCode;
-          } catch {
+            if (ok(name, status)) await r.body.dump();
+            else if (c.samples.length < 3) c.samples.push(`${status} ${(await r.body.text()).slice(0, 200)}`);
+            else await r.body.dump();
+          } catch (error) {
             status = 0;
+            if (c.samples.length < 3) c.samples.push(`0 ${String(error)}`);
           }
           c.requests++;
           c.statuses[String(status)] = (c.statuses[String(status)] ?? 0) + 1;
@@ -233,6 +236,7 @@ async function main(): Promise<number> {
       process.stdout.write(
         `  ${name.padEnd(15)} ${String(c.requests).padStart(7)} requests  ${String(c.failed).padStart(4)} failed  statuses ${JSON.stringify(c.statuses)}\n`,
       );
+      for (const sample of c.samples) process.stdout.write(`      failed: ${sample.replace(/\s+/g, ' ')}\n`);
     }
     process.stdout.write(
       `requests: ${total}  failed: ${failed} (goal 0)  containers recreated: ${recreated} (goal 0)  container ids changed: ${changedIds}\n`,
