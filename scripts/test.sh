@@ -1,23 +1,85 @@
 #!/usr/bin/env bash
-# Runs every check and test: setup (idempotent), build, typecheck, lint, images, then one vitest
-# run over every workspace (unit, integration against real nats-server/dockerd, e2e).
-set -euo pipefail
+# Runs every check and test: setup (idempotent), build + typecheck, lint, images, then one vitest
+# run over every workspace (unit, integration against real nats-server/dockerd, e2e). Always ends
+# with the line `tests: N passed, N failed` (a failed step before the tests counts as one failure)
+# and exits non-zero when anything failed. Extra arguments go to vitest (e.g. --project store).
+set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PLOYZ_ROOT"
 
-bash scripts/setup.sh
-pnpm turbo run build typecheck --output-logs=errors-only
-pnpm biome check .
-if [ -x scripts/images.sh ]; then bash scripts/images.sh; fi
+failed_steps=()
+started_dockerd=""
+passed=0
+failed=0
+skipped=0
 
-mkdir -p .cache
-set +e
-pnpm vitest run --reporter=default --reporter=json --outputFile.json=.cache/vitest.json "$@"
-rc=$?
-set -e
-node -e '
-  const r = JSON.parse(require("fs").readFileSync(".cache/vitest.json", "utf8"));
-  const skipped = r.numPendingTests + r.numTodoTests;
-  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
-' || true
-exit $rc
+step() {
+  local name=$1
+  shift
+  printf '\n== %s\n' "$name"
+  local t0=$SECONDS
+  if "$@"; then
+    printf '== %s: ok (%d s)\n' "$name" $((SECONDS - t0))
+  else
+    printf '== %s: FAILED (%d s)\n' "$name" $((SECONDS - t0))
+    failed_steps+=("$name")
+  fi
+}
+
+finish() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ -n "$started_dockerd" ] && kill -0 "$started_dockerd" 2>/dev/null; then
+    printf '== stopping the dockerd this run started (pid %s)\n' "$started_dockerd"
+    kill -TERM "$started_dockerd" 2>/dev/null || true
+    for _ in $(seq 1 40); do kill -0 "$started_dockerd" 2>/dev/null || break; sleep 0.5; done
+  fi
+  failed=$((failed + ${#failed_steps[@]}))
+  [ ${#failed_steps[@]} -gt 0 ] && printf '\nfailed steps: %s\n' "${failed_steps[*]}"
+  [ "$failed" -gt 0 ] && [ "$rc" -eq 0 ] && rc=1
+  local tail=""
+  [ "$skipped" -gt 0 ] && tail=", $skipped skipped"
+  printf 'tests: %d passed, %d failed%s\n' "$passed" "$failed" "$tail"
+  exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+# Remember whether a Docker engine answered before setup, so a dockerd that setup starts for this
+# run (and only that one) is stopped at the end.
+docker_was_up=0
+if command -v docker >/dev/null && docker version >/dev/null 2>&1; then docker_was_up=1; fi
+
+step setup bash scripts/setup.sh
+if [ ${#failed_steps[@]} -gt 0 ]; then
+  echo "setup failed; nothing else can run" >&2
+  exit 1
+fi
+hash -r
+if [ "$docker_was_up" = 0 ] && [ -f /var/run/ployz/dockerd.pid ]; then
+  started_dockerd=$(cat /var/run/ployz/dockerd.pid)
+fi
+
+step "build + typecheck" pnpm turbo run build typecheck --output-logs=errors-only
+step lint pnpm biome check .
+step images bash scripts/images.sh
+
+printf '\n== tests\n'
+report=$(mktemp /tmp/ployz-vitest-XXXXXX)
+rm -f "$report"
+pnpm vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"
+vitest_rc=$?
+if [ -f "$report" ]; then
+  read -r passed failed skipped < <(REPORT=$report node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.env.REPORT, "utf8"));
+    // A file that fails to load counts as a failure even though it ran no test.
+    const broken = r.testResults.filter((f) => f.status === "failed" && f.assertionResults.length === 0).length;
+    console.log(r.numPassedTests, r.numFailedTests + broken, r.numPendingTests + r.numTodoTests);
+  ' 2>/dev/null || echo "0 1 0")
+  rm -f "$report"
+fi
+if [ "$vitest_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  echo "vitest exited with $vitest_rc (an error outside any test, or no report)" >&2
+  failed=1
+fi
+exit "$vitest_rc"
