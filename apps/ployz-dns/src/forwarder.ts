@@ -4,7 +4,7 @@
  * when every upstream failed (the server then answers SERVFAIL).
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { connect, isIPv6 } from 'node:net';
 
 export interface Upstream {
   host: string;
@@ -43,11 +43,17 @@ export class Forwarder {
     return this.#options.upstreams;
   }
 
-  /** Resolves with the response for `query`, or null when no upstream answered in time. */
-  async forward(query: Buffer): Promise<Buffer | null> {
+  /**
+   * Resolves with the response for `query`, or null when no upstream answered in time. With
+   * `viaTcp` (the client asked over TCP), a truncated UDP answer is asked again over TCP.
+   */
+  async forward(query: Buffer, viaTcp = false): Promise<Buffer | null> {
     for (const upstream of this.#options.upstreams) {
       if (this.#closed) return null;
-      const response = await this.#ask(upstream, query);
+      let response = await this.#ask(upstream, query);
+      if (response !== null && viaTcp && ((response[2] as number) & 0x02) !== 0) {
+        response = await this.#askTcp(upstream, query);
+      }
       if (response !== null) {
         const rcode = (response[3] as number) & 0x0f;
         // SERVFAIL/REFUSED from one upstream: try the next one before giving up.
@@ -98,6 +104,36 @@ export class Forwarder {
       this.#pending.set(id, { upstream, resolve, timer });
       this.#socket(upstream).send(outgoing, upstream.port, upstream.host, (error) => {
         if (error) this.#settle(id, null);
+      });
+    });
+  }
+
+  /** One query over a fresh TCP connection (RFC 7766 framing), or null on error or timeout. */
+  #askTcp(upstream: Upstream, query: Buffer): Promise<Buffer | null> {
+    return new Promise((resolve) => {
+      const socket = connect({ host: upstream.host, port: upstream.port });
+      let buffered = Buffer.alloc(0);
+      const finish = (response: Buffer | null) => {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(response);
+      };
+      const timer = setTimeout(() => {
+        this.timeouts += 1;
+        finish(null);
+      }, this.#options.timeoutMs);
+      socket.on('error', () => finish(null));
+      socket.on('close', () => finish(null));
+      socket.on('connect', () => {
+        const prefix = Buffer.allocUnsafe(2);
+        prefix.writeUInt16BE(query.length, 0);
+        socket.write(Buffer.concat([prefix, query]));
+      });
+      socket.on('data', (chunk: Buffer) => {
+        buffered = Buffer.concat([buffered, chunk]);
+        if (buffered.length < 2) return;
+        const length = buffered.readUInt16BE(0);
+        if (buffered.length >= 2 + length) finish(Buffer.from(buffered.subarray(2, 2 + length)));
       });
     });
   }

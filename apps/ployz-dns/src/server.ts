@@ -134,7 +134,7 @@ export class DnsServer {
         if (outcome.nxdomain) metrics.nxdomain += 1;
         return outcome.response;
       case 'forward':
-        return this.#forward(msg, outcome.query);
+        return this.#forward(msg, outcome.query, udp);
       case 'error':
         if (outcome.rcode === RCODE_SERVFAIL) metrics.servfail += 1;
         else metrics.malformed += 1;
@@ -149,9 +149,9 @@ export class DnsServer {
     }
   }
 
-  async #forward(msg: Buffer, parsed: ParsedQuery): Promise<Buffer> {
+  async #forward(msg: Buffer, parsed: ParsedQuery, udp: boolean): Promise<Buffer> {
     this.metrics.forwarded += 1;
-    const response = await this.#options.forwarder.forward(msg);
+    const response = await this.#options.forwarder.forward(msg, !udp);
     if (response !== null) return response;
     this.metrics.servfail += 1;
     return buildErrorResponse(msg, RCODE_SERVFAIL, parsed.questionEnd, parsed.ednsSize);

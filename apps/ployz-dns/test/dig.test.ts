@@ -13,7 +13,9 @@ describe('ployz-dns answers dig', () => {
   let server: { host: string; port: number };
 
   beforeAll(async () => {
-    upstream = await startUpstream({ 'example.test': '192.0.2.7' });
+    upstream = await startUpstream({ 'example.test': '192.0.2.7', 'large.test': '192.0.2.8' }, false, [
+      'large.test',
+    ]);
     feed = new MemoryRoutingFeed(
       cluster({
         default: {
@@ -172,6 +174,16 @@ describe('ployz-dns answers dig', () => {
     expect(fail.status).toBe('SERVFAIL');
     expect(Date.now() - started).toBeLessThan(2500);
     expect(silent.queries).toBe(1);
+  });
+
+  it('asks upstream again over TCP when a TCP client gets a truncated UDP answer', async () => {
+    const udp = await dig(server, 'large.test', 'A', ['+ignore']);
+    expect(udp.flags).toContain('tc');
+    const before = upstream.tcpQueries;
+    const tcp = await dig(server, 'large.test', 'A', ['+tcp']);
+    expect(tcp.flags).not.toContain('tc');
+    expect(tcp.answer[0]?.[4]).toBe('192.0.2.8');
+    expect(upstream.tcpQueries).toBe(before + 1);
   });
 
   it('shows a routing event in DNS', async () => {

@@ -1,24 +1,29 @@
 /**
- * A small real UDP resolver for forwarding tests: answers A queries for names it knows, NXDOMAIN
- * for others, or stays silent (to test timeouts).
+ * A small real resolver for forwarding tests, on UDP and TCP (same port): answers A queries for
+ * names it knows, NXDOMAIN for others, or stays silent (to test timeouts). Names in `tcpOnly`
+ * answer over UDP with TC set and no records, and fully over TCP.
  */
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
+import { createServer } from 'node:net';
 
 export interface TestUpstream {
   host: string;
   port: number;
   queries: number;
+  tcpQueries: number;
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-export async function startUpstream(records: Record<string, string>, silent = false): Promise<TestUpstream> {
+export async function startUpstream(
+  records: Record<string, string>,
+  silent = false,
+  tcpOnly: string[] = [],
+): Promise<TestUpstream> {
   const socket = createSocket('udp4');
-  const state = { queries: 0 };
-  socket.on('message', (msg, rinfo) => {
-    state.queries += 1;
-    if (silent || msg.length < 12) return;
+  const state = { queries: 0, tcpQueries: 0 };
+  const answer = (msg: Buffer, viaTcp: boolean): Buffer => {
     let offset = 12;
     const labels: string[] = [];
     while (offset < msg.length && msg[offset] !== 0) {
@@ -28,10 +33,11 @@ export async function startUpstream(records: Record<string, string>, silent = fa
     }
     const questionEnd = offset + 5;
     const name = labels.join('.').toLowerCase();
-    const ip = records[name];
+    const truncated = !viaTcp && tcpOnly.includes(name);
+    const ip = truncated ? undefined : records[name];
     const header = Buffer.from(msg.subarray(0, questionEnd));
-    header[2] = 0x80 | ((msg[2] as number) & 0x01);
-    header[3] = 0x80 | (ip === undefined ? 3 : 0);
+    header[2] = 0x80 | ((msg[2] as number) & 0x01) | (truncated ? 0x02 : 0);
+    header[3] = 0x80 | (ip === undefined && !truncated ? 3 : 0);
     header.writeUInt16BE(ip === undefined ? 0 : 1, 6);
     header.writeUInt32BE(0, 8);
     const parts = [header];
@@ -47,16 +53,45 @@ export async function startUpstream(records: Record<string, string>, silent = fa
       });
       parts.push(rr);
     }
-    socket.send(Buffer.concat(parts), rinfo.port, rinfo.address);
+    return Buffer.concat(parts);
+  };
+  socket.on('message', (msg, rinfo) => {
+    state.queries += 1;
+    if (silent || msg.length < 12) return;
+    socket.send(answer(msg, false), rinfo.port, rinfo.address);
   });
   socket.bind(0, '127.0.0.1');
   await once(socket, 'listening');
-  const close = () => new Promise<void>((resolve) => socket.close(() => resolve()));
+  const port = socket.address().port;
+  const connections = new Set<import('node:net').Socket>();
+  const tcp = createServer((connection) => {
+    connections.add(connection);
+    connection.on('close', () => connections.delete(connection));
+    connection.on('error', () => connection.destroy());
+    connection.on('data', (chunk: Buffer) => {
+      state.tcpQueries += 1;
+      if (silent || chunk.length < 14) return;
+      const response = answer(chunk.subarray(2, 2 + chunk.readUInt16BE(0)), true);
+      const prefix = Buffer.alloc(2);
+      prefix.writeUInt16BE(response.length);
+      connection.end(Buffer.concat([prefix, response]));
+    });
+  });
+  tcp.listen(port, '127.0.0.1');
+  await once(tcp, 'listening');
+  const close = async () => {
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
+    for (const connection of connections) connection.destroy();
+    await new Promise<void>((resolve) => tcp.close(() => resolve()));
+  };
   return {
     host: '127.0.0.1',
-    port: socket.address().port,
+    port,
     get queries() {
       return state.queries;
+    },
+    get tcpQueries() {
+      return state.tcpQueries;
     },
     close,
     [Symbol.asyncDispose]: close,
