@@ -123,6 +123,27 @@ describe('HTTPS with certificates chosen by SNI', () => {
         headers: { host: 'a.test', 'x-forwarded-proto': 'https' },
       });
 
+      // WebSocket upgrade over TLS (HTTP/1.1 via ALPN).
+      const upgraded = await new Promise<string>((resolve, reject) => {
+        let got = '';
+        const socket = tls.connect(
+          { port, host: '127.0.0.1', servername: 'a.test', ca: a1.cert, ALPNProtocols: ['http/1.1'] },
+          () => {
+            socket.write('GET /ws HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+            socket.write('ping');
+          },
+        );
+        socket.on('data', (d: Buffer) => {
+          got += d.toString();
+          if (got.includes('web:ping')) {
+            socket.destroy();
+            resolve(got);
+          }
+        });
+        socket.on('error', reject);
+      });
+      expect(upgraded).toContain('101 Switching Protocols');
+
       // Replace a.test's certificate on disk: served without a restart.
       const before = await peerCert(port, 'a.test', a1.cert);
       const a2 = await selfSigned(dir, 'a.test');
