@@ -68,6 +68,11 @@ describe('request headers', () => {
     );
   });
 
+  it('unmaps IPv4-mapped client addresses', () => {
+    const scan = scanRequestHeaders(['Host', 'a'], '::ffff:192.0.2.7', 'http', false);
+    expect(pairs(scan.headers)).toContainEqual(['x-forwarded-for', '192.0.2.7']);
+  });
+
   it('turns HTTP/2 pseudo-headers into Host', () => {
     const scan = scanRequestHeaders(
       [':method', 'GET', ':authority', 'a.test', ':path', '/', 'accept', '*/*'],

@@ -102,7 +102,13 @@ export function scanRequestHeaders(
   if (host !== undefined && !sawHost) {
     headers.push('host', host);
   }
-  const client = clientAddress ?? '';
+  // IPv4 clients of a dual-stack (`::`) listener appear as ::ffff:a.b.c.d.
+  const client =
+    clientAddress === undefined
+      ? ''
+      : clientAddress.startsWith('::ffff:')
+        ? clientAddress.slice(7)
+        : clientAddress;
   headers.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`);
   headers.push('x-forwarded-proto', proto);
   if (host !== undefined) headers.push('x-forwarded-host', host);
