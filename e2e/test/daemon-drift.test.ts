@@ -1,3 +1,5 @@
+import { symlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DaemonHarness, docker, type StatusJson } from './daemon-harness.ts';
 
@@ -97,6 +99,28 @@ describe('ployzd: drift and collisions (real dockerd)', () => {
       container_id: first.networking?.container_id,
     });
     expect(repaired.nats).toMatchObject({ state: 'adopted', container_id: first.nats?.container_id });
+  });
+
+  it('retries while the Docker engine does not answer, then brings the data plane up', async () => {
+    await using h = await DaemonHarness.create();
+    const link = join(h.dir, 'docker.sock');
+    h.extraArgs = ['--docker-socket', link];
+    // Identity first (no engine needed), then restart against an engine that is "down".
+    await h.start();
+    const init = await h.ctl('machine', 'init', '--id', 'm1', '--installation', h.installation);
+    expect(init.code).toBe(1);
+    expect(init.json).toMatchObject({ reconcile: { error: { code: 'DOCKER_UNAVAILABLE' } } });
+    await h.kill9();
+    await h.start();
+    const down = await h.waitFor((s) => s.reconcile?.error != null, 'reconcile error');
+    expect(down.reconcile?.error).toMatchObject({ code: 'DOCKER_UNAVAILABLE' });
+    await symlink('/var/run/docker.sock', link);
+    const up = await h.waitFor(
+      (s) => s.reconcile?.error === null && s.reconcile.created === 4,
+      'retry succeeded',
+      60_000,
+    );
+    expect(up.components.map((c) => c.state)).toEqual(['created', 'created', 'created', 'created']);
   });
 
   it('reports a foreign container holding a component name and never removes it', async () => {

@@ -84,6 +84,7 @@ export class DaemonHarness implements AsyncDisposable {
   wireguardPort = 0;
   componentEnv: Record<string, Record<string, string>> = {};
   images: Record<string, string> = {};
+  extraArgs: string[] = [];
   proc: ChildProcess | null = null;
   logs: string[] = [];
 
@@ -136,6 +137,7 @@ export class DaemonHarness implements AsyncDisposable {
       '--component-env',
       JSON.stringify(this.componentEnv),
       ...Object.entries(this.images).flatMap(([c, id]) => [`--image-${c}`, id]),
+      ...this.extraArgs,
     ];
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.on('data', (d: Buffer) => this.logs.push(d.toString()));

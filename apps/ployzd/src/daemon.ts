@@ -7,7 +7,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import type { MachineRecord } from '@ployz/types';
-import { isPloyzError, PloyzError } from '@ployz/types';
+import { ERROR_CODES, isErrorCode, isPloyzError, PloyzError } from '@ployz/types';
 import type { Logger } from 'pino';
 import { AgentRpc, nodeSubjectPrefix, type RpcHandler } from './agent-rpc.ts';
 import { measureCapacity } from './capacity.ts';
@@ -188,12 +188,31 @@ export class Daemon {
     const summary = await dataPlane.reconcile();
     if (summary.error) log.error({ error: summary.error }, 'data plane reconcile failed');
     else log.info({ ...summary }, 'data plane reconciled');
-    if (this.#stopping) return;
+    // The first pass is what `machine init` and `settled()` wait for; retries and NATS go on behind.
+    void this.#afterReconcile(identity, dataPlane, summary, log);
+  }
 
+  async #afterReconcile(
+    identity: MachineIdentity,
+    dataPlane: DataPlane,
+    first: ReconcileSummary,
+    log: Logger,
+  ): Promise<void> {
+    let summary = first;
+    // The engine may not answer yet (dockerd starting): retry transient failures with backoff.
+    // Other failures (IMAGE_MISSING, NAME_COLLISION on the bridge…) wait for the operator.
+    for (let attempt = 1; summary.error && isTransient(summary.error.code) && !this.#stopping; attempt++) {
+      await sleep(Math.min(500 * 2 ** attempt, 10_000), this.#abort.signal);
+      if (this.#stopping) return;
+      summary = await dataPlane.reconcile();
+      if (summary.error) log.warn({ error: summary.error, attempt }, 'data plane reconcile failed; retrying');
+      else log.info({ ...summary, attempt }, 'data plane reconciled');
+    }
+    if (this.#stopping) return;
     const link = new NatsLink(this.config.natsUrl ?? natsUrlFromHost(identity.subnet));
     this.#nats = link;
     link.start();
-    void this.#afterNats(identity, link, log);
+    await this.#afterNats(identity, link, log);
   }
 
   async #afterNats(identity: MachineIdentity, link: NatsLink, log: Logger): Promise<void> {
@@ -314,6 +333,24 @@ export class Daemon {
     order.push('loops');
     return order;
   }
+}
+
+function isTransient(code: string): boolean {
+  return isErrorCode(code) && ERROR_CODES[code].kind === 'transient';
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
 }
 
 function parseInitBody(body: unknown): InitRequest {

@@ -46,6 +46,8 @@ export default class MachineInit extends DaemonCommand {
       if (result.reconcile?.error)
         this.log(`  data plane: ${result.reconcile.error.code}: ${result.reconcile.error.message}`);
     }
+    // The machine is initialised either way; a data plane that did not come up is a failure to see.
+    if (result.reconcile?.error) process.exitCode = 1;
     return result;
   }
 }
