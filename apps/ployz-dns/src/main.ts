@@ -118,7 +118,10 @@ async function main(): Promise<number> {
       },
     });
   } catch (error) {
-    log.fatal({ err: errorText(error) }, 'cannot bind the DNS or admin listeners');
+    log.fatal(
+      { err: errorText(error), listen: config.listen, admin: config.admin },
+      'cannot bind the DNS or admin listeners: another process holds the address, or it is not on this host; change --listen / --admin',
+    );
     await storeFeed?.close();
     return 1;
   }
