@@ -111,7 +111,7 @@ describe('ployz/networking', () => {
     await requireImage(scope.docker, 'ployz/networking');
     const net = await scope.run({
       Image: 'ployz/networking',
-      Env: ['PLOYZ_WG_ADDRESSES=fd8c:1::1/128,10.232.0.1/32', 'PLOYZ_WG_LISTEN_PORT=51999'],
+      Env: ['PLOYZ_WG_ADDRESSES=fd8c:1::1/128,10.233.0.1/32', 'PLOYZ_WG_LISTEN_PORT=51999'],
       HostConfig: {
         CapAdd: ['NET_ADMIN'],
         Devices: [{ PathOnHost: '/dev/net/tun', PathInContainer: '/dev/net/tun', CgroupPermissions: 'rwm' }],
@@ -130,7 +130,7 @@ describe('ployz/networking', () => {
       HostConfig: { NetworkMode: `container:${net.id}` },
     });
     expect(code).toBe(0);
-    expect(output).toContain('10.232.0.1/32');
+    expect(output).toContain('10.233.0.1/32');
     expect(output).toContain('fd8c:1::1/128');
 
     // SIGTERM: the entry removes the interface and exits 0.

@@ -19,8 +19,12 @@ export {
 export { freePort, type NatsOptions, type NatsServer, startNats, waitForPort } from './nats.ts';
 export {
   createNetnsHost,
+  createNetnsLan,
   type ExecOptions,
   type ExecResult,
   type NetnsDockerd,
   type NetnsHost,
+  type NetnsHostOptions,
+  type NetnsLan,
+  sweepNetnsOrphans,
 } from './netns.ts';

@@ -1,8 +1,20 @@
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { containerOutput, dockerClient, requireImage } from './docker.ts';
-import { createNetnsHost } from './netns.ts';
+import { createNetnsHost, createNetnsLan, sweepNetnsOrphans } from './netns.ts';
+
+/** Alive and not a zombie (an orphan's zombie waits for init to reap it). */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
 
 function linkExists(name: string): boolean {
   return existsSync(`/sys/class/net/${name}`);
@@ -45,7 +57,7 @@ describe('createNetnsHost', () => {
     }
     expect(existsSync(path)).toBe(false);
     expect(linkExists(hostIf)).toBe(false);
-    expect(() => process.kill(sleeper, 0)).toThrow();
+    expect(running(sleeper)).toBe(false);
   });
 
   it('gives concurrent hosts distinct namespaces and addresses', async () => {
@@ -56,6 +68,61 @@ describe('createNetnsHost', () => {
     // b's address is not inside a's netns.
     const addrs = await a.run('ip', ['-4', '-o', 'address']);
     expect(addrs).not.toContain(b.address);
+  });
+
+  it('connects hosts on a shared LAN directly, and removes the LAN after teardown', async () => {
+    let lanPath = '';
+    {
+      await using lan = await createNetnsLan('pair');
+      lanPath = `/var/run/netns/${lan.name}`;
+      await using a = await createNetnsHost('lan-a', { lan });
+      await using b = await createNetnsHost('lan-b', { lan });
+      expect(a.lanAddress).toBeDefined();
+      expect(b.lanAddress).toBeDefined();
+      expect(a.lanAddress).not.toBe(b.lanAddress);
+      await a.run('ping', ['-c', '1', '-W', '2', b.lanAddress ?? '']);
+      await b.run('ping', ['-c', '1', '-W', '2', a.lanAddress ?? '']);
+      // The route to b's LAN address goes over lan0, not through the machine.
+      const route = await a.run('ip', ['route', 'get', b.lanAddress ?? '']);
+      expect(route).toContain('dev lan0');
+      expect(existsSync(lanPath)).toBe(true);
+    }
+    expect(existsSync(lanPath)).toBe(false);
+  });
+
+  it('sweeps what a killed test process left: its netns and the processes in it', async () => {
+    const module = new URL('./netns.ts', import.meta.url).pathname;
+    const script = `
+      const { createNetnsHost } = await import(${JSON.stringify(module)});
+      const host = await createNetnsHost('doomed');
+      const sleeper = host.spawn('sleep', ['300']);
+      console.log(host.name, sleeper.pid);
+      setInterval(() => {}, 1000);
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const lines = createInterface({ input: child.stdout });
+      const [first] = await Promise.race([
+        new Promise<string[]>((resolve) => lines.once('line', (line) => resolve([line]))),
+        new Promise<never>((_, reject) =>
+          child.once('exit', (code) => reject(new Error(`child exited ${code}`))),
+        ),
+      ]);
+      const [name, sleeperPid] = (first ?? '').split(' ');
+      expect(existsSync(`/var/run/netns/${name}`)).toBe(true);
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+      // The owner is gone without disposing: its netns and sleeper are still there until a sweep.
+      expect(existsSync(`/var/run/netns/${name}`)).toBe(true);
+      expect(await sweepNetnsOrphans()).toBeGreaterThanOrEqual(1);
+      expect(existsSync(`/var/run/netns/${name}`)).toBe(false);
+      expect(running(Number(sleeperPid))).toBe(false);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('runs a dockerd inside the netns whose containers share its network', async () => {
@@ -83,6 +150,6 @@ describe('createNetnsHost', () => {
       expect(stdout).toContain(host.address);
     }
     expect(existsSync(socketPath)).toBe(false);
-    expect(() => process.kill(pid, 0)).toThrow();
-  });
+    expect(running(pid)).toBe(false);
+  }, 180_000);
 });

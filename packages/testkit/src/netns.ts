@@ -7,6 +7,8 @@
  *
  * Each host gets a netns `pzt-<slot>`, a veth pair (root side `pzt<slot>h`, netns side `eth0`) with a
  * /30 from 10.231.0.0/16 (machine side .1, netns side .2), and a default route via the machine side.
+ * Hosts that must reach each other directly share a LAN (`createNetnsLan()`): a bridge in its own
+ * netns, each host attached as `lan0` with an address from a /24 of 10.232.0.0/16.
  * Slots are claimed with an atomic mkdir under /run/ployz-testkit/slots, so concurrent test processes
  * never collide; a slot whose owner process is dead is reclaimed (and its leftovers removed).
  * Dispose kills every process started in the netns (tracked or not), stops its dockerds, deletes the
@@ -14,7 +16,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
@@ -22,6 +24,28 @@ import { dockerClient, waitForDocker } from './docker.ts';
 
 const SLOT_DIR = '/run/ployz-testkit/slots';
 const SLOT_COUNT = 16_384; // /30s in 10.231.0.0/16
+const LAN_DIR = '/run/ployz-testkit/lans';
+const LAN_COUNT = 256; // /24s in 10.232.0.0/16
+
+/**
+ * A shared Ethernet segment for several netns hosts: a bridge inside its own network namespace
+ * (so the machine's firewall never sees the traffic), with a /24 from 10.232.0.0/16. Hosts created
+ * with `{ lan }` get a `lan0` interface on it and reach each other directly.
+ */
+export interface NetnsLan extends AsyncDisposable {
+  /** The namespace holding the bridge `br0`. */
+  readonly name: string;
+  /** e.g. 10.232.17.0/24 */
+  readonly cidr: string;
+  /** The next unused host address on this segment (e.g. 10.232.17.1). */
+  allocateAddress(): string;
+  destroy(): Promise<void>;
+}
+
+export interface NetnsHostOptions {
+  /** Also attach the host to this segment, as `lan0`. */
+  lan?: NetnsLan;
+}
 
 export interface ExecResult {
   code: number;
@@ -54,6 +78,8 @@ export interface NetnsHost extends AsyncDisposable {
   /** This host's address on its `eth0`. */
   readonly address: string;
   readonly prefixLength: number;
+  /** This host's address on `lan0` when it was created on a LAN. */
+  readonly lanAddress: string | undefined;
   /** Runs a command inside the netns and returns its exit code and output (never throws on exit code). */
   exec(command: string, args?: string[], options?: ExecOptions): Promise<ExecResult>;
   /** Like exec, but throws when the command exits non-zero. */
@@ -105,6 +131,8 @@ function slotNames(slot: number) {
     netns: `pzt-${slot}`,
     hostIf: `pzt${slot}h`,
     peerIf: `pzt${slot}n`,
+    lanIf: `pzt${slot}l`,
+    lanPeerIf: `pzt${slot}m`,
     hostAddress: ip(base + 1),
     address: ip(base + 2),
   };
@@ -132,29 +160,84 @@ async function removeNetns(name: string, hostIf: string): Promise<void> {
   await execFileResult('ip', ['link', 'del', hostIf]);
 }
 
-async function claimSlot(label: string): Promise<number> {
-  await mkdir(SLOT_DIR, { recursive: true });
-  const start = Math.floor(Math.random() * SLOT_COUNT);
-  for (let i = 0; i < SLOT_COUNT; i++) {
-    const slot = (start + i) % SLOT_COUNT;
-    const dir = join(SLOT_DIR, String(slot));
+/**
+ * Claims a free index in `dir` (0..count-1) with an atomic mkdir; an index whose owner process is
+ * dead is reclaimed after `reclaim` removed its leftovers.
+ */
+async function claimIndex(
+  dir: string,
+  count: number,
+  label: string,
+  reclaim: (index: number) => Promise<void>,
+): Promise<number> {
+  await mkdir(dir, { recursive: true });
+  const start = Math.floor(Math.random() * count);
+  for (let i = 0; i < count; i++) {
+    const index = (start + i) % count;
+    const slotDir = join(dir, String(index));
     try {
-      await mkdir(dir);
+      await mkdir(slotDir);
     } catch {
       // Taken: reclaim it when its owner is dead (a test process that was killed).
-      const owner = Number(await readFile(join(dir, 'pid'), 'utf8').catch(() => '0'));
+      const owner = Number(await readFile(join(slotDir, 'pid'), 'utf8').catch(() => '0'));
       if (owner > 0 && !alive(owner)) {
-        const n = slotNames(slot);
-        await removeNetns(n.netns, n.hostIf);
-        await rm(dir, { recursive: true, force: true });
+        await reclaim(index);
+        await rm(slotDir, { recursive: true, force: true });
       }
       continue;
     }
-    await writeFile(join(dir, 'pid'), String(process.pid));
-    await writeFile(join(dir, 'label'), label);
-    return slot;
+    await writeFile(join(slotDir, 'pid'), String(process.pid));
+    await writeFile(join(slotDir, 'label'), label);
+    return index;
   }
-  throw new Error('no free netns test slot (all 16384 in use)');
+  throw new Error(`no free test network slot in ${dir} (all ${count} in use)`);
+}
+
+/** Removes everything a host slot may have left: processes, netns, veths, dockerd directories. */
+async function reclaimHostSlot(slot: number): Promise<void> {
+  const n = slotNames(slot);
+  await removeNetns(n.netns, n.hostIf);
+  await execFileResult('ip', ['link', 'del', n.lanIf]);
+  const dirs = await readFile(join(SLOT_DIR, String(slot), 'dirs'), 'utf8').catch(() => '');
+  for (const dir of dirs.split('\n').filter(Boolean)) {
+    await unmountUnder(dir);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function claimSlot(label: string): Promise<number> {
+  return claimIndex(SLOT_DIR, SLOT_COUNT, label, reclaimHostSlot);
+}
+
+async function sweepDir(dir: string, reclaim: (index: number) => Promise<void>): Promise<number> {
+  let swept = 0;
+  const entries = await readdir(dir).catch(() => []);
+  for (const entry of entries) {
+    const slotDir = join(dir, entry);
+    const owner = Number(await readFile(join(slotDir, 'pid'), 'utf8').catch(() => '0'));
+    if (owner > 0 && alive(owner)) continue;
+    if (owner === 0) {
+      // Being claimed right now (mkdir done, pid not yet written) or a broken entry: leave it
+      // unless it is old.
+      const age = Date.now() - (await stat(slotDir).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
+      if (age < 60_000) continue;
+    }
+    await reclaim(Number(entry));
+    await rm(slotDir, { recursive: true, force: true });
+    swept++;
+  }
+  return swept;
+}
+
+/**
+ * Removes netns hosts and LANs (with their processes, veths and dockerd directories) whose owning
+ * test process is dead — what a killed or timed-out test run left behind. Runs on every create.
+ */
+export async function sweepNetnsOrphans(): Promise<number> {
+  return (
+    (await sweepDir(SLOT_DIR, reclaimHostSlot)) +
+    (await sweepDir(LAN_DIR, (i) => removeNetns(`pzl-${i}`, `pzl${i}x`)))
+  );
 }
 
 async function unmountUnder(dir: string): Promise<void> {
@@ -179,14 +262,16 @@ function stopChild(child: ChildProcess, graceMs = 3000): Promise<void> {
 }
 
 /** `label` names the host in the slot directory (for whoever debugs a leftover). */
-export async function createNetnsHost(label = 'host'): Promise<NetnsHost> {
+export async function createNetnsHost(label = 'host', options: NetnsHostOptions = {}): Promise<NetnsHost> {
   if (process.getuid?.() !== 0) throw new Error('network-namespace hosts need root');
+  await sweepNetnsOrphans();
   const slot = await claimSlot(label);
   const n = slotNames(slot);
   const path = `/var/run/netns/${n.netns}`;
   const children = new Set<ChildProcess>();
   const dockerds = new Set<NetnsDockerd>();
   let destroyed = false;
+  let lanAddress: string | undefined;
 
   const destroy = async () => {
     if (destroyed) return;
@@ -194,6 +279,7 @@ export async function createNetnsHost(label = 'host'): Promise<NetnsHost> {
     await Promise.all([...dockerds].map((d) => d.stop().catch(() => {})));
     await Promise.all([...children].map((c) => stopChild(c)));
     await removeNetns(n.netns, n.hostIf);
+    await execFileResult('ip', ['link', 'del', n.lanIf]); // a half-made LAN pair, if any
     await rm(join(SLOT_DIR, String(slot)), { recursive: true, force: true });
   };
 
@@ -209,6 +295,16 @@ export async function createNetnsHost(label = 'host'): Promise<NetnsHost> {
     await must('ip', ['-n', n.netns, 'link', 'set', 'eth0', 'up']);
     await must('ip', ['-n', n.netns, 'link', 'set', 'lo', 'up']);
     await must('ip', ['-n', n.netns, 'route', 'add', 'default', 'via', n.hostAddress]);
+    if (options.lan) {
+      lanAddress = options.lan.allocateAddress();
+      await must('ip', ['link', 'add', n.lanIf, 'type', 'veth', 'peer', 'name', n.lanPeerIf]);
+      await must('ip', ['link', 'set', n.lanIf, 'netns', options.lan.name]);
+      await must('ip', ['-n', options.lan.name, 'link', 'set', n.lanIf, 'master', 'br0', 'up']);
+      await must('ip', ['link', 'set', n.lanPeerIf, 'netns', n.netns]);
+      await must('ip', ['-n', n.netns, 'link', 'set', n.lanPeerIf, 'name', 'lan0']);
+      await must('ip', ['-n', n.netns, 'address', 'add', `${lanAddress}/24`, 'dev', 'lan0']);
+      await must('ip', ['-n', n.netns, 'link', 'set', 'lan0', 'up']);
+    }
   } catch (error) {
     await destroy();
     throw error;
@@ -223,6 +319,9 @@ export async function createNetnsHost(label = 'host'): Promise<NetnsHost> {
     hostAddress: n.hostAddress,
     address: n.address,
     prefixLength: 30,
+    get lanAddress() {
+      return lanAddress;
+    },
     exec(command, args = [], options = {}) {
       return execFileResult('nsenter', nsenterArgs(command, args), options);
     },
@@ -244,6 +343,8 @@ export async function createNetnsHost(label = 'host'): Promise<NetnsHost> {
     },
     async startDockerd(options = {}) {
       const dir = await mkdtemp(join(tmpdir(), `ployz-dockerd-${n.netns}-`));
+      // Recorded so that a sweep can clean up after a test process that died mid-run.
+      await appendFile(join(SLOT_DIR, String(slot), 'dirs'), `${dir}\n`);
       const socketPath = join(dir, 'docker.sock');
       const dataRoot = join(dir, 'data');
       // `ip netns exec` would remount /sys and hide the cgroup mounts dockerd needs; nsenter --net
@@ -330,4 +431,40 @@ export async function createNetnsHost(label = 'host'): Promise<NetnsHost> {
     [Symbol.asyncDispose]: destroy,
   };
   return host;
+}
+
+/** Creates a shared segment; dispose it after the hosts on it (their `lan0` goes with it). */
+export async function createNetnsLan(label = 'lan'): Promise<NetnsLan> {
+  if (process.getuid?.() !== 0) throw new Error('network-namespace LANs need root');
+  await sweepNetnsOrphans();
+  const lanName = (i: number) => `pzl-${i}`;
+  const index = await claimIndex(LAN_DIR, LAN_COUNT, label, (i) => removeNetns(lanName(i), `pzl${i}x`));
+  const name = lanName(index);
+  let next = 1;
+  let destroyed = false;
+  const destroy = async () => {
+    if (destroyed) return;
+    destroyed = true;
+    await removeNetns(name, `pzl${index}x`);
+    await rm(join(LAN_DIR, String(index)), { recursive: true, force: true });
+  };
+  try {
+    await removeNetns(name, `pzl${index}x`);
+    await must('ip', ['netns', 'add', name]);
+    await must('ip', ['-n', name, 'link', 'add', 'br0', 'type', 'bridge']);
+    await must('ip', ['-n', name, 'link', 'set', 'br0', 'up']);
+  } catch (error) {
+    await destroy();
+    throw error;
+  }
+  return {
+    name,
+    cidr: `10.232.${index}.0/24`,
+    allocateAddress() {
+      if (next > 254) throw new Error(`LAN ${name} has no free address left`);
+      return `10.232.${index}.${next++}`;
+    },
+    destroy,
+    [Symbol.asyncDispose]: destroy,
+  };
 }
