@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InstallationKey } from '@ployz/identity';
+import { InstallationKey, LABELS } from '@ployz/identity';
 import { DeployRequest, RollbackRequest } from '@ployz/protocol';
 import { Store } from '@ployz/store';
 import { isPloyzError, PloyzError, parseManifest } from '@ployz/types';
@@ -167,6 +167,7 @@ export function deployPlugin(): DaemonPlugin {
           containerPrefix: ctx.config.containerPrefix,
           bridge: ctx.config.bridgeName,
           dns: bridgeDns(machine.subnet),
+          extraLabels: { [LABELS.installation]: machine.installation },
         },
         systemClock,
       );

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import { Errors, Flags, type Interfaces } from '@oclif/core';
 import { type DeployPlanView, LocalApiClient } from '@ployz/protocol';
 import { DaemonCommand } from '../../daemon-command.ts';
 import { planLines, previewExitCode } from '../../deploy-output.ts';
@@ -16,6 +16,12 @@ export default class DeployPreview extends DaemonCommand {
     file: Flags.string({ char: 'f', description: 'manifest (TOML or JSON)', required: true }),
   };
 
+  /** Exit 3 is an answer, not an error: no error JSON after the plan. */
+  protected override async catch(err: Interfaces.CommandError): Promise<unknown> {
+    if (err instanceof Errors.ExitError && err.oclif.exit === 3) throw err;
+    return super.catch(err);
+  }
+
   async run(): Promise<DeployPlanView> {
     const { flags } = await this.parse(DeployPreview);
     const manifest = await readManifest(flags.file);
@@ -25,10 +31,13 @@ export default class DeployPreview extends DaemonCommand {
       format: null,
       actor: null,
     });
-    if (this.jsonEnabled()) this.logJson(plan);
-    else for (const line of planLines(plan)) this.log(line);
-    // Exit 3 when there is something to change (`terraform plan -detailed-exitcode` style).
-    if (previewExitCode(plan) !== 0) this.exit(3);
+    if (!this.jsonEnabled()) for (const line of planLines(plan)) this.log(line);
+    // Exit 3 when there is something to change (`terraform plan -detailed-exitcode` style);
+    // `exit` skips oclif's printing of the return value, so print the JSON here.
+    if (previewExitCode(plan) !== 0) {
+      if (this.jsonEnabled()) this.logJson(plan);
+      this.exit(3);
+    }
     return plan;
   }
 }
