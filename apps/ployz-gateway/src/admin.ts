@@ -61,6 +61,10 @@ export function createAdminServer(sources: AdminSources): http.Server {
           conflicts: table?.conflicts ?? [],
           in_flight: sources.inFlight(),
           certificates: sources.certificates(),
+          memory_mb: (() => {
+            const m = process.memoryUsage();
+            return { rss: Math.round(m.rss / 1048576), heap_used: Math.round(m.heapUsed / 1048576) };
+          })(),
         });
       case '/metrics': {
         const text = sources.metrics.render(freshness, {
