@@ -216,7 +216,8 @@ async function throughput(dir: string): Promise<void> {
   await writeFile(hostsFile, `${hosts.join('\n')}\n`, { mode: 0o644 });
   await writeFile(queryFile, `${queries.join('\n')}\n`);
 
-  const [dnsmasqPort, ployzPort, ployz2Port, adminPort, admin2Port] = [
+  const [echoPort, dnsmasqPort, ployzPort, ployz2Port, adminPort, admin2Port] = [
+    await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
@@ -253,6 +254,11 @@ async function throughput(dir: string): Promise<void> {
     '--log-level',
     'warn',
   ];
+  // The ceiling of Node's UDP socket layer: reply to each query with its own bytes (QR set).
+  spawnLogged(process.execPath, [
+    '-e',
+    `const s=require('node:dgram').createSocket({type:'udp4',lookup:(h,o,cb)=>cb(null,h,4)});s.on('message',(m,r)=>{m[2]|=0x80;s.send(m,r.port,r.address)});s.bind(${echoPort},'127.0.0.1')`,
+  ]);
   spawnLogged(process.execPath, ployzArgs(ployzPort, adminPort, 1));
   spawnLogged(process.execPath, ployzArgs(ployz2Port, admin2Port, 2));
   await waitUntil(
@@ -277,6 +283,7 @@ async function throughput(dir: string): Promise<void> {
   }
 
   const targets = [
+    { name: 'node echo', port: echoPort },
     { name: 'dnsmasq', port: dnsmasqPort },
     { name: 'ployz-dns', port: ployzPort },
     { name: 'ployz-dns ×2', port: ployz2Port },
@@ -285,7 +292,10 @@ async function throughput(dir: string): Promise<void> {
   console.log(
     `names: ${queries.length} (${n} instances), TTL 0, A records; dnsperf ${CLIENTS} clients, ${SECONDS} s per run, ${ROUNDS} rounds`,
   );
-  console.log('  (ployz-dns = one process; ployz-dns ×2 = --workers 2 sharing the port with SO_REUSEPORT)');
+  console.log(
+    "  (node echo = a bare Node UDP socket echoing each query: the ceiling of Node's socket layer;",
+  );
+  console.log('   ployz-dns = one process; ployz-dns ×2 = --workers 2 sharing the port with SO_REUSEPORT)');
   const results = new Map<Target, PerfResult[]>(targets.map((t) => [t.name, []]));
   for (let round = 1; round <= ROUNDS; round++) {
     for (const target of targets) {
@@ -309,8 +319,9 @@ async function throughput(dir: string): Promise<void> {
   console.log('\nsummary (median of rounds, saturating; goal ≥ 1.0× dnsmasq QPS, avg ≤ 1 ms):');
   for (const target of targets) {
     const ratio = qps(target.name) / qps('dnsmasq');
+    const ofCeiling = qps(target.name) / qps('node echo');
     console.log(
-      `  ${target.name.padEnd(12)} ${qps(target.name).toFixed(0).padStart(7)} QPS  avg ${avg(target.name).toFixed(3)} ms  ${ratio.toFixed(2)}× dnsmasq  | at ${RATE}/s avg ${fixed.get(target.name)?.avgMs.toFixed(3)} ms`,
+      `  ${target.name.padEnd(12)} ${qps(target.name).toFixed(0).padStart(7)} QPS  avg ${avg(target.name).toFixed(3)} ms  ${ratio.toFixed(2)}× dnsmasq  ${ofCeiling.toFixed(2)}× node echo  | at ${RATE}/s avg ${fixed.get(target.name)?.avgMs.toFixed(3)} ms`,
     );
   }
   cleanup();
