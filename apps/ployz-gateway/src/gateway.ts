@@ -125,6 +125,23 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   httpServer.on('upgrade', onUpgrade('http'));
   httpServer.on('clientError', clientErrorHandler(metrics));
 
+  const headerDeadlines = new WeakMap<Socket, NodeJS.Timeout>();
+  const disarmHeaders = (socket: Socket) => {
+    const timer = headerDeadlines.get(socket);
+    if (timer !== undefined) clearTimeout(timer);
+    headerDeadlines.delete(socket);
+  };
+  const armHeaders = (socket: Socket) => {
+    disarmHeaders(socket);
+    if (socket.destroyed) return;
+    const timer = setTimeout(() => {
+      metrics.clientError();
+      socket.destroy();
+    }, config.headersTimeoutMs);
+    timer.unref();
+    headerDeadlines.set(socket, timer);
+  };
+
   let certificates: CertificateStore | null = null;
   let httpsServer: http2.Http2SecureServer | null = null;
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -144,7 +161,16 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
         settings: { maxHeaderListSize: config.maxHeaderBytes },
         maxSendHeaderBlockLength: config.maxHeaderBytes * 4,
       },
-      (req, res) => proxy.handle(req, res, 'https'),
+      (req, res) => {
+        if (req.httpVersionMajor === 1) {
+          // HTTP/1.1 over TLS: node's headers timeout does not apply to the http2 server's
+          // HTTP/1 fallback, so the gateway keeps its own per-connection headers deadline.
+          const socket = req.socket as Socket;
+          disarmHeaders(socket);
+          res.once('finish', () => armHeaders(socket));
+        }
+        proxy.handle(req, res, 'https');
+      },
     );
     httpsServer.on('upgrade', onUpgrade('https'));
     httpsServer.on('session', (session) => {
@@ -155,7 +181,11 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     httpsServer.on('sessionError', () => metrics.clientError());
     // Slow TLS clients cannot hold sockets: a handshake deadline, then an idle deadline.
     const idleMs = Math.max(config.requestTimeoutMs, config.upstreamTimeoutMs);
-    httpsServer.on('secureConnection', (socket: Socket) => socket.setTimeout(idleMs, () => socket.destroy()));
+    httpsServer.on('secureConnection', (socket: Socket & { alpnProtocol?: string | false }) => {
+      socket.setTimeout(idleMs, () => socket.destroy());
+      if (socket.alpnProtocol !== 'h2') armHeaders(socket);
+      socket.once('close', () => disarmHeaders(socket));
+    });
   }
 
   const admin = createAdminServer({

@@ -90,7 +90,7 @@ describe('HTTPS with certificates chosen by SNI', () => {
         releases: [release('web', [i])],
         instances: [i],
       });
-      await using g = await runGateway(feed, testConfig({ certDir: dir }));
+      await using g = await runGateway(feed, testConfig({ certDir: dir, headersTimeoutMs: 1000 }));
       await g.gateway.follower.waitForSeq(0, 5000);
       const port = g.gateway.httpsPort as number;
 
@@ -145,6 +145,25 @@ describe('HTTPS with certificates chosen by SNI', () => {
         socket.on('error', reject);
       });
       expect(upgraded).toContain('101 Switching Protocols');
+
+      // Slow headers over TLS are cut by the headers deadline (slowloris), keep-alive or not.
+      const trickle = await new Promise<number>((resolve, reject) => {
+        const t0 = Date.now();
+        const socket = tls.connect(
+          { port, host: '127.0.0.1', servername: 'a.test', ca: a1.cert, ALPNProtocols: ['http/1.1'] },
+          () => {
+            socket.write('GET / HTTP/1.1\r\n');
+            const timer = setInterval(
+              () => (socket.destroyed ? clearInterval(timer) : socket.write('X-A: b\r\n')),
+              200,
+            );
+          },
+        );
+        socket.on('close', () => resolve(Date.now() - t0));
+        socket.on('error', () => undefined);
+        setTimeout(() => reject(new Error('slow TLS client was never cut off')), 8000);
+      });
+      expect(trickle).toBeLessThan(4000);
 
       // Replace a.test's certificate on disk: served without a restart.
       const before = await peerCert(port, 'a.test', a1.cert);
