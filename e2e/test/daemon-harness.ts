@@ -9,6 +9,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -146,10 +147,7 @@ export class DaemonHarness implements AsyncDisposable {
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`ployzd exited ${proc.exitCode}: ${this.logs.join('')}`);
-      if (existsSync(this.socket)) {
-        const r = await this.ctl('status');
-        if (r.code === 0) return proc;
-      }
+      if (existsSync(this.socket) && (await this.status()) !== null) return proc;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`ployzd did not answer on ${this.socket}: ${this.logs.join('')}`);
@@ -208,16 +206,34 @@ export class DaemonHarness implements AsyncDisposable {
     return stdout;
   }
 
+  /** GET /v1/status straight over the socket (polling without spawning ployzctl each time). */
+  status(): Promise<StatusJson | null> {
+    return new Promise((resolve) => {
+      const req = httpRequest({ socketPath: this.socket, path: '/v1/status', method: 'GET' }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => {
+          text += d.toString();
+        });
+        res.on('end', () => {
+          try {
+            resolve((JSON.parse(text) as { result?: StatusJson }).result ?? null);
+          } catch {
+            resolve(null);
+          }
+        });
+      });
+      req.on('error', () => resolve(null));
+      req.end();
+    });
+  }
+
   /** Status once the startup reconcile has finished. */
   async settledStatus(): Promise<StatusJson> {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const r = await this.ctl('status');
-      const s = r.json as StatusJson | null;
-      if (r.code === 0 && s?.reconcile && s.components.every((c) => c.state !== 'pending')) return s;
-      if (Date.now() > deadline) throw new Error(`status never settled: ${r.stdout} ${r.stderr}`);
-      await new Promise((res) => setTimeout(res, 200));
-    }
+    return this.waitFor(
+      (s) => s.reconcile !== null && s.components.every((c) => c.state !== 'pending'),
+      'settled',
+      60_000,
+    );
   }
 
   async waitFor(
@@ -227,11 +243,10 @@ export class DaemonHarness implements AsyncDisposable {
   ): Promise<StatusJson> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const r = await this.ctl('status');
-      const s = r.json as StatusJson | null;
+      const s = await this.status();
       if (s && predicate(s)) return s;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${r.stdout}`);
-      await new Promise((res) => setTimeout(res, 250));
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(s)}`);
+      await new Promise((res) => setTimeout(res, 150));
     }
   }
 
