@@ -103,6 +103,24 @@ describe('createFollower', () => {
     expect(follower.freshness().resyncs).toBeGreaterThanOrEqual(2);
   });
 
+  it('publishes the first view after a resync as fresh, not with the old feed failure', async () => {
+    const feed = seededFeed();
+    await using follower = createFollower(feed, {
+      project: projectRoutes,
+      retryDelayMs: 10,
+      maxRetryDelayMs: 20,
+    });
+    follower.start();
+    await follower.waitForSeq(0, 2000);
+    feed.setUnavailable(true);
+    await expect.poll(() => follower.freshness().stale).toBe(true);
+    const seen: boolean[] = [];
+    follower.onUpdate((_view, freshness) => seen.push(freshness.stale));
+    feed.setUnavailable(false);
+    await expect.poll(() => seen.length).toBeGreaterThan(0);
+    expect(seen[0]).toBe(false);
+  });
+
   it('reports stale when the view stays behind the stream too long', async () => {
     let now = 1_000;
     const feed = seededFeed();

@@ -193,8 +193,9 @@ class RoutingFollower<T> implements Follower<T> {
         this.#state = state;
         this.#resyncs += 1;
         this.#noteStreamSeq(state.seq);
-        this.#rebuild();
+        // The feed is healthy again before the view is published, so listeners see it fresh.
         this.#conditions.delete('feed');
+        this.#rebuild();
         delay = initialDelay;
         context = 'follow';
         for await (const { seq, event } of this.#feed.follow(state.seq, signal)) {
