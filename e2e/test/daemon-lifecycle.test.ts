@@ -75,6 +75,16 @@ describe('ployzd: adopt-first, disposable daemon (real dockerd)', () => {
     );
     expect(healthy.components.map((c) => c.health)).toEqual(['healthy', 'none', 'healthy', 'healthy']);
 
+    // wg0 carries the overlay address; NATS and DNS listen on it (reachable by mesh peers).
+    const overlay = healthy.machine?.overlay_ip ?? '';
+    expect(await docker('exec', `${h.prefix}networking`, 'ip', '-6', 'addr', 'show', 'dev', 'wg0')).toContain(
+      overlay,
+    );
+    const listeners = await docker('exec', `${h.prefix}networking`, 'ss', '-lntuH');
+    expect(listeners).toContain(`[${overlay}]:53`);
+    expect(listeners).toMatch(/\*:4222|\[::\]:4222/);
+    expect(listeners).toContain(`${h.subnet.replace(/0\/24$/, '2')}:53`);
+
     // A workload on the bridge: the daemon must never touch it.
     const workload = await docker(
       'run',

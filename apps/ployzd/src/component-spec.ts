@@ -152,7 +152,12 @@ export function desiredSpecs(input: DataPlaneInput): ContainerSpec[] {
     capAdd: ['NET_ADMIN'],
     devices: ['/dev/net/tun'],
     // The netns is shared by every child: non-root children (gateway, dns) may bind :53 and :80.
-    sysctls: { 'net.ipv6.conf.all.disable_ipv6': '0', 'net.ipv4.ip_unprivileged_port_start': '0' },
+    // Children may bind the overlay address before wg0 carries it (ip_nonlocal_bind).
+    sysctls: {
+      'net.ipv6.conf.all.disable_ipv6': '0',
+      'net.ipv4.ip_unprivileged_port_start': '0',
+      'net.ipv6.ip_nonlocal_bind': '1',
+    },
     user: null,
     network: { kind: 'bridge', bridge: input.bridgeName, ipv4: subnetHost(input.subnet, 2) },
     ports: [
@@ -182,8 +187,9 @@ export function desiredSpecs(input: DataPlaneInput): ContainerSpec[] {
       '--jetstream',
       '--store_dir',
       '/data',
+      // `::` is dual-stack: the bridge address (for the host) and the overlay IPv6 (for the mesh).
       '--addr',
-      '0.0.0.0',
+      '::',
       '--port',
       String(NATS_CLIENT_PORT),
       '--http_port',
@@ -238,7 +244,7 @@ export function desiredSpecs(input: DataPlaneInput): ContainerSpec[] {
     // apps/ployz-dns/src/config.ts: workloads on the bridge use .2 as their resolver.
     env: withExtra(input, 'dns', {
       ...common,
-      PLOYZ_DNS_LISTEN: `${subnetHost(input.subnet, 2)}:${DNS_PORT},127.0.0.1:${DNS_PORT}`,
+      PLOYZ_DNS_LISTEN: `${subnetHost(input.subnet, 2)}:${DNS_PORT},127.0.0.1:${DNS_PORT},[${input.overlayIp}]:${DNS_PORT}`,
       PLOYZ_DNS_ADMIN: `${subnetHost(input.subnet, 2)}:${DNS_ADMIN_PORT}`,
     }),
     binds: [],
