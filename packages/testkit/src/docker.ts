@@ -8,8 +8,9 @@
  *   // ... throw, or not: on leaving the block every container/network/volume labelled
  *   // `ployz.test=<scope.id>` is force-removed.
  *
- * Containers also carry `ployz.test.owner-pid`, so `sweepOrphans()` can remove what a test process
- * that was killed (and so never disposed) left behind, without touching anyone else's containers.
+ * Containers also carry `ployz.test.owner-pid`, so `sweepOrphans()` (run by every `dockerScope()`)
+ * removes what a test process that was killed (and so never disposed) left behind, without touching
+ * anyone else's containers.
  */
 import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
@@ -186,6 +187,8 @@ export function testScopeId(name: string): string {
 /** A per-test Docker scope; dispose it (`await using`) to remove everything it labelled. */
 export async function dockerScope(name = 'test', options: DockerConnectOptions = {}): Promise<DockerScope> {
   const docker = await connectDocker(options);
+  // What killed test processes left behind goes first (their owner pid is dead).
+  await sweepOrphans(docker);
   const id = testScopeId(name);
   const labels = { [TEST_LABEL]: id, [TEST_OWNER_PID_LABEL]: String(process.pid) };
   const scope: DockerScope = {
