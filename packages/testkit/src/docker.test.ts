@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import {
   connectDocker,
@@ -62,20 +63,26 @@ describe('dockerScope', () => {
     const docker = await connectDocker();
     await using live = await dockerScope('live');
     await live.run({ Image: IMAGE, Cmd: ['sleep', '300'] });
-    // A container left by a test process that no longer exists (pid 2^22 + 1 is above pid_max).
+    // A container owned by a "test process" we control: it stays while that process lives.
+    const owner = spawn('sleep', ['300']);
     const orphanScope = `orphan-${process.pid}-${Date.now()}`;
     const orphan = await docker.createContainer({
       Image: IMAGE,
       Cmd: ['sleep', '300'],
-      Labels: { [TEST_LABEL]: orphanScope, [TEST_OWNER_PID_LABEL]: String(4_194_305) },
+      Labels: { [TEST_LABEL]: orphanScope, [TEST_OWNER_PID_LABEL]: String(owner.pid) },
     });
     try {
+      await sweepOrphans(docker);
       expect(await labelled(orphanScope)).toEqual({ containers: 1, networks: 0 });
-      // (A concurrent scope elsewhere may sweep it first; either way it must be gone after this.)
+      // The owner dies without cleaning up: the next sweep (ours, or any other scope's) removes it.
+      const exited = new Promise((resolve) => owner.once('exit', resolve));
+      owner.kill('SIGKILL');
+      await exited;
       await sweepOrphans(docker);
       expect(await labelled(orphanScope)).toEqual({ containers: 0, networks: 0 });
       expect(await labelled(live.id)).toEqual({ containers: 1, networks: 0 });
     } finally {
+      owner.kill('SIGKILL');
       await removeByLabel(docker, `${TEST_LABEL}=${orphanScope}`);
       await orphan.remove({ force: true }).catch(() => {});
     }

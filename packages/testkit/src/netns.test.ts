@@ -115,9 +115,9 @@ describe('createNetnsHost', () => {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGKILL');
       await exited;
-      // The owner is gone without disposing: its netns and sleeper are still there until a sweep.
-      expect(existsSync(`/var/run/netns/${name}`)).toBe(true);
-      expect(await sweepNetnsOrphans()).toBeGreaterThanOrEqual(1);
+      // The owner is gone without disposing; the next sweep (ours, or any other test's create)
+      // removes its netns and the processes in it.
+      await sweepNetnsOrphans();
       expect(existsSync(`/var/run/netns/${name}`)).toBe(false);
       expect(running(Number(sleeperPid))).toBe(false);
     } finally {
