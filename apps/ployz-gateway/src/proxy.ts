@@ -6,6 +6,12 @@ import { type Backend, matchRoute, normalizeRequestHost, type Route, type RouteT
 import { type Dispatcher, Pool } from 'undici';
 import { headerObject, scanRequestHeaders, scanResponseHeaders } from './forwarded-headers.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import {
+  type UpstreamError,
+  type UpstreamExchange,
+  type UpstreamHandler,
+  UpstreamPool,
+} from './upstream-http1.ts';
 
 export type Proto = 'http' | 'https';
 type AnyRequest = http.IncomingMessage | Http2ServerRequest;
@@ -39,7 +45,9 @@ const CONNECT_ERRORS = new Set([
 ]);
 /** A reused keep-alive socket the backend closed just before we wrote. */
 const STALE_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
-const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UPSTREAM_TIMEOUT']);
+/** Idle upstream keep-alive connections are closed after this (below node's 5 s server default). */
+const UPSTREAM_KEEP_ALIVE_MS = 4000;
 const DOWN_FOR_MS = 2000;
 const NO_ROUTE = 'none';
 
@@ -65,6 +73,7 @@ interface Exchange {
   responded: boolean;
   hasBody: boolean;
   controller: Dispatcher.DispatchController | undefined;
+  upstream: UpstreamExchange | undefined;
 }
 
 /**
@@ -75,6 +84,7 @@ interface Exchange {
 export class ReverseProxy {
   readonly #options: ProxyOptions;
   readonly #pools = new Map<string, Pool>();
+  readonly #lean = new Map<string, UpstreamPool>();
   readonly #roundRobin = new Map<string, number>();
   readonly #downUntil = new Map<string, number>();
   readonly #tunnels = new Set<Duplex>();
@@ -111,13 +121,38 @@ export class ReverseProxy {
         void pool.close().catch(() => undefined);
       }
     }
+    for (const [key, pool] of this.#lean) {
+      if (!keep.has(key)) {
+        this.#lean.delete(key);
+        pool.close();
+      }
+    }
   }
 
   /** Closes every upstream pool. */
   async close(): Promise<void> {
+    for (const pool of this.#lean.values()) pool.destroy();
+    this.#lean.clear();
     const pools = [...this.#pools.values()];
     this.#pools.clear();
     await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
+  }
+
+  #leanPool(backend: Backend): UpstreamPool {
+    let pool = this.#lean.get(backend.key);
+    if (pool === undefined) {
+      const limits = this.#options.limits;
+      pool = new UpstreamPool({
+        host: backend.host,
+        port: backend.port,
+        connections: this.#options.connectionsPerBackend ?? 256,
+        connectTimeoutMs: limits.connectTimeoutMs,
+        timeoutMs: limits.upstreamTimeoutMs,
+        keepAliveMs: UPSTREAM_KEEP_ALIVE_MS,
+      });
+      this.#lean.set(backend.key, pool);
+    }
+    return pool;
   }
 
   #pool(backend: Backend): Pool {
@@ -127,7 +162,7 @@ export class ReverseProxy {
       pool = new Pool(`http://${backend.key}`, {
         connections: this.#options.connectionsPerBackend ?? 256,
         pipelining: 1,
-        keepAliveTimeout: 4000,
+        keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
         connect: { timeout: limits.connectTimeoutMs },
         headersTimeout: limits.upstreamTimeoutMs,
         bodyTimeout: limits.upstreamTimeoutMs,
@@ -140,8 +175,13 @@ export class ReverseProxy {
   /** `request` handler for node:http and node:http2 (compat API) servers. */
   handle(req: AnyRequest, res: AnyResponse, proto: Proto): void {
     this.#inFlight += 1;
+    let exchange: Exchange | undefined;
     res.once('close', () => {
       this.#inFlight -= 1;
+      if (exchange !== undefined && !res.writableFinished) {
+        exchange.controller?.abort(new Error('client closed the connection'));
+        exchange.upstream?.abort();
+      }
     });
     const table = this.#options.table();
     if (table === undefined) {
@@ -178,7 +218,7 @@ export class ReverseProxy {
       return;
     }
     const method = req.method ?? 'GET';
-    const exchange: Exchange = {
+    exchange = {
       req,
       res,
       route,
@@ -191,10 +231,8 @@ export class ReverseProxy {
       responded: false,
       hasBody: scan.hasBody,
       controller: undefined,
+      upstream: undefined,
     };
-    res.once('close', () => {
-      if (!res.writableFinished) exchange.controller?.abort(new Error('client closed the connection'));
-    });
     this.#forward(exchange, 0);
     if (scan.hasBody) this.#watchBodyIdle(exchange);
   }
@@ -277,6 +315,87 @@ export class ReverseProxy {
   }
 
   #forward(x: Exchange, attempt: number): void {
+    if (x.hasBody || process.env.H8_UNDICI === '1') this.#forwardUndici(x, attempt);
+    else this.#forwardLean(x, attempt);
+  }
+
+  /** Bodyless requests: the lean keep-alive client (upstream-http1.ts). */
+  #forwardLean(x: Exchange, attempt: number): void {
+    const backends = x.route.backends;
+    const backend = backends[(x.start + attempt) % backends.length] as Backend;
+    const sentAt = performance.now();
+    const metrics = this.#options.metrics;
+    const res = x.res;
+    let head = `${x.method} ${x.path} HTTP/1.1\r\n`;
+    const headers = x.headers;
+    for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    head += '\r\n';
+    let ended = false;
+    const handler: UpstreamHandler = {
+      onHead: (statusCode, rawHeaders) => {
+        x.responded = true;
+        metrics.upstreamLatency(x.route.id, (performance.now() - sentAt) / 1000);
+        metrics.request(x.route.id, statusCode);
+        const scan = scanResponseHeaders(rawHeaders);
+        if (x.h2) {
+          (res as Http2ServerResponse).writeHead(statusCode, headerObject(scan.headers));
+        } else {
+          const r = res as http.ServerResponse;
+          if (scan.hasDate) r.sendDate = false;
+          r.writeHead(statusCode, scan.headers);
+        }
+      },
+      onData: (chunk, last) => {
+        if (last) {
+          ended = true;
+          res.end(chunk);
+          return true;
+        }
+        if ((res as http.ServerResponse).write(chunk)) return true;
+        res.once('drain', () => x.upstream?.resume());
+        return false;
+      },
+      onEnd: () => {
+        if (!ended) res.end();
+      },
+      onError: (error: UpstreamError, responded) => {
+        if (responded) {
+          res.destroy();
+          return;
+        }
+        this.#upstreamFailed(x, attempt, backend, error.code);
+      },
+    };
+    x.upstream = this.#leanPool(backend).request(x.method, head, handler);
+  }
+
+  /** A request failed before any answer: 504, retry on the next backend, or 502. */
+  #upstreamFailed(x: Exchange, attempt: number, backend: Backend, code: string): void {
+    const res = x.res;
+    const metrics = this.#options.metrics;
+    // Already answered by the gateway itself (e.g. 408), or the client is gone.
+    if (res.headersSent || res.destroyed) return;
+    if (TIMEOUT_ERRORS.has(code)) {
+      metrics.upstreamError();
+      this.#fail(x, 504, 'upstream timed out');
+      return;
+    }
+    const connectFailed = CONNECT_ERRORS.has(code);
+    if (connectFailed) this.#downUntil.set(backend.key, Date.now() + DOWN_FOR_MS);
+    const mayRetry = connectFailed || STALE_SOCKET_ERRORS.has(code);
+    if (mayRetry && x.retryable && attempt + 1 < Math.max(x.route.backends.length, 2)) {
+      metrics.retry();
+      this.#forward(x, attempt + 1);
+      return;
+    }
+    metrics.upstreamError();
+    x.req.unpipe();
+    x.req.resume();
+    this.#fail(x, 502, `upstream ${connectFailed ? 'connect ' : ''}failed (${code})`);
+  }
+
+  /** Requests with a body: undici (streaming, re-framing, never replayed). */
+  #forwardUndici(x: Exchange, attempt: number): void {
     const backends = x.route.backends;
     const backend = backends[(x.start + attempt) % backends.length] as Backend;
     const sentAt = performance.now();
@@ -325,26 +444,7 @@ export class ReverseProxy {
           res.destroy();
           return;
         }
-        // Already answered by the gateway itself (e.g. 408), or the client is gone.
-        if (res.headersSent || res.destroyed) return;
-        const code = errorCode(error);
-        if (TIMEOUT_ERRORS.has(code)) {
-          metrics.upstreamError();
-          this.#fail(x, 504, 'upstream timed out');
-          return;
-        }
-        const connectFailed = CONNECT_ERRORS.has(code);
-        if (connectFailed) this.#downUntil.set(backend.key, Date.now() + DOWN_FOR_MS);
-        const mayRetry = connectFailed || STALE_SOCKET_ERRORS.has(code);
-        if (mayRetry && x.retryable && attempt + 1 < Math.max(backends.length, 2)) {
-          metrics.retry();
-          this.#forward(x, attempt + 1);
-          return;
-        }
-        metrics.upstreamError();
-        x.req.unpipe();
-        x.req.resume();
-        this.#fail(x, 502, `upstream ${connectFailed ? 'connect ' : ''}failed (${code})`);
+        this.#upstreamFailed(x, attempt, backend, errorCode(error));
       },
     };
     try {

@@ -1,0 +1,375 @@
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseResponseHead, UpstreamPool, type UpstreamPoolOptions } from './upstream-http1.ts';
+
+describe('parseResponseHead', () => {
+  it('reads status, headers and framing', () => {
+    const h = parseResponseHead('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A:  b \r\nconnection: Keep-Alive');
+    expect(h.invalid).toBeUndefined();
+    expect(h.status).toBe(200);
+    expect(h.minor).toBe(1);
+    expect(h.contentLength).toBe(5);
+    expect(h.keepAlive).toBe(true);
+    expect(h.close).toBe(false);
+    expect(h.headers).toEqual(['Content-Length', '5', 'X-A', 'b', 'connection', 'Keep-Alive']);
+  });
+
+  it('accepts a status line without a reason and chunked as the last coding', () => {
+    const h = parseResponseHead('HTTP/1.1 204\r\ntransfer-encoding: gzip, chunked');
+    expect(h.status).toBe(204);
+    expect(h.chunked).toBe(true);
+    expect(h.close).toBe(false);
+  });
+
+  it('treats a transfer-encoding without chunked last as close-delimited', () => {
+    const h = parseResponseHead('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, gzip');
+    expect(h.chunked).toBe(false);
+    expect(h.close).toBe(true);
+  });
+
+  it('refuses conflicting or malformed lengths, folding and bad status lines', () => {
+    expect(parseResponseHead('HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2').invalid).toBe(
+      'conflicting content-length',
+    );
+    expect(parseResponseHead('HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 1').invalid).toBe(
+      undefined,
+    );
+    expect(parseResponseHead('HTTP/1.1 200 OK\r\ncontent-length: -1').invalid).toBe('bad content-length');
+    expect(parseResponseHead('HTTP/1.1 200 OK\r\ncontent-length: 1x').invalid).toBe('bad content-length');
+    expect(parseResponseHead('HTTP/1.1 200 OK\r\nx-a: 1\r\n folded').invalid).toBe('obsolete header folding');
+    expect(parseResponseHead('HTTP/1.1 200 OK\r\nx-a : 1').invalid).toBe('whitespace before colon');
+    expect(parseResponseHead('HTTP/1.1 200 OK\r\nno colon').invalid).toBe('malformed header line');
+    expect(parseResponseHead('HTTP/2.0 200 OK').invalid).toBe('malformed status line');
+    expect(parseResponseHead('HTTP/1.1 2x0 OK').invalid).toBe('malformed status code');
+    expect(parseResponseHead('ICY 200 OK').invalid).toBe('malformed status line');
+  });
+
+  it('notes HTTP/1.0 (no keep-alive unless asked)', () => {
+    expect(parseResponseHead('HTTP/1.0 200 OK').minor).toBe(0);
+    expect(parseResponseHead('HTTP/1.0 200 OK\r\nConnection: keep-alive').keepAlive).toBe(true);
+  });
+});
+
+type Script = (request: string, socket: net.Socket, index: number) => void;
+
+interface Scripted {
+  port: number;
+  /** Connections accepted so far. */
+  connections: number;
+  requests: string[];
+  server: net.Server;
+}
+
+const servers: net.Server[] = [];
+const pools: UpstreamPool[] = [];
+afterEach(async () => {
+  for (const pool of pools.splice(0)) pool.destroy();
+  for (const server of servers.splice(0)) {
+    await new Promise((r) => server.close(r));
+  }
+});
+
+/** A raw TCP backend: calls `script` for every request head it reads, per connection in order. */
+async function scripted(script: Script): Promise<Scripted> {
+  const sockets = new Set<net.Socket>();
+  const state: Scripted = { port: 0, connections: 0, requests: [], server: net.createServer() };
+  state.server.on('connection', (socket) => {
+    state.connections += 1;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let buf = '';
+    socket.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      for (let end = buf.indexOf('\r\n\r\n'); end !== -1; end = buf.indexOf('\r\n\r\n')) {
+        const request = buf.slice(0, end);
+        buf = buf.slice(end + 4);
+        state.requests.push(request);
+        script(request, socket, state.requests.length - 1);
+      }
+    });
+  });
+  const close = state.server.close.bind(state.server);
+  state.server.close = (cb?: (err?: Error) => void) => {
+    for (const s of sockets) s.destroy();
+    return close(cb);
+  };
+  await new Promise<void>((r) => state.server.listen(0, '127.0.0.1', r));
+  state.port = (state.server.address() as net.AddressInfo).port;
+  servers.push(state.server);
+  return state;
+}
+
+function pool(port: number, options: Partial<UpstreamPoolOptions> = {}): UpstreamPool {
+  const p = new UpstreamPool({
+    host: '127.0.0.1',
+    port,
+    connections: 4,
+    connectTimeoutMs: 1000,
+    timeoutMs: 2000,
+    keepAliveMs: 4000,
+    ...options,
+  });
+  pools.push(p);
+  return p;
+}
+
+interface Outcome {
+  status: number;
+  headers: string[];
+  body: string;
+  lastSeen: boolean;
+  error: string | undefined;
+  responded: boolean;
+}
+
+function exchange(p: UpstreamPool, method = 'GET', path = '/'): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const out: Outcome = {
+      status: 0,
+      headers: [],
+      body: '',
+      lastSeen: false,
+      error: undefined,
+      responded: false,
+    };
+    p.request(method, `${method} ${path} HTTP/1.1\r\nhost: example.com\r\n\r\n`, {
+      onHead(status, headers) {
+        out.status = status;
+        out.headers = headers;
+      },
+      onData(chunk, last) {
+        out.body += chunk.toString('latin1');
+        if (last) out.lastSeen = true;
+        return true;
+      },
+      onEnd() {
+        resolve(out);
+      },
+      onError(error, responded) {
+        out.error = error.code;
+        out.responded = responded;
+        resolve(out);
+      },
+    });
+  });
+}
+
+/** Writes `text` one byte at a time (worst-case framing). */
+async function trickle(socket: net.Socket, text: string): Promise<void> {
+  for (const ch of text) {
+    socket.write(ch);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+describe('UpstreamPool', () => {
+  it('reads content-length bodies split across writes and reuses the connection', async () => {
+    const server = await scripted((_req, socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\nhello');
+      setTimeout(() => socket.write(' world'), 10);
+    });
+    const p = pool(server.port);
+    const a = await exchange(p);
+    expect(a).toMatchObject({ status: 200, body: 'hello world', lastSeen: true, error: undefined });
+    const b = await exchange(p);
+    expect(b.body).toBe('hello world');
+    expect(server.connections).toBe(1);
+  });
+
+  it('decodes chunked bodies byte by byte, with extensions and trailers, then reuses', async () => {
+    const server = await scripted((_req, socket) => {
+      void trickle(
+        socket,
+        'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\nA\r\n, chunked!\r\n0\r\nx-checksum: 42\r\nx-more: 1\r\n\r\n',
+      );
+    });
+    const p = pool(server.port);
+    const a = await exchange(p);
+    expect(a).toMatchObject({ status: 200, body: 'hello, chunked!', error: undefined });
+    expect(a.headers).toEqual(['Transfer-Encoding', 'chunked']);
+    const b = await exchange(p);
+    expect(b.body).toBe('hello, chunked!');
+    expect(server.connections).toBe(1);
+  });
+
+  it('decodes a whole chunked response arriving in one write', async () => {
+    const server = await scripted((_req, socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n');
+    });
+    const p = pool(server.port);
+    expect((await exchange(p)).body).toBe('abcde');
+    expect((await exchange(p)).body).toBe('abcde');
+    expect(server.connections).toBe(1);
+  });
+
+  it('reads close-delimited bodies to EOF and never reuses that connection', async () => {
+    const server = await scripted((_req, socket) => {
+      socket.write('HTTP/1.1 200 OK\r\n\r\nuntil ');
+      setTimeout(() => socket.end('the end'), 10);
+    });
+    const p = pool(server.port);
+    expect(await exchange(p)).toMatchObject({ status: 200, body: 'until the end', error: undefined });
+    expect(await exchange(p)).toMatchObject({ body: 'until the end' });
+    expect(server.connections).toBe(2);
+  });
+
+  it('reads no body after HEAD, 204 and 304 even with a content-length', async () => {
+    const server = await scripted((req, socket) => {
+      if (req.startsWith('HEAD')) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n');
+      else if (req.includes('/204')) socket.write('HTTP/1.1 204 No Content\r\n\r\n');
+      else socket.write('HTTP/1.1 304 Not Modified\r\ncontent-length: 50\r\n\r\n');
+    });
+    const p = pool(server.port);
+    expect(await exchange(p, 'HEAD')).toMatchObject({ status: 200, body: '', error: undefined });
+    expect(await exchange(p, 'GET', '/204')).toMatchObject({ status: 204, body: '' });
+    expect(await exchange(p, 'GET', '/304')).toMatchObject({ status: 304, body: '' });
+    expect(server.connections).toBe(1);
+  });
+
+  it('skips interim 1xx answers', async () => {
+    const server = await scripted((_req, socket) => {
+      socket.write('HTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\n');
+      setTimeout(() => socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'), 5);
+    });
+    expect(await exchange(pool(server.port))).toMatchObject({ status: 200, body: 'ok' });
+  });
+
+  it('reports an upstream that closes mid-body as a failure after the head', async () => {
+    const server = await scripted((_req, socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial');
+      setTimeout(() => socket.destroy(), 10);
+    });
+    const out = await exchange(pool(server.port));
+    expect(out.status).toBe(200);
+    expect(out.responded).toBe(true);
+    expect(out.error).toMatch(/UPSTREAM_CLOSED|ECONNRESET/);
+  });
+
+  it('reports a chunked body cut before its last chunk', async () => {
+    const server = await scripted((_req, socket) => {
+      socket.end('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhel');
+    });
+    const out = await exchange(pool(server.port));
+    expect(out).toMatchObject({ status: 200, responded: true, error: 'UPSTREAM_CLOSED' });
+  });
+
+  it('refuses malformed chunk sizes and response heads', async () => {
+    const server = await scripted((req, socket) => {
+      if (req.includes('/chunk')) socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n');
+      else socket.write('HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n');
+    });
+    const p = pool(server.port);
+    expect(await exchange(p, 'GET', '/chunk')).toMatchObject({ error: 'UPSTREAM_PROTOCOL', responded: true });
+    expect(await exchange(p, 'GET', '/head')).toMatchObject({ error: 'UPSTREAM_PROTOCOL', responded: false });
+  });
+
+  it('calls a reused keep-alive connection closed before any answer ECONNRESET (retryable)', async () => {
+    const server = await scripted((_req, socket, index) => {
+      if (index === 0) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+      else socket.destroy();
+    });
+    const p = pool(server.port);
+    expect((await exchange(p)).body).toBe('ok');
+    expect(await exchange(p)).toMatchObject({ error: 'ECONNRESET', responded: false });
+  });
+
+  it('closes a connection that sent more bytes than the response', async () => {
+    const server = await scripted((_req, socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokGARBAGE');
+    });
+    const p = pool(server.port);
+    expect((await exchange(p)).body).toBe('ok');
+    expect((await exchange(p)).body).toBe('ok');
+    expect(server.connections).toBe(2);
+  });
+
+  it('closes after `connection: close` and HTTP/1.0 without keep-alive', async () => {
+    const server = await scripted((req, socket) => {
+      if (req.includes('/10')) socket.write('HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok');
+      else socket.write('HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok');
+    });
+    const p = pool(server.port);
+    expect((await exchange(p, 'GET', '/10')).body).toBe('ok');
+    expect((await exchange(p, 'GET', '/11')).body).toBe('ok');
+    expect((await exchange(p, 'GET', '/10')).body).toBe('ok');
+    expect(server.connections).toBe(3);
+  });
+
+  it('times out a silent upstream and refuses connections nobody listens on', async () => {
+    const server = await scripted(() => undefined);
+    expect(await exchange(pool(server.port, { timeoutMs: 100 }))).toMatchObject({
+      error: 'UPSTREAM_TIMEOUT',
+      responded: false,
+    });
+    const closed = await scripted(() => undefined);
+    await new Promise((r) => closed.server.close(r));
+    expect(await exchange(pool(closed.port))).toMatchObject({ error: 'ECONNREFUSED' });
+  });
+
+  it('queues requests beyond the connection limit and serves them in order', async () => {
+    const server = await scripted((req, socket) => {
+      const path = req.split(' ')[1] ?? '';
+      setTimeout(() => socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${path.length}\r\n\r\n${path}`), 5);
+    });
+    const p = pool(server.port, { connections: 2 });
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => exchange(p, 'GET', `/r${i}`)));
+    expect(answers.map((a) => a.body)).toEqual(Array.from({ length: 10 }, (_, i) => `/r${i}`));
+    expect(server.connections).toBe(2);
+    expect(p.size).toBe(2);
+  });
+
+  it('pauses reading while the consumer is slow and resumes on request', async () => {
+    const big = 'x'.repeat(256 * 1024);
+    const server = await scripted((_req, socket) => {
+      socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${big.length}\r\n\r\n${big}`);
+    });
+    const p = pool(server.port);
+    let received = 0;
+    let pauses = 0;
+    await new Promise<void>((resolve, reject) => {
+      const x = p.request('GET', 'GET / HTTP/1.1\r\nhost: a\r\n\r\n', {
+        onHead() {},
+        onData(chunk) {
+          received += chunk.length;
+          pauses += 1;
+          setTimeout(() => x.resume(), 1);
+          return false;
+        },
+        onEnd: resolve,
+        onError: reject,
+      });
+    });
+    expect(received).toBe(big.length);
+    expect(pauses).toBeGreaterThan(1);
+  });
+
+  it('aborting an exchange closes its connection and reports nothing', async () => {
+    const server = await scripted((_req, socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc');
+    });
+    const p = pool(server.port);
+    let calls = 0;
+    await new Promise<void>((resolve) => {
+      const x = p.request('GET', 'GET / HTTP/1.1\r\nhost: a\r\n\r\n', {
+        onHead() {
+          setTimeout(() => {
+            x.abort();
+            setTimeout(resolve, 20);
+          }, 5);
+        },
+        onData() {
+          return true;
+        },
+        onEnd() {
+          calls += 1;
+        },
+        onError() {
+          calls += 1;
+        },
+      });
+    });
+    expect(calls).toBe(0);
+    expect(p.size).toBe(0);
+  });
+});

@@ -1,0 +1,634 @@
+/**
+ * A lean HTTP/1.1 upstream client over node:net for requests without a body: one keep-alive pool
+ * per backend (LIFO idle list), one request at a time per connection, a small response-head
+ * parser and a streaming body decoder (content-length, chunked with trailers, close-delimited;
+ * no body for HEAD, 1xx, 204 and 304). Requests with a body go through undici instead (see
+ * docs/adr/0007-gateway-proxy-core.md).
+ */
+import net from 'node:net';
+
+/** Error with a stable `code` the proxy maps to 502/504 and retry decisions. */
+export class UpstreamError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** What one exchange hears from its upstream connection. */
+export interface UpstreamHandler {
+  /** Response head (after any 1xx interim answers). `headers` is a flat `[name, value, …]` list. */
+  onHead(status: number, headers: string[], contentLength: number): void;
+  /**
+   * A body chunk. `last` is true when it completes the body (so the caller can end in one write).
+   * Return false to pause reading until `resume()`.
+   */
+  onData(chunk: Buffer, last: boolean): boolean;
+  /** Body complete (called after `onData(…, true)` too, or alone for empty bodies). */
+  onEnd(): void;
+  /** The exchange failed. `responded` tells whether `onHead` was already called. */
+  onError(error: UpstreamError, responded: boolean): void;
+}
+
+export interface UpstreamPoolOptions {
+  host: string;
+  port: number;
+  /** Most open connections; further requests wait for a free one. */
+  connections: number;
+  connectTimeoutMs: number;
+  /** Upstream silent longer than this while a request is outstanding → UPSTREAM_TIMEOUT. */
+  timeoutMs: number;
+  /** Idle keep-alive connections are closed after this. */
+  keepAliveMs: number;
+}
+
+/** Handle to cancel an exchange (client gone). */
+export interface UpstreamExchange {
+  abort(): void;
+  resume(): void;
+}
+
+const MAX_HEAD_BYTES = 64 * 1024;
+const CRLF = 0x0a0d;
+
+enum Body {
+  None = 0,
+  Length = 1,
+  Chunked = 2,
+  Close = 3,
+}
+
+enum Chunk {
+  Size = 0,
+  Data = 1,
+  DataEnd = 2,
+  Trailers = 3,
+}
+
+interface Pending {
+  head: string;
+  method: string;
+  handler: UpstreamHandler;
+  exchange: Exchange | undefined;
+}
+
+class Exchange implements UpstreamExchange {
+  conn: Connection | undefined;
+  pending: Pending | undefined;
+  aborted = false;
+  constructor(pending: Pending) {
+    this.pending = pending;
+  }
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    if (this.conn !== undefined) this.conn.abort(this);
+    else if (this.pending !== undefined) this.pending.handler = NOOP_HANDLER;
+  }
+  resume(): void {
+    this.conn?.resumeFor(this);
+  }
+}
+
+const NOOP_HANDLER: UpstreamHandler = {
+  onHead() {},
+  onData() {
+    return true;
+  },
+  onEnd() {},
+  onError() {},
+};
+
+/** Finds `\r\n\r\n` in `buf` from `from`; returns the index after it or -1. */
+function headEnd(buf: Buffer, from: number): number {
+  let i = buf.indexOf('\r\n\r\n', from, 'latin1');
+  if (i === -1) return -1;
+  i += 4;
+  return i;
+}
+
+interface ParsedHead {
+  status: number;
+  minor: number;
+  headers: string[];
+  contentLength: number;
+  chunked: boolean;
+  close: boolean;
+  keepAlive: boolean;
+  invalid: string | undefined;
+}
+
+/** Parses a response head (status line + header lines, without the final blank line). */
+export function parseResponseHead(text: string): ParsedHead {
+  const out: ParsedHead = {
+    status: 0,
+    minor: 1,
+    headers: [],
+    contentLength: -1,
+    chunked: false,
+    close: false,
+    keepAlive: false,
+    invalid: undefined,
+  };
+  let eol = text.indexOf('\r\n');
+  if (eol === -1) eol = text.length;
+  // HTTP/1.x SSS[ reason]
+  if (
+    eol < 12 ||
+    !text.startsWith('HTTP/1.') ||
+    text.charCodeAt(8) !== 32 ||
+    (eol > 12 && text.charCodeAt(12) !== 32)
+  ) {
+    out.invalid = 'malformed status line';
+    return out;
+  }
+  out.minor = text.charCodeAt(7) - 48;
+  const status = Number(text.slice(9, 12));
+  if (!Number.isInteger(status) || status < 100 || status > 999) {
+    out.invalid = 'malformed status code';
+    return out;
+  }
+  out.status = status;
+  let pos = eol + 2;
+  while (pos < text.length) {
+    let end = text.indexOf('\r\n', pos);
+    if (end === -1) end = text.length;
+    const c = text.charCodeAt(pos);
+    if (c === 32 || c === 9) {
+      out.invalid = 'obsolete header folding';
+      return out;
+    }
+    const colon = text.indexOf(':', pos);
+    if (colon === -1 || colon >= end || colon === pos) {
+      out.invalid = 'malformed header line';
+      return out;
+    }
+    const name = text.slice(pos, colon);
+    if (name.charCodeAt(name.length - 1) === 32 || name.charCodeAt(name.length - 1) === 9) {
+      out.invalid = 'whitespace before colon';
+      return out;
+    }
+    const value = text.slice(colon + 1, end).trim();
+    pos = end + 2;
+    switch (name.length) {
+      case 10:
+        if (name.toLowerCase() === 'connection') {
+          const v = value.toLowerCase();
+          if (v.includes('close')) out.close = true;
+          if (v.includes('keep-alive')) out.keepAlive = true;
+        }
+        break;
+      case 14:
+        if (name.toLowerCase() === 'content-length') {
+          if (!/^\d{1,15}$/.test(value)) {
+            out.invalid = 'bad content-length';
+            return out;
+          }
+          const n = Number(value);
+          if (out.contentLength !== -1 && out.contentLength !== n) {
+            out.invalid = 'conflicting content-length';
+            return out;
+          }
+          out.contentLength = n;
+        }
+        break;
+      case 17:
+        if (name.toLowerCase() === 'transfer-encoding') {
+          const codings = value.toLowerCase().split(',');
+          const last = codings[codings.length - 1]?.trim();
+          if (last === 'chunked') out.chunked = true;
+          else out.close = true; // not chunked last: close-delimited (RFC 9112 §6.3)
+        }
+        break;
+    }
+    out.headers.push(name, value);
+  }
+  return out;
+}
+
+/** One upstream keep-alive connection. */
+class Connection {
+  readonly socket: net.Socket;
+  readonly pool: UpstreamPool;
+  connected = false;
+  /** Served at least one exchange (a failure before any byte may be a stale keep-alive close). */
+  reused = false;
+  exchange: Exchange | undefined;
+  handler: UpstreamHandler = NOOP_HANDLER;
+  method = 'GET';
+  #buf: Buffer | undefined;
+  #headStarted = false;
+  #responded = false;
+  #body: Body = Body.None;
+  #remaining = 0;
+  #chunk: Chunk = Chunk.Size;
+  #reusable = true;
+  #paused = false;
+  #done = false;
+  #timeout = 0;
+  #connectTimer: NodeJS.Timeout | undefined;
+
+  constructor(pool: UpstreamPool) {
+    this.pool = pool;
+    const options = pool.options;
+    this.socket = net.connect({ host: options.host, port: options.port, noDelay: true });
+    this.#connectTimer = setTimeout(() => {
+      this.socket.destroy(new UpstreamError('ECONNTIMEOUT', 'upstream connect timed out'));
+    }, options.connectTimeoutMs);
+    this.socket.once('connect', () => {
+      clearTimeout(this.#connectTimer);
+      this.connected = true;
+      this.#setTimeout(options.timeoutMs);
+    });
+    this.socket.on('data', (data: Buffer) => this.#onData(data));
+    this.socket.on('timeout', () => this.#onTimeout());
+    this.socket.on('end', () => this.#onEnd());
+    this.socket.on('error', (error: Error & { code?: string }) => this.#onSocketError(error));
+    this.socket.on('close', () => this.#onClose());
+  }
+
+  start(exchange: Exchange, pending: Pending): void {
+    this.exchange = exchange;
+    exchange.conn = this;
+    exchange.pending = undefined;
+    this.handler = pending.handler;
+    this.method = pending.method;
+    this.#headStarted = false;
+    this.#responded = false;
+    this.#done = false;
+    this.#body = Body.None;
+    this.#buf = undefined;
+    this.#reusable = true;
+    if (this.connected) this.#setTimeout(this.pool.options.timeoutMs);
+    this.socket.write(pending.head, 'latin1');
+  }
+
+  abort(exchange: Exchange): void {
+    if (this.exchange !== exchange) return;
+    this.handler = NOOP_HANDLER;
+    this.exchange = undefined;
+    this.socket.destroy();
+  }
+
+  resumeFor(exchange: Exchange): void {
+    if (this.exchange !== exchange || !this.#paused) return;
+    this.#paused = false;
+    this.#setTimeout(this.pool.options.timeoutMs);
+    this.socket.resume();
+  }
+
+  #setTimeout(ms: number): void {
+    if (this.#timeout === ms) return;
+    this.#timeout = ms;
+    this.socket.setTimeout(ms);
+  }
+
+  #fail(code: string, message: string): void {
+    const handler = this.handler;
+    const responded = this.#responded;
+    this.handler = NOOP_HANDLER;
+    this.exchange = undefined;
+    this.socket.destroy();
+    handler.onError(new UpstreamError(code, message), responded);
+  }
+
+  #onTimeout(): void {
+    if (this.exchange === undefined) {
+      // idle keep-alive connection timed out
+      this.socket.destroy();
+      return;
+    }
+    this.#fail('UPSTREAM_TIMEOUT', 'upstream silent too long');
+  }
+
+  #onEnd(): void {
+    if (this.exchange === undefined) {
+      this.socket.destroy();
+      return;
+    }
+    if (this.#responded && this.#body === Body.Close) {
+      this.#finish();
+      this.socket.destroy();
+      return;
+    }
+    if (!this.#headStarted) {
+      this.#fail(this.reused ? 'ECONNRESET' : 'UPSTREAM_CLOSED', 'upstream closed before answering');
+      return;
+    }
+    this.#fail('UPSTREAM_CLOSED', 'upstream closed mid-response');
+  }
+
+  #onSocketError(error: Error & { code?: string }): void {
+    clearTimeout(this.#connectTimer);
+    if (this.exchange === undefined) return;
+    const code = error.code ?? 'UPSTREAM_SOCKET';
+    this.#fail(code, error.message);
+  }
+
+  #onClose(): void {
+    clearTimeout(this.#connectTimer);
+    this.pool.release(this, false);
+    if (this.exchange !== undefined) this.#fail('ECONNRESET', 'upstream connection closed');
+  }
+
+  #onData(data: Buffer): void {
+    if (this.exchange === undefined) {
+      // Bytes nobody asked for: the connection is out of step.
+      this.socket.destroy();
+      return;
+    }
+    this.#headStarted = true;
+    let buf = data;
+    let pos = 0;
+    while (!this.#responded) {
+      if (this.#buf !== undefined) {
+        buf = Buffer.concat([this.#buf, buf]);
+        this.#buf = undefined;
+      }
+      const end = headEnd(buf, 0);
+      if (end === -1) {
+        if (buf.length > MAX_HEAD_BYTES) {
+          this.#fail('UPSTREAM_PROTOCOL', 'upstream response head too large');
+          return;
+        }
+        this.#buf = buf;
+        return;
+      }
+      const head = parseResponseHead(buf.toString('latin1', 0, end - 4));
+      if (head.invalid !== undefined) {
+        this.#fail('UPSTREAM_PROTOCOL', `upstream sent a ${head.invalid}`);
+        return;
+      }
+      if (head.status < 200) {
+        // interim (100, 103): skip and read the final answer
+        buf = buf.subarray(end);
+        if (buf.length === 0) return;
+        continue;
+      }
+      pos = end;
+      this.#responded = true;
+      if (head.minor === 0 ? !head.keepAlive : head.close) this.#reusable = false;
+      let contentLength = head.contentLength;
+      if (this.method === 'HEAD' || head.status === 204 || head.status === 304) {
+        this.#body = Body.None;
+        contentLength = this.method === 'HEAD' ? -1 : 0;
+      } else if (head.chunked) {
+        this.#body = Body.Chunked;
+        this.#chunk = Chunk.Size;
+        this.#remaining = 0;
+      } else if (head.contentLength !== -1 && !head.close) {
+        this.#body = head.contentLength === 0 ? Body.None : Body.Length;
+        this.#remaining = head.contentLength;
+      } else if (head.contentLength !== -1) {
+        this.#body = head.contentLength === 0 ? Body.None : Body.Length;
+        this.#remaining = head.contentLength;
+      } else {
+        this.#body = Body.Close;
+        this.#reusable = false;
+      }
+      this.handler.onHead(head.status, head.headers, this.#body === Body.Chunked ? -1 : contentLength);
+      if (this.exchange === undefined) return; // aborted from onHead
+      if (this.#body === Body.None) {
+        if (pos < buf.length) this.#reusable = false;
+        this.#finish();
+        return;
+      }
+    }
+    if (pos < buf.length) this.#onBody(pos === 0 ? buf : buf.subarray(pos));
+  }
+
+  #onBody(buf: Buffer): void {
+    switch (this.#body) {
+      case Body.Length: {
+        if (buf.length >= this.#remaining) {
+          const last = buf.length === this.#remaining ? buf : buf.subarray(0, this.#remaining);
+          if (buf.length > this.#remaining) this.#reusable = false;
+          this.#remaining = 0;
+          this.handler.onData(last, true);
+          this.#finish();
+          return;
+        }
+        this.#remaining -= buf.length;
+        this.#push(buf);
+        return;
+      }
+      case Body.Close:
+        this.#push(buf);
+        return;
+      case Body.Chunked:
+        this.#onChunked(buf);
+        return;
+      case Body.None:
+        this.#reusable = false;
+        return;
+    }
+  }
+
+  #push(chunk: Buffer): void {
+    if (!this.handler.onData(chunk, false) && !this.#paused && this.exchange !== undefined) {
+      this.#paused = true;
+      this.#setTimeout(0);
+      this.socket.pause();
+    }
+  }
+
+  #onChunked(input: Buffer): void {
+    let buf = input;
+    if (this.#buf !== undefined) {
+      buf = Buffer.concat([this.#buf, buf]);
+      this.#buf = undefined;
+    }
+    let pos = 0;
+    while (pos < buf.length && this.exchange !== undefined) {
+      switch (this.#chunk) {
+        case Chunk.Size: {
+          const eol = buf.indexOf(CRLF_BYTES, pos);
+          if (eol === -1) {
+            if (buf.length - pos > 1024) {
+              this.#fail('UPSTREAM_PROTOCOL', 'chunk size line too long');
+              return;
+            }
+            this.#buf = buf.subarray(pos);
+            return;
+          }
+          let size = 0;
+          let digits = 0;
+          let i = pos;
+          for (; i < eol; i++) {
+            const c = buf[i] as number;
+            const d =
+              c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+            if (d === -1) break;
+            size = size * 16 + d;
+            digits += 1;
+          }
+          const stop = buf[i];
+          if (digits === 0 || digits > 12 || (i < eol && stop !== 59 /* ; */ && stop !== 32 && stop !== 9)) {
+            this.#fail('UPSTREAM_PROTOCOL', 'upstream sent a malformed chunk size');
+            return;
+          }
+          pos = eol + 2;
+          if (size === 0) {
+            this.#chunk = Chunk.Trailers;
+          } else {
+            this.#remaining = size;
+            this.#chunk = Chunk.Data;
+          }
+          break;
+        }
+        case Chunk.Data: {
+          const take = Math.min(this.#remaining, buf.length - pos);
+          const part = buf.subarray(pos, pos + take);
+          pos += take;
+          this.#remaining -= take;
+          if (this.#remaining === 0) this.#chunk = Chunk.DataEnd;
+          this.#push(part);
+          break;
+        }
+        case Chunk.DataEnd: {
+          if (buf.length - pos < 2) {
+            this.#buf = buf.subarray(pos);
+            return;
+          }
+          if (buf.readUInt16LE(pos) !== CRLF) {
+            this.#fail('UPSTREAM_PROTOCOL', 'upstream chunk not followed by CRLF');
+            return;
+          }
+          pos += 2;
+          this.#chunk = Chunk.Size;
+          break;
+        }
+        case Chunk.Trailers: {
+          // Trailer fields are dropped (node:http cannot forward undeclared trailers); an empty
+          // line ends the message.
+          const eol = buf.indexOf(CRLF_BYTES, pos);
+          if (eol === -1) {
+            if (buf.length - pos > MAX_HEAD_BYTES) {
+              this.#fail('UPSTREAM_PROTOCOL', 'upstream trailers too large');
+              return;
+            }
+            this.#buf = buf.subarray(pos);
+            return;
+          }
+          const empty = eol === pos;
+          pos = eol + 2;
+          if (empty) {
+            if (pos < buf.length) this.#reusable = false;
+            this.#finish();
+            return;
+          }
+          break;
+        }
+      }
+    }
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    const handler = this.handler;
+    this.handler = NOOP_HANDLER;
+    this.exchange = undefined;
+    this.reused = true;
+    this.#buf = undefined;
+    if (this.#paused) {
+      this.#paused = false;
+      this.socket.resume();
+    }
+    if (this.#reusable) {
+      this.#setTimeout(this.pool.options.keepAliveMs);
+      this.pool.release(this, true);
+    } else {
+      this.socket.destroy();
+      this.pool.release(this, false);
+    }
+    handler.onEnd();
+  }
+}
+
+const CRLF_BYTES = Buffer.from('\r\n', 'latin1');
+
+/** Keep-alive connections to one backend. */
+export class UpstreamPool {
+  readonly options: UpstreamPoolOptions;
+  readonly #idle: Connection[] = [];
+  readonly #all = new Set<Connection>();
+  readonly #queue: { exchange: Exchange; pending: Pending }[] = [];
+  #closed = false;
+
+  constructor(options: UpstreamPoolOptions) {
+    this.options = options;
+  }
+
+  get size(): number {
+    return this.#all.size;
+  }
+
+  /** Sends `head` (a complete request head, ending with a blank line) and reports to `handler`. */
+  request(method: string, head: string, handler: UpstreamHandler): UpstreamExchange {
+    const pending: Pending = { head, method, handler, exchange: undefined };
+    const exchange = new Exchange(pending);
+    if (this.#closed) {
+      queueMicrotask(() => handler.onError(new UpstreamError('UPSTREAM_CLOSED', 'pool closed'), false));
+      return exchange;
+    }
+    let conn = this.#idle.pop();
+    while (conn?.socket.destroyed) conn = this.#idle.pop();
+    if (conn === undefined) {
+      if (this.#all.size >= this.options.connections) {
+        this.#queue.push({ exchange, pending });
+        return exchange;
+      }
+      conn = new Connection(this);
+      this.#all.add(conn);
+    }
+    conn.start(exchange, pending);
+    return exchange;
+  }
+
+  /** A connection finished an exchange (`reusable`) or closed. */
+  release(conn: Connection, reusable: boolean): void {
+    if (!reusable) {
+      if (!this.#all.delete(conn)) return;
+      const i = this.#idle.indexOf(conn);
+      if (i !== -1) this.#idle.splice(i, 1);
+    }
+    // hand the connection (or a fresh one) to the next queued request
+    while (this.#queue.length > 0) {
+      const next = this.#queue.shift() as { exchange: Exchange; pending: Pending };
+      if (next.exchange.aborted) continue;
+      if (reusable && !this.#closed) {
+        conn.start(next.exchange, next.pending);
+        return;
+      }
+      if (this.#closed) {
+        next.pending.handler.onError(new UpstreamError('UPSTREAM_CLOSED', 'pool closed'), false);
+        continue;
+      }
+      const fresh = new Connection(this);
+      this.#all.add(fresh);
+      fresh.start(next.exchange, next.pending);
+      return;
+    }
+    if (reusable) {
+      if (this.#closed) conn.socket.destroy();
+      else this.#idle.push(conn);
+    }
+  }
+
+  /** Closes idle connections now and the others once their exchange ends. */
+  close(): void {
+    this.#closed = true;
+    for (const conn of this.#idle) conn.socket.destroy();
+    this.#idle.length = 0;
+  }
+
+  /** Closes every connection now. */
+  destroy(): void {
+    this.#closed = true;
+    for (const conn of this.#all) conn.socket.destroy();
+    this.#all.clear();
+    this.#idle.length = 0;
+  }
+}

@@ -1,0 +1,165 @@
+import net from 'node:net';
+import { MemoryRoutingFeed } from '@ployz/routing';
+import { describe, expect, it } from 'vitest';
+import { instance, machine, release, request, revision, runGateway } from './harness.ts';
+
+/** A raw backend answering every request head with `answer(requestHead)`. */
+async function rawBackend(
+  answer: (head: string, socket: net.Socket) => void,
+): Promise<net.Server & AsyncDisposable> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let buf = '';
+    socket.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      for (let end = buf.indexOf('\r\n\r\n'); end !== -1; end = buf.indexOf('\r\n\r\n')) {
+        const head = buf.slice(0, end);
+        buf = buf.slice(end + 4);
+        answer(head, socket);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return Object.assign(server, {
+    async [Symbol.asyncDispose]() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  });
+}
+
+function portOf(server: net.Server): number {
+  return (server.address() as net.AddressInfo).port;
+}
+
+async function gatewayFor(port: number) {
+  const i = instance('raw-0', 'raw', 0, port);
+  const feed = new MemoryRoutingFeed({
+    machines: [machine()],
+    revisions: [revision('raw', [{ hostnames: ['example.com'] }])],
+    releases: [release('raw', [i])],
+    instances: [i],
+  });
+  const g = await runGateway(feed);
+  await g.gateway.follower.waitForSeq(0, 5000);
+  return g;
+}
+
+/** Writes `text` on one client connection and reads until `done(received)` or the socket ends. */
+function rawClient(port: number, text: string, done: (received: string) => boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(text));
+    let received = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`timed out; received so far:\n${received}`));
+    }, 5000);
+    socket.on('data', (d: Buffer) => {
+      received += d.toString('latin1');
+      if (done(received)) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(received);
+      }
+    });
+    socket.on('end', () => {
+      clearTimeout(timer);
+      resolve(received);
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('upstream framing through the gateway', () => {
+  it('answers pipelined client requests in order', async () => {
+    await using backend = await rawBackend((head, socket) => {
+      const path = head.split(' ')[1] ?? '';
+      // answer later requests sooner: order must still follow the client's
+      const delay = path === '/1' ? 30 : path === '/2' ? 10 : 0;
+      setTimeout(
+        () => socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${path.length}\r\n\r\n${path}`),
+        delay,
+      );
+    });
+    await using g = await gatewayFor(portOf(backend));
+    const req = (p: string) => `GET ${p} HTTP/1.1\r\nhost: example.com\r\n\r\n`;
+    const received = await rawClient(
+      g.gateway.httpPort,
+      req('/1') + req('/2') + req('/3'),
+      (r) => (r.match(/HTTP\/1\.1 200/g) ?? []).length === 3 && r.endsWith('/3'),
+    );
+    const bodies = received
+      .split('HTTP/1.1 200 OK')
+      .slice(1)
+      .map((part) => part.slice(part.indexOf('\r\n\r\n') + 4));
+    expect(bodies).toEqual(['/1', '/2', '/3']);
+  });
+
+  it('forwards chunked upstream bodies (trailers dropped) and close-delimited bodies', async () => {
+    await using backend = await rawBackend((head, socket) => {
+      if (head.includes('/chunked')) {
+        socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nx-kind: chunked\r\n\r\n4\r\nwiki\r\n');
+        setTimeout(() => socket.write('5\r\npedia\r\n0\r\nx-trailer: 1\r\n\r\n'), 10);
+      } else {
+        socket.write('HTTP/1.1 200 OK\r\nx-kind: close\r\n\r\nuntil ');
+        setTimeout(() => socket.end('eof'), 10);
+      }
+    });
+    await using g = await gatewayFor(portOf(backend));
+    const chunked = await request(g.url, { path: '/chunked' });
+    expect(chunked).toMatchObject({ status: 200, body: 'wikipedia' });
+    expect(chunked.headers['x-kind']).toBe('chunked');
+    expect(chunked.headers['x-trailer']).toBeUndefined();
+    const closed = await request(g.url, { path: '/close' });
+    expect(closed).toMatchObject({ status: 200, body: 'until eof' });
+    expect(closed.headers['x-kind']).toBe('close');
+  });
+
+  it('answers HEAD with the upstream length and no body, then serves the next request', async () => {
+    await using backend = await rawBackend((head, socket) => {
+      if (head.startsWith('HEAD')) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n');
+      else socket.write('HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\nhello world\n');
+    });
+    await using g = await gatewayFor(portOf(backend));
+    const received = await rawClient(
+      g.gateway.httpPort,
+      'HEAD / HTTP/1.1\r\nhost: example.com\r\n\r\nGET / HTTP/1.1\r\nhost: example.com\r\n\r\n',
+      (r) => r.endsWith('hello world\n'),
+    );
+    const answers = received.split('HTTP/1.1 200 OK').slice(1);
+    expect(answers).toHaveLength(2);
+    expect(answers[0]).toMatch(/content-length: 12\r\n/i);
+    expect((answers[0] as string).endsWith('\r\n\r\n')).toBe(true);
+    expect(answers[1]).toMatch(/\r\n\r\nhello world\n$/);
+  });
+
+  it('cuts the client response when the upstream closes mid-body', async () => {
+    await using backend = await rawBackend((_head, socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial');
+      setTimeout(() => socket.destroy(), 20);
+    });
+    await using g = await gatewayFor(portOf(backend));
+    const received = await rawClient(
+      g.gateway.httpPort,
+      'GET / HTTP/1.1\r\nhost: example.com\r\n\r\n',
+      () => false,
+    );
+    expect(received).toMatch(/^HTTP\/1\.1 200 OK/);
+    expect(received).toMatch(/content-length: 100\r\n/i);
+    // the client sees the connection end before the 100 promised bytes
+    expect(received.slice(received.indexOf('\r\n\r\n') + 4)).toBe('partial');
+  });
+
+  it('answers 502 on a malformed upstream head', async () => {
+    await using backend = await rawBackend((_head, socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nx');
+    });
+    await using g = await gatewayFor(portOf(backend));
+    const answer = await request(g.url);
+    expect(answer.status).toBe(502);
+    expect(answer.body).toBe('502 upstream failed (UPSTREAM_PROTOCOL)\n');
+  });
+});
