@@ -315,7 +315,7 @@ export class ReverseProxy {
   }
 
   #forward(x: Exchange, attempt: number): void {
-    if (x.hasBody || process.env.H8_UNDICI === '1') this.#forwardUndici(x, attempt);
+    if (x.hasBody) this.#forwardUndici(x, attempt);
     else this.#forwardLean(x, attempt);
   }
 
