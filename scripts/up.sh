@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The product's main job on this machine. Today: provision everything (setup), build every image
-# locally (images), and show what is there. Starting ployzd, initialising the machine and deploying
-# examples/hello.toml are added here as those parts land.
+# The product's main job on this machine: provision everything (setup), build every image locally
+# (images), start ployzd and initialise a single-node cluster, deploy examples/hello.toml and show
+# it answered through ployz-gateway.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PLOYZ_ROOT"
@@ -24,7 +24,20 @@ done
 # machine is fine) and `ployzctl status`: apps/ployzd/bin/ployzd-up.sh (PLOYZ_* env configures it).
 printf '\nup: ployzd\n'
 bash apps/ployzd/bin/ployzd-up.sh
-cat <<'TXT'
-
-up: not done yet by this command: deploying examples/hello.toml.
-TXT
+# Deploy examples/hello.toml (a no-op when it is already deployed) and show it answered through
+# ployz-gateway. `ployzctl deploy` prints the nine apply steps as they happen.
+ployzctl() { node --conditions=ployz-source "$PLOYZ_ROOT/apps/ployzctl/bin/run.js" "$@"; }
+printf '\nup: deploy examples/hello.toml\n'
+for _ in $(seq 1 150); do ployzctl deploy ls >/dev/null 2>&1 && break; sleep 0.2; done
+ployzctl deploy -f examples/hello.toml
+port=${PLOYZ_GATEWAY_PORT:-80}
+url="http://127.0.0.1${port/#/:}/"
+[ "$port" = 80 ] && url="http://127.0.0.1/"
+answer=""
+for _ in $(seq 1 100); do
+  answer=$(curl -fsS -m 2 -H 'Host: hello.localhost' "$url" 2>/dev/null) && break
+  sleep 0.1
+done
+[ -n "$answer" ] || { echo "up: the gateway did not answer for hello.localhost on $url; see ployzctl status" >&2; exit 1; }
+printf '\nup: done. Try it:\n  $ curl -H '"'"'Host: hello.localhost'"'"' %s\n  %s\n' "$url" "$answer"
+printf '  (history: ployzctl deploy ls; change examples/hello.toml and run ployzctl deploy -f examples/hello.toml)\n'
