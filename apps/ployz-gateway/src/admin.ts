@@ -54,6 +54,7 @@ export function createAdminServer(sources: AdminSources): http.Server {
           last_rebuild_at: iso(freshness.lastSuccessAt),
           last_rebuild_ms: freshness.lastRebuildMs,
           rebuilds: freshness.rebuilds,
+          full_rebuilds: freshness.fullRebuilds,
           rebuild_failures: freshness.rebuildFailures,
           resyncs: freshness.resyncs,
           route_count: table?.routeCount ?? 0,

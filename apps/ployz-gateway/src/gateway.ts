@@ -2,7 +2,13 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createFollower, type Follower, projectRoutes, type RouteTable } from '@ployz/routing';
+import {
+  createFollower,
+  type Follower,
+  IncrementalRoutes,
+  projectRoutes,
+  type RouteTable,
+} from '@ployz/routing';
 import type { RoutingFeed } from '@ployz/types';
 import type { Logger } from 'pino';
 import { createAdminServer } from './admin.ts';
@@ -84,6 +90,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   let lastLoggedError = '';
   const follower = createFollower(feed, {
     project: projectRoutes,
+    incremental: new IncrementalRoutes(),
     maxLagMs: config.maxLagMs,
     onError: (error, context) => {
       const message = `${context}: ${(error as Error).message}`;

@@ -141,6 +141,12 @@ export class GatewayMetrics {
     );
     gauge('ployz_gateway_projection_rebuilds_total', 'Successful rebuilds.', freshness.rebuilds, 'counter');
     gauge(
+      'ployz_gateway_projection_full_rebuilds_total',
+      'Rebuilds that recomputed every route (snapshots, fallbacks); the others were incremental.',
+      freshness.fullRebuilds,
+      'counter',
+    );
+    gauge(
       'ployz_gateway_projection_rebuild_failures_total',
       'Failed rebuilds.',
       freshness.rebuildFailures,

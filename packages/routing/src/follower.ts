@@ -1,4 +1,4 @@
-import type { RoutingFeed } from '@ployz/types';
+import type { RoutingEvent, RoutingFeed } from '@ployz/types';
 import { ProjectionState, type RoutingState } from './state.ts';
 
 /** How fresh a follower's view is. Edge apps serve it on status endpoints and metrics. */
@@ -16,6 +16,8 @@ export interface Freshness {
   /** Duration of the last successful rebuild. */
   readonly lastRebuildMs: number | null;
   readonly rebuilds: number;
+  /** Rebuilds that recomputed everything (snapshots, fallbacks); the rest were incremental. */
+  readonly fullRebuilds: number;
   readonly rebuildFailures: number;
   /** Snapshots taken (1 at start, +1 after every feed failure). */
   readonly resyncs: number;
@@ -25,9 +27,22 @@ export interface Freshness {
   readonly reason: string | null;
 }
 
+/**
+ * A projection that can follow events without recomputing everything. `update()` must return
+ * what `full()` would for the same state; when it throws, the follower falls back to `full()`.
+ */
+export interface IncrementalProjection<T> {
+  /** Builds the view from scratch (after a snapshot, and as the fallback). */
+  full(state: RoutingState): T;
+  /** Builds the next view after `events` (in order) were applied to `state`. */
+  update(state: RoutingState, events: readonly RoutingEvent[]): T;
+}
+
 export interface FollowerOptions<T> {
   /** Pure projection from records to the view served (route table, DNS zone…). May throw. */
   project(state: RoutingState): T;
+  /** Event-by-event projection; when given it is used instead of `project`. */
+  incremental?: IncrementalProjection<T>;
   /** How often to ask the store for its last sequence (lag, reachability). Default 1000 ms. */
   pollIntervalMs?: number;
   /** Retry delay after a feed failure, doubling up to `maxRetryDelayMs`. Defaults 100 / 2000 ms. */
@@ -96,7 +111,11 @@ class RoutingFollower<T> implements Follower<T> {
   #lastSuccessAt: number | null = null;
   #lastRebuildMs: number | null = null;
   #rebuilds = 0;
+  #fullRebuilds = 0;
   #rebuildFailures = 0;
+  /** Events applied to the state since the last successful rebuild. */
+  #pending: RoutingEvent[] = [];
+  #needFull = true;
   #resyncs = 0;
   #rebuildScheduled = false;
   #running: Promise<void> | undefined;
@@ -131,6 +150,7 @@ class RoutingFollower<T> implements Follower<T> {
       lastSuccessAt: this.#lastSuccessAt,
       lastRebuildMs: this.#lastRebuildMs,
       rebuilds: this.#rebuilds,
+      fullRebuilds: this.#fullRebuilds,
       rebuildFailures: this.#rebuildFailures,
       resyncs: this.#resyncs,
       stale: reasons.length > 0,
@@ -191,6 +211,8 @@ class RoutingFollower<T> implements Follower<T> {
         if (signal.aborted) break;
         const state = ProjectionState.fromSnapshot(snapshot);
         this.#state = state;
+        this.#pending = [];
+        this.#needFull = true;
         this.#resyncs += 1;
         this.#noteStreamSeq(state.seq);
         // The feed is healthy again before the view is published, so listeners see it fresh.
@@ -201,6 +223,7 @@ class RoutingFollower<T> implements Follower<T> {
         for await (const { seq, event } of this.#feed.follow(state.seq, signal)) {
           if (seq <= state.seq) continue;
           state.apply(event, seq);
+          if (!this.#needFull) this.#pending.push(event);
           this.#noteStreamSeq(seq);
           this.#conditions.delete('feed');
           this.#conditions.delete('store');
@@ -234,8 +257,10 @@ class RoutingFollower<T> implements Follower<T> {
     const started = performance.now();
     let view: T;
     try {
-      view = this.#options.project(state);
+      view = this.#project(state);
     } catch (error) {
+      this.#needFull = true;
+      this.#pending = [];
       this.#rebuildFailures += 1;
       this.#conditions.set('rebuild', `projection rebuild failed at seq ${state.seq}: ${messageOf(error)}`);
       this.#options.onError?.(error, 'rebuild');
@@ -258,6 +283,29 @@ class RoutingFollower<T> implements Follower<T> {
       const freshness = this.freshness();
       for (const listener of this.#listeners) listener(view, freshness);
     }
+  }
+
+  #project(state: ProjectionState): T {
+    const incremental = this.#options.incremental;
+    if (incremental === undefined) {
+      this.#fullRebuilds += 1;
+      return this.#options.project(state);
+    }
+    const events = this.#pending;
+    this.#pending = [];
+    if (!this.#needFull) {
+      try {
+        return incremental.update(state, events);
+      } catch (error) {
+        // The incremental view may be half-updated: rebuild it whole (and say so).
+        this.#options.onError?.(error, 'rebuild');
+      }
+    }
+    this.#needFull = true;
+    const view = incremental.full(state);
+    this.#needFull = false;
+    this.#fullRebuilds += 1;
+    return view;
   }
 
   #noteStreamSeq(seq: number): void {

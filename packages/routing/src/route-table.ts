@@ -68,71 +68,119 @@ function backendOf(instance: InstanceRecord, portName: string | null): Backend |
   return { instance: instance.id, machine: instance.machine, host: ip, port, key: `${host}:${port}` };
 }
 
+/** The routes one release asks for, before conflicts between releases are settled. */
+export interface ReleaseRoutes {
+  /** `serviceKey(namespace, service)` of the release. */
+  readonly key: string;
+  readonly routes: readonly Route[];
+}
+
+/** What a release's routes were computed from (so an event can find the releases it touches). */
+export interface ReleaseDependencies {
+  readonly revision: string;
+  readonly instances: readonly string[];
+  readonly machines: readonly string[];
+}
+
 /**
- * The pure projection from routing records to a route table: for each committed release, the
- * routes of its current revision and, per slot, the active instance when it is routable.
- * Cost is linear in releases × slots; instances outside a release's slots are never visited.
+ * The routes of one committed release: those of its current revision and, per slot, the active
+ * instance when it is routable. Pure; `deps` (when given) receives what was read.
  */
-export function projectRoutes(state: RoutingState): RouteTable {
+export function releaseRoutes(
+  state: RoutingState,
+  key: string,
+  deps?: { revision: string; instances: string[]; machines: string[] },
+): ReleaseRoutes | undefined {
+  const release = state.releases.get(key);
+  if (release === undefined) return undefined;
+  if (deps !== undefined) {
+    deps.revision = release.revision;
+    for (const slot of release.slots) deps.instances.push(slot.instance);
+  }
+  const revision = state.revisions.get(release.revision);
+  if (revision === undefined) return undefined;
+  const specs = httpRoutesOf(revision.spec);
+  if (specs.length === 0) return undefined;
+
+  const instances: InstanceRecord[] = [];
+  for (const slot of release.slots) {
+    const instance = state.instances.get(slot.instance);
+    if (instance === undefined) continue;
+    deps?.machines.push(instance.machine);
+    if (unroutableReason(instance, release, state.machines.get(instance.machine)) !== null) continue;
+    instances.push(instance);
+  }
+  instances.sort((a, b) => a.slot - b.slot);
+
+  const routes: Route[] = [];
+  for (const spec of specs) {
+    const backends: Backend[] = [];
+    for (const instance of instances) {
+      const b = backendOf(instance, spec.port);
+      if (b !== null) backends.push(b);
+    }
+    for (const hostname of spec.hostnames) {
+      routes.push({
+        id: `${hostname}${spec.path === '/' ? '' : spec.path}`,
+        host: hostname,
+        path: spec.path,
+        namespace: release.namespace,
+        service: release.service,
+        backends,
+      });
+    }
+  }
+  return { key, routes };
+}
+
+/**
+ * Builds a table from per-release routes given in release-key order: the first release claiming
+ * a host + path wins (the others are reported as conflicts); hosts' routes sorted by path
+ * length, longest first.
+ */
+export function assembleRoutes(seq: number, releases: Iterable<ReleaseRoutes>): RouteTable {
   const exact = new Map<string, Route[]>();
   const wildcard = new Map<string, Route[]>();
   const owners = new Map<string, string>();
   const conflicts: RouteConflict[] = [];
   let routeCount = 0;
   let backendCount = 0;
-
-  const releaseKeys = [...state.releases.keys()].sort();
-  for (const key of releaseKeys) {
-    const release = state.releases.get(key);
-    if (release === undefined) continue;
-    const revision = state.revisions.get(release.revision);
-    if (revision === undefined) continue;
-    const specs = httpRoutesOf(revision.spec);
-    if (specs.length === 0) continue;
-
-    const instances: InstanceRecord[] = [];
-    for (const slot of release.slots) {
-      const instance = state.instances.get(slot.instance);
-      if (instance === undefined) continue;
-      if (unroutableReason(instance, release, state.machines.get(instance.machine)) !== null) continue;
-      instances.push(instance);
-    }
-    instances.sort((a, b) => a.slot - b.slot);
-
-    for (const spec of specs) {
-      const backends: Backend[] = [];
-      for (const instance of instances) {
-        const b = backendOf(instance, spec.port);
-        if (b !== null) backends.push(b);
+  for (const { key, routes } of releases) {
+    for (const route of routes) {
+      const owner = owners.get(route.id);
+      if (owner !== undefined) {
+        if (owner !== key) conflicts.push({ id: route.id, winner: owner, loser: key });
+        continue;
       }
-      for (const hostname of spec.hostnames) {
-        const id = `${hostname}${spec.path === '/' ? '' : spec.path}`;
-        const owner = owners.get(id);
-        if (owner !== undefined) {
-          if (owner !== key) conflicts.push({ id, winner: owner, loser: key });
-          continue;
-        }
-        owners.set(id, key);
-        const isWildcard = hostname.startsWith('*.');
-        const host = isWildcard ? hostname.slice(2) : hostname;
-        const target = isWildcard ? wildcard : exact;
-        const list = target.get(host) ?? [];
-        list.push({
-          id,
-          host: hostname,
-          path: spec.path,
-          namespace: release.namespace,
-          service: release.service,
-          backends,
-        });
-        target.set(host, list);
-        routeCount += 1;
-        backendCount += backends.length;
-      }
+      owners.set(route.id, key);
+      const isWildcard = route.host.startsWith('*.');
+      const host = isWildcard ? route.host.slice(2) : route.host;
+      const target = isWildcard ? wildcard : exact;
+      const list = target.get(host);
+      if (list === undefined) target.set(host, [route]);
+      else list.push(route);
+      routeCount += 1;
+      backendCount += route.backends.length;
     }
   }
   const byLength = (a: Route, b: Route) => b.path.length - a.path.length;
-  for (const list of exact.values()) list.sort(byLength);
-  for (const list of wildcard.values()) list.sort(byLength);
-  return { seq: state.seq, exact, wildcard, routeCount, backendCount, conflicts };
+  for (const list of exact.values()) if (list.length > 1) list.sort(byLength);
+  for (const list of wildcard.values()) if (list.length > 1) list.sort(byLength);
+  return { seq, exact, wildcard, routeCount, backendCount, conflicts };
+}
+
+/**
+ * The pure projection from routing records to a route table: for each committed release, the
+ * routes of its current revision and, per slot, the active instance when it is routable.
+ * Cost is linear in releases × slots; instances outside a release's slots are never visited.
+ * `IncrementalRoutes` computes the same table event by event; this is its oracle and fallback.
+ */
+export function projectRoutes(state: RoutingState): RouteTable {
+  const keys = [...state.releases.keys()].sort();
+  const releases: ReleaseRoutes[] = [];
+  for (const key of keys) {
+    const routes = releaseRoutes(state, key);
+    if (routes !== undefined) releases.push(routes);
+  }
+  return assembleRoutes(state.seq, releases);
 }
