@@ -27,7 +27,7 @@ describe('deploy on one machine (real ployzd, dockerd, nats, gateway)', () => {
       const steps = first.lines.filter((l) => l.type === 'step' && l.state === 'done').map((l) => l.step);
       expect(steps).toEqual([1, 2, 3, 4, 5, 7, 8, 9]);
       expect(first.last).toMatchObject({ type: 'done', noop: false, status: { state: 'committed' } });
-      const firstId = (first.last?.status as { deploy_id: string }).deploy_id;
+      const firstId = String((first.last?.status as { deploy_id?: string } | undefined)?.deploy_id);
       await d.waitServing('v1');
       const containersV1 = await d.workloads();
       expect(Object.keys(containersV1)).toHaveLength(1);
@@ -128,7 +128,7 @@ describe('deploy on one machine (real ployzd, dockerd, nats, gateway)', () => {
       expect(rb.code, JSON.stringify(rb.last)).toBe(0);
       expect(rb.last).toMatchObject({ type: 'done', status: { state: 'committed', rollback_of: firstId } });
       await d.waitServing('v1');
-      const rbId = (rb.last?.status as { deploy_id: string }).deploy_id;
+      const rbId = String((rb.last?.status as { deploy_id?: string } | undefined)?.deploy_id);
       const shown = await d.ctlJson<{ commits: { kind: string; rollback_of: string | null }[] }>(
         'deploy',
         'show',
