@@ -158,6 +158,7 @@ prepare_base() {
   cp images/base/Dockerfile "$STAGE_DIR/base/"
   # Debug symbols are a quarter of Node's size and of no use in an image.
   if command -v strip >/dev/null; then strip --strip-debug -o "$STAGE_DIR/base/node" "$NODE_BIN"; else cp "$NODE_BIN" "$STAGE_DIR/base/node"; fi
+  chmod 0755 "$STAGE_DIR/base/node"
 }
 build_image "$BASE_REPO" "$BASE_TAG" "$BASE_HASH" prepare_base "$STAGE_DIR/base/Dockerfile" "$STAGE_DIR/base" \
   "ROOTFS=$ROOTFS_IMAGE"
@@ -173,6 +174,7 @@ if wanted nats; then
     rm -rf "$STAGE_DIR/nats" && mkdir -p "$STAGE_DIR/nats"
     cp images/nats/* "$STAGE_DIR/nats/"
     cp "$NATS_BIN" "$STAGE_DIR/nats/nats-server"
+    chmod 0755 "$STAGE_DIR/nats/nats-server"
   }
   build_image ployz/nats latest "$NATS_HASH" prepare_nats "$STAGE_DIR/nats/Dockerfile" "$STAGE_DIR/nats" \
     "ROOTFS=$ROOTFS_IMAGE"
