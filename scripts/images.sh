@@ -197,8 +197,9 @@ fi
 # ---------------------------------------------------------------------------------------------
 # One image per app: build the app and its workspace dependencies, `pnpm deploy --prod` it into a
 # staging directory (production dependencies only), build apps/<app>/Dockerfile from there.
-SHARED_INPUTS=(pnpm-lock.yaml package.json pnpm-workspace.yaml tsconfig.base.json packages/types packages/identity
-  packages/protocol packages/store packages/routing)
+# Every workspace package an app may depend on (all of packages/ but the test harness).
+SHARED_INPUTS=(pnpm-lock.yaml package.json pnpm-workspace.yaml tsconfig.base.json)
+for pkg in packages/*/; do [ "$pkg" = packages/testkit/ ] || SHARED_INPUTS+=("${pkg%/}"); done
 APPS=(ployzd:ployz/ployzd ployz-gateway:ployz/gateway ployz-dns:ployz/dns ployzctl:ployz/ployzctl)
 declare -A APP_HASH=()
 TURBO_FILTERS=()
