@@ -96,7 +96,7 @@ retries = 100
 `;
 }
 
-async function benchPloyz(): Promise<{ cli: number[]; api: number[] }> {
+async function benchPloyz(): Promise<{ cli: number[]; api: number[]; steps: Map<string, number[]> }> {
   const id = randomBytes(3).toString('hex');
   const inst = `bench-${id}`;
   const prefix = `bench-${id}-`;
@@ -171,14 +171,23 @@ async function benchPloyz(): Promise<{ cli: number[]; api: number[] }> {
         await sleep(100);
       }
     }
-    const apply = async (version: string) => {
+    const apply = async (version: string, steps?: Map<string, number[]>) => {
       const text = manifest(version, host);
+      const t0 = performance.now();
       for await (const item of client.stream('deployApply', {
         manifest: text,
         filename: 'bench.toml',
         format: 'toml',
         actor: 'bench',
       })) {
+        const p =
+          item.kind === 'progress'
+            ? (item.progress as { type: string; step?: number; name?: string; state?: string })
+            : null;
+        if (steps && p?.type === 'step' && p.state === 'done') {
+          const key = `${p.step} ${p.name}`;
+          steps.set(key, [...(steps.get(key) ?? []), performance.now() - t0]);
+        }
         if (item.kind === 'result' && item.result.status?.state !== 'committed' && !item.result.noop)
           throw new Error(`deploy ${version}: ${JSON.stringify(item.result.status)}`);
       }
@@ -188,6 +197,7 @@ async function benchPloyz(): Promise<{ cli: number[]; api: number[] }> {
 
     const cli: number[] = [];
     const api: number[] = [];
+    const steps = new Map<string, number[]>();
     for (let r = 1; r <= ROUNDS; r++) {
       // Through the CLI: process start, manifest read, stream, all included.
       const v = `pc${r}`;
@@ -208,11 +218,11 @@ async function benchPloyz(): Promise<{ cli: number[]; api: number[] }> {
       // Through the local API.
       const va = `pa${r}`;
       const t1 = performance.now();
-      const done = apply(va);
+      const done = apply(va, steps);
       api.push(await servedAfter(t1, '127.0.0.1', gatewayPort, host, va));
       await done;
     }
-    return { cli, api };
+    return { cli, api, steps };
   } finally {
     proc.kill('SIGKILL');
     for (const label of [`ployz.installation=${inst}`]) {
@@ -292,6 +302,10 @@ async function main(): Promise<void> {
   console.log('deploy latency: command → new revision served (polled every 10 ms)');
   console.log(`  ployz  ployzctl deploy -f        ${stats(ployz.cli)}`);
   console.log(`  ployz  local API deployApply     ${stats(ployz.api)}`);
+  const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
+  console.log(
+    `  ployz  API: step done at (mean ms after the request): ${[...ployz.steps].map(([k, v]) => `${k} ${mean(v).toFixed(0)}`).join(', ')}`,
+  );
   if (!SWARM) return;
   const swarm = await benchSwarm();
   const p50 = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor((a.length - 1) / 2)] ?? 0;
