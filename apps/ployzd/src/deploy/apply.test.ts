@@ -227,6 +227,26 @@ describe('apply', () => {
     expect((await engine.preview(manifest([service('web')]))).changed).toBe(false);
   });
 
+  it('rolls back to, and away from, a FailedAfterCheckpoint deploy', async () => {
+    const first = await run(manifest([service('web')]));
+    agent.failStop = true;
+    await expect(run(manifest([service('web', { image: 'ployz/hello:2' })]))).rejects.toMatchObject({
+      code: 'DEPLOY_FAILED_AFTER_CHECKPOINT',
+    });
+    agent.failStop = false;
+    const fac = (await engine.list('shop')).at(-1);
+    expect(fac?.state).toBe('FailedAfterCheckpoint');
+    // Away from it: back to the first deploy (the leftover old instance is cleaned as an orphan).
+    const back = await engine.rollback(first.result.status?.deploy_id as string, 't');
+    expect(back.status).toMatchObject({ state: 'committed' });
+    expect([...store.releases.values()][0]?.revision).toBe(first.result.plan.services[0]?.revision);
+    expect(agent.running.size).toBe(1);
+    // To it: its final commit is valid, so its revision comes back.
+    const to = await engine.rollback(fac?.deploy_id as string, 't');
+    expect(to.status).toMatchObject({ state: 'committed', rollback_of: fac?.deploy_id });
+    expect([...store.releases.values()][0]?.revision).not.toBe(first.result.plan.services[0]?.revision);
+  });
+
   it('rollback to a deploy that committed nothing is refused', async () => {
     agent.notReady.add('ployz/bad:1');
     await expect(run(manifest([service('web', { image: 'ployz/bad:1' })]))).rejects.toThrow();
@@ -264,6 +284,34 @@ describe('recover', () => {
     expect(store.events.map((e) => e.type)).toContain('release_committed');
     expect(agent.running.size).toBe(1);
     expect(store.leases.size).toBe(0);
+  });
+
+  it('a deploy killed after a checkpoint commit → FailedAfterCheckpoint, checkpointed facts live', async () => {
+    await run(manifest([service('db'), service('web')]));
+    store.events.length = 0;
+    const m = manifest(
+      [service('db', { image: 'ployz/db:2' }), service('web', { image: 'ployz/hello:2' })],
+      [{ id: 'data', services: ['db'], after: [], commit: 'checkpoint' }],
+    );
+    const crashed = new DeployEngine({ ...opts, processNonce: 'old', pauseAtStep: 7 });
+    void crashed.apply(m, { actor: 't' });
+    await waitFor(() => [...store.statuses.values()].some((s) => s.step === 7));
+    const reports = await engine.recover();
+    expect(reports).toMatchObject([
+      { from: 'checkpoint_committed', to: 'FailedAfterCheckpoint', discarded: 1 },
+    ]);
+    const releases = new Map([...store.releases.values()].map((r) => [r.service, r]));
+    expect(releases.get('db')?.deploy).toBe(reports[0]?.deploy_id);
+    expect(releases.get('web')?.deploy).not.toBe(reports[0]?.deploy_id);
+    expect(
+      store.events
+        .filter((e) => e.type === 'release_committed')
+        .map((e) => e.type === 'release_committed' && e.release.service),
+    ).toEqual(['db', 'db']);
+    expect(store.leases.size).toBe(0);
+    // The old db instance is left (not routed) and the next deploy removes it.
+    const next = await engine.preview(m);
+    expect(next.services.find((s) => s.service === 'db')?.stops.map((x) => x.reason)).toEqual(['orphan']);
   });
 
   it('leaves a deploy alone while its holder is alive', async () => {
