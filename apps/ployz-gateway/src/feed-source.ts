@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { openStore, type Store } from '@ployz/store';
+import type { Store } from '@ployz/store';
 import {
   InstanceRecord,
   MachineRecord,
@@ -78,7 +78,9 @@ export class LazyStoreFeed implements RoutingFeed {
 
   async #open(): Promise<Store> {
     if (this.#store !== undefined) return this.#store;
-    this.#opening ??= openStore({ ...this.#options, ensure: false })
+    // Loaded on first use: a gateway fed from a snapshot file never pays for the NATS client.
+    this.#opening ??= import('@ployz/store')
+      .then(({ openStore }) => openStore({ ...this.#options, ensure: false }))
       .then((store) => {
         this.#store = store;
         return store;

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
@@ -12,7 +12,7 @@ import {
 import type { RoutingFeed } from '@ployz/types';
 import type { Logger } from 'pino';
 import { createAdminServer } from './admin.ts';
-import { CertificateStore } from './certificates.ts';
+import type { CertificateStore } from './certificates.ts';
 import type { GatewayConfig } from './config.ts';
 import { FileSnapshotFeed, LazyStoreFeed } from './feed-source.ts';
 import { GatewayMetrics } from './metrics.ts';
@@ -153,13 +153,18 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   let httpsServer: http2.Http2SecureServer | null = null;
   const sessions = new Set<http2.ServerHttp2Session>();
   if (config.certDir !== undefined) {
+    // TLS, HTTP/2 and the certificate store load only when HTTPS is on (RSS of a plain gateway).
+    const [{ CertificateStore }, { createSecureServer }] = await Promise.all([
+      import('./certificates.ts'),
+      import('node:http2'),
+    ]);
     certificates = new CertificateStore(config.certDir, (load) =>
       log.info({ loaded: load.loaded, failed: load.failed }, 'certificates reloaded'),
     );
     const load = await certificates.load();
     log.info({ dir: config.certDir, loaded: load.loaded, failed: load.failed }, 'certificates loaded');
     certificates.watch();
-    httpsServer = http2.createSecureServer(
+    httpsServer = createSecureServer(
       {
         allowHTTP1: true,
         handshakeTimeout: config.headersTimeoutMs,

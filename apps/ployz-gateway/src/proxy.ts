@@ -3,7 +3,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import net from 'node:net';
 import { type Duplex, PassThrough } from 'node:stream';
 import { type Backend, matchRoute, normalizeRequestHost, type Route, type RouteTable } from '@ployz/routing';
-import { type Dispatcher, Pool } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import { headerObject, scanRequestHeaders, scanResponseHeaders } from './forwarded-headers.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import {
@@ -49,6 +49,18 @@ const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT
 /** Idle upstream keep-alive connections are closed after this (below node's 5 s server default). */
 const UPSTREAM_KEEP_ALIVE_MS = 4000;
 const DOWN_FOR_MS = 2000;
+
+type Undici = typeof import('undici');
+let undici: Undici | undefined;
+let loadingUndici: Promise<Undici> | undefined;
+/** undici serves only requests with a body; it is loaded on the first one (RSS at idle). */
+function loadUndici(): Promise<Undici> {
+  loadingUndici ??= import('undici').then((m) => {
+    undici = m;
+    return m;
+  });
+  return loadingUndici;
+}
 const NO_ROUTE = 'none';
 
 class ConnectTimeoutError extends Error {
@@ -155,11 +167,11 @@ export class ReverseProxy {
     return pool;
   }
 
-  #pool(backend: Backend): Pool {
+  #pool(backend: Backend, u: Undici): Pool {
     let pool = this.#pools.get(backend.key);
     if (pool === undefined) {
       const limits = this.#options.limits;
-      pool = new Pool(`http://${backend.key}`, {
+      pool = new u.Pool(`http://${backend.key}`, {
         connections: this.#options.connectionsPerBackend ?? 256,
         pipelining: 1,
         keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
@@ -447,12 +459,23 @@ export class ReverseProxy {
         this.#upstreamFailed(x, attempt, backend, errorCode(error));
       },
     };
-    try {
-      this.#pool(backend).dispatch({ path: x.path, method: x.method, headers: x.headers, body }, handler);
-    } catch (error) {
-      metrics.upstreamError();
-      this.#fail(x, 502, `upstream request refused (${errorCode(error)})`);
-    }
+    const dispatch = (u: Undici) => {
+      try {
+        this.#pool(backend, u).dispatch(
+          { path: x.path, method: x.method, headers: x.headers, body },
+          handler,
+        );
+      } catch (error) {
+        metrics.upstreamError();
+        this.#fail(x, 502, `upstream request refused (${errorCode(error)})`);
+      }
+    };
+    if (undici !== undefined) dispatch(undici);
+    else
+      loadUndici().then(dispatch, (error: unknown) => {
+        metrics.upstreamError();
+        this.#fail(x, 502, `upstream client unavailable (${errorCode(error)})`);
+      });
   }
 
   #watchBodyIdle(x: Exchange): void {
