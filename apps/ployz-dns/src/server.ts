@@ -75,30 +75,48 @@ export class DnsServer {
 
   async start(): Promise<void> {
     for (const address of this.#options.listen) {
-      const udp = createSocket({
-        type: address.host.includes(':') ? 'udp6' : 'udp4',
-        // Replies go to the IP literal the query came from: skip dns.lookup and its extra tick.
-        lookup: literalLookup,
-        reusePort: this.#options.reusePort ?? false,
-      });
-      udp.on('message', (msg, rinfo) => this.#onUdp(udp, msg, rinfo.address, rinfo.port));
-      udp.on('error', () => {
-        this.metrics.socketErrors += 1;
-      });
-      // With a synchronous lookup, 'listening' can fire inside bind(): listen for it first.
-      const listening = once(udp, 'listening');
-      // exclusive: in a cluster worker, bind our own socket instead of sharing the primary's.
-      udp.bind({ port: address.port, address: address.host, exclusive: true });
-      await listening;
-      this.#udp.push(udp);
-      // TCP on the same port as UDP (the port the UDP socket got when 0 was asked for).
-      const port = udp.address().port;
-      const tcp = createServer({ noDelay: true }, (socket) => this.#onTcp(socket));
-      tcp.maxConnections = MAX_TCP_CONNECTIONS;
-      tcp.listen({ port, host: address.host, exclusive: true, reusePort: this.#options.reusePort ?? false });
-      await once(tcp, 'listening');
-      this.#tcp.push(tcp);
+      // Port 0 asks for any port: UDP picks one, then TCP must get the same number. An ephemeral
+      // port can be in use by an outgoing TCP connection, so try again with a fresh pick.
+      const attempts = address.port === 0 ? 20 : 1;
+      for (let attempt = 1; ; attempt += 1) {
+        const udp = await this.#bindUdp(address);
+        try {
+          this.#tcp.push(await this.#listenTcp(address.host, udp.address().port));
+          this.#udp.push(udp);
+          break;
+        } catch (error) {
+          udp.close();
+          if (attempt >= attempts || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+        }
+      }
     }
+  }
+
+  async #bindUdp(address: { host: string; port: number }): Promise<Socket> {
+    const udp = createSocket({
+      type: address.host.includes(':') ? 'udp6' : 'udp4',
+      // Replies go to the IP literal the query came from: skip dns.lookup and its extra tick.
+      lookup: literalLookup,
+      reusePort: this.#options.reusePort ?? false,
+    });
+    udp.on('message', (msg, rinfo) => this.#onUdp(udp, msg, rinfo.address, rinfo.port));
+    udp.on('error', () => {
+      this.metrics.socketErrors += 1;
+    });
+    // With a synchronous lookup, 'listening' can fire inside bind(): listen for it first.
+    const listening = once(udp, 'listening');
+    // exclusive: in a cluster worker, bind our own socket instead of sharing the primary's.
+    udp.bind({ port: address.port, address: address.host, exclusive: true });
+    await listening;
+    return udp;
+  }
+
+  async #listenTcp(host: string, port: number): Promise<Server> {
+    const tcp = createServer({ noDelay: true }, (socket) => this.#onTcp(socket));
+    tcp.maxConnections = MAX_TCP_CONNECTIONS;
+    tcp.listen({ port, host, exclusive: true, reusePort: this.#options.reusePort ?? false });
+    await once(tcp, 'listening');
+    return tcp;
   }
 
   async close(): Promise<void> {
