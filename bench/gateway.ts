@@ -364,6 +364,9 @@ backend b
     for (const c of candidates) await wrk(c.port, 2);
 
     const best = new Map<string, WrkResult & { cpuUs: number | null }>();
+    // CPU per request only grows with contention from other processes: the least of the rounds
+    // is the figure closest to the candidate's own cost (printed beside the best round's).
+    const minCpu = new Map<string, number>();
     for (let round = 0; round < ROUNDS; round++) {
       for (const c of candidates) {
         const before = c.pid === null ? 0 : cpuTicks(c.pid);
@@ -373,6 +376,8 @@ backend b
           c.pid === null || r.requests === 0 ? null : ((ticks / TICKS_PER_SECOND) * 1e6) / r.requests;
         const prev = best.get(c.name);
         if (prev === undefined || r.rps > prev.rps) best.set(c.name, { ...r, cpuUs });
+        if (cpuUs !== null)
+          minCpu.set(c.name, Math.min(cpuUs, minCpu.get(c.name) ?? Number.POSITIVE_INFINITY));
       }
     }
 
@@ -385,12 +390,12 @@ backend b
       `\nthroughput: wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, best of ${ROUNDS} rounds, same nginx backend`,
     );
     console.log(
-      `${'target'.padEnd(28)}${'req/s'.padStart(10)}${'p99 ms'.padStart(9)}${'CPU µs/req'.padStart(12)}${'errors'.padStart(8)}`,
+      `${'target'.padEnd(28)}${'req/s'.padStart(10)}${'p99 ms'.padStart(9)}${'CPU µs/req'.padStart(12)}${'errors'.padStart(8)}${'min CPU µs'.padStart(12)}`,
     );
     for (const c of candidates) {
       const r = get(c.name);
       console.log(
-        `${c.name.padEnd(28)}${r.rps.toFixed(0).padStart(10)}${r.p99.toFixed(2).padStart(9)}${(r.cpuUs === null ? '-' : r.cpuUs.toFixed(1)).padStart(12)}${String(r.errors).padStart(8)}`,
+        `${c.name.padEnd(28)}${r.rps.toFixed(0).padStart(10)}${r.p99.toFixed(2).padStart(9)}${(r.cpuUs === null ? '-' : r.cpuUs.toFixed(1)).padStart(12)}${String(r.errors).padStart(8)}${(minCpu.get(c.name)?.toFixed(1) ?? '-').padStart(12)}`,
       );
     }
     const ratio = (a: number, b: number) => (a / b).toFixed(2);
@@ -399,7 +404,9 @@ backend b
     console.log(`  req/s vs caddy    ${ratio(g.rps, caddyR.rps)}x  [>= 1.5x]`);
     console.log(`  req/s vs haproxy  ${ratio(g.rps, haproxyR.rps)}x`);
     console.log(`  p99 vs haproxy    ${ratio(g.p99, haproxyR.p99)}x  [<= 1.5x]`);
-    console.log(`  CPU µs/request    ${g.cpuUs?.toFixed(1)} (nginx ${nginxR.cpuUs?.toFixed(1)})  [<= 25]`);
+    console.log(
+      `  CPU µs/request    ${g.cpuUs?.toFixed(1)} (nginx ${nginxR.cpuUs?.toFixed(1)}); least of the rounds ${minCpu.get('ployz-gateway (1 process)')?.toFixed(1)} (nginx ${minCpu.get('nginx (1 worker)')?.toFixed(1)})  [<= 25]`,
+    );
     console.log(`  RSS after load    ${rssMb(gateway.pid as number).rss.toFixed(0)} MB`);
 
     for (const child of [nginx, haproxy, caddy, gateway]) await stop(child);
