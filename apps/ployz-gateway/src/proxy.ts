@@ -43,8 +43,12 @@ const CONNECT_ERRORS = new Set([
   'EHOSTDOWN',
   'EADDRNOTAVAIL',
 ]);
-/** A reused keep-alive socket the backend closed just before we wrote. */
-const STALE_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+/**
+ * The backend closed the connection before sending any byte of an answer: a reused keep-alive
+ * socket it closed just before we wrote, or a backend shutting down. Idempotent requests may be
+ * retried (RFC 9110 §9.2.2).
+ */
+const STALE_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UPSTREAM_CLOSED']);
 const TIMEOUT_ERRORS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UPSTREAM_TIMEOUT']);
 /** Idle upstream keep-alive connections are closed after this (below node's 5 s server default). */
 const UPSTREAM_KEEP_ALIVE_MS = 4000;

@@ -162,4 +162,23 @@ describe('upstream framing through the gateway', () => {
     expect(answer.status).toBe(502);
     expect(answer.body).toBe('502 upstream failed (UPSTREAM_PROTOCOL)\n');
   });
+
+  it('retries an idempotent request when the backend closes before answering; never a POST', async () => {
+    let closes = 1;
+    await using backend = await rawBackend((_head, socket) => {
+      if (closes > 0) {
+        closes -= 1;
+        socket.destroy();
+        return;
+      }
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    });
+    await using g = await gatewayFor(portOf(backend));
+    expect(await request(g.url)).toMatchObject({ status: 200, body: 'ok' });
+    closes = 1;
+    const post = await request(g.url, { method: 'POST' });
+    expect(post.status).toBe(502);
+    // never replayed: the answer names the close (on a fresh or a reused connection)
+    expect(post.body).toMatch(/^502 upstream failed \((UPSTREAM_CLOSED|ECONNRESET)\)\n$/);
+  });
 });
