@@ -21,3 +21,4 @@ export {
 } from './labels.ts';
 export { manifestHash, revisionId, revisionIdOf } from './revision.ts';
 export { InstallationKey, redactSpec, sealSpec, unsealSpec } from './sealed-secrets.ts';
+export { escapeToken, unescapeToken } from './tokens.ts';

@@ -5,8 +5,8 @@
  *           (tokens escaped by `escapeToken`), `machinePrefix`, `machineQueue`.
  * RPC:      `defineCommands({ name: { request: zod, response: zod } })` → a typed registry
  *           (extend with `{ ...a, ...b }`); `new RpcServer({ nc, scope, machine, commands })
- *           .handle(name, fn).start()` / `stop()`; `new RpcClient({ nc, scope, commands })
- *           .call(machine, name, request, { timeoutMs })`. Errors: RPC_NO_RESPONDERS, RPC_TIMEOUT,
+ *           .handle(name, fn)` or `.handleAll({ name: fn, … })`, `.start()` / `stop()`; `new RpcClient({ nc, scope, commands })
+ *           .call(machine, name, request, { timeoutMs, signal })`. Errors: RPC_NO_RESPONDERS, RPC_TIMEOUT,
  *           RPC_BAD_REQUEST, RPC_REMOTE_ERROR, or the remote PloyzError's own code.
  * Local API (HTTP/JSON over the daemon's unix socket):
  *           `api` is the declarative route table (name → method, path, input/output schemas,
@@ -41,6 +41,7 @@ export {
 } from './api-server.ts';
 export {
   type CallOptions,
+  type CommandHandlers,
   type CommandRegistry,
   type CommandSpec,
   defineCommands,

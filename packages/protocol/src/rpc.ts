@@ -70,6 +70,9 @@ export type RpcHandler<R extends CommandRegistry, C extends keyof R> = (
   ctx: RpcContext,
 ) => Promise<z.input<R[C]['response']>> | z.input<R[C]['response']>;
 
+/** One handler per command of a registry (what a daemon plugin hands over with its registry). */
+export type CommandHandlers<R extends CommandRegistry> = { [C in keyof R & string]: RpcHandler<R, C> };
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -105,6 +108,14 @@ export class RpcServer<R extends CommandRegistry> {
       throw new PloyzError('INVALID_ARGUMENT', `RPC command '${command}' has a handler already`);
     }
     this.#handlers.set(command, handler as unknown as RpcHandler<R, keyof R>);
+    return this;
+  }
+
+  /** Registers a handler for every command of the registry. */
+  handleAll(handlers: CommandHandlers<R>): this {
+    for (const [command, handler] of Object.entries(handlers)) {
+      this.handle(command as keyof R & string, handler as RpcHandler<R, keyof R & string>);
+    }
     return this;
   }
 
@@ -210,6 +221,8 @@ export class RpcServer<R extends CommandRegistry> {
 export interface CallOptions {
   /** Default: the client's timeout (5 s). */
   timeoutMs?: number;
+  /** Stops waiting for the reply (the call rejects with the signal's reason). */
+  signal?: AbortSignal;
 }
 
 /** Calls commands on explicit machines. */
@@ -251,13 +264,17 @@ export class RpcClient<R extends CommandRegistry> {
     const subject = commandSubject(this.#scope, machine, command);
     const timeout = options.timeoutMs ?? this.#timeoutMs;
     const envelope: RpcRequestEnvelope = { v: 1, caller: this.#caller, request: parsed.data };
+    const signal = options.signal;
+    signal?.throwIfAborted();
     let reply: Msg;
     try {
-      reply = await this.#nc.request(subject, encoder.encode(JSON.stringify(envelope)), {
+      const request = this.#nc.request(subject, encoder.encode(JSON.stringify(envelope)), {
         timeout,
         noMux: false,
       });
+      reply = signal ? await raceAbort(request, signal) : await request;
     } catch (err) {
+      if (signal?.aborted) throw signal.reason;
       throw rpcFailure(err, machine, command, timeout);
     }
     let body: RpcReplyEnvelope;
@@ -291,6 +308,23 @@ export class RpcClient<R extends CommandRegistry> {
     }
     return result.data as ResponseOf<R, C>;
   }
+}
+
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }
 
 /** Maps a nats.js request failure to RPC_NO_RESPONDERS / RPC_TIMEOUT (RpcFailure of the design). */

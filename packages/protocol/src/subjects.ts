@@ -1,44 +1,12 @@
 /**
  * NATS subject scheme: `ployz.v1.<inst>.<auth>.rpc.node.<machine>.<command>`.
  *
- * A token keeps `[A-Za-z0-9_-]`; every other UTF-8 byte is written `=XX` (upper-case hex, so `=`
- * is `=3D`). Same escape as @ployz/store's KV keys (kept in both packages: they are siblings and
- * neither may import the other).
+ * Tokens are escaped by @ployz/identity's `escapeToken` (the same escape as @ployz/store's KV keys):
+ * `[A-Za-z0-9_-]` kept, every other UTF-8 byte written `=XX`.
  */
-import { PloyzError } from '@ployz/types';
+import { escapeToken, unescapeToken } from '@ployz/identity';
 
-const SAFE = /^[A-Za-z0-9_-]$/;
-const ALL_SAFE = /^[A-Za-z0-9_-]+$/;
-
-export function escapeToken(token: string): string {
-  if (token.length === 0) {
-    throw new PloyzError('INVALID_ARGUMENT', 'an empty name cannot be used as a subject token');
-  }
-  if (ALL_SAFE.test(token)) return token;
-  let out = '';
-  for (const ch of token) {
-    if (SAFE.test(ch)) {
-      out += ch;
-      continue;
-    }
-    for (const byte of Buffer.from(ch, 'utf8')) out += `=${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out;
-}
-
-export function unescapeToken(token: string): string {
-  const bytes: number[] = [];
-  for (let i = 0; i < token.length; i++) {
-    const ch = token[i];
-    if (ch === '=') {
-      bytes.push(Number.parseInt(token.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else if (ch !== undefined) {
-      bytes.push(ch.charCodeAt(0));
-    }
-  }
-  return Buffer.from(bytes).toString('utf8');
-}
+export { escapeToken, unescapeToken };
 
 export interface RpcScope {
   installation: string;

@@ -187,6 +187,34 @@ describe('machine-command RPC', () => {
     }
   });
 
+  it('handleAll registers a handler per command; an aborted call stops waiting at once', async () => {
+    const all = new RpcServer({ nc, scope, machine: 'm6', commands: core }).handleAll({
+      ping: (_req, ctx) => ({ machine: ctx.machine, at: 'all' }),
+      capacity: (req) => ({ fits: false, free_cpu_millis: req.cpu_millis }),
+    });
+    expect(all.commands()).toEqual(['capacity', 'ping']);
+    const slow = new RpcServer({ nc, scope, machine: 'm7', commands }).handle('slow', async (req) => {
+      await new Promise((r) => setTimeout(r, req.ms));
+      return {};
+    });
+    all.start();
+    slow.start();
+    await nc.flush();
+    try {
+      expect(await client.call('m6', 'ping', {})).toEqual({ machine: 'm6', at: 'all' });
+      const ac = new AbortController();
+      const started = Date.now();
+      const pending = client.call('m7', 'slow', { ms: 1500 }, { timeoutMs: 5000, signal: ac.signal });
+      setTimeout(() => ac.abort(new Error('caller gave up')), 100);
+      await expect(pending).rejects.toThrow(/caller gave up/);
+      expect(Date.now() - started).toBeLessThan(1400);
+      await expect(client.call('m6', 'ping', {}, { signal: ac.signal })).rejects.toThrow(/caller gave up/);
+    } finally {
+      await all.stop();
+      await slow.stop();
+    }
+  });
+
   it('refuses command names that are not tokens', () => {
     expect(() => defineCommands({ 'Bad.Name': { request: z.object({}), response: z.object({}) } })).toThrow(
       /must match/,

@@ -1,46 +1,14 @@
 /**
  * Names of the JetStream assets (DESIGN.md §4) and the KV key scheme.
  *
- * KV keys and subjects are built from tokens joined by `.`. A token keeps `[A-Za-z0-9_-]` as is;
- * every other byte (UTF-8) is written `=XX` (upper-case hex), so `=` itself becomes `=3D`. The
- * escape is reversible and the result is always a valid NATS subject token and KV key part.
+ * KV keys and subjects are built from tokens joined by `.`, each escaped by @ployz/identity's
+ * `escapeToken` (`[A-Za-z0-9_-]` kept, every other UTF-8 byte `=XX`; reversible).
  */
+import { escapeToken, unescapeToken } from '@ployz/identity';
 import { PloyzError } from '@ployz/types';
 
-const SAFE = /^[A-Za-z0-9_-]$/;
-const ALL_SAFE = /^[A-Za-z0-9_-]+$/;
-
-export function escapeToken(token: string): string {
-  if (token.length === 0) {
-    throw new PloyzError('INVALID_ARGUMENT', 'an empty name cannot be used as a key or subject token');
-  }
-  if (ALL_SAFE.test(token)) return token;
-  let out = '';
-  for (const ch of token) {
-    if (SAFE.test(ch)) {
-      out += ch;
-      continue;
-    }
-    for (const byte of Buffer.from(ch, 'utf8')) {
-      out += `=${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-    }
-  }
-  return out;
-}
-
-export function unescapeToken(token: string): string {
-  const bytes: number[] = [];
-  for (let i = 0; i < token.length; i++) {
-    const ch = token[i];
-    if (ch === '=') {
-      bytes.push(Number.parseInt(token.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else if (ch !== undefined) {
-      bytes.push(ch.charCodeAt(0));
-    }
-  }
-  return Buffer.from(bytes).toString('utf8');
-}
+/** The token escape is @ployz/identity's (shared with @ployz/protocol's subjects). */
+export { escapeToken, unescapeToken };
 
 /** Joins escaped tokens into a key or subject. */
 export function joinTokens(...tokens: string[]): string {
