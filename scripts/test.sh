@@ -64,22 +64,44 @@ step "build + typecheck" pnpm turbo run build typecheck --output-logs=errors-onl
 step lint pnpm biome check .
 step images bash scripts/images.sh
 
-printf '\n== tests\n'
-report=$(mktemp /tmp/ployz-vitest-XXXXXX)
-rm -f "$report"
-pnpm vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"
-vitest_rc=$?
-if [ -f "$report" ]; then
-  read -r passed failed skipped < <(REPORT=$report node -e '
-    const r = JSON.parse(require("fs").readFileSync(process.env.REPORT, "utf8"));
-    // A file that fails to load counts as a failure even though it ran no test.
-    const broken = r.testResults.filter((f) => f.status === "failed" && f.assertionResults.length === 0).length;
-    console.log(r.numPassedTests, r.numFailedTests + broken, r.numPendingTests + r.numTodoTests);
-  ' 2>/dev/null || echo "0 1 0")
+# Two vitest runs: everything but e2e (in parallel), then the e2e scenarios on their own, so the
+# scenarios that drive real daemons and containers do not compete with the unit suites for CPU.
+# Each run's JSON report is summed into the closing line.
+vitest_rc=0
+run_vitest() {
+  local name=$1
+  shift
+  printf '\n== tests: %s\n' "$name"
+  local report
+  report=$(mktemp /tmp/ployz-vitest-XXXXXX)
   rm -f "$report"
-fi
-if [ "$vitest_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
-  echo "vitest exited with $vitest_rc (an error outside any test, or no report)" >&2
-  failed=1
+  pnpm vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"
+  local rc=$?
+  local p=0 f=0 s=0
+  if [ -f "$report" ]; then
+    read -r p f s < <(REPORT=$report node -e '
+      const r = JSON.parse(require("fs").readFileSync(process.env.REPORT, "utf8"));
+      // A file that fails to load counts as a failure even though it ran no test.
+      const broken = r.testResults.filter((f) => f.status === "failed" && f.assertionResults.length === 0).length;
+      console.log(r.numPassedTests, r.numFailedTests + broken, r.numPendingTests + r.numTodoTests);
+    ' 2>/dev/null || echo "0 1 0")
+    rm -f "$report"
+  fi
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "vitest exited with $rc (an error outside any test, or no report)" >&2
+    f=1
+  fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+  skipped=$((skipped + s))
+  [ "$rc" -ne 0 ] && vitest_rc=$rc
+  return 0
+}
+
+if [ $# -gt 0 ]; then
+  run_vitest "selected" "$@"
+else
+  run_vitest "packages and apps" --project '!e2e'
+  run_vitest "e2e scenarios" --project e2e
 fi
 exit "$vitest_rc"
