@@ -26,7 +26,9 @@ printf '\nup: ployzd\n'
 bash apps/ployzd/bin/ployzd-up.sh
 # Deploy examples/hello.toml (a no-op when it is already deployed) and show it answered through
 # ployz-gateway. `ployzctl deploy` prints the nine apply steps as they happen.
-ployzctl() { node --conditions=ployz-source "$PLOYZ_ROOT/apps/ployzctl/bin/run.js" "$@"; }
+# The CLI on PATH for the operator: /usr/local/bin/ployzctl → scripts/ployzctl (this checkout).
+ln -sfn "$PLOYZ_ROOT/scripts/ployzctl" /usr/local/bin/ployzctl
+ployzctl() { "$PLOYZ_ROOT/scripts/ployzctl" "$@"; }
 printf '\nup: deploy examples/hello.toml\n'
 for _ in $(seq 1 150); do ployzctl deploy ls >/dev/null 2>&1 && break; sleep 0.2; done
 ployzctl deploy -f examples/hello.toml
@@ -40,4 +42,5 @@ for _ in $(seq 1 100); do
 done
 [ -n "$answer" ] || { echo "up: the gateway did not answer for hello.localhost on $url; see ployzctl status" >&2; exit 1; }
 printf '\nup: done. Try it:\n  $ curl -H '"'"'Host: hello.localhost'"'"' %s\n  %s\n' "$url" "$answer"
-printf '  (history: ployzctl deploy ls; change examples/hello.toml and run ployzctl deploy -f examples/hello.toml)\n'
+printf '  (ployzctl is on PATH: ployzctl status; ployzctl deploy ls; edit examples/hello.toml, then\n'
+printf '   ployzctl deploy preview -f examples/hello.toml and ployzctl deploy -f examples/hello.toml)\n'
