@@ -5,8 +5,7 @@
  * separately, seed 000).
  */
 
-import { configHash, type ContainerSpec as IdentityContainerSpec } from '@ployz/identity';
-import { LABEL } from './labels.ts';
+import { configHash, type ContainerSpec as IdentityContainerSpec, LABELS } from '@ployz/identity';
 import { subnetHost } from './machine-address.ts';
 
 export const COMPONENTS = ['networking', 'nats', 'gateway', 'dns'] as const;
@@ -96,10 +95,10 @@ export const DNS_ADMIN_PORT = 9053;
 
 function systemLabels(input: DataPlaneInput, component: ComponentName): Record<string, string> {
   return {
-    [LABEL.managed]: 'true',
-    [LABEL.kind]: 'system',
-    [LABEL.component]: component,
-    [LABEL.installation]: input.installation,
+    [LABELS.managed]: 'true',
+    [LABELS.kind]: 'system',
+    [LABELS.component]: component,
+    [LABELS.installation]: input.installation,
   };
 }
 

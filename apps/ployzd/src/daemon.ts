@@ -1,21 +1,30 @@
 /**
- * The composition root of ployzd. It wires the local API, the adopt-first data plane, the NATS
- * link, this machine's agent (RPC) and the plugins (the deploy engine registers itself in
- * `plugins.ts`). Everything here is ephemeral: `stop()` closes, in order, the local API, the
+ * The composition root of ployzd. It wires the local API (@ployz/protocol's `LocalApiServer` over
+ * its `api` route table), the adopt-first data plane, the NATS link, this machine's agent
+ * (@ployz/protocol's `RpcServer`, commands from typed registries) and the plugins (the deploy
+ * engine registers itself in `plugins.ts`). Everything here is ephemeral: `stop()` closes, in order, the local API, the
  * plugins (reverse registration order), the agent's RPC listener, the NATS link and the loops; it
  * never stops or removes a container, so the data plane outlives the daemon.
  */
 import { mkdir } from 'node:fs/promises';
+import {
+  type Api,
+  type CommandHandlers,
+  type CommandRegistry,
+  LocalApiServer,
+  type RouteHandler,
+  type RouteName,
+  RpcServer,
+} from '@ployz/protocol';
 import type { MachineRecord } from '@ployz/types';
-import { ERROR_CODES, isErrorCode, isPloyzError, PloyzError } from '@ployz/types';
+import { ERROR_CODES, isErrorCode, PloyzError } from '@ployz/types';
 import type { Logger } from 'pino';
-import { AgentRpc, nodeSubjectPrefix, type RpcHandler } from './agent-rpc.ts';
 import { measureCapacity } from './capacity.ts';
 import { natsUrlFromHost } from './component-spec.ts';
 import type { DaemonConfig } from './daemon-config.ts';
 import { type ComponentStatus, DataPlane, type ReconcileSummary } from './data-plane.ts';
 import type { DockerEngine } from './docker-engine.ts';
-import { type ApiHandler, LocalApi } from './local-api.ts';
+import { machineCommands } from './machine-commands.ts';
 import { MachineDirectory, machineRecordFor } from './machine-directory.ts';
 import { createIdentity, type InitRequest, type MachineIdentity, readIdentity } from './machine-identity.ts';
 import { NatsLink, type NatsLinkStatus } from './nats-link.ts';
@@ -29,10 +38,13 @@ export interface DaemonContext {
   readonly docker: DockerEngine;
   /** Aborted when the daemon stops. */
   readonly signal: AbortSignal;
-  /** Register a machine RPC command on this machine's subject (before the daemon starts). */
-  registerRpc(command: string, handler: RpcHandler): void;
-  /** Register a local API route (before the daemon starts). */
-  registerRoute(method: 'GET' | 'POST' | 'DELETE', path: string, handler: ApiHandler): void;
+  /**
+   * Register machine RPC commands (a `defineCommands` registry and a handler for each) on this
+   * machine's subjects, before the daemon starts. A name registered twice is an error.
+   */
+  registerCommands<R extends CommandRegistry>(commands: R, handlers: CommandHandlers<R>): void;
+  /** Implement a route of @ployz/protocol's `api` table (before the daemon starts). */
+  implement<N extends RouteName>(name: N, handler: RouteHandler<Api, N>): void;
   /** This machine's identity, or null before `machine init`. */
   identity(): MachineIdentity | null;
   /** The NATS link to this machine's ployz-nats, or null before `machine init`. */
@@ -61,14 +73,15 @@ export interface DaemonStatus {
 }
 
 export class Daemon {
-  readonly api = new LocalApi();
+  readonly api = new LocalApiServer();
   readonly #abort = new AbortController();
-  readonly #rpcHandlers = new Map<string, RpcHandler>();
+  readonly #commands: CommandRegistry = {};
+  readonly #commandHandlers: CommandHandlers<CommandRegistry> = {};
   readonly startedAt = new Date().toISOString();
   #identity: MachineIdentity | null = null;
   #dataPlane: DataPlane | null = null;
   #nats: NatsLink | null = null;
-  #agent: AgentRpc | null = null;
+  #agent: RpcServer<CommandRegistry> | null = null;
   #agentListening = false;
   #recordStored = false;
   #directory: MachineDirectory | null = null;
@@ -94,12 +107,17 @@ export class Daemon {
       logger: this.logger,
       docker: this.docker,
       signal: this.#abort.signal,
-      registerRpc: (command, handler) => {
-        if (this.#rpcHandlers.has(command))
-          throw new PloyzError('INTERNAL', `RPC ${command} registered twice`);
-        this.#rpcHandlers.set(command, handler);
+      registerCommands: (commands, handlers) => {
+        for (const name of Object.keys(commands)) {
+          if (Object.hasOwn(this.#commands, name))
+            throw new PloyzError('INTERNAL', `RPC command ${name} registered twice`);
+        }
+        Object.assign(this.#commands, commands);
+        Object.assign(this.#commandHandlers, handlers);
       },
-      registerRoute: (method, path, handler) => this.api.route(method, path, handler),
+      implement: (name, handler) => {
+        this.api.implement(name, handler);
+      },
       identity: () => this.#identity,
       nats: () => this.#nats,
     };
@@ -116,6 +134,7 @@ export class Daemon {
         socket: this.config.socketPath,
         state_dir: this.config.stateDir,
         initialised: this.#identity !== null,
+        unimplemented_routes: this.api.missing(),
       },
       'ployzd listening',
     );
@@ -129,17 +148,26 @@ export class Daemon {
 
   #registerCore(): void {
     const ctx = this.context;
-    ctx.registerRoute('GET', '/v1/status', () => this.status());
-    ctx.registerRoute('POST', '/v1/machine/init', (body) => this.init(parseInitBody(body)));
-    ctx.registerRoute('GET', '/v1/machine', () => this.machine());
-    ctx.registerRoute('GET', '/v1/machines', () => this.machines());
-    ctx.registerRpc('ping', () => ({
-      pong: true,
-      machine: this.#identity?.machine_id,
-      at: new Date().toISOString(),
-    }));
-    ctx.registerRpc('status', () => this.status());
-    ctx.registerRpc('capacity', () => measureCapacity(this.config.stateDir));
+    ctx.implement('status', () => this.status());
+    ctx.implement('machineInit', (input) =>
+      this.init({
+        machineId: input.machine_id,
+        installation: input.installation,
+        authority: input.authority,
+        region: input.region,
+      }),
+    );
+    ctx.implement('machineShow', () => this.machine());
+    ctx.implement('machineList', () => this.machines());
+    ctx.registerCommands(machineCommands, {
+      ping: () => ({
+        pong: true as const,
+        machine: this.#identity?.machine_id,
+        at: new Date().toISOString(),
+      }),
+      status: () => this.status(),
+      capacity: () => measureCapacity(this.config.stateDir),
+    });
   }
 
   async init(request: InitRequest): Promise<{
@@ -219,11 +247,13 @@ export class Daemon {
     const nc = await link.ready();
     if (this.#stopping) return;
     log.info({ url: link.url }, 'nats connected');
-    const agent = new AgentRpc(
-      nodeSubjectPrefix(identity.installation, identity.authority, identity.machine_id),
-    );
-    for (const [command, handler] of this.#rpcHandlers) agent.register(command, handler);
-    agent.start(nc);
+    const agent = new RpcServer({
+      nc,
+      scope: { installation: identity.installation, authority: identity.authority },
+      machine: identity.machine_id,
+      commands: this.#commands,
+    }).handleAll(this.#commandHandlers);
+    agent.start();
     this.#agent = agent;
     this.#agentListening = true;
     log.info({ subject: agent.prefix, commands: agent.commands() }, 'agent listening');
@@ -351,30 +381,4 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       { once: true },
     );
   });
-}
-
-function parseInitBody(body: unknown): InitRequest {
-  if (body === null || body === undefined) return {};
-  if (typeof body !== 'object' || Array.isArray(body)) {
-    throw new PloyzError('API_BAD_REQUEST', 'machine init takes a JSON object');
-  }
-  const b = body as Record<string, unknown>;
-  const str = (k: string) => {
-    const v = b[k];
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'string') throw new PloyzError('API_BAD_REQUEST', `${k} must be a string`);
-    return v;
-  };
-  return {
-    machineId: str('machine_id'),
-    installation: str('installation'),
-    authority: str('authority'),
-    region: str('region'),
-  };
-}
-
-export function errorBody(error: unknown): { code: string; message: string } {
-  return isPloyzError(error)
-    ? { code: error.code, message: error.message }
-    : { code: 'INTERNAL', message: String(error) };
 }

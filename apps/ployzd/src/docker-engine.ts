@@ -3,10 +3,10 @@
  * name, ensure the bridge network, resolve images, create/start and remove system containers.
  */
 
+import { LABELS } from '@ployz/identity';
 import { PloyzError } from '@ployz/types';
 import Docker from 'dockerode';
 import type { ContainerSpec } from './component-spec.ts';
-import { LABEL } from './labels.ts';
 import type { ObservedContainer } from './reconcile-plan.ts';
 
 export interface BridgeSpec {
@@ -100,7 +100,7 @@ export class DockerEngine {
     const existing = await this.findNetwork(spec.name);
     if (existing) {
       const labels = existing.Labels ?? {};
-      if (labels[LABEL.managed] !== 'true' || labels[LABEL.installation] !== spec.installation) {
+      if (labels[LABELS.managed] !== 'true' || labels[LABELS.installation] !== spec.installation) {
         throw new PloyzError(
           'NAME_COLLISION',
           `docker network ${spec.name} exists but is not this installation's; remove it or configure another bridge name`,
@@ -122,7 +122,7 @@ export class DockerEngine {
       Driver: 'bridge',
       CheckDuplicate: true,
       IPAM: { Driver: 'default', Config: [{ Subnet: spec.subnet, Gateway: spec.gateway }] },
-      Labels: { [LABEL.managed]: 'true', [LABEL.kind]: 'system', [LABEL.installation]: spec.installation },
+      Labels: { [LABELS.managed]: 'true', [LABELS.kind]: 'system', [LABELS.installation]: spec.installation },
     });
     return { id: net.id, created: true };
   }
@@ -134,8 +134,8 @@ export class DockerEngine {
 
   /** Create and start one system container. Returns the new id. */
   async createStarted(spec: ContainerSpec, hash: string, parentId: string | null): Promise<string> {
-    const labels: Record<string, string> = { ...spec.labels, [LABEL.configHash]: hash };
-    if (parentId !== null) labels[LABEL.parentContainerId] = parentId;
+    const labels: Record<string, string> = { ...spec.labels, [LABELS.configHash]: hash };
+    if (parentId !== null) labels[LABELS.parentContainerId] = parentId;
     const exposed: Record<string, object> = {};
     const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
     for (const p of spec.ports) {

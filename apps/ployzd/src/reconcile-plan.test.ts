@@ -1,6 +1,6 @@
+import { LABELS } from '@ployz/identity';
 import { describe, expect, it } from 'vitest';
 import { COMPONENTS, type ContainerSpec, type DesiredComponent, PARENT_COMPONENT } from './component-spec.ts';
-import { LABEL } from './labels.ts';
 import { type ObservedContainer, planReconcile } from './reconcile-plan.ts';
 
 const INST = 'test-inst';
@@ -22,11 +22,11 @@ function running(
     id: `id-${component}`,
     name: `p-${component}`,
     labels: {
-      [LABEL.managed]: 'true',
-      [LABEL.kind]: 'system',
-      [LABEL.installation]: INST,
-      [LABEL.configHash]: `hash-${component}`,
-      ...(parentId ? { [LABEL.parentContainerId]: parentId } : {}),
+      [LABELS.managed]: 'true',
+      [LABELS.kind]: 'system',
+      [LABELS.installation]: INST,
+      [LABELS.configHash]: `hash-${component}`,
+      ...(parentId ? { [LABELS.parentContainerId]: parentId } : {}),
     },
     running: true,
     health: 'none',
@@ -114,9 +114,9 @@ describe('planReconcile', () => {
 
   it('treats workloads and other installations holding the name as collisions', () => {
     const workload = running('nats', 'id-networking');
-    workload.labels[LABEL.kind] = 'workload';
+    workload.labels[LABELS.kind] = 'workload';
     const other = running('dns', 'id-networking');
-    other.labels[LABEL.installation] = 'someone-else';
+    other.labels[LABELS.installation] = 'someone-else';
     const observed = [running('networking'), workload, running('gateway', 'id-networking'), other];
     const plan = planReconcile({ installation: INST, desired: desired(), observed });
     expect(plan.map((a) => a.kind)).toEqual(['adopt', 'collision', 'adopt', 'collision']);
@@ -132,7 +132,7 @@ describe('planReconcile', () => {
     const stray = {
       ...running('web'),
       name: 'p-web',
-      labels: { [LABEL.managed]: 'true', [LABEL.kind]: 'workload' },
+      labels: { [LABELS.managed]: 'true', [LABELS.kind]: 'workload' },
     };
     const plan = planReconcile({
       installation: INST,

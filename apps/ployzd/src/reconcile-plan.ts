@@ -3,8 +3,9 @@
  * exist now → one action per component. It never looks at containers other than those holding a
  * component's name, so workloads and foreign containers are never in a plan's hands.
  */
+
+import { LABELS } from '@ployz/identity';
 import type { ComponentName, DesiredComponent } from './component-spec.ts';
-import { LABEL } from './labels.ts';
 
 export interface ObservedContainer {
   id: string;
@@ -44,10 +45,10 @@ function short(id: string | undefined): string {
 }
 
 function foreignReason(c: ObservedContainer, installation: string): string | null {
-  if (c.labels[LABEL.managed] !== 'true') return 'has no Ployz labels';
-  if (c.labels[LABEL.kind] !== 'system') return `is a Ployz ${c.labels[LABEL.kind] ?? 'unknown'} container`;
-  if (c.labels[LABEL.installation] !== installation) {
-    return `belongs to installation ${c.labels[LABEL.installation] ?? '(unset)'}`;
+  if (c.labels[LABELS.managed] !== 'true') return 'has no Ployz labels';
+  if (c.labels[LABELS.kind] !== 'system') return `is a Ployz ${c.labels[LABELS.kind] ?? 'unknown'} container`;
+  if (c.labels[LABELS.installation] !== installation) {
+    return `belongs to installation ${c.labels[LABELS.installation] ?? '(unset)'}`;
   }
   return null;
 }
@@ -113,7 +114,7 @@ function planOne(
     containerId: found.id,
     detail,
   });
-  const haveHash = found.labels[LABEL.configHash];
+  const haveHash = found.labels[LABELS.configHash];
   if (haveHash !== want.configHash) {
     return recreate(
       'config_drift',
@@ -121,7 +122,7 @@ function planOne(
     );
   }
   if (want.parent !== null) {
-    const haveParent = found.labels[LABEL.parentContainerId];
+    const haveParent = found.labels[LABELS.parentContainerId];
     if (parentChanged) return recreate('parent_changed', `its parent ${want.parent} is being replaced`);
     if (haveParent !== parentId) {
       return recreate(

@@ -14,6 +14,7 @@ import { dirname } from 'node:path';
 import { ERROR_CODES, isPloyzError, PloyzError } from '@ployz/types';
 import type { z } from 'zod';
 import { type Api, api, type RouteTable } from './api-routes.ts';
+import type { Sendable } from './plain.ts';
 
 export interface HandlerContext<P> {
   /** Sends one progress line (streamed routes only; a no-op elsewhere). */
@@ -24,8 +25,8 @@ export interface HandlerContext<P> {
 
 export type RouteHandler<T extends RouteTable, N extends keyof T> = (
   input: z.output<T[N]['input']>,
-  ctx: HandlerContext<T[N]['progress'] extends z.ZodType ? z.input<T[N]['progress']> : never>,
-) => Promise<z.input<T[N]['output']>> | z.input<T[N]['output']>;
+  ctx: HandlerContext<T[N]['progress'] extends z.ZodType ? Sendable<z.input<T[N]['progress']>> : never>,
+) => Promise<Sendable<z.input<T[N]['output']>>> | Sendable<z.input<T[N]['output']>>;
 
 const STATUS_BY_KIND = { user: 400, conflict: 409, transient: 503, internal: 500 } as const;
 

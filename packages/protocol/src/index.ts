@@ -39,6 +39,7 @@ export {
   type RouteHandler,
   socketAnswers,
 } from './api-server.ts';
+export type { Plain, Sendable } from './plain.ts';
 export {
   type CallOptions,
   type CommandHandlers,

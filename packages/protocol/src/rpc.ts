@@ -14,6 +14,7 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { type ErrorBody, isErrorCode, isPloyzError, PloyzError } from '@ployz/types';
 import { z } from 'zod';
+import type { Sendable } from './plain.ts';
 import { commandSubject, machinePrefix, machineQueue, type RpcScope, unescapeToken } from './subjects.ts';
 
 export interface CommandSpec<Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
@@ -36,7 +37,7 @@ export function defineCommands<R extends CommandRegistry>(registry: R): R {
   return registry;
 }
 
-export type RequestOf<R extends CommandRegistry, C extends keyof R> = z.input<R[C]['request']>;
+export type RequestOf<R extends CommandRegistry, C extends keyof R> = Sendable<z.input<R[C]['request']>>;
 export type ResponseOf<R extends CommandRegistry, C extends keyof R> = z.output<R[C]['response']>;
 
 export const RpcRequestEnvelope = z.object({
@@ -68,7 +69,7 @@ export interface RpcContext {
 export type RpcHandler<R extends CommandRegistry, C extends keyof R> = (
   request: z.output<R[C]['request']>,
   ctx: RpcContext,
-) => Promise<z.input<R[C]['response']>> | z.input<R[C]['response']>;
+) => Promise<Sendable<z.input<R[C]['response']>>> | Sendable<z.input<R[C]['response']>>;
 
 /** One handler per command of a registry (what a daemon plugin hands over with its registry). */
 export type CommandHandlers<R extends CommandRegistry> = { [C in keyof R & string]: RpcHandler<R, C> };
@@ -111,10 +112,10 @@ export class RpcServer<R extends CommandRegistry> {
     return this;
   }
 
-  /** Registers a handler for every command of the registry. */
-  handleAll(handlers: CommandHandlers<R>): this {
+  /** Registers each given handler (as `handle` for every entry). */
+  handleAll(handlers: Partial<CommandHandlers<R>>): this {
     for (const [command, handler] of Object.entries(handlers)) {
-      this.handle(command as keyof R & string, handler as RpcHandler<R, keyof R & string>);
+      if (handler) this.handle(command as keyof R & string, handler as RpcHandler<R, keyof R & string>);
     }
     return this;
   }

@@ -8,18 +8,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { InstallationKey } from '@ployz/identity';
+import { RpcServer } from '@ployz/protocol';
 import { Store } from '@ployz/store';
 import { type DockerScope, dockerScope, type NatsServer, startNats } from '@ployz/testkit';
 import { parseManifest } from '@ployz/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentRpc, nodeSubjectPrefix } from '../agent-rpc.ts';
 import { measureCapacity } from '../capacity.ts';
+import { machineCommands } from '../machine-commands.ts';
 import { DockerWorkloads } from './docker-workloads.ts';
 import { DeployEngine, newDeployId, newInstanceId } from './engine.ts';
 import type { DeployEvent } from './events.ts';
 import { deployManifestOf, sealedRevisionCodec } from './manifest-adapter.ts';
 import { systemClock } from './ports.ts';
-import { deployRpcHandlers, RpcMachineAgent } from './rpc-agent.ts';
+import { deployCommands, deployRpcHandlers, RpcMachineAgent } from './rpc-agent.ts';
 import { machine } from './sample-records.ts';
 import { storeDeployPort } from './store-port.ts';
 
@@ -28,7 +29,8 @@ let nats: NatsServer;
 let nc: NatsConnection;
 let store: Store;
 let docker: DockerScope;
-let agentRpc: AgentRpc;
+const agentCommands = { ...machineCommands, ...deployCommands };
+let agentRpc: RpcServer<typeof agentCommands>;
 let engine: DeployEngine;
 let stateDir: string;
 const key = InstallationKey.generate();
@@ -80,10 +82,11 @@ beforeAll(async () => {
     { containerPrefix: `ployz-${docker.id}-`, bridge, dns: null, extraLabels: { ...docker.labels } },
     systemClock,
   );
-  agentRpc = new AgentRpc(nodeSubjectPrefix(scope.installation, scope.authority, 'm1'));
-  for (const [c, h] of Object.entries(deployRpcHandlers(() => workloads))) agentRpc.register(c, h);
-  agentRpc.register('capacity', () => measureCapacity(stateDir));
-  agentRpc.start(nc);
+  // The same registries and handlers the daemon mounts (machine commands + the deploy plugin's).
+  agentRpc = new RpcServer({ nc, scope, machine: 'm1', commands: agentCommands })
+    .handleAll(deployRpcHandlers(() => workloads))
+    .handle('capacity', () => measureCapacity(stateDir));
+  agentRpc.start();
   engine = new DeployEngine({
     store: storeDeployPort(store),
     agent: new RpcMachineAgent(nc, scope.installation, scope.authority),

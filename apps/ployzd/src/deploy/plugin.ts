@@ -1,14 +1,9 @@
 /**
  * The deploy engine as a daemon plugin: RPC commands for the participant side
- * (deploy_start / deploy_ready / deploy_stop), local API routes for the CLI, and at every start
- * crash recovery before the first deploy is accepted.
- *
- * Local API (the shapes of @ployz/protocol's `api` table):
- *   POST /v1/deploy/preview   { manifest, filename?, format? }  → DeployPlan
- *   POST /v1/deploy/apply     { manifest, filename?, actor? }   → NDJSON: { progress: DeployEvent }…, { result: ApplyResult } | { error }
- *   POST /v1/deploy/rollback  { deploy_id, actor? }             → NDJSON, as apply
- *   GET  /v1/deploys?namespace=                                 → DeployStatusRecord[]
- *   GET  /v1/deploy?id=                                         → { status, phases, commits }
+ * (`deployCommands`: deploy_start / deploy_ready / deploy_stop), the deploy routes of
+ * @ployz/protocol's `api` table for the CLI (deployPreview, deployApply and deployRollback
+ * streaming deploy events as progress, deployList, deployShow), and at every start crash recovery
+ * before the first deploy is accepted. An apply keeps running when the client goes away.
  *
  * Test-only: PLOYZ_TEST_PAUSE_AT_STEP=<1-9> pauses every apply at the start of that step (after
  * the step's status write) until the process is killed.
@@ -17,19 +12,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InstallationKey, LABELS } from '@ployz/identity';
-import { DeployRequest, RollbackRequest } from '@ployz/protocol';
 import { Store } from '@ployz/store';
-import { isPloyzError, PloyzError, parseManifest } from '@ployz/types';
-import type { z } from 'zod';
+import { PloyzError, parseManifest } from '@ployz/types';
 import type { DaemonContext, DaemonPlugin } from '../daemon.ts';
 import type { MachineIdentity } from '../machine-identity.ts';
 import { DockerWorkloads } from './docker-workloads.ts';
 import { DeployEngine, newDeployId, newInstanceId } from './engine.ts';
-import { EventStream } from './event-stream.ts';
-import type { DeployEvent } from './events.ts';
 import { deployManifestOf, sealedRevisionCodec } from './manifest-adapter.ts';
 import { systemClock } from './ports.ts';
-import { deployRpcHandlers, RpcMachineAgent } from './rpc-agent.ts';
+import { deployCommands, deployRpcHandlers, RpcMachineAgent } from './rpc-agent.ts';
 import { storeDeployPort } from './store-port.ts';
 
 /** The installation key that seals env values at rest: `<state>/installation.key`, 0600. */
@@ -55,18 +46,6 @@ function bridgeDns(subnet: string): string | null {
   return m ? `${m[1]}.2` : null;
 }
 
-function input<T>(schema: z.ZodType<T>, body: unknown): T {
-  const parsed = schema.safeParse(body ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new PloyzError(
-      'API_BAD_REQUEST',
-      `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
-    );
-  }
-  return parsed.data;
-}
-
 export function deployPlugin(): DaemonPlugin {
   let engine: DeployEngine | null = null;
   let workloads: DockerWorkloads | null = null;
@@ -84,24 +63,6 @@ export function deployPlugin(): DaemonPlugin {
     return { engine, key };
   };
 
-  /**
-   * The protocol's stream wire: `{ progress: DeployEvent }` lines, then `{ result }` or
-   * `{ error }`. The deploy keeps running when the client goes away.
-   */
-  const stream = (run: (emit: (e: DeployEvent) => void) => Promise<unknown>): AsyncIterable<unknown> => {
-    const lines = new EventStream<unknown>();
-    run((e) => lines.push({ progress: e }))
-      .then((result) => lines.push({ result }))
-      .catch((error: unknown) => {
-        const body = isPloyzError(error)
-          ? error.toJSON()
-          : { code: 'INTERNAL' as const, message: String(error) };
-        lines.push({ error: body });
-      })
-      .finally(() => lines.close());
-    return lines;
-  };
-
   const parse = (text: string, filename: string | undefined, format: 'toml' | 'json' | null) => {
     const { key: k } = ready();
     const options = {
@@ -115,7 +76,8 @@ export function deployPlugin(): DaemonPlugin {
     name: 'deploy',
     register(ctx: DaemonContext) {
       volumesRoot = join(ctx.config.stateDir, 'volumes');
-      for (const [command, handler] of Object.entries(
+      ctx.registerCommands(
+        deployCommands,
         deployRpcHandlers(() => {
           if (workloads === null)
             throw new PloyzError(
@@ -124,32 +86,19 @@ export function deployPlugin(): DaemonPlugin {
             );
           return workloads;
         }),
-      )) {
-        ctx.registerRpc(command, handler);
-      }
-      ctx.registerRoute('POST', '/v1/deploy/preview', async (body) => {
-        const b = input(DeployRequest, body);
-        return ready().engine.preview(parse(b.manifest, b.filename ?? undefined, b.format));
-      });
-      ctx.registerRoute('POST', '/v1/deploy/apply', (body) => {
-        const b = input(DeployRequest, body);
-        const manifest = parse(b.manifest, b.filename ?? undefined, b.format);
-        const { engine: e } = ready();
-        return stream((emit) => e.apply(manifest, { actor: b.actor ?? 'ployzctl' }, emit));
-      });
-      ctx.registerRoute('POST', '/v1/deploy/rollback', (body) => {
-        const b = input(RollbackRequest, body);
-        const { engine: e } = ready();
-        return stream((emit) => e.rollback(b.deploy_id, b.actor ?? 'ployzctl', emit));
-      });
-      ctx.registerRoute('GET', '/v1/deploys', (_body, query) =>
-        ready().engine.list(query.get('namespace') ?? undefined),
       );
-      ctx.registerRoute('GET', '/v1/deploy', (_body, query) => {
-        const id = query.get('id');
-        if (id === null) throw new PloyzError('API_BAD_REQUEST', 'pass ?id=dep-…');
-        return ready().engine.show(id);
+      ctx.implement('deployPreview', (b) =>
+        ready().engine.preview(parse(b.manifest, b.filename ?? undefined, b.format)),
+      );
+      ctx.implement('deployApply', (b, { emit }) => {
+        const manifest = parse(b.manifest, b.filename ?? undefined, b.format);
+        return ready().engine.apply(manifest, { actor: b.actor ?? 'ployzctl' }, emit);
       });
+      ctx.implement('deployRollback', (b, { emit }) =>
+        ready().engine.rollback(b.deploy_id, b.actor ?? 'ployzctl', emit),
+      );
+      ctx.implement('deployList', (q) => ready().engine.list(q.namespace));
+      ctx.implement('deployShow', (q) => ready().engine.show(q.id));
     },
 
     async start(ctx: DaemonContext, machine: MachineIdentity) {
