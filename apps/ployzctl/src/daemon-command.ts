@@ -1,10 +1,11 @@
 /**
- * Base of every ployzctl command that talks to ployzd: the `--socket` flag, `--json`, and errors
- * printed as `CODE: message` (or `{ "error": { code, message } }` with --json), never a stack trace.
+ * Base of every ployzctl command that talks to ployzd: the `--socket` flag, `--json`, a typed
+ * @ployz/protocol `LocalApiClient` (closed when the command ends), and errors printed as
+ * `CODE: message` (or `{ "error": { code, message } }` with --json), never a stack trace.
  */
 import { Command, Flags, type Interfaces } from '@oclif/core';
+import { DEFAULT_SOCKET, LocalApiClient } from '@ployz/protocol';
 import { isPloyzError } from '@ployz/types';
-import { DaemonClient, DEFAULT_SOCKET } from './daemon-client.ts';
 
 export abstract class DaemonCommand extends Command {
   static override enableJsonFlag = true;
@@ -17,8 +18,17 @@ export abstract class DaemonCommand extends Command {
     }),
   };
 
-  protected client(flags: { socket: string }): DaemonClient {
-    return new DaemonClient(flags.socket);
+  #clients: LocalApiClient[] = [];
+
+  protected client(flags: { socket: string }): LocalApiClient {
+    const client = new LocalApiClient({ socketPath: flags.socket });
+    this.#clients.push(client);
+    return client;
+  }
+
+  protected override async finally(err: Error | undefined): Promise<unknown> {
+    await Promise.allSettled(this.#clients.splice(0).map((c) => c.close()));
+    return super.finally(err);
   }
 
   protected override async catch(err: Interfaces.CommandError): Promise<unknown> {

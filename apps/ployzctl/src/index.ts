@@ -1,9 +1,5 @@
-/** ployzctl's library surface: the local API client (commands live in src/commands). */
-export { DaemonClient, DEFAULT_SOCKET } from './daemon-client.ts';
+/**
+ * ployzctl's library surface: the base of its daemon commands (commands live in src/commands).
+ * The local API client is @ployz/protocol's `LocalApiClient`.
+ */
 export { DaemonCommand } from './daemon-command.ts';
-export type {
-  ComponentStatusView,
-  MachineIdentityView,
-  MachineRecordView,
-  StatusView,
-} from './daemon-types.ts';

@@ -105,11 +105,15 @@ beforeAll(async () => {
             result: [
               {
                 id: 'm1',
+                public_key: `${'A'.repeat(43)}=`,
+                overlay_ip: 'fd70::1',
+                subnet: '10.210.7.0/24',
+                endpoints: [],
                 region: 'eu',
                 region_role: 'home_data',
                 lifecycle: 'active',
-                subnet: '10.210.7.0/24',
-                overlay_ip: 'fd70::1',
+                created_at: new Date().toISOString(),
+                updated_at: new Date().toISOString(),
               },
             ],
           }),

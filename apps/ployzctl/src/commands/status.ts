@@ -1,7 +1,7 @@
+import type { StatusView } from '@ployz/protocol';
 import { DaemonCommand } from '../daemon-command.ts';
-import type { StatusView } from '../daemon-types.ts';
 
-function ago(iso: string | null): string {
+function ago(iso: string | null | undefined): string {
   if (!iso) return '-';
   const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
   if (s < 120) return `${s}s ago`;
@@ -16,7 +16,7 @@ export default class Status extends DaemonCommand {
 
   async run(): Promise<StatusView> {
     const { flags } = await this.parse(Status);
-    const status = await this.client(flags).call<StatusView>('GET', '/v1/status');
+    const status = await this.client(flags).call('status', {});
     if (!this.jsonEnabled()) this.print(status);
     return status;
   }

@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command, Flags } from '@oclif/core';
-import { type ApplyResultView, type DeployProgress, LocalApiClient } from '@ployz/protocol';
+import { type ApplyResultView, DEFAULT_SOCKET, type DeployProgress, LocalApiClient } from '@ployz/protocol';
 import { isPloyzError, PloyzError } from '@ployz/types';
-import { DEFAULT_SOCKET } from '../../daemon-client.ts';
 import { eventLine } from '../../deploy-output.ts';
 
 export async function readManifest(file: string): Promise<string> {
@@ -72,6 +71,8 @@ export async function streamDeploy(
       }
     }
     cmd.exit(error.kind === 'user' || error.kind === 'conflict' ? 2 : 1);
+  } finally {
+    await client.close().catch(() => {});
   }
 }
 

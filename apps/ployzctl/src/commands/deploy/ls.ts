@@ -1,5 +1,4 @@
 import { Flags } from '@oclif/core';
-import { LocalApiClient } from '@ployz/protocol';
 import type { DeployStatusRecord } from '@ployz/types';
 import { DaemonCommand } from '../../daemon-command.ts';
 import { STATUS_HEADER, statusRow } from '../../deploy-output.ts';
@@ -17,7 +16,7 @@ export default class DeployLs extends DaemonCommand {
 
   async run(): Promise<DeployStatusRecord[]> {
     const { flags } = await this.parse(DeployLs);
-    const list = await new LocalApiClient({ socketPath: flags.socket }).call(
+    const list = await this.client(flags).call(
       'deployList',
       flags.namespace ? { namespace: flags.namespace } : {},
     );

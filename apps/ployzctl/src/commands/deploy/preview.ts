@@ -1,5 +1,5 @@
 import { Errors, Flags, type Interfaces } from '@oclif/core';
-import { type DeployPlanView, LocalApiClient } from '@ployz/protocol';
+import type { DeployPlanView } from '@ployz/protocol';
 import { DaemonCommand } from '../../daemon-command.ts';
 import { planLines, previewExitCode } from '../../deploy-output.ts';
 import { readManifest } from './index.ts';
@@ -25,7 +25,7 @@ export default class DeployPreview extends DaemonCommand {
   async run(): Promise<DeployPlanView> {
     const { flags } = await this.parse(DeployPreview);
     const manifest = await readManifest(flags.file);
-    const plan = await new LocalApiClient({ socketPath: flags.socket }).call('deployPreview', {
+    const plan = await this.client(flags).call('deployPreview', {
       manifest,
       filename: flags.file,
       format: null,

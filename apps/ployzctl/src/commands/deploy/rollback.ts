@@ -1,5 +1,5 @@
 import { Args, Command, Flags } from '@oclif/core';
-import { DEFAULT_SOCKET } from '../../daemon-client.ts';
+import { DEFAULT_SOCKET } from '@ployz/protocol';
 import { streamDeploy } from './index.ts';
 
 export default class DeployRollback extends Command {

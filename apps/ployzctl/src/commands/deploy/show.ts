@@ -1,5 +1,5 @@
 import { Args } from '@oclif/core';
-import { type DeployDetailView, LocalApiClient } from '@ployz/protocol';
+import type { DeployDetailView } from '@ployz/protocol';
 import { DaemonCommand } from '../../daemon-command.ts';
 import { detailLines } from '../../deploy-output.ts';
 
@@ -11,7 +11,7 @@ export default class DeployShow extends DaemonCommand {
 
   async run(): Promise<DeployDetailView> {
     const { args, flags } = await this.parse(DeployShow);
-    const detail = await new LocalApiClient({ socketPath: flags.socket }).call('deployShow', { id: args.id });
+    const detail = await this.client(flags).call('deployShow', { id: args.id });
     if (!this.jsonEnabled()) for (const line of detailLines(detail)) this.log(line);
     return detail;
   }

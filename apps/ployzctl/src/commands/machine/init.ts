@@ -1,18 +1,6 @@
 import { Flags } from '@oclif/core';
+import type { MachineInitResult } from '@ployz/protocol';
 import { DaemonCommand } from '../../daemon-command.ts';
-import type { ComponentStatusView, MachineIdentityView } from '../../daemon-types.ts';
-
-interface InitResult {
-  machine: MachineIdentityView;
-  reconcile: {
-    created: number;
-    adopted: number;
-    recreated: number;
-    problems: number;
-    error: { code: string; message: string } | null;
-  } | null;
-  components: ComponentStatusView[];
-}
 
 export default class MachineInit extends DaemonCommand {
   static override description =
@@ -28,11 +16,11 @@ export default class MachineInit extends DaemonCommand {
     region: Flags.string({ description: 'region of this machine', default: 'default' }),
   };
 
-  async run(): Promise<InitResult> {
+  async run(): Promise<MachineInitResult> {
     const { flags } = await this.parse(MachineInit);
     if (!this.jsonEnabled()) this.log('initialising this machine and starting the data plane…');
-    const result = await this.client(flags).call<InitResult>('POST', '/v1/machine/init', {
-      machine_id: flags.id,
+    const result = await this.client(flags).call('machineInit', {
+      ...(flags.id !== undefined ? { machine_id: flags.id } : {}),
       installation: flags.installation,
       authority: flags.authority,
       region: flags.region,

@@ -1,13 +1,13 @@
+import type { MachineRecord } from '@ployz/types';
 import { DaemonCommand } from '../../daemon-command.ts';
-import type { MachineRecordView } from '../../daemon-types.ts';
 
 export default class MachineLs extends DaemonCommand {
   static override description = 'List the machines of this installation (from the store).';
   static override examples = ['<%= config.bin %> machine ls', '<%= config.bin %> machine ls --json'];
 
-  async run(): Promise<{ machines: MachineRecordView[] }> {
+  async run(): Promise<{ machines: MachineRecord[] }> {
     const { flags } = await this.parse(MachineLs);
-    const machines = await this.client(flags).call<MachineRecordView[]>('GET', '/v1/machines');
+    const machines = await this.client(flags).call('machineList', {});
     if (!this.jsonEnabled()) {
       this.log(
         [

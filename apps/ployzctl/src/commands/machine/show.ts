@@ -1,18 +1,13 @@
+import type { MachineShowResult } from '@ployz/protocol';
 import { DaemonCommand } from '../../daemon-command.ts';
-import type { MachineIdentityView, MachineRecordView } from '../../daemon-types.ts';
-
-interface ShowResult {
-  machine: MachineIdentityView;
-  record: MachineRecordView | null;
-}
 
 export default class MachineShow extends DaemonCommand {
   static override description = "Show this machine's identity and its stored machine record.";
   static override examples = ['<%= config.bin %> machine show', '<%= config.bin %> machine show --json'];
 
-  async run(): Promise<ShowResult> {
+  async run(): Promise<MachineShowResult> {
     const { flags } = await this.parse(MachineShow);
-    const result = await this.client(flags).call<ShowResult>('GET', '/v1/machine');
+    const result = await this.client(flags).call('machineShow', {});
     if (!this.jsonEnabled()) {
       const m = result.machine;
       this.log(`id            ${m.machine_id}`);
