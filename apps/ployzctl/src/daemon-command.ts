@@ -7,16 +7,17 @@ import { Command, Flags, type Interfaces } from '@oclif/core';
 import { DEFAULT_SOCKET, LocalApiClient } from '@ployz/protocol';
 import { isPloyzError } from '@ployz/types';
 
+/** `--socket` (or PLOYZ_SOCKET_PATH): where ployzd's local API listens. */
+export const socketFlag = Flags.string({
+  description: 'path of the ployzd local API socket',
+  env: 'PLOYZ_SOCKET_PATH',
+  default: DEFAULT_SOCKET,
+  helpGroup: 'GLOBAL',
+});
+
 export abstract class DaemonCommand extends Command {
   static override enableJsonFlag = true;
-  static override baseFlags = {
-    socket: Flags.string({
-      description: 'path of the ployzd local API socket',
-      env: 'PLOYZ_SOCKET_PATH',
-      default: DEFAULT_SOCKET,
-      helpGroup: 'GLOBAL',
-    }),
-  };
+  static override baseFlags = { socket: socketFlag };
 
   #clients: LocalApiClient[] = [];
 

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { Command, Flags } from '@oclif/core';
-import { type ApplyResultView, DEFAULT_SOCKET, type DeployProgress, LocalApiClient } from '@ployz/protocol';
+import { type ApplyResultView, type DeployProgress, LocalApiClient } from '@ployz/protocol';
 import { isPloyzError, PloyzError } from '@ployz/types';
+import { socketFlag } from '../../daemon-command.ts';
 import { eventLine } from '../../deploy-output.ts';
 
 export async function readManifest(file: string): Promise<string> {
@@ -86,11 +87,7 @@ export default class Deploy extends Command {
   static override flags = {
     file: Flags.string({ char: 'f', description: 'manifest (TOML or JSON)', required: true }),
     json: Flags.boolean({ description: 'one JSON event per line (NDJSON)', default: false }),
-    socket: Flags.string({
-      description: 'path of the ployzd local API socket',
-      env: 'PLOYZ_SOCKET_PATH',
-      default: DEFAULT_SOCKET,
-    }),
+    socket: socketFlag,
   };
 
   async run(): Promise<void> {

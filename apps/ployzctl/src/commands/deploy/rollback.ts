@@ -1,5 +1,5 @@
 import { Args, Command, Flags } from '@oclif/core';
-import { DEFAULT_SOCKET } from '@ployz/protocol';
+import { socketFlag } from '../../daemon-command.ts';
 import { streamDeploy } from './index.ts';
 
 export default class DeployRollback extends Command {
@@ -11,11 +11,7 @@ export default class DeployRollback extends Command {
   };
   static override flags = {
     json: Flags.boolean({ description: 'one JSON event per line (NDJSON)', default: false }),
-    socket: Flags.string({
-      description: 'path of the ployzd local API socket',
-      env: 'PLOYZ_SOCKET_PATH',
-      default: DEFAULT_SOCKET,
-    }),
+    socket: socketFlag,
   };
 
   async run(): Promise<void> {
