@@ -68,6 +68,21 @@ const status = {
   },
 };
 
+const AT = '2026-11-22T00:00:00.000Z';
+const events = [
+  { seq: 1, type: 'machine_upserted', at: AT, deploy_id: null, machine: 'm1', namespace: null },
+  {
+    seq: 2,
+    type: 'instance_upserted',
+    at: AT,
+    deploy_id: 'dep-1',
+    namespace: 'shop',
+    service: 'web',
+    instance: 'web-0-a',
+    machine: 'm1',
+  },
+];
+
 function ctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, ['--conditions=ployz-source', BIN, ...args], (error, stdout, stderr) => {
@@ -98,6 +113,17 @@ beforeAll(async () => {
             },
           }),
         );
+      }
+      if (req.url?.startsWith('/v1/events')) {
+        res.setHeader('content-type', 'application/x-ndjson');
+        const q = new URL(req.url, 'http://x').searchParams;
+        if (q.get('from_seq') === '99') {
+          return res.end(
+            `${JSON.stringify({ error: { code: 'STORE_UNAVAILABLE', message: 'NATS is not connected' } })}\n`,
+          );
+        }
+        for (const e of events) res.write(`${JSON.stringify({ progress: e })}\n`);
+        return res.end(`${JSON.stringify({ result: { reason: 'caught_up', last_seq: 2 } })}\n`);
       }
       if (req.url === '/v1/machines')
         return res.end(
@@ -171,6 +197,39 @@ describe('ployzctl', () => {
   it('machine ls prints one row per machine', async () => {
     const r = await ctl('machine', 'ls', '--socket', socket);
     expect(r.stdout.split('\n')[1]).toMatch(/^m1\s+eu\s+home_data\s+active\s+10\.210\.7\.0\/24\s+fd70::1$/);
+  });
+
+  it('events sends from_seq/follow/namespace and prints one line per event', async () => {
+    const r = await ctl('events', '--socket', socket, '--from-seq', '1', '-n', 'shop');
+    expect(r.code).toBe(0);
+    const sent = seen.filter((s) => s.url.startsWith('/v1/events')).at(-1);
+    expect(new URL(sent?.url ?? '/', 'http://x').searchParams.toString()).toBe(
+      'follow=false&from_seq=1&namespace=shop',
+    );
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^\s*1\s+2026-11-22T00:00:00\.000Z\s+machine_upserted\s+machine m1\s+-$/);
+    expect(lines[1]).toMatch(/^\s*2\s+\S+\s+instance_upserted\s+shop\/web\/web-0-a @m1\s+dep-1$/);
+  });
+
+  it('events --json prints NDJSON; a stream error is CODE: message (exit 1) or a JSON error line', async () => {
+    const r = await ctl('events', '--socket', socket, '--follow', '--json');
+    expect(r.code).toBe(0);
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual(events);
+    expect(seen.at(-1)?.url).toBe('/v1/events?follow=true');
+
+    const bad = await ctl('events', '--socket', socket, '--from-seq', '99');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('STORE_UNAVAILABLE: NATS is not connected');
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
+    const badJson = await ctl('events', '--socket', socket, '--from-seq', '99', '--json');
+    expect(badJson.code).toBe(1);
+    expect(JSON.parse(badJson.stdout)).toMatchObject({ type: 'error', error: { code: 'STORE_UNAVAILABLE' } });
   });
 
   it('says DAEMON_UNREACHABLE with a hint when nothing listens', async () => {

@@ -178,6 +178,8 @@ export const EventsQuery = z.object({
   namespace: z.string().optional(),
   /** Keep the stream open for new events (default true). */
   follow: z.stringbool().default(true),
+  /** First routing-event sequence to send (inclusive); default 1, the oldest kept. */
+  from_seq: z.coerce.number().int().min(1).optional(),
 });
 
 /** One event line: a deploy event or a routing fact, with its time. */
