@@ -1,6 +1,18 @@
 #!/usr/bin/env node
-// ployzctl: the oclif CLI. Commands are TypeScript files under src/commands, loaded by Node 24's
-// type stripping; run with `node --conditions=ployz-source bin/run.js` inside the repo.
+// ployzctl: the oclif CLI.
+// - Built (`pnpm turbo run build --filter ployzctl...`): `node bin/run.js` loads only the command
+//   it runs, from dist/, through oclif.manifest.json (written by bin/write-manifest.js).
+// - Sources: `node --conditions=ployz-source bin/run.js` (tests, the e2e harness) ignores the
+//   manifest and loads the TypeScript commands under src/ with Node 24's type stripping.
+// scripts/ployzctl picks the built form when it is fresh and falls back to the sources.
 import { execute } from '@oclif/core';
 
-await execute({ dir: import.meta.url });
+const conditions = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
+const fromSource = conditions.includes('ployz-source');
+
+// Not a top-level await: a command that ends by exit code lets the event loop drain first, and
+// Node would then warn about an unsettled top-level await.
+void execute({
+  dir: import.meta.url,
+  loadOptions: { root: import.meta.dirname, ignoreManifest: fromSource },
+});
