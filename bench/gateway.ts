@@ -274,9 +274,14 @@ async function main(): Promise<void> {
   }
   const dir = await mkdtemp(join(tmpdir(), 'ployz-bench-gw-'));
   try {
-    const [bport, nport, hport, cport, gport, gadmin] = await Promise.all(
-      Array.from({ length: 6 }, () => freePort()),
-    );
+    const [bport, nport, hport, cport, gport, gadmin] = await Promise.all([
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+    ]);
     const temp = `client_body_temp_path ${dir}/cb; proxy_temp_path ${dir}/px; fastcgi_temp_path ${dir}/fc; uwsgi_temp_path ${dir}/uw; scgi_temp_path ${dir}/sc;`;
     await writeFile(
       join(dir, 'backend.conf'),
