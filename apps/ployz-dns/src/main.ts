@@ -5,10 +5,10 @@
  */
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
-import { PloyzError } from '@ployz/types';
+import { FileSnapshotFeed, LazyStoreFeed } from '@ployz/routing';
+import { PloyzError, type RoutingFeed } from '@ployz/types';
 import { type Logger, pino } from 'pino';
 import { HELP, parseCli } from './config.ts';
-import { natsFeed, type StoreFeed, snapshotFileFeed } from './feed.ts';
 import { parseResolvConf, type Upstream } from './forwarder.ts';
 import { startDnsService } from './service.ts';
 
@@ -75,16 +75,19 @@ async function main(): Promise<number> {
   upstreams = upstreams.filter((u) => !config.listen.some((l) => l.host === u.host && l.port === u.port));
   if (upstreams.length === 0) log.warn('no upstream resolvers; names outside the zone will SERVFAIL');
 
-  let storeFeed: StoreFeed | null = null;
-  let feed: Awaited<ReturnType<typeof snapshotFileFeed>>;
+  let storeFeed: LazyStoreFeed | null = null;
+  let feed: RoutingFeed;
   try {
     if (config.snapshotFile !== null) {
-      feed = await snapshotFileFeed(config.snapshotFile);
+      feed = await FileSnapshotFeed.load(config.snapshotFile);
     } else {
-      storeFeed = natsFeed(config);
-      storeFeed.connect((error) =>
-        log.warn({ err: errorText(error), nats: config.natsUrl }, 'NATS not reachable; retrying'),
-      );
+      // Opened on first use; until NATS answers the follower retries and reports "not loaded".
+      storeFeed = new LazyStoreFeed({
+        servers: config.natsUrl,
+        installation: config.installation,
+        authority: config.authority,
+        name: 'ployz-dns',
+      });
       feed = storeFeed;
     }
   } catch (error) {

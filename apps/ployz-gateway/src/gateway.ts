@@ -4,8 +4,10 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   createFollower,
+  FileSnapshotFeed,
   type Follower,
   IncrementalRoutes,
+  LazyStoreFeed,
   projectRoutes,
   type RouteTable,
 } from '@ployz/routing';
@@ -14,7 +16,6 @@ import type { Logger } from 'pino';
 import { createAdminServer } from './admin.ts';
 import type { CertificateStore } from './certificates.ts';
 import type { GatewayConfig } from './config.ts';
-import { FileSnapshotFeed, LazyStoreFeed } from './feed-source.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { type Proto, ReverseProxy } from './proxy.ts';
 
@@ -85,6 +86,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
           servers: config.natsUrl,
           installation: config.installation,
           authority: config.authority,
+          name: 'ployz-gateway',
         }));
 
   let lastLoggedError = '';

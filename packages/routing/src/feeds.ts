@@ -1,3 +1,11 @@
+/**
+ * The two RoutingFeeds the edge apps (gateway, DNS) run on:
+ * - `LazyStoreFeed`: @ployz/store's NATS feed, opened on first use and reopened after a failed
+ *   open, so an edge app starts, reports "not loaded" and keeps retrying while NATS is away.
+ *   The NATS client is imported only then: a snapshot-fed process never loads it.
+ * - `FileSnapshotFeed`: a fixed RoutingSnapshot from a JSON file, for benchmarks and for serving
+ *   without NATS. It has no events; `follow` waits until aborted.
+ */
 import { readFile } from 'node:fs/promises';
 import type { Store } from '@ployz/store';
 import {
@@ -20,16 +28,19 @@ const SnapshotFile = z.object({
   instances: z.array(InstanceRecord).default([]),
 });
 
-/**
- * A fixed snapshot read from a JSON file (a RoutingSnapshot): for running the gateway without
- * NATS (benchmarks, standalone use). It never has events; `follow` waits until aborted.
- */
 export class FileSnapshotFeed implements RoutingFeed {
   readonly #path: string;
   #seq = 0;
 
   constructor(path: string) {
     this.#path = path;
+  }
+
+  /** Reads and validates the file now, so a bad path or file fails at start with CONFIG_INVALID. */
+  static async load(path: string): Promise<FileSnapshotFeed> {
+    const feed = new FileSnapshotFeed(path);
+    await feed.snapshot();
+    return feed;
   }
 
   async snapshot(): Promise<RoutingSnapshot> {
@@ -39,11 +50,17 @@ export class FileSnapshotFeed implements RoutingFeed {
     } catch (error) {
       throw new PloyzError('CONFIG_INVALID', `cannot read the snapshot file ${this.#path}`, { cause: error });
     }
-    const parsed = SnapshotFile.safeParse(JSON.parse(text));
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (error) {
+      throw new PloyzError('CONFIG_INVALID', `the snapshot file ${this.#path} is not JSON`, { cause: error });
+    }
+    const parsed = SnapshotFile.safeParse(json);
     if (!parsed.success) {
       throw new PloyzError(
         'CONFIG_INVALID',
-        `the snapshot file ${this.#path} is not a routing snapshot: ${parsed.error.message}`,
+        `the snapshot file ${this.#path} is not a routing snapshot (machines, revisions, releases, instances): ${parsed.error.message}`,
       );
     }
     this.#seq = parsed.data.seq;
@@ -62,26 +79,34 @@ export class FileSnapshotFeed implements RoutingFeed {
   }
 }
 
-/**
- * The NATS-backed feed of @ployz/store, opened lazily: while NATS (or the store's assets) is not
- * there, `snapshot()` fails with STORE_UNAVAILABLE and the follower retries with backoff, so
- * the gateway starts and reports "not loaded" instead of exiting.
- */
+export interface LazyStoreFeedOptions {
+  servers: string;
+  installation: string;
+  authority: string;
+  /** Connection name shown by nats-server (`ployz-gateway`, `ployz-dns`). */
+  name?: string;
+}
+
 export class LazyStoreFeed implements RoutingFeed {
-  readonly #options: { servers: string; installation: string; authority: string };
+  readonly #options: LazyStoreFeedOptions;
   #store: Store | undefined;
   #opening: Promise<Store> | undefined;
+  #closed = false;
 
-  constructor(options: { servers: string; installation: string; authority: string }) {
+  constructor(options: LazyStoreFeedOptions) {
     this.#options = options;
   }
 
   async #open(): Promise<Store> {
+    if (this.#closed) throw new PloyzError('STORE_UNAVAILABLE', 'the routing feed is closed');
     if (this.#store !== undefined) return this.#store;
-    // Loaded on first use: a gateway fed from a snapshot file never pays for the NATS client.
     this.#opening ??= import('@ployz/store')
       .then(({ openStore }) => openStore({ ...this.#options, ensure: false }))
-      .then((store) => {
+      .then(async (store) => {
+        if (this.#closed) {
+          await store.close();
+          throw new PloyzError('STORE_UNAVAILABLE', 'the routing feed was closed while opening');
+        }
         this.#store = store;
         return store;
       })
@@ -91,9 +116,11 @@ export class LazyStoreFeed implements RoutingFeed {
     try {
       return await this.#opening;
     } catch (error) {
-      throw new PloyzError('STORE_UNAVAILABLE', `cannot open the routing store at ${this.#options.servers}`, {
-        cause: error,
-      });
+      throw new PloyzError(
+        'STORE_UNAVAILABLE',
+        `cannot open the routing store at ${this.#options.servers}; check that ployz-nats runs`,
+        { cause: error },
+      );
     }
   }
 
@@ -112,6 +139,9 @@ export class LazyStoreFeed implements RoutingFeed {
   }
 
   async close(): Promise<void> {
-    await this.#store?.close();
+    this.#closed = true;
+    const store = this.#store;
+    this.#store = undefined;
+    await store?.close();
   }
 }
