@@ -9,8 +9,13 @@ import { LocalApiClient, LocalApiServer } from '@ployz/protocol';
 import { openStore, type Store } from '@ployz/store';
 import { startNats } from '@ployz/testkit';
 import type { InstanceRecord, MachineRecord } from '@ployz/types';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventLine, streamEvents } from './events-route.ts';
+import { Daemon } from './daemon.ts';
+import { parseDaemonConfig } from './daemon-config.ts';
+import { connectDocker, DockerEngine } from './docker-engine.ts';
+import { eventLine, eventsPlugin, streamEvents } from './events-route.ts';
+import { NatsLink } from './nats-link.ts';
 
 const AT = '2026-11-22T00:00:00.000Z';
 const machine: MachineRecord = {
@@ -168,5 +173,51 @@ describe('events route', () => {
     // The handler ends once the client has gone: the server does not keep following.
     for (let i = 0; i < 50 && ended.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect(ended).toEqual([{ reason: 'client_closed', last_seq: 4 }]);
+  });
+});
+
+describe('events plugin in the daemon', () => {
+  it('answers STORE_UNAVAILABLE before NATS, then streams from the store once started', async () => {
+    const config = parseDaemonConfig(
+      ['--state-dir', join(dir, 'state'), '--socket-path', join(dir, 'd.sock')],
+      {},
+    );
+    const plugin = eventsPlugin();
+    const daemon = new Daemon(config, new DockerEngine(connectDocker()), pino({ level: 'silent' }), [plugin]);
+    await daemon.start();
+    const link = new NatsLink(nats.url);
+    const local = new LocalApiClient({ socketPath: config.socketPath });
+    try {
+      expect(daemon.api.missing()).not.toContain('events');
+      await expect(local.call('events', { follow: 'false' })).rejects.toMatchObject({
+        code: 'STORE_UNAVAILABLE',
+      });
+      link.start();
+      await link.ready();
+      await plugin.start?.(
+        { ...daemon.context, nats: () => link },
+        {
+          installation: 'local',
+          authority: 'auth-default',
+          machine_id: 'm1',
+          public_key: 'K=',
+          overlay_ip: 'fd00::1',
+          overlay_prefix_length: 64,
+          subnet: '10.210.1.0/24',
+          region: 'local',
+          created_at: AT,
+        },
+      );
+      const seqs: number[] = [];
+      for await (const item of local.stream('events', { follow: 'false', from_seq: 2 })) {
+        if (item.kind === 'progress') seqs.push(item.progress.seq as number);
+      }
+      expect(seqs).toEqual([2, 3, 4]);
+    } finally {
+      await local.close();
+      await plugin.stop?.();
+      await daemon.stop();
+      await link.close();
+    }
   });
 });
