@@ -14,52 +14,13 @@
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { Store } from '@ployz/store';
-import { startNats } from '@ployz/testkit';
-import type { InstanceRecord, LeaseRecord, MachineRecord } from '@ployz/types';
+import { fixtures, startNats } from '@ployz/testkit';
 
 const N = Number(process.env.STORE_BENCH_N ?? 2000);
 const BLOCK = Number(process.env.STORE_BENCH_BLOCK ?? 200);
-const AT = '2026-01-01T00:00:00.000Z';
-
-const machine: MachineRecord = {
-  id: 'm1',
-  public_key: `${'A'.repeat(42)}E=`,
-  overlay_ip: 'fd00::1',
-  subnet: '10.210.1.0/24',
-  endpoints: ['127.0.0.1:51820'],
-  region: 'local',
-  region_role: 'home_data',
-  lifecycle: 'active',
-  created_at: AT,
-  updated_at: AT,
-};
-const instance = (id: string): InstanceRecord => ({
-  id,
-  namespace: 'shop',
-  service: 'web',
-  slot: 0,
-  machine: 'm1',
-  revision: 'rev-0123456789abcdef',
-  deploy: 'dep-1',
-  container_id: 'c0ffee',
-  ip: '10.210.1.5',
-  ip6: null,
-  ports: { http: 8080 },
-  state: 'running',
-  ready: true,
-  draining: false,
-  error: null,
-  created_at: AT,
-  updated_at: AT,
-});
-const lease = (key: string): LeaseRecord => ({
-  key,
-  owner: 'bench',
-  nonce: '0123456789abcdef01234567',
-  purpose: 'deploy',
-  acquired_at: AT,
-  expires_at: '2026-01-01T00:00:30.000Z',
-});
+const machine = fixtures.machine('m1', { updated_at: '2026-01-01T00:00:00.000Z' });
+const instance = (id: string) => fixtures.instance(id);
+const lease = (key: string) => fixtures.lease(key, { owner: 'bench' });
 
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalApiClient, LocalApiServer } from '@ployz/protocol';
 import { openStore, type Store } from '@ployz/store';
-import { startNats } from '@ployz/testkit';
-import type { InstanceRecord, MachineRecord } from '@ployz/types';
+import { fixtures, startNats } from '@ployz/testkit';
+import type { InstanceRecord } from '@ployz/types';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Daemon } from './daemon.ts';
@@ -17,39 +17,10 @@ import { connectDocker, DockerEngine } from './docker-engine.ts';
 import { eventLine, eventsPlugin, streamEvents } from './events-route.ts';
 import { NatsLink } from './nats-link.ts';
 
-const AT = '2026-11-22T00:00:00.000Z';
-const machine: MachineRecord = {
-  id: 'm1',
-  public_key: `${'A'.repeat(42)}E=`,
-  overlay_ip: 'fd00::1',
-  subnet: '10.210.1.0/24',
-  endpoints: [],
-  region: 'local',
-  region_role: 'home_data',
-  lifecycle: 'active',
-  created_at: AT,
-  updated_at: AT,
-};
+const { AT } = fixtures;
+const machine = fixtures.machine('m1', { endpoints: [] });
 function instance(id: string, namespace: string): InstanceRecord {
-  return {
-    id,
-    namespace,
-    service: 'web',
-    slot: 0,
-    machine: 'm1',
-    revision: 'rev-0123456789abcdef',
-    deploy: 'dep-1',
-    container_id: 'c0ffee',
-    ip: '10.210.1.5',
-    ip6: null,
-    ports: { http: 8080 },
-    state: 'running',
-    ready: true,
-    draining: false,
-    error: null,
-    created_at: AT,
-    updated_at: AT,
-  };
+  return fixtures.instance(id, { namespace });
 }
 
 let nats: Awaited<ReturnType<typeof startNats>>;

@@ -1,21 +1,9 @@
+/** Routing records for tests: the shared builders of @ployz/testkit, with routing's defaults. */
+import { fixtures } from '@ployz/testkit';
 import type { InstanceRecord, MachineRecord, ReleaseRecord, RevisionRecord } from '@ployz/types';
 
-const AT = '2026-01-01T00:00:00Z';
-
 export function machine(id: string, overrides: Partial<MachineRecord> = {}): MachineRecord {
-  return {
-    id,
-    public_key: `${'A'.repeat(43)}=`,
-    overlay_ip: 'fd00::1',
-    subnet: '10.210.1.0/24',
-    endpoints: ['127.0.0.1:51820'],
-    region: 'local',
-    region_role: 'home_data',
-    lifecycle: 'active',
-    created_at: AT,
-    updated_at: AT,
-    ...overrides,
-  };
+  return fixtures.machine(id, overrides);
 }
 
 export function revision(
@@ -24,7 +12,7 @@ export function revision(
   routes: unknown[],
   namespace = 'default',
 ): RevisionRecord {
-  return { id, namespace, service, spec: { routes }, created_at: AT };
+  return fixtures.revision(id, { namespace, service, spec: { routes } });
 }
 
 export function httpRoute(hostnames: string[], path = '/', port = 'http') {
@@ -38,26 +26,15 @@ export function instance(
   rev: string,
   overrides: Partial<InstanceRecord> = {},
 ): InstanceRecord {
-  return {
-    id,
+  return fixtures.instance(id, {
     namespace: 'default',
     service,
     slot,
-    machine: 'm1',
     revision: rev,
-    deploy: 'dep-1',
     container_id: `c-${id}`,
     ip: `10.210.1.${10 + slot}`,
-    ip6: null,
-    ports: { http: 8080 },
-    state: 'running',
-    ready: true,
-    draining: false,
-    error: null,
-    created_at: AT,
-    updated_at: AT,
     ...overrides,
-  };
+  });
 }
 
 export function release(
@@ -66,14 +43,12 @@ export function release(
   slots: { slot: number; instance: string; machine?: string }[],
   namespace = 'default',
 ): ReleaseRecord {
-  return {
+  return fixtures.release({
     namespace,
     service,
     revision: rev,
-    deploy: 'dep-1',
     slots: slots.map((s) => ({ slot: s.slot, instance: s.instance, machine: s.machine ?? 'm1' })),
-    updated_at: AT,
-  };
+  });
 }
 
 export const REV_A = 'rev-aaaaaaaaaaaaaaaa';

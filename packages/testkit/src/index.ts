@@ -16,6 +16,7 @@ export {
   testScopeId,
   waitForDocker,
 } from './docker.ts';
+export * as fixtures from './fixtures.ts';
 export { freePort, type NatsOptions, type NatsServer, startNats, waitForPort } from './nats.ts';
 export {
   createNetnsHost,
