@@ -70,11 +70,12 @@ export class DockerWorkloads {
           );
         }
         container = this.#docker.getContainer(existing.Id); // a retried start: adopt it
+        if (!existing.State.Running) await container.start();
       } else {
+        // Just created, so not running: start it without asking Docker first.
         container = await this.#docker.createContainer(options);
+        await container.start();
       }
-      const info = await container.inspect();
-      if (!info.State.Running) await container.start();
     } catch (error) {
       if (statusOf(error) === 404) {
         throw new PloyzError(

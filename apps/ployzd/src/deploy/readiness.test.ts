@@ -46,6 +46,19 @@ describe('waitUntilReady', () => {
     expect(clock.t).toBe(0);
   });
 
+  it('probes early after a failure (10, 20, 40 ms …) and is ready without waiting the interval', async () => {
+    const clock = fakeClock();
+    const r = await waitUntilReady(spec({ interval_ms: 1000 }), {
+      clock,
+      probe: scripted([false, false, false, true]),
+      exited: alive,
+      signal,
+      what: 'x',
+    });
+    expect(r.checks).toBe(4);
+    expect(clock.t).toBe(70);
+  });
+
   it('gives up after `retries` consecutive failures, one interval apart', async () => {
     const clock = fakeClock();
     await expect(
@@ -58,7 +71,9 @@ describe('waitUntilReady', () => {
       }),
     ).rejects.toMatchObject({
       code: 'DEPLOY_READINESS_FAILED',
-      details: { checks: 3, failures: 3, last: 'refused' },
+      // Scheduled checks at 0, 1000 and 2000 ms count; the early probes between (10, 30, 70,
+      // 150, 310, 630 ms) do not.
+      details: { checks: 9, failures: 3, last: 'refused' },
     });
     expect(clock.t).toBe(2000);
   });

@@ -4,6 +4,11 @@
  * The first check runs at once, then one every `interval_ms`; each check has `timeout_ms`.
  * Failures inside `start_period_ms` after start do not count; after it, `retries` consecutive
  * failures give up with DEPLOY_READINESS_FAILED. A container that stops running fails at once.
+ *
+ * Between two scheduled checks the loop also probes early, 10 ms after a failure, then 20, 40, …
+ * ms (never past the next scheduled check): most services listen within a few tens of ms, and a
+ * deploy should not wait a whole interval (1 s by default) for them. An early probe that succeeds
+ * makes the instance ready; one that fails does not count towards `retries`.
  */
 import { connect } from 'node:net';
 import { PloyzError } from '@ployz/types';
@@ -22,14 +27,25 @@ export interface ReadinessLoop {
   what: string;
 }
 
+/** The first early probe after a failed check; each next one waits twice as long. */
+export const FIRST_EARLY_GAP_MS = 10;
+
 export async function waitUntilReady(spec: ReadinessSpec, loop: ReadinessLoop): Promise<{ checks: number }> {
   const start = loop.clock.now().getTime();
   let failures = 0;
   let checks = 0;
   let last = 'no check ran';
+  let due = start; // when the next scheduled (counted) check is due
+  let gap = FIRST_EARLY_GAP_MS;
   for (;;) {
     if (loop.signal.aborted) throw loop.signal.reason ?? new Error('aborted');
-    const exited = await loop.exited();
+    const at = loop.clock.now().getTime();
+    const scheduled = at >= due;
+    if (scheduled) due = at + spec.interval_ms;
+    // Whether the container still runs and the check itself, side by side: a ready instance is
+    // not held up by the engine's answer (a stopped one still fails at once, whatever the check).
+    checks++;
+    const [exited, result] = await Promise.all([loop.exited(), loop.probe(spec.timeout_ms)]);
     if (exited !== null) {
       throw new PloyzError(
         'DEPLOY_READINESS_FAILED',
@@ -39,12 +55,9 @@ export async function waitUntilReady(spec: ReadinessSpec, loop: ReadinessLoop): 
         },
       );
     }
-    checks++;
-    const result = await loop.probe(spec.timeout_ms);
     if (result.ok) return { checks };
     last = result.reason;
-    const elapsed = loop.clock.now().getTime() - start;
-    if (elapsed >= spec.start_period_ms) failures++;
+    if (scheduled && loop.clock.now().getTime() - start >= spec.start_period_ms) failures++;
     if (failures >= spec.retries) {
       throw new PloyzError(
         'DEPLOY_READINESS_FAILED',
@@ -53,7 +66,9 @@ export async function waitUntilReady(spec: ReadinessSpec, loop: ReadinessLoop): 
         { details: { checks, failures, last } },
       );
     }
-    await loop.clock.sleep(spec.interval_ms, loop.signal);
+    const wait = Math.max(0, Math.min(gap, due - loop.clock.now().getTime()));
+    gap *= 2;
+    await loop.clock.sleep(wait, loop.signal);
   }
 }
 
