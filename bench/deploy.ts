@@ -97,7 +97,12 @@ retries = 100
 `;
 }
 
-async function benchPloyz(): Promise<{ cli: number[]; api: number[]; steps: Map<string, number[]> }> {
+async function benchPloyz(): Promise<{
+  cli: number[];
+  cliFirst: number[];
+  api: number[];
+  steps: Map<string, number[]>;
+}> {
   const id = randomBytes(3).toString('hex');
   const inst = `bench-${id}`;
   const prefix = `bench-${id}-`;
@@ -183,12 +188,21 @@ async function benchPloyz(): Promise<{ cli: number[]; api: number[]; steps: Map<
       })) {
         const p =
           item.kind === 'progress'
-            ? (item.progress as { type: string; step?: number; name?: string; state?: string })
+            ? (item.progress as {
+                type: string;
+                step?: number;
+                name?: string;
+                state?: string;
+                action?: string;
+              })
             : null;
-        if (steps && p?.type === 'step' && p.state === 'done') {
-          const key = `${p.step} ${p.name}`;
-          steps.set(key, [...(steps.get(key) ?? []), performance.now() - t0]);
-        }
+        const key =
+          p?.type === 'step' && p.state === 'done'
+            ? `${p.step} ${p.name}`
+            : p?.type === 'instance' && (p.action === 'starting' || p.action === 'ready')
+              ? `instance ${p.action}`
+              : null;
+        if (steps && key !== null) steps.set(key, [...(steps.get(key) ?? []), performance.now() - t0]);
         if (item.kind === 'result' && item.result.status?.state !== 'committed' && !item.result.noop)
           throw new Error(`deploy ${version}: ${JSON.stringify(item.result.status)}`);
       }
@@ -198,6 +212,7 @@ async function benchPloyz(): Promise<{ cli: number[]; api: number[]; steps: Map<
     await run(PLOYZCTL, ['--version']); // builds it if stale, warms Node's compile cache
 
     const cli: number[] = [];
+    const cliFirst: number[] = [];
     const api: number[] = [];
     const steps = new Map<string, number[]>();
     for (let r = 1; r <= ROUNDS; r++) {
@@ -207,9 +222,15 @@ async function benchPloyz(): Promise<{ cli: number[]; api: number[]; steps: Map<
       await writeFile(file, manifest(v, host));
       const t0 = performance.now();
       // As an operator runs it: scripts/ployzctl (the built CLI, /usr/local/bin/ployzctl).
-      const child = run(PLOYZCTL, ['deploy', '-f', file, '--socket', socket]);
+      const child = spawn(PLOYZCTL, ['deploy', '-f', file, '--socket', socket], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      // Its first line (step 1 preview) comes right after ployzd got the request: CLI start cost.
+      child.stdout?.once('data', () => cliFirst.push(performance.now() - t0));
+      child.stdout?.resume();
       cli.push(await servedAfter(t0, '127.0.0.1', gatewayPort, host, v));
-      await child;
+      if ((await exited) !== 0) throw new Error(`ployzctl deploy ${v} failed`);
       // Through the local API.
       const va = `pa${r}`;
       const t1 = performance.now();
@@ -217,7 +238,7 @@ async function benchPloyz(): Promise<{ cli: number[]; api: number[]; steps: Map<
       api.push(await servedAfter(t1, '127.0.0.1', gatewayPort, host, va));
       await done;
     }
-    return { cli, api, steps };
+    return { cli, cliFirst, api, steps };
   } finally {
     proc.kill('SIGKILL');
     for (const label of [`ployz.installation=${inst}`]) {
@@ -300,6 +321,9 @@ async function main(): Promise<void> {
   const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
   console.log(
     `  ployz  API: step done at (mean ms after the request): ${[...ployz.steps].map(([k, v]) => `${k} ${mean(v).toFixed(0)}`).join(', ')}`,
+  );
+  console.log(
+    `  ployz  CLI: first output line (step 1 done) at ${stats(ployz.cliFirst)} after the command started`,
   );
   if (!SWARM) return;
   const swarm = await benchSwarm();

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // ployzctl: the oclif CLI.
 // - Built (`pnpm turbo run build --filter ployzctl...`): `node bin/run.js` loads only the command
-//   it runs, from dist/, through oclif.manifest.json (written by bin/write-manifest.js).
+//   it runs, bundled in dist/cli/ (bin/bundle-commands.js), through oclif.manifest.json
+//   (written by bin/write-manifest.js).
 // - Sources: `node --conditions=ployz-source bin/run.js` (tests, the e2e harness) ignores the
 //   manifest and loads the TypeScript commands under src/ with Node 24's type stripping.
 // scripts/ployzctl picks the built form when it is fresh and falls back to the sources.
