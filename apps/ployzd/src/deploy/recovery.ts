@@ -8,7 +8,7 @@
  *   is `committed`, otherwise `FailedAfterCheckpoint`.
  * Leases held by an earlier incarnation of this daemon are broken so the next deploy can start.
  */
-import type { DeployStatusRecord } from '@ployz/types';
+import type { DeployStatusRecord, InstanceRecord } from '@ployz/types';
 import { applyCommitToReleases, publishCommitRouting, removeInstance } from './apply.ts';
 import { type EngineOptions, leaseKey, leaseOwner } from './context.ts';
 import { stepName } from './events.ts';
@@ -34,6 +34,30 @@ const OPEN: ReadonlySet<DeployStatusRecord['state']> = new Set([
 function ownedByEarlierSelf(opts: EngineOptions, owner: string): boolean {
   const prefix = `ployzd:${opts.machineId}:`;
   return owner.startsWith(prefix) && owner !== leaseOwner(opts);
+}
+
+/**
+ * Stops and forgets candidates that no commit made live. One that cannot be stopped stays as an
+ * orphan: it was never routed, and the next deploy's plan removes it. Returns how many went.
+ */
+async function discardCandidates(opts: EngineOptions, candidates: InstanceRecord[]): Promise<number> {
+  let discarded = 0;
+  for (const rec of candidates) {
+    try {
+      await opts.agent.stop({
+        namespace: rec.namespace,
+        service: rec.service,
+        instance: rec.id,
+        machine: rec.machine,
+        stop_grace_ms: 0,
+      });
+      await opts.store.deleteInstance(rec);
+      discarded++;
+    } catch {
+      // orphan (never routed); the next deploy removes it
+    }
+  }
+  return discarded;
 }
 
 export async function recoverDeploys(opts: EngineOptions): Promise<RecoveryReport[]> {
@@ -62,21 +86,10 @@ export async function recoverDeploys(opts: EngineOptions): Promise<RecoveryRepor
     let error: ErrorSummary;
 
     if (commits.length === 0) {
-      for (const rec of instances.filter((i) => i.deploy === status.deploy_id)) {
-        try {
-          await opts.agent.stop({
-            namespace: rec.namespace,
-            service: rec.service,
-            instance: rec.id,
-            machine: rec.machine,
-            stop_grace_ms: 0,
-          });
-          await store.deleteInstance(rec);
-          discarded++;
-        } catch {
-          // left as an orphan for the next deploy (never routed)
-        }
-      }
+      discarded += await discardCandidates(
+        opts,
+        instances.filter((i) => i.deploy === status.deploy_id),
+      );
       next = 'failed';
       error = { code: 'DEPLOY_FAILED', message: `${why}; nothing was committed and nothing live changed` };
     } else {
@@ -108,21 +121,10 @@ export async function recoverDeploys(opts: EngineOptions): Promise<RecoveryRepor
         const committed = new Set(
           commits.flatMap((c) => c.services.flatMap((s) => s.slots.map((x) => x.instance))),
         );
-        for (const rec of instances.filter((i) => i.deploy === status.deploy_id && !committed.has(i.id))) {
-          try {
-            await opts.agent.stop({
-              namespace: rec.namespace,
-              service: rec.service,
-              instance: rec.id,
-              machine: rec.machine,
-              stop_grace_ms: 0,
-            });
-            await store.deleteInstance(rec);
-            discarded++;
-          } catch {
-            // orphan; next deploy removes it
-          }
-        }
+        discarded += await discardCandidates(
+          opts,
+          instances.filter((i) => i.deploy === status.deploy_id && !committed.has(i.id)),
+        );
       }
       next = cleanupFailed ? 'FailedAfterCheckpoint' : 'committed';
       error = {
