@@ -22,7 +22,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { IncrementalRoutes, ProjectionState, projectRoutes } from '@ployz/routing';
 import { openStore } from '@ployz/store';
-import { freePort, startNats, waitForPort } from '@ployz/testkit';
+import { fixtures, freePort, startNats, waitForPort } from '@ployz/testkit';
 import type {
   InstanceRecord,
   MachineRecord,
@@ -83,28 +83,15 @@ function hex16(n: number): string {
 }
 
 function machine(): MachineRecord {
-  return {
-    id: 'm1',
-    public_key: `${'A'.repeat(43)}=`,
-    overlay_ip: 'fd00::1',
-    subnet: '10.210.1.0/24',
-    endpoints: [],
-    region: 'local',
-    region_role: 'home_data',
-    lifecycle: 'active',
-    created_at: AT,
-    updated_at: AT,
-  };
+  return fixtures.machine('m1', { endpoints: [] });
 }
 
 function revision(n: number, service: string, hostnames: string[]): RevisionRecord {
-  return {
-    id: `rev-${hex16(n)}`,
+  return fixtures.revision(`rev-${hex16(n)}`, {
     namespace: 'default',
     service,
     spec: { routes: [{ kind: 'http', hostnames, path: '/', port: 'http' }] },
-    created_at: AT,
-  };
+  });
 }
 
 function instance(
@@ -115,36 +102,24 @@ function instance(
   ip: string,
   port: number,
 ): InstanceRecord {
-  return {
-    id,
+  return fixtures.instance(id, {
     namespace: 'default',
     service,
     slot,
-    machine: 'm1',
     revision: rev,
-    deploy: 'dep-1',
     container_id: null,
     ip,
-    ip6: null,
     ports: { http: port },
-    state: 'running',
-    ready: true,
-    draining: false,
-    error: null,
-    created_at: AT,
-    updated_at: AT,
-  };
+  });
 }
 
 function release(service: string, rev: string, instances: InstanceRecord[]): ReleaseRecord {
-  return {
+  return fixtures.release({
     namespace: 'default',
     service,
     revision: rev,
-    deploy: 'dep-1',
     slots: instances.map((i) => ({ slot: i.slot, machine: i.machine, instance: i.id })),
-    updated_at: AT,
-  };
+  });
 }
 
 /** `services` services × `slots` slots; service 0 answers `example.com` on the real backend. */

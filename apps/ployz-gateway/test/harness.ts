@@ -1,28 +1,17 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { fixtures } from '@ployz/testkit';
 import type { InstanceRecord, MachineRecord, ReleaseRecord, RevisionRecord, RoutingFeed } from '@ployz/types';
 import { pino } from 'pino';
 import { GatewayConfig } from '../src/config.ts';
 import { type Gateway, startGateway } from '../src/gateway.ts';
 
-const AT = '2026-01-01T00:00:00Z';
 export const REV = 'rev-aaaaaaaaaaaaaaaa';
 export const REV2 = 'rev-bbbbbbbbbbbbbbbb';
 
 export function machine(id = 'm1'): MachineRecord {
-  return {
-    id,
-    public_key: `${'A'.repeat(43)}=`,
-    overlay_ip: 'fd00::1',
-    subnet: '10.210.1.0/24',
-    endpoints: [],
-    region: 'local',
-    region_role: 'home_data',
-    lifecycle: 'active',
-    created_at: AT,
-    updated_at: AT,
-  };
+  return fixtures.machine(id, { endpoints: [] });
 }
 
 export function revision(
@@ -30,53 +19,31 @@ export function revision(
   routes: { hostnames: string[]; path?: string }[],
   id = REV,
 ): RevisionRecord {
-  return {
-    id,
-    namespace: 'default',
-    service,
-    spec: {
-      routes: routes.map((r) => ({
-        kind: 'http',
-        hostnames: r.hostnames,
-        path: r.path ?? '/',
-        port: 'http',
-      })),
-    },
-    created_at: AT,
+  const spec = {
+    routes: routes.map((r) => ({ kind: 'http', hostnames: r.hostnames, path: r.path ?? '/', port: 'http' })),
   };
+  return fixtures.revision(id, { namespace: 'default', service, spec });
 }
 
 export function instance(id: string, service: string, slot: number, port: number, rev = REV): InstanceRecord {
-  return {
-    id,
+  return fixtures.instance(id, {
     namespace: 'default',
     service,
     slot,
-    machine: 'm1',
     revision: rev,
-    deploy: 'dep-1',
     container_id: null,
     ip: '127.0.0.1',
-    ip6: null,
     ports: { http: port },
-    state: 'running',
-    ready: true,
-    draining: false,
-    error: null,
-    created_at: AT,
-    updated_at: AT,
-  };
+  });
 }
 
 export function release(service: string, instances: InstanceRecord[], rev = REV): ReleaseRecord {
-  return {
+  return fixtures.release({
     namespace: 'default',
     service,
     revision: rev,
-    deploy: 'dep-1',
     slots: instances.map((i) => ({ slot: i.slot, machine: i.machine, instance: i.id })),
-    updated_at: AT,
-  };
+  });
 }
 
 export interface Backend extends AsyncDisposable {
