@@ -11,7 +11,7 @@
  *    change appended to the first HTTP answer that shows it (p50 / p99 / max).
  *
  * Env: GW_BENCH_SECONDS (default 8), GW_BENCH_ROUNDS (2), GW_BENCH_CONNECTIONS (64),
- *      GW_BENCH_EVENTS (200).
+ *      GW_BENCH_EVENTS (200), GW_BENCH_ONLY (throughput | freshness: one part only).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -390,6 +390,10 @@ backend b
     console.log(`  RSS after load    ${rssMb(gateway.pid as number).rss.toFixed(0)} MB`);
 
     for (const child of [nginx, haproxy, caddy, gateway]) await stop(child);
+    if (process.env.GW_BENCH_ONLY === 'throughput') {
+      await stop(backend);
+      return;
+    }
 
     // ---------------------------------------------------------------- scale
     const big = snapshot(1000, 10, bport);

@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { createAdminServer } from './admin.ts';
 import type { CertificateStore } from './certificates.ts';
 import type { GatewayConfig } from './config.ts';
+import { Http1Front } from './front-http1.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { type Proto, ReverseProxy } from './proxy.ts';
 
@@ -71,6 +72,34 @@ function clientErrorHandler(metrics: GatewayMetrics) {
     );
     socket.destroy();
   };
+}
+
+/**
+ * Puts the fast path (front-http1.ts) in front of node:http on the plain HTTP listener: the
+ * server still listens, times out and closes as node:http does, but each new connection meets
+ * the fast path first and reaches node's own connection handler only when handed off.
+ */
+function fastPath(
+  server: http.Server,
+  proxy: ReverseProxy,
+  metrics: GatewayMetrics,
+  config: GatewayConfig,
+): Http1Front {
+  const [nodeListener] = server.listeners('connection');
+  if (typeof nodeListener !== 'function') throw new Error('node:http server has no connection listener');
+  server.removeAllListeners('connection');
+  const front = new Http1Front({
+    proxy,
+    metrics,
+    limits: {
+      maxHeaderBytes: config.maxHeaderBytes,
+      keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+      writeStallMs: Math.max(config.requestTimeoutMs, config.upstreamTimeoutMs),
+    },
+    handOff: (socket) => nodeListener.call(server, socket),
+  });
+  server.on('connection', (socket: Socket) => front.accept(socket));
+  return front;
 }
 
 /** Composes feed → follower → proxy → listeners. Nothing here calls process.exit. */
@@ -133,6 +162,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     proxy.upgrade(req, socket, head, proto);
   httpServer.on('upgrade', onUpgrade('http'));
   httpServer.on('clientError', clientErrorHandler(metrics));
+  const front = fastPath(httpServer, proxy, metrics, config);
 
   const headerDeadlines = new WeakMap<Socket, NodeJS.Timeout>();
   const disarmHeaders = (socket: Socket) => {
@@ -225,12 +255,14 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       log.info({ inFlight: proxy.inFlight }, 'draining');
       const closed = [closeServer(httpServer), ...(httpsServer ? [closeServer(httpsServer)] : [])];
       httpServer.closeIdleConnections();
+      front.closeIdle();
       for (const session of sessions) session.close();
       const deadline = Date.now() + config.drainTimeoutMs;
       while (proxy.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
       if (proxy.inFlight > 0)
         log.warn({ inFlight: proxy.inFlight }, 'drain timeout: closing remaining requests');
       httpServer.closeAllConnections();
+      front.destroyAll();
       proxy.closeTunnels();
       for (const session of sessions) session.destroy();
       await Promise.all(closed);

@@ -24,6 +24,7 @@ export class GatewayMetrics {
   #retries = 0;
   #upgrades = 0;
   #clientErrors = 0;
+  #handOffs = 0;
 
   #stats(route: string): RouteStats {
     let stats = this.#routes.get(route);
@@ -63,6 +64,10 @@ export class GatewayMetrics {
   }
   clientError(): void {
     this.#clientErrors += 1;
+  }
+  /** A client connection left the fast path for node:http (body, upgrade, unusual head). */
+  handOff(): void {
+    this.#handOffs += 1;
   }
 
   render(freshness: Freshness, extra: { routes: number; backends: number; inFlight: number }): string {
@@ -112,6 +117,12 @@ export class GatewayMetrics {
       'ployz_gateway_client_errors_total',
       'Malformed or timed-out client requests.',
       this.#clientErrors,
+      'counter',
+    );
+    gauge(
+      'ployz_gateway_handed_off_connections_total',
+      'HTTP/1.1 connections passed from the fast path to node:http (bodies, upgrades, unusual heads).',
+      this.#handOffs,
       'counter',
     );
     gauge('ployz_gateway_in_flight_requests', 'Requests being proxied now.', extra.inFlight);

@@ -6,6 +6,7 @@ import { type Backend, matchRoute, normalizeRequestHost, type Route, type RouteT
 import type { Dispatcher, Pool } from 'undici';
 import { headerObject, scanRequestHeaders, scanResponseHeaders } from './forwarded-headers.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import type { PlainRequestHead } from './request-head.ts';
 import {
   type UpstreamError,
   type UpstreamExchange,
@@ -67,6 +68,11 @@ function loadUndici(): Promise<Undici> {
 }
 const NO_ROUTE = 'none';
 
+function failureReason(failure: Failure, code: string): string {
+  if (failure === 'timeout') return 'upstream timed out';
+  return `upstream ${CONNECT_ERRORS.has(code) ? 'connect ' : ''}failed (${code})`;
+}
+
 class ConnectTimeoutError extends Error {
   readonly code = 'ECONNTIMEOUT';
 }
@@ -74,6 +80,91 @@ class ConnectTimeoutError extends Error {
 function errorCode(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : 'EUNKNOWN';
+}
+
+/**
+ * The client half of a bodyless exchange: node:http's (or node:http2's) response, or a fast-path
+ * connection (front-http1.ts). The proxy drives it; it never throws.
+ */
+export interface ClientSide {
+  /** The answer started (head queued or sent) or the client is gone: no own reply, no retry. */
+  readonly committed: boolean;
+  /** The upstream answer's head. `contentLength` is -1 when the length is unknown (re-frame). */
+  sendHead(status: number, headers: string[], contentLength: number, hasDate: boolean): void;
+  /** A body chunk; `last` completes the body. Returns false to pause until `exchange.resume()`. */
+  sendData(chunk: Buffer, last: boolean, exchange: LeanExchange): boolean;
+  /** The body is complete (also after `sendData(…, true)`). */
+  sendEnd(): void;
+  /** The upstream broke after the head was sent: cut the client connection. */
+  abort(): void;
+  /** The gateway's own short answer (`<status> <reason>`), e.g. 404, 502, 504. */
+  reply(status: number, reason: string): void;
+}
+
+/** One bodyless request forwarded through the lean upstream client, with its retries. */
+export class LeanExchange implements UpstreamHandler {
+  readonly #proxy: ReverseProxy;
+  readonly client: ClientSide;
+  readonly route: Route;
+  readonly method: string;
+  readonly head: string;
+  readonly retryable: boolean;
+  readonly start: number;
+  attempt = 0;
+  sentAt = 0;
+  backend: Backend | undefined;
+  upstream: UpstreamExchange | undefined;
+
+  constructor(
+    proxy: ReverseProxy,
+    client: ClientSide,
+    route: Route,
+    method: string,
+    head: string,
+    start: number,
+  ) {
+    this.#proxy = proxy;
+    this.client = client;
+    this.route = route;
+    this.method = method;
+    this.head = head;
+    this.retryable = IDEMPOTENT.has(method);
+    this.start = start;
+  }
+
+  onHead(status: number, headers: string[], contentLength: number): void {
+    this.#proxy.answered(this.route.id, status, this.sentAt);
+    const scan = scanResponseHeaders(headers);
+    this.client.sendHead(status, scan.headers, contentLength, scan.hasDate);
+  }
+
+  onData(chunk: Buffer, last: boolean): boolean {
+    return this.client.sendData(chunk, last, this);
+  }
+
+  onEnd(): void {
+    this.client.sendEnd();
+  }
+
+  onError(error: UpstreamError, responded: boolean): void {
+    if (responded) this.client.abort();
+    else this.#proxy.leanFailed(this, error.code);
+  }
+
+  /** The client went away: drop the upstream exchange (its connection is closed). */
+  cancel(): void {
+    this.upstream?.abort();
+  }
+
+  /** The client drained: read the upstream again. */
+  resume(): void {
+    this.upstream?.resume();
+  }
+}
+
+/** The gateway's own answer body and headers (404/502/…): short, plain text, named reason. */
+export function errorBody(status: number, reason: string): string {
+  return `${status} ${reason}\n`;
 }
 
 interface Exchange {
@@ -89,8 +180,70 @@ interface Exchange {
   responded: boolean;
   hasBody: boolean;
   controller: Dispatcher.DispatchController | undefined;
-  upstream: UpstreamExchange | undefined;
 }
+
+type Resolved = { route: Route } | { status: number; label: string; reason: string };
+
+/** node:http / node:http2 responses as the client half of a bodyless exchange. */
+class NodeClient implements ClientSide {
+  readonly #res: AnyResponse;
+  readonly #h2: boolean;
+  #ended = false;
+  constructor(res: AnyResponse, h2: boolean) {
+    this.#res = res;
+    this.#h2 = h2;
+  }
+  get committed(): boolean {
+    return this.#res.headersSent || this.#res.destroyed;
+  }
+  sendHead(status: number, headers: string[], _contentLength: number, hasDate: boolean): void {
+    if (this.#h2) {
+      (this.#res as Http2ServerResponse).writeHead(status, headerObject(headers));
+    } else {
+      const r = this.#res as http.ServerResponse;
+      if (hasDate) r.sendDate = false;
+      r.writeHead(status, headers);
+    }
+  }
+  sendData(chunk: Buffer, last: boolean, exchange: LeanExchange): boolean {
+    const res = this.#res;
+    if (last) {
+      this.#ended = true;
+      res.end(chunk);
+      return true;
+    }
+    if ((res as http.ServerResponse).write(chunk)) return true;
+    res.once('drain', () => exchange.resume());
+    return false;
+  }
+  sendEnd(): void {
+    if (!this.#ended) this.#res.end();
+  }
+  abort(): void {
+    this.#res.destroy();
+  }
+  reply(status: number, reason: string): void {
+    sendError(this.#res, status, reason);
+  }
+}
+
+function sendError(res: AnyResponse, status: number, reason: string): void {
+  if (res.destroyed) return;
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = errorBody(status, reason);
+  const headers = {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    'x-ployz-gateway': 'error',
+  };
+  (res as http.ServerResponse).writeHead(status, headers);
+  res.end(body);
+}
+
+type Failure = 'timeout' | 'retry' | 'fail';
 
 /**
  * The reverse proxy: routes a request by host and path through the current table, picks a
@@ -192,11 +345,12 @@ export class ReverseProxy {
   handle(req: AnyRequest, res: AnyResponse, proto: Proto): void {
     this.#inFlight += 1;
     let exchange: Exchange | undefined;
+    let lean: LeanExchange | undefined;
     res.once('close', () => {
       this.#inFlight -= 1;
-      if (exchange !== undefined && !res.writableFinished) {
-        exchange.controller?.abort(new Error('client closed the connection'));
-        exchange.upstream?.abort();
+      if (!res.writableFinished) {
+        exchange?.controller?.abort(new Error('client closed the connection'));
+        lean?.cancel();
       }
     });
     const table = this.#options.table();
@@ -223,17 +377,17 @@ export class ReverseProxy {
         return;
       }
     }
-    const host = normalizeRequestHost(hostHeader);
-    const route = matchRoute(table, host, path);
-    if (route === undefined) {
-      this.#reject(req, res, 404, NO_ROUTE, 'no route for this host and path');
+    const resolved = this.#resolve(table, hostHeader, path);
+    if (!('route' in resolved)) {
+      this.#reject(req, res, resolved.status, resolved.label, resolved.reason);
       return;
     }
-    if (route.backends.length === 0) {
-      this.#reject(req, res, 503, route.id, `no routable backend for ${route.namespace}/${route.service}`);
-      return;
-    }
+    const route = resolved.route;
     const method = req.method ?? 'GET';
+    if (!scan.hasBody) {
+      lean = this.#startLean(new NodeClient(res, h2), route, method, path, scan.headers);
+      return;
+    }
     exchange = {
       req,
       res,
@@ -247,10 +401,59 @@ export class ReverseProxy {
       responded: false,
       hasBody: scan.hasBody,
       controller: undefined,
-      upstream: undefined,
     };
-    this.#forward(exchange, 0);
-    if (scan.hasBody) this.#watchBodyIdle(exchange);
+    this.#forwardUndici(exchange, 0);
+    this.#watchBodyIdle(exchange);
+  }
+
+  /**
+   * The fast path's entry (front-http1.ts): a plain bodyless HTTP/1.1 request. The caller counts
+   * it as settled with `settled()` once its answer is written or the client is gone.
+   */
+  serveFast(
+    client: ClientSide,
+    head: PlainRequestHead,
+    remoteAddress: string | undefined,
+  ): LeanExchange | undefined {
+    this.#inFlight += 1;
+    const metrics = this.#options.metrics;
+    const table = this.#options.table();
+    if (table === undefined) {
+      metrics.request(NO_ROUTE, 503);
+      client.reply(503, 'routing table not loaded yet');
+      return undefined;
+    }
+    const scan = scanRequestHeaders(head.raw, remoteAddress, 'http', false);
+    if (scan.invalid !== undefined) {
+      metrics.request(NO_ROUTE, 400);
+      client.reply(400, scan.invalid);
+      return undefined;
+    }
+    const resolved = this.#resolve(table, scan.host, head.target);
+    if (!('route' in resolved)) {
+      metrics.request(resolved.label, resolved.status);
+      client.reply(resolved.status, resolved.reason);
+      return undefined;
+    }
+    return this.#startLean(client, resolved.route, head.method, head.target, scan.headers);
+  }
+
+  /** A fast-path exchange is over (answered, or its client gone). */
+  settled(): void {
+    this.#inFlight -= 1;
+  }
+
+  #resolve(table: RouteTable, hostHeader: string | undefined, path: string): Resolved {
+    const route = matchRoute(table, normalizeRequestHost(hostHeader), path);
+    if (route === undefined)
+      return { status: 404, label: NO_ROUTE, reason: 'no route for this host and path' };
+    if (route.backends.length === 0)
+      return {
+        status: 503,
+        label: route.id,
+        reason: `no routable backend for ${route.namespace}/${route.service}`,
+      };
+    return { route };
   }
 
   /** `upgrade` handler (WebSocket and other HTTP/1.1 upgrades): a raw byte tunnel after routing. */
@@ -264,7 +467,7 @@ export class ReverseProxy {
     const route = table === undefined ? undefined : matchRoute(table, host, req.url ?? '/');
     const fail = (status: number, label: string, reason: string) => {
       this.#options.metrics.request(label, status);
-      const body = `${status} ${reason}\n`;
+      const body = errorBody(status, reason);
       socket.end(
         `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
           `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
@@ -330,84 +533,84 @@ export class ReverseProxy {
     return next;
   }
 
-  #forward(x: Exchange, attempt: number): void {
-    if (x.hasBody) this.#forwardUndici(x, attempt);
-    else this.#forwardLean(x, attempt);
-  }
-
-  /** Bodyless requests: the lean keep-alive client (upstream-http1.ts). */
-  #forwardLean(x: Exchange, attempt: number): void {
-    const backends = x.route.backends;
-    const backend = backends[(x.start + attempt) % backends.length] as Backend;
-    const sentAt = performance.now();
-    const metrics = this.#options.metrics;
-    const res = x.res;
-    let head = `${x.method} ${x.path} HTTP/1.1\r\n`;
-    const headers = x.headers;
+  #startLean(
+    client: ClientSide,
+    route: Route,
+    method: string,
+    path: string,
+    headers: string[],
+  ): LeanExchange {
+    let head = `${method} ${path} HTTP/1.1\r\n`;
     for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
     head += '\r\n';
-    let ended = false;
-    const handler: UpstreamHandler = {
-      onHead: (statusCode, rawHeaders) => {
-        x.responded = true;
-        metrics.upstreamLatency(x.route.id, (performance.now() - sentAt) / 1000);
-        metrics.request(x.route.id, statusCode);
-        const scan = scanResponseHeaders(rawHeaders);
-        if (x.h2) {
-          (res as Http2ServerResponse).writeHead(statusCode, headerObject(scan.headers));
-        } else {
-          const r = res as http.ServerResponse;
-          if (scan.hasDate) r.sendDate = false;
-          r.writeHead(statusCode, scan.headers);
-        }
-      },
-      onData: (chunk, last) => {
-        if (last) {
-          ended = true;
-          res.end(chunk);
-          return true;
-        }
-        if ((res as http.ServerResponse).write(chunk)) return true;
-        res.once('drain', () => x.upstream?.resume());
-        return false;
-      },
-      onEnd: () => {
-        if (!ended) res.end();
-      },
-      onError: (error: UpstreamError, responded) => {
-        if (responded) {
-          res.destroy();
-          return;
-        }
-        this.#upstreamFailed(x, attempt, backend, error.code);
-      },
-    };
-    x.upstream = this.#leanPool(backend).request(x.method, head, handler);
+    const x = new LeanExchange(this, client, route, method, head, this.#pick(route));
+    this.#sendLean(x);
+    return x;
   }
 
-  /** A request failed before any answer: 504, retry on the next backend, or 502. */
-  #upstreamFailed(x: Exchange, attempt: number, backend: Backend, code: string): void {
-    const res = x.res;
+  #sendLean(x: LeanExchange): void {
+    const backends = x.route.backends;
+    const backend = backends[(x.start + x.attempt) % backends.length] as Backend;
+    x.backend = backend;
+    x.sentAt = performance.now();
+    x.upstream = this.#leanPool(backend).request(x.method, x.head, x);
+  }
+
+  /** An upstream answered a lean exchange (metrics). */
+  answered(routeId: string, status: number, sentAt: number): void {
     const metrics = this.#options.metrics;
-    // Already answered by the gateway itself (e.g. 408), or the client is gone.
-    if (res.headersSent || res.destroyed) return;
-    if (TIMEOUT_ERRORS.has(code)) {
-      metrics.upstreamError();
-      this.#fail(x, 504, 'upstream timed out');
+    metrics.upstreamLatency(routeId, (performance.now() - sentAt) / 1000);
+    metrics.request(routeId, status);
+  }
+
+  /** A lean exchange failed before any answer: 504, retry on the next backend, or 502. */
+  leanFailed(x: LeanExchange, code: string): void {
+    if (x.client.committed) return;
+    const metrics = this.#options.metrics;
+    const failure = this.#failure(code, x.retryable, x.attempt, x.route, x.backend);
+    if (failure === 'retry') {
+      metrics.retry();
+      x.attempt += 1;
+      this.#sendLean(x);
       return;
     }
+    metrics.upstreamError();
+    metrics.request(x.route.id, failure === 'timeout' ? 504 : 502);
+    x.client.reply(failure === 'timeout' ? 504 : 502, failureReason(failure, code));
+  }
+
+  /** What a failure before any answer leads to (and marks a backend that refused as down). */
+  #failure(
+    code: string,
+    retryable: boolean,
+    attempt: number,
+    route: Route,
+    backend: Backend | undefined,
+  ): Failure {
+    if (TIMEOUT_ERRORS.has(code)) return 'timeout';
     const connectFailed = CONNECT_ERRORS.has(code);
-    if (connectFailed) this.#downUntil.set(backend.key, Date.now() + DOWN_FOR_MS);
+    if (connectFailed && backend !== undefined) this.#downUntil.set(backend.key, Date.now() + DOWN_FOR_MS);
     const mayRetry = connectFailed || STALE_SOCKET_ERRORS.has(code);
-    if (mayRetry && x.retryable && attempt + 1 < Math.max(x.route.backends.length, 2)) {
+    if (mayRetry && retryable && attempt + 1 < Math.max(route.backends.length, 2)) return 'retry';
+    return 'fail';
+  }
+
+  /** A request with a body failed before any answer: 504 or 502 (bodies are never replayed). */
+  #upstreamFailed(x: Exchange, attempt: number, backend: Backend, code: string): void {
+    const res = x.res;
+    // Already answered by the gateway itself (e.g. 408), or the client is gone.
+    if (res.headersSent || res.destroyed) return;
+    const metrics = this.#options.metrics;
+    const failure = this.#failure(code, x.retryable, attempt, x.route, backend);
+    if (failure === 'retry') {
       metrics.retry();
-      this.#forward(x, attempt + 1);
+      this.#forwardUndici(x, attempt + 1);
       return;
     }
     metrics.upstreamError();
     x.req.unpipe();
     x.req.resume();
-    this.#fail(x, 502, `upstream ${connectFailed ? 'connect ' : ''}failed (${code})`);
+    this.#fail(x, failure === 'timeout' ? 504 : 502, failureReason(failure, code));
   }
 
   /** Requests with a body: undici (streaming, re-framing, never replayed). */
@@ -499,24 +702,12 @@ export class ReverseProxy {
       return;
     }
     this.#options.metrics.request(x.route.id, status);
-    this.#send(x.res, status, reason);
+    sendError(x.res, status, reason);
   }
 
   #reject(req: AnyRequest, res: AnyResponse, status: number, label: string, reason: string): void {
     this.#options.metrics.request(label, status);
     req.resume();
-    this.#send(res, status, reason);
-  }
-
-  #send(res: AnyResponse, status: number, reason: string): void {
-    if (res.destroyed) return;
-    const body = `${status} ${reason}\n`;
-    const headers = {
-      'content-type': 'text/plain; charset=utf-8',
-      'content-length': String(Buffer.byteLength(body)),
-      'x-ployz-gateway': 'error',
-    };
-    (res as http.ServerResponse).writeHead(status, headers);
-    res.end(body);
+    sendError(res, status, reason);
   }
 }

@@ -1,0 +1,334 @@
+/**
+ * The gateway's HTTP/1.1 fast path: plain bodyless requests are read and answered straight on the
+ * client socket (no IncomingMessage, ServerResponse or stream pipeline per request); everything
+ * else — bodies, upgrades, HTTP/1.0, split or unusual heads — is handed with its bytes to the
+ * node:http server, which then owns the connection for good. See
+ * docs/adr/0008-gateway-fast-path.md.
+ */
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { GatewayMetrics } from './metrics.ts';
+import { type ClientSide, errorBody, type LeanExchange, type ReverseProxy } from './proxy.ts';
+import { parsePlainRequestHead } from './request-head.ts';
+
+export interface FrontLimits {
+  /** Heads longer than this go to node:http (which answers 431). */
+  maxHeaderBytes: number;
+  /** Idle keep-alive connections are closed after this. */
+  keepAliveTimeoutMs: number;
+  /** A client that does not read an answer for this long is cut. */
+  writeStallMs: number;
+}
+
+export interface FrontOptions {
+  proxy: ReverseProxy;
+  metrics: GatewayMetrics;
+  limits: FrontLimits;
+  /** node:http's own connection listener: takes over a socket for good. */
+  handOff(socket: Socket): void;
+}
+
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+const LAST_CHUNK = '0\r\n\r\n';
+const SWEEP_MS = 1000;
+
+const statusLines = new Map<number, string>();
+function statusLine(status: number): string {
+  let line = statusLines.get(status);
+  if (line === undefined) {
+    line = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+    if (statusLines.size < 256) statusLines.set(status, line);
+  }
+  return line;
+}
+
+/** `Date:` value, refreshed by the sweeper (one-second resolution, like node:http's). */
+let httpDate = new Date().toUTCString();
+
+/** Accepts sockets, serves their plain requests, hands the rest to node:http. */
+export class Http1Front {
+  readonly options: FrontOptions;
+  readonly #connections = new Set<FrontConnection>();
+  #timer: NodeJS.Timeout | undefined;
+  #closing = false;
+  constructor(options: FrontOptions) {
+    this.options = options;
+  }
+
+  get connections(): number {
+    return this.#connections.size;
+  }
+
+  accept(socket: Socket): void {
+    if (this.#closing) {
+      socket.destroy();
+      return;
+    }
+    this.#timer ??= setInterval(() => this.#sweep(), SWEEP_MS).unref();
+    this.#connections.add(new FrontConnection(this, socket));
+  }
+
+  forget(conn: FrontConnection): void {
+    this.#connections.delete(conn);
+  }
+
+  handOff(conn: FrontConnection, socket: Socket): void {
+    this.#connections.delete(conn);
+    this.options.metrics.handOff();
+    this.options.handOff(socket);
+  }
+
+  /** Shutdown, step 1: no new requests; idle connections close now, busy ones after their answer. */
+  closeIdle(): void {
+    this.#closing = true;
+    for (const conn of this.#connections) conn.closeWhenIdle();
+  }
+
+  /** Shutdown, step 2: cut what is left. */
+  destroyAll(): void {
+    this.#closing = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    for (const conn of this.#connections) conn.destroy();
+    this.#connections.clear();
+  }
+
+  #sweep(): void {
+    httpDate = new Date().toUTCString();
+    const now = performance.now();
+    const { keepAliveTimeoutMs, writeStallMs } = this.options.limits;
+    for (const conn of this.#connections) conn.sweep(now, keepAliveTimeoutMs, writeStallMs);
+  }
+}
+
+/** One client connection on the fast path; it is the client half of its current exchange. */
+class FrontConnection implements ClientSide {
+  readonly #front: Http1Front;
+  readonly #socket: Socket;
+  /** Bytes read but not yet parsed (a pipelined request). */
+  #buffered: Buffer | undefined;
+  #exchange: LeanExchange | undefined;
+  #busy = false;
+  #processing = false;
+  #closeAfter = false;
+  #closeWhenIdle = false;
+  /** The client half-closed (sent FIN): answer what was asked, then close. */
+  #readEnded = false;
+  #isHead = false;
+  /** Head of the answer, held so head and first body bytes leave in one write. */
+  #head: string | undefined;
+  #chunked = false;
+  #committed = false;
+  #lastActive = performance.now();
+  #stalledSince = 0;
+  readonly #onData = (chunk: Buffer) => this.#read(chunk);
+  readonly #onClose = () => this.#closed();
+  readonly #onError = () => this.#socket.destroy();
+  readonly #onEnd = () => {
+    this.#readEnded = true;
+    if (this.#busy) this.#closeAfter = true;
+    else if (this.#buffered === undefined) this.#socket.end();
+    else this.#process();
+  };
+  readonly #onDrain = () => {
+    this.#stalledSince = 0;
+    this.#exchange?.resume();
+  };
+
+  constructor(front: Http1Front, socket: Socket) {
+    this.#front = front;
+    this.#socket = socket;
+    socket.on('data', this.#onData);
+    socket.on('close', this.#onClose);
+    socket.on('error', this.#onError);
+    socket.on('end', this.#onEnd);
+  }
+
+  get committed(): boolean {
+    return this.#committed || this.#socket.destroyed;
+  }
+
+  closeWhenIdle(): void {
+    this.#closeWhenIdle = true;
+    if (!this.#busy) this.#socket.destroy();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  sweep(now: number, keepAliveTimeoutMs: number, writeStallMs: number): void {
+    if (!this.#busy) {
+      if (now - this.#lastActive > keepAliveTimeoutMs) this.#socket.destroy();
+    } else if (this.#stalledSince !== 0 && now - this.#stalledSince > writeStallMs) {
+      this.#socket.destroy();
+    }
+  }
+
+  #read(chunk: Buffer): void {
+    this.#lastActive = performance.now();
+    if (this.#buffered !== undefined) {
+      this.#buffered = Buffer.concat([this.#buffered, chunk]);
+    } else {
+      this.#buffered = chunk;
+    }
+    if (this.#busy) {
+      // Pipelined bytes wait for the current answer; stop reading if they pile up.
+      if (this.#buffered.length > this.#front.options.limits.maxHeaderBytes) this.#socket.pause();
+      return;
+    }
+    this.#process();
+  }
+
+  /** Serves complete plain requests from the buffer, one at a time. */
+  #process(): void {
+    if (this.#processing) return;
+    this.#processing = true;
+    try {
+      while (!this.#busy && this.#buffered !== undefined && !this.#socket.destroyed) {
+        const data = this.#buffered;
+        const end = data.indexOf(HEAD_END);
+        const head =
+          end === -1 || end > this.#front.options.limits.maxHeaderBytes
+            ? undefined
+            : parsePlainRequestHead(data.toString('latin1', 0, end));
+        if (head === undefined) {
+          // A cut request at end of input has no answer; anything else is node:http's to judge.
+          if (this.#readEnded && end === -1) this.#socket.destroy();
+          else this.#handOff(data);
+          return;
+        }
+        this.#buffered = end + 4 < data.length ? data.subarray(end + 4) : undefined;
+        this.#busy = true;
+        this.#committed = false;
+        this.#head = undefined;
+        this.#chunked = false;
+        this.#isHead = head.method === 'HEAD';
+        this.#closeAfter = head.close || this.#closeWhenIdle || this.#readEnded;
+        this.#exchange = this.#front.options.proxy.serveFast(this, head, this.#socket.remoteAddress);
+      }
+    } finally {
+      this.#processing = false;
+    }
+  }
+
+  /** node:http takes the connection with the bytes not yet served (nothing is in flight). */
+  #handOff(data: Buffer): void {
+    const socket = this.#socket;
+    socket.off('data', this.#onData);
+    socket.off('close', this.#onClose);
+    socket.off('error', this.#onError);
+    socket.off('drain', this.#onDrain);
+    socket.off('end', this.#onEnd);
+    this.#buffered = undefined;
+    socket.unshift(data);
+    this.#front.handOff(this, socket);
+    if (socket.isPaused()) socket.resume();
+  }
+
+  sendHead(status: number, headers: string[], contentLength: number, hasDate: boolean): void {
+    this.#committed = true;
+    let head = statusLine(status);
+    const bodyless = this.#isHead || status === 204 || status === 304;
+    // Unknown length: re-framed as chunked, and a stray content-length must not survive.
+    const chunked = contentLength === -1 && !bodyless;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i] as string;
+      if (chunked && name.length === 14 && name.toLowerCase() === 'content-length') continue;
+      head += `${name}: ${headers[i + 1]}\r\n`;
+    }
+    if (!hasDate) head += `Date: ${httpDate}\r\n`;
+    if (chunked) head += 'Transfer-Encoding: chunked\r\n';
+    if (this.#closeAfter) head += 'Connection: close\r\n';
+    this.#chunked = chunked;
+    this.#head = `${head}\r\n`;
+  }
+
+  sendData(chunk: Buffer, last: boolean): boolean {
+    let out: Buffer;
+    if (this.#chunked) {
+      const prefix = `${this.#takeHead()}${chunk.length.toString(16)}\r\n`;
+      const suffix = last ? `\r\n${LAST_CHUNK}` : '\r\n';
+      out = Buffer.allocUnsafe(prefix.length + chunk.length + suffix.length);
+      out.write(prefix, 0, 'latin1');
+      chunk.copy(out, prefix.length);
+      out.write(suffix, prefix.length + chunk.length, 'latin1');
+      if (last) this.#chunked = false;
+    } else if (this.#head !== undefined) {
+      const head = this.#takeHead();
+      out = Buffer.allocUnsafe(head.length + chunk.length);
+      out.write(head, 0, 'latin1');
+      chunk.copy(out, head.length);
+    } else {
+      out = chunk;
+    }
+    if (this.#socket.write(out)) return true;
+    if (last) return true;
+    this.#stalledSince = performance.now();
+    this.#socket.once('drain', this.#onDrain);
+    return false;
+  }
+
+  #takeHead(): string {
+    const head = this.#head ?? '';
+    this.#head = undefined;
+    return head;
+  }
+
+  sendEnd(): void {
+    if (this.#head !== undefined || this.#chunked) {
+      const tail = this.#chunked ? LAST_CHUNK : '';
+      this.#socket.write(`${this.#takeHead()}${tail}`, 'latin1');
+      this.#chunked = false;
+    }
+    this.#done();
+  }
+
+  abort(): void {
+    this.#socket.destroy();
+  }
+
+  reply(status: number, reason: string): void {
+    if (this.#socket.destroyed) {
+      this.#done();
+      return;
+    }
+    if (this.#committed) {
+      this.#socket.destroy();
+      return;
+    }
+    this.#committed = true;
+    const body = errorBody(status, reason);
+    this.#socket.write(
+      `${statusLine(status)}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Ployz-Gateway: error\r\nDate: ${httpDate}\r\n${this.#closeAfter ? 'Connection: close\r\n' : ''}\r\n${body}`,
+    );
+    this.#done();
+  }
+
+  /** The answer is fully written (queued): next request, or close. */
+  #done(): void {
+    if (!this.#busy) return;
+    this.#busy = false;
+    this.#exchange = undefined;
+    this.#stalledSince = 0;
+    this.#lastActive = performance.now();
+    this.#front.options.proxy.settled();
+    if (this.#closeAfter || (this.#readEnded && this.#buffered === undefined)) {
+      this.#socket.end();
+      return;
+    }
+    if (this.#socket.isPaused()) this.#socket.resume();
+    if (this.#buffered !== undefined) this.#process();
+  }
+
+  #closed(): void {
+    this.#front.forget(this);
+    if (this.#busy) {
+      const exchange = this.#exchange;
+      this.#busy = false;
+      this.#exchange = undefined;
+      this.#front.options.proxy.settled();
+      exchange?.cancel();
+    }
+  }
+}
