@@ -111,8 +111,6 @@ class FrontConnection implements ClientSide {
   #processing = false;
   #closeAfter = false;
   #closeWhenIdle = false;
-  /** The client half-closed (sent FIN): answer what was asked, then close. */
-  #readEnded = false;
   #isHead = false;
   /** Head of the answer, held so head and first body bytes leave in one write. */
   #head: string | undefined;
@@ -123,11 +121,13 @@ class FrontConnection implements ClientSide {
   readonly #onData = (chunk: Buffer) => this.#read(chunk);
   readonly #onClose = () => this.#closed();
   readonly #onError = () => this.#socket.destroy();
+  /**
+   * The client sent FIN. Like node:http (and nginx), a request still being answered counts as
+   * abandoned: its upstream exchange is dropped rather than held for a peer that may be gone.
+   */
   readonly #onEnd = () => {
-    this.#readEnded = true;
-    if (this.#busy) this.#closeAfter = true;
-    else if (this.#buffered === undefined) this.#socket.end();
-    else this.#process();
+    if (this.#busy || this.#buffered !== undefined) this.#socket.destroy();
+    else this.#socket.end();
   };
   readonly #onDrain = () => {
     this.#stalledSince = 0;
@@ -192,9 +192,7 @@ class FrontConnection implements ClientSide {
             ? undefined
             : parsePlainRequestHead(data.toString('latin1', 0, end));
         if (head === undefined) {
-          // A cut request at end of input has no answer; anything else is node:http's to judge.
-          if (this.#readEnded && end === -1) this.#socket.destroy();
-          else this.#handOff(data);
+          this.#handOff(data);
           return;
         }
         this.#buffered = end + 4 < data.length ? data.subarray(end + 4) : undefined;
@@ -203,7 +201,7 @@ class FrontConnection implements ClientSide {
         this.#head = undefined;
         this.#chunked = false;
         this.#isHead = head.method === 'HEAD';
-        this.#closeAfter = head.close || this.#closeWhenIdle || this.#readEnded;
+        this.#closeAfter = head.close || this.#closeWhenIdle;
         this.#exchange = this.#front.options.proxy.serveFast(this, head, this.#socket.remoteAddress);
       }
     } finally {
@@ -313,7 +311,7 @@ class FrontConnection implements ClientSide {
     this.#stalledSince = 0;
     this.#lastActive = performance.now();
     this.#front.options.proxy.settled();
-    if (this.#closeAfter || (this.#readEnded && this.#buffered === undefined)) {
+    if (this.#closeAfter) {
       this.#socket.end();
       return;
     }

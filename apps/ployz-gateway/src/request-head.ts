@@ -5,6 +5,7 @@
  * (llhttp), which answers or refuses it as before. So the fast path can only be *narrower* than
  * node:http, never more lenient (see docs/adr/0008-gateway-fast-path.md).
  */
+import http from 'node:http';
 
 export interface PlainRequestHead {
   method: string;
@@ -15,6 +16,8 @@ export interface PlainRequestHead {
   /** The client asked to close after this exchange (`Connection: close`). */
   close: boolean;
 }
+
+const METHODS = new Set(http.METHODS);
 
 /** RFC 9110 tchar, as a lookup table over ASCII. */
 const TCHAR = new Uint8Array(128);
@@ -70,11 +73,8 @@ export function parsePlainRequestHead(text: string): PlainRequestHead | undefine
   if (sp2 === -1 || sp2 >= eol || !isPlainTarget(text, sp1 + 1, sp2)) return undefined;
   if (eol - sp2 !== 9 || !text.startsWith('HTTP/1.1', sp2 + 1)) return undefined;
   const method = text.slice(0, sp1);
-  // Methods are case-sensitive; node:http knows which ones exist and refuses the others.
-  for (let i = 0; i < sp1; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 65 || c > 90) return undefined;
-  }
+  // node:http (llhttp) knows a fixed list of methods and refuses the others.
+  if (!METHODS.has(method)) return undefined;
   const raw: string[] = [];
   let close = false;
   let sawHost = false;

@@ -1,6 +1,7 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { MemoryRoutingFeed } from '@ployz/routing';
 import { fixtures } from '@ployz/testkit';
 import type { InstanceRecord, MachineRecord, ReleaseRecord, RevisionRecord, RoutingFeed } from '@ployz/types';
 import { pino } from 'pino';
@@ -176,5 +177,75 @@ export function request(
     );
     req.on('error', reject);
     req.end(options.body);
+  });
+}
+
+/** A raw backend answering every request head with `answer(requestHead)`. */
+export async function rawBackend(
+  answer: (head: string, socket: net.Socket) => void,
+): Promise<net.Server & AsyncDisposable> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let buf = '';
+    socket.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      for (let end = buf.indexOf('\r\n\r\n'); end !== -1; end = buf.indexOf('\r\n\r\n')) {
+        const head = buf.slice(0, end);
+        buf = buf.slice(end + 4);
+        answer(head, socket);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return Object.assign(server, {
+    async [Symbol.asyncDispose]() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  });
+}
+
+export function portOf(server: net.Server): number {
+  return (server.address() as net.AddressInfo).port;
+}
+
+export async function gatewayFor(port: number, config = testConfig()) {
+  const i = instance('raw-0', 'raw', 0, port);
+  const feed = new MemoryRoutingFeed({
+    machines: [machine()],
+    revisions: [revision('raw', [{ hostnames: ['example.com'] }])],
+    releases: [release('raw', [i])],
+    instances: [i],
+  });
+  const g = await runGateway(feed, config);
+  await g.gateway.follower.waitForSeq(0, 5000);
+  return g;
+}
+
+/** Writes `text` on one client connection and reads until `done(received)` or the socket ends. */
+export function rawClient(port: number, text: string, done: (received: string) => boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(text));
+    let received = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`timed out; received so far:\n${received}`));
+    }, 5000);
+    socket.on('data', (d: Buffer) => {
+      received += d.toString('latin1');
+      if (done(received)) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(received);
+      }
+    });
+    socket.on('end', () => {
+      clearTimeout(timer);
+      resolve(received);
+    });
+    socket.on('error', reject);
   });
 }

@@ -1,0 +1,163 @@
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parsePlainRequestHead } from './request-head.ts';
+
+const BASE = 'GET /a/b?c=d HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t/1\r\nAccept: */*';
+
+describe('parsePlainRequestHead', () => {
+  it('takes a plain GET: method, target, headers in order, values trimmed', () => {
+    const head = parsePlainRequestHead(
+      'GET /a/b?c=d HTTP/1.1\r\nHost: example.com\r\nX-Two:  spaced \t\r\nX-Two: again\r\nEmpty:',
+    );
+    expect(head).toEqual({
+      method: 'GET',
+      target: '/a/b?c=d',
+      raw: ['Host', 'example.com', 'X-Two', 'spaced', 'X-Two', 'again', 'Empty', ''],
+      close: false,
+    });
+  });
+
+  it('notes Connection: close and takes Content-Length: 0', () => {
+    const head = parsePlainRequestHead(
+      'DELETE /x HTTP/1.1\r\nhost: a\r\nConnection: Keep-Alive, Close\r\ncontent-length: 0',
+    );
+    expect(head?.close).toBe(true);
+    expect(head?.method).toBe('DELETE');
+  });
+
+  // Every one of these is node:http's to answer (a body, an upgrade, another version, a refusal).
+  const others: [string, string][] = [
+    ['a body by length', `${BASE}\r\nContent-Length: 5`],
+    ['two lengths', `${BASE}\r\nContent-Length: 0\r\nContent-Length: 0`],
+    ['a chunked body', `${BASE}\r\nTransfer-Encoding: chunked`],
+    ['an upgrade', `${BASE}\r\nConnection: Upgrade\r\nUpgrade: websocket`],
+    ['an Upgrade header alone', `${BASE}\r\nUpgrade: h2c`],
+    ['Expect', `${BASE}\r\nExpect: 100-continue`],
+    ['HTTP/1.0', 'GET / HTTP/1.0\r\nHost: a'],
+    ['HTTP/2 preface', 'PRI * HTTP/2.0'],
+    ['no Host', 'GET / HTTP/1.1\r\nAccept: */*'],
+    ['absolute-form target', 'GET http://a/ HTTP/1.1\r\nHost: a'],
+    ['asterisk target', 'OPTIONS * HTTP/1.1\r\nHost: a'],
+    ['lowercase method', 'get / HTTP/1.1\r\nHost: a'],
+    ['a fragment', 'GET /#x HTTP/1.1\r\nHost: a'],
+    ['a control byte in the target', 'GET /\x01 HTTP/1.1\r\nHost: a'],
+    ['a non-ASCII target', 'GET /\xe9 HTTP/1.1\r\nHost: a'],
+    ['two spaces', 'GET  / HTTP/1.1\r\nHost: a'],
+    ['trailing text after the version', 'GET / HTTP/1.1x\r\nHost: a'],
+    ['obsolete line folding', `${BASE}\r\nX-A: 1\r\n 2`],
+    ['space before the colon', `${BASE}\r\nX-A : 1`],
+    ['a bare LF in a value', `${BASE}\r\nX-A: 1\nX-B: 2`],
+    ['a bare CR in a value', `${BASE}\r\nX-A: 1\r2`],
+    ['NUL in a value', `${BASE}\r\nX-A: 1\x002`],
+    ['DEL in a value', `${BASE}\r\nX-A: 1\x7f`],
+    ['a line without a colon', `${BASE}\r\nX-A`],
+    ['an empty name', `${BASE}\r\n: 1`],
+    ['a bracket in a name', `${BASE}\r\nX[A]: 1`],
+    ['an empty line', 'GET / HTTP/1.1\r\n\r\nHost: a'],
+  ];
+  it.each(others)('leaves %s to node:http', (_label, text) => {
+    expect(parsePlainRequestHead(text)).toBeUndefined();
+  });
+
+  it('leaves heads with too many header lines to node:http', () => {
+    const lines = Array.from({ length: 200 }, (_, i) => `X-${i}: ${i}`).join('\r\n');
+    expect(parsePlainRequestHead(`${BASE}\r\n${lines}`)).toBeUndefined();
+  });
+});
+
+/**
+ * Differential check against node:http (llhttp): whatever the fast path accepts, node:http must
+ * accept too, with the same method, target and headers. Mutated heads from a seeded generator.
+ */
+describe('parsePlainRequestHead agrees with node:http', () => {
+  let server: http.Server;
+  let port = 0;
+  const seen = new Map<string, { method: string; url: string; raw: string[] } | 'error'>();
+
+  beforeAll(async () => {
+    server = http.createServer({ requireHostHeader: true }, (req, res) => {
+      seen.set(req.headers['x-case'] as string, {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        raw: req.rawHeaders,
+      });
+      res.end();
+    });
+    server.on('clientError', (_e, socket) => socket.destroy());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+
+  function viaNode(text: string): Promise<void> {
+    return new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () =>
+        socket.end(Buffer.from(`${text}\r\n\r\n`, 'latin1')),
+      );
+      socket.on('data', () => undefined);
+      socket.on('error', () => resolve());
+      socket.on('close', () => resolve());
+    });
+  }
+
+  it('accepts nothing node:http refuses, and parses what it accepts identically', async () => {
+    let seed = 0x5eed;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const bytes = [
+      ' ',
+      '\t',
+      '\r',
+      '\n',
+      ':',
+      '\0',
+      '\x7f',
+      '\xe9',
+      '#',
+      '/',
+      '?',
+      'A',
+      'a',
+      ',',
+      '"',
+      '(',
+      ';',
+    ];
+    const lines = [
+      'Connection: close',
+      'Connection: keep-alive',
+      'Content-Length: 0',
+      'Accept-Encoding: gzip, br',
+      'Cookie: a=b; c="d e"',
+      'X-Forwarded-For: 10.0.0.1',
+      'Cache-Control: no-cache',
+    ];
+    let accepted = 0;
+    for (let n = 0; n < 400; n++) {
+      let text = BASE;
+      for (let k = rand(3); k > 0; k--) text += `\r\n${lines[rand(lines.length)]}`;
+      for (let k = 1 + rand(3); k > 0; k--) {
+        const at = rand(text.length + 1);
+        const op = rand(3);
+        if (op === 0) text = text.slice(0, at) + bytes[rand(bytes.length)] + text.slice(at);
+        else if (op === 1) text = text.slice(0, at) + text.slice(at + 1);
+        else text = text.slice(0, at) + text.charAt(at).toUpperCase() + text.slice(at + 1);
+      }
+      const ours = parsePlainRequestHead(`${text}\r\nX-Case: ${n}`);
+      if (ours === undefined) continue;
+      accepted++;
+      await viaNode(`${text}\r\nX-Case: ${n}`);
+      const theirs = seen.get(String(n));
+      expect(theirs, `node:http refused a head the fast path took: ${JSON.stringify(text)}`).toBeDefined();
+      expect(theirs).toEqual({ method: ours.method, url: ours.target, raw: ours.raw });
+    }
+    // The generator must exercise the accepting side too, or the check proves nothing.
+    expect(accepted).toBeGreaterThan(50);
+  });
+});
