@@ -11,7 +11,8 @@
  *    change appended to the first HTTP answer that shows it (p50 / p99 / max).
  *
  * Env: GW_BENCH_SECONDS (default 8), GW_BENCH_ROUNDS (2), GW_BENCH_CONNECTIONS (64),
- *      GW_BENCH_EVENTS (200), GW_BENCH_ONLY (throughput | freshness: one part only).
+ *      GW_BENCH_EVENTS (200), GW_BENCH_ONLY (throughput | freshness: one part only),
+ *      GW_BENCH_NODE_ARGS (extra node flags for the gateway, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p").
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -38,7 +39,11 @@ const CONNECTIONS = Number(process.env.GW_BENCH_CONNECTIONS ?? 64);
 const EVENTS = Number(process.env.GW_BENCH_EVENTS ?? 200);
 const GATEWAY_MAIN = resolve(import.meta.dirname, '../apps/ployz-gateway/dist/main.js');
 /** The image's command line (apps/ployz-gateway/Dockerfile): a small young generation keeps RSS down. */
-const GATEWAY_NODE = ['--max-semi-space-size=4', GATEWAY_MAIN];
+const GATEWAY_NODE = [
+  '--max-semi-space-size=4',
+  ...(process.env.GW_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  GATEWAY_MAIN,
+];
 const AT = '2026-01-01T00:00:00Z';
 const TICKS_PER_SECOND = 100;
 

@@ -30,7 +30,6 @@ export interface FrontOptions {
 
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const LAST_CHUNK = '0\r\n\r\n';
-const SWEEP_MS = 1000;
 
 const statusLines = new Map<number, string>();
 function statusLine(status: number): string {
@@ -51,8 +50,11 @@ export class Http1Front {
   readonly #connections = new Set<FrontConnection>();
   #timer: NodeJS.Timeout | undefined;
   #closing = false;
+  readonly #sweepMs: number;
   constructor(options: FrontOptions) {
     this.options = options;
+    const { keepAliveTimeoutMs, writeStallMs } = options.limits;
+    this.#sweepMs = Math.min(1000, Math.max(10, Math.floor(Math.min(keepAliveTimeoutMs, writeStallMs) / 4)));
   }
 
   get connections(): number {
@@ -64,7 +66,7 @@ export class Http1Front {
       socket.destroy();
       return;
     }
-    this.#timer ??= setInterval(() => this.#sweep(), SWEEP_MS).unref();
+    this.#timer ??= setInterval(() => this.#sweep(), this.#sweepMs).unref();
     this.#connections.add(new FrontConnection(this, socket));
   }
 
@@ -96,7 +98,7 @@ export class Http1Front {
     httpDate = new Date().toUTCString();
     const now = performance.now();
     const { keepAliveTimeoutMs, writeStallMs } = this.options.limits;
-    for (const conn of this.#connections) conn.sweep(now, keepAliveTimeoutMs, writeStallMs);
+    for (const conn of this.#connections) conn.sweep(now, this.#sweepMs, keepAliveTimeoutMs, writeStallMs);
   }
 }
 
@@ -116,7 +118,9 @@ class FrontConnection implements ClientSide {
   #head: string | undefined;
   #chunked = false;
   #committed = false;
-  #lastActive = performance.now();
+  /** Read or answered since the last sweep; else the sweeps add up how long it sat idle. */
+  #active = true;
+  #idleMs = 0;
   #stalledSince = 0;
   readonly #onData = (chunk: Buffer) => this.#read(chunk);
   readonly #onClose = () => this.#closed();
@@ -156,16 +160,22 @@ class FrontConnection implements ClientSide {
     this.#socket.destroy();
   }
 
-  sweep(now: number, keepAliveTimeoutMs: number, writeStallMs: number): void {
-    if (!this.#busy) {
-      if (now - this.#lastActive > keepAliveTimeoutMs) this.#socket.destroy();
-    } else if (this.#stalledSince !== 0 && now - this.#stalledSince > writeStallMs) {
+  sweep(now: number, sweepMs: number, keepAliveTimeoutMs: number, writeStallMs: number): void {
+    if (this.#active || this.#busy) {
+      this.#active = false;
+      this.#idleMs = 0;
+    } else {
+      this.#idleMs += sweepMs;
+      if (this.#idleMs >= keepAliveTimeoutMs) this.#socket.destroy();
+    }
+    // A client that does not read its answer cannot hold the connection (and its upstream).
+    if (this.#busy && this.#stalledSince !== 0 && now - this.#stalledSince > writeStallMs) {
       this.#socket.destroy();
     }
   }
 
   #read(chunk: Buffer): void {
-    this.#lastActive = performance.now();
+    this.#active = true;
     if (this.#buffered !== undefined) {
       this.#buffered = Buffer.concat([this.#buffered, chunk]);
     } else {
@@ -257,7 +267,7 @@ class FrontConnection implements ClientSide {
       out.write(head, 0, 'latin1');
       chunk.copy(out, head.length);
     } else {
-      out = chunk;
+      out = Buffer.from(chunk); // the chunk is the upstream's shared read buffer
     }
     if (this.#socket.write(out)) return true;
     if (last) return true;
@@ -309,7 +319,7 @@ class FrontConnection implements ClientSide {
     this.#busy = false;
     this.#exchange = undefined;
     this.#stalledSince = 0;
-    this.#lastActive = performance.now();
+    this.#active = true;
     this.#front.options.proxy.settled();
     if (this.#closeAfter) {
       this.#socket.end();

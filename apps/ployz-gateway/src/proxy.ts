@@ -207,12 +207,13 @@ class NodeClient implements ClientSide {
   }
   sendData(chunk: Buffer, last: boolean, exchange: LeanExchange): boolean {
     const res = this.#res;
+    const own = Buffer.from(chunk); // the chunk is the upstream's shared read buffer
     if (last) {
       this.#ended = true;
-      res.end(chunk);
+      res.end(own);
       return true;
     }
-    if ((res as http.ServerResponse).write(chunk)) return true;
+    if ((res as http.ServerResponse).write(own)) return true;
     res.once('drain', () => exchange.resume());
     return false;
   }

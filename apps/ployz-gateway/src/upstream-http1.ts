@@ -22,7 +22,9 @@ export interface UpstreamHandler {
   onHead(status: number, headers: string[], contentLength: number): void;
   /**
    * A body chunk. `last` is true when it completes the body (so the caller can end in one write).
-   * Return false to pause reading until `resume()`.
+   * Return false to pause reading until `resume()`. The chunk is a view of the shared read buffer:
+   * valid during this call only — copy what must outlive it (a socket write that does not finish
+   * at once keeps its buffer).
    */
   onData(chunk: Buffer, last: boolean): boolean;
   /** Body complete (called after `onData(…, true)` too, or alone for empty bodies). */
@@ -50,6 +52,8 @@ export interface UpstreamExchange {
 }
 
 const MAX_HEAD_BYTES = 64 * 1024;
+/** Every upstream read lands here; each read is parsed before the next one can happen. */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 const CRLF = 0x0a0d;
 
 enum Body {
@@ -226,23 +230,31 @@ class Connection {
   #reusable = true;
   #paused = false;
   #done = false;
-  #timeout = 0;
+  /** Read or wrote since the pool's last sweep. */
+  active = true;
+  /** How long the connection has been silent, as counted by the sweeps. */
+  silentMs = 0;
   #connectTimer: NodeJS.Timeout | undefined;
 
   constructor(pool: UpstreamPool) {
     this.pool = pool;
     const options = pool.options;
-    this.socket = net.connect({ host: options.host, port: options.port, noDelay: true });
+    // Reads land in one shared buffer and come straight to #onData: no Buffer allocated per read
+    // and no Readable stream in between (the parser consumes each read synchronously).
+    this.socket = net.connect({
+      host: options.host,
+      port: options.port,
+      noDelay: true,
+      onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => this.#read(n, buf) },
+    });
     this.#connectTimer = setTimeout(() => {
       this.socket.destroy(new UpstreamError('ECONNTIMEOUT', 'upstream connect timed out'));
     }, options.connectTimeoutMs);
     this.socket.once('connect', () => {
       clearTimeout(this.#connectTimer);
       this.connected = true;
-      this.#setTimeout(options.timeoutMs);
+      this.active = true;
     });
-    this.socket.on('data', (data: Buffer) => this.#onData(data));
-    this.socket.on('timeout', () => this.#onTimeout());
     this.socket.on('end', () => this.#onEnd());
     this.socket.on('error', (error: Error & { code?: string }) => this.#onSocketError(error));
     this.socket.on('close', () => this.#onClose());
@@ -260,7 +272,7 @@ class Connection {
     this.#body = Body.None;
     this.#buf = undefined;
     this.#reusable = true;
-    if (this.connected) this.#setTimeout(this.pool.options.timeoutMs);
+    this.active = true;
     this.socket.write(pending.head, 'latin1');
   }
 
@@ -274,14 +286,13 @@ class Connection {
   resumeFor(exchange: Exchange): void {
     if (this.exchange !== exchange || !this.#paused) return;
     this.#paused = false;
-    this.#setTimeout(this.pool.options.timeoutMs);
+    this.active = true;
     this.socket.resume();
   }
 
-  #setTimeout(ms: number): void {
-    if (this.#timeout === ms) return;
-    this.#timeout = ms;
-    this.socket.setTimeout(ms);
+  /** Waiting for the client to drain: the upstream's silence is not the upstream's fault. */
+  get paused(): boolean {
+    return this.#paused;
   }
 
   #fail(code: string, message: string): void {
@@ -293,7 +304,8 @@ class Connection {
     handler.onError(new UpstreamError(code, message), responded);
   }
 
-  #onTimeout(): void {
+  /** The sweep found the connection silent too long (idle: keep-alive over; busy: upstream timeout). */
+  timedOut(): void {
     if (this.exchange === undefined) {
       // idle keep-alive connection timed out
       this.socket.destroy();
@@ -332,6 +344,15 @@ class Connection {
     if (this.exchange !== undefined) this.#fail('ECONNRESET', 'upstream connection closed');
   }
 
+  /** `onread` callback: true keeps reading (pausing is #push's job). */
+  #read(n: number, buf: Uint8Array): boolean {
+    this.active = true;
+    this.#onData(
+      buf === READ_BUFFER ? READ_BUFFER.subarray(0, n) : Buffer.from(buf.buffer, buf.byteOffset, n),
+    );
+    return true;
+  }
+
   #onData(data: Buffer): void {
     if (this.exchange === undefined) {
       // Bytes nobody asked for: the connection is out of step.
@@ -352,7 +373,7 @@ class Connection {
           this.#fail('UPSTREAM_PROTOCOL', 'upstream response head too large');
           return;
         }
-        this.#buf = buf;
+        this.#buf = Buffer.from(buf);
         return;
       }
       const head = parseResponseHead(buf.toString('latin1', 0, end - 4));
@@ -428,7 +449,6 @@ class Connection {
   #push(chunk: Buffer): void {
     if (!this.handler.onData(chunk, false) && !this.#paused && this.exchange !== undefined) {
       this.#paused = true;
-      this.#setTimeout(0);
       this.socket.pause();
     }
   }
@@ -449,7 +469,7 @@ class Connection {
               this.#fail('UPSTREAM_PROTOCOL', 'chunk size line too long');
               return;
             }
-            this.#buf = buf.subarray(pos);
+            this.#buf = Buffer.from(buf.subarray(pos));
             return;
           }
           let size = 0;
@@ -488,7 +508,7 @@ class Connection {
         }
         case Chunk.DataEnd: {
           if (buf.length - pos < 2) {
-            this.#buf = buf.subarray(pos);
+            this.#buf = Buffer.from(buf.subarray(pos));
             return;
           }
           if (buf.readUInt16LE(pos) !== CRLF) {
@@ -508,7 +528,7 @@ class Connection {
               this.#fail('UPSTREAM_PROTOCOL', 'upstream trailers too large');
               return;
             }
-            this.#buf = buf.subarray(pos);
+            this.#buf = Buffer.from(buf.subarray(pos));
             return;
           }
           const empty = eol === pos;
@@ -537,7 +557,7 @@ class Connection {
       this.socket.resume();
     }
     if (this.#reusable) {
-      this.#setTimeout(this.pool.options.keepAliveMs);
+      this.active = true;
       this.pool.release(this, true);
     } else {
       this.socket.destroy();
@@ -556,9 +576,43 @@ export class UpstreamPool {
   readonly #all = new Set<Connection>();
   readonly #queue: { exchange: Exchange; pending: Pending }[] = [];
   #closed = false;
+  #sweeper: NodeJS.Timeout | undefined;
+  readonly #sweepMs: number;
 
   constructor(options: UpstreamPoolOptions) {
     this.options = options;
+    // Silence is measured by a sweep over the pool rather than a timer per socket (a socket
+    // timeout is re-armed on every read and write): a timeout fires within one sweep after it is due.
+    this.#sweepMs = Math.min(
+      1000,
+      Math.max(10, Math.floor(Math.min(options.timeoutMs, options.keepAliveMs) / 4)),
+    );
+  }
+
+  #open(): Connection {
+    const conn = new Connection(this);
+    this.#all.add(conn);
+    this.#sweeper ??= setInterval(() => this.#sweep(), this.#sweepMs).unref();
+    return conn;
+  }
+
+  #sweep(): void {
+    const { timeoutMs, keepAliveMs } = this.options;
+    for (const conn of this.#all) {
+      if (conn.active || conn.paused || !conn.connected) {
+        conn.active = false;
+        conn.silentMs = 0;
+        continue;
+      }
+      conn.silentMs += this.#sweepMs;
+      if (conn.silentMs >= (conn.exchange === undefined ? keepAliveMs : timeoutMs)) conn.timedOut();
+    }
+    if (this.#all.size === 0) this.#stopSweeping();
+  }
+
+  #stopSweeping(): void {
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 
   get size(): number {
@@ -580,8 +634,7 @@ export class UpstreamPool {
         this.#queue.push({ exchange, pending });
         return exchange;
       }
-      conn = new Connection(this);
-      this.#all.add(conn);
+      conn = this.#open();
     }
     conn.start(exchange, pending);
     return exchange;
@@ -606,8 +659,7 @@ export class UpstreamPool {
         next.pending.handler.onError(new UpstreamError('UPSTREAM_CLOSED', 'pool closed'), false);
         continue;
       }
-      const fresh = new Connection(this);
-      this.#all.add(fresh);
+      const fresh = this.#open();
       fresh.start(next.exchange, next.pending);
       return;
     }
@@ -630,5 +682,6 @@ export class UpstreamPool {
     for (const conn of this.#all) conn.socket.destroy();
     this.#all.clear();
     this.#idle.length = 0;
+    this.#stopSweeping();
   }
 }
