@@ -15,6 +15,84 @@ export interface RequestHeaderScan {
   invalid: string | undefined;
 }
 
+/**
+ * Whether `text[start, end)` equals `lower` (a lowercase ASCII literal), ignoring ASCII case,
+ * without allocating a lowercased copy.
+ */
+export function nameIs(text: string, start: number, end: number, lower: string): boolean {
+  if (end - start !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    const c = text.charCodeAt(start + i);
+    const t = lower.charCodeAt(i);
+    if (c !== t && !(t >= 97 && t <= 122 && c === t - 32)) return false;
+  }
+  return true;
+}
+
+/**
+ * Response header lines a proxy drops (RFC 9110 §7.6.1 hop-by-hop, and `transfer-encoding`: the
+ * body is re-framed), by the name at `text[start, end)`.
+ */
+export function isResponseHopByHop(text: string, start: number, end: number): boolean {
+  switch (end - start) {
+    case 2:
+      return nameIs(text, start, end, 'te');
+    case 7:
+      return nameIs(text, start, end, 'trailer') || nameIs(text, start, end, 'upgrade');
+    case 10:
+      return nameIs(text, start, end, 'connection') || nameIs(text, start, end, 'keep-alive');
+    case 16:
+      return nameIs(text, start, end, 'proxy-connection');
+    case 17:
+      return nameIs(text, start, end, 'transfer-encoding');
+    default:
+      return false;
+  }
+}
+
+/**
+ * Request header lines that `scanRequestHeaders` rewrites or drops (hop-by-hop, X-Forwarded-*),
+ * by the name at `text[start, end)`. A plain head without any of them is forwarded as sent.
+ */
+export function isRewrittenRequestHeader(text: string, start: number, end: number): boolean {
+  switch (end - start) {
+    case 2:
+      return nameIs(text, start, end, 'te');
+    case 7:
+      return nameIs(text, start, end, 'trailer') || nameIs(text, start, end, 'upgrade');
+    case 10:
+      return nameIs(text, start, end, 'connection') || nameIs(text, start, end, 'keep-alive');
+    case 15:
+      return nameIs(text, start, end, 'x-forwarded-for');
+    case 16:
+      return nameIs(text, start, end, 'proxy-connection') || nameIs(text, start, end, 'x-forwarded-host');
+    case 17:
+      return nameIs(text, start, end, 'x-forwarded-proto') || nameIs(text, start, end, 'transfer-encoding');
+    default:
+      return false;
+  }
+}
+
+/** The client's address as X-Forwarded-For shows it (IPv4 clients of a `::` listener unmapped). */
+export function forwardedClient(clientAddress: string | undefined): string {
+  if (clientAddress === undefined) return '';
+  return clientAddress.startsWith('::ffff:') ? clientAddress.slice(7) : clientAddress;
+}
+
+/**
+ * The upstream request head for a plain request whose header lines need no rewriting
+ * (`isRewrittenRequestHeader` false for all): the head as received, plus the X-Forwarded-* lines
+ * `scanRequestHeaders` would add, and the final blank line.
+ */
+export function plainUpstreamHead(
+  text: string,
+  host: string,
+  clientAddress: string | undefined,
+  proto: 'http' | 'https',
+): string {
+  return `${text}\r\nx-forwarded-for: ${forwardedClient(clientAddress)}\r\nx-forwarded-proto: ${proto}\r\nx-forwarded-host: ${host}\r\n\r\n`;
+}
+
 function isHopByHop(lower: string, keepUpgrade: boolean): boolean {
   switch (lower.length) {
     case 2:
@@ -102,13 +180,7 @@ export function scanRequestHeaders(
   if (host !== undefined && !sawHost) {
     headers.push('host', host);
   }
-  // IPv4 clients of a dual-stack (`::`) listener appear as ::ffff:a.b.c.d.
-  const client =
-    clientAddress === undefined
-      ? ''
-      : clientAddress.startsWith('::ffff:')
-        ? clientAddress.slice(7)
-        : clientAddress;
+  const client = forwardedClient(clientAddress);
   headers.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`);
   headers.push('x-forwarded-proto', proto);
   if (host !== undefined) headers.push('x-forwarded-host', host);
@@ -133,20 +205,8 @@ export function scanResponseHeaders(raw: unknown): ResponseHeaderScan {
     const v: unknown = raw[i + 1];
     const name = typeof n === 'string' ? n : Buffer.isBuffer(n) ? n.toString('latin1') : String(n);
     const value = typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('latin1') : String(v);
-    switch (name.length) {
-      case 2:
-      case 7:
-      case 10:
-      case 16:
-      case 17: {
-        const lower = name.toLowerCase();
-        if (isHopByHop(lower, false) || lower === 'transfer-encoding') continue;
-        break;
-      }
-      case 4:
-        if (name.toLowerCase() === 'date') hasDate = true;
-        break;
-    }
+    if (isResponseHopByHop(name, 0, name.length)) continue;
+    if (nameIs(name, 0, name.length, 'date')) hasDate = true;
     headers.push(name, value);
   }
   return { headers, hasDate };

@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import type { GatewayMetrics } from './metrics.ts';
 import { type ClientSide, errorBody, type LeanExchange, type ReverseProxy } from './proxy.ts';
 import { parsePlainRequestHead } from './request-head.ts';
+import type { ResponseHead } from './upstream-http1.ts';
 
 export interface FrontLimits {
   /** Heads longer than this go to node:http (which answers 431). */
@@ -39,6 +40,16 @@ function statusLine(status: number): string {
     if (statusLines.size < 256) statusLines.set(status, line);
   }
   return line;
+}
+
+/** Two sorted lists of `[start, end)` ranges as one sorted list. */
+function mergeRanges(a: readonly number[], b: readonly number[]): number[] {
+  if (b.length === 0) return a as number[];
+  const pairs: [number, number][] = [];
+  for (const list of [a, b])
+    for (let i = 0; i < list.length; i += 2) pairs.push([list[i] as number, list[i + 1] as number]);
+  pairs.sort((x, y) => x[0] - y[0]);
+  return pairs.flat();
 }
 
 /** `Date:` value, refreshed by the sweeper (one-second resolution, like node:http's). */
@@ -233,22 +244,29 @@ class FrontConnection implements ClientSide {
     if (socket.isPaused()) socket.resume();
   }
 
-  sendHead(status: number, headers: string[], contentLength: number, hasDate: boolean): void {
+  sendHead(head: ResponseHead, contentLength: number): void {
     this.#committed = true;
-    let head = statusLine(status);
+    const status = head.status;
     const bodyless = this.#isHead || status === 204 || status === 304;
     // Unknown length: re-framed as chunked, and a stray content-length must not survive.
     const chunked = contentLength === -1 && !bodyless;
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i] as string;
-      if (chunked && name.length === 14 && name.toLowerCase() === 'content-length') continue;
-      head += `${name}: ${headers[i + 1]}\r\n`;
+    // The upstream's header lines as received, less the hop-by-hop ones (and the length when
+    // re-framing): copied as slices of the received text, nothing re-parsed or re-joined.
+    const text = head.text;
+    const skip = chunked ? mergeRanges(head.hopLines, head.lengthLines) : head.hopLines;
+    let out = statusLine(status);
+    let pos = head.statusLineEnd + 2;
+    for (let i = 0; i < skip.length; i += 2) {
+      const start = skip[i] as number;
+      if (start + 2 > pos) out += text.slice(pos, start + 2);
+      pos = Math.max(pos, (skip[i + 1] as number) + 2);
     }
-    if (!hasDate) head += `Date: ${httpDate}\r\n`;
-    if (chunked) head += 'Transfer-Encoding: chunked\r\n';
-    if (this.#closeAfter) head += 'Connection: close\r\n';
+    if (pos < text.length) out += `${text.slice(pos)}\r\n`;
+    if (!head.hasDate) out += `Date: ${httpDate}\r\n`;
+    if (chunked) out += 'Transfer-Encoding: chunked\r\n';
+    if (this.#closeAfter) out += 'Connection: close\r\n';
     this.#chunked = chunked;
-    this.#head = `${head}\r\n`;
+    this.#head = `${out}\r\n`;
   }
 
   sendData(chunk: Buffer, last: boolean): boolean {

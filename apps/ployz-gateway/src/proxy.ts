@@ -4,10 +4,16 @@ import net from 'node:net';
 import { type Duplex, PassThrough } from 'node:stream';
 import { type Backend, matchRoute, normalizeRequestHost, type Route, type RouteTable } from '@ployz/routing';
 import type { Dispatcher, Pool } from 'undici';
-import { headerObject, scanRequestHeaders, scanResponseHeaders } from './forwarded-headers.ts';
-import type { GatewayMetrics } from './metrics.ts';
-import type { PlainRequestHead } from './request-head.ts';
 import {
+  headerObject,
+  plainUpstreamHead,
+  scanRequestHeaders,
+  scanResponseHeaders,
+} from './forwarded-headers.ts';
+import type { GatewayMetrics } from './metrics.ts';
+import { type PlainRequestHead, plainRawHeaders } from './request-head.ts';
+import {
+  type ResponseHead,
   type UpstreamError,
   type UpstreamExchange,
   type UpstreamHandler,
@@ -68,6 +74,13 @@ function loadUndici(): Promise<Undici> {
 }
 const NO_ROUTE = 'none';
 
+/** An upstream request head from a flat header list (ends with the blank line). */
+function requestHead(method: string, path: string, headers: readonly string[]): string {
+  let head = `${method} ${path} HTTP/1.1\r\n`;
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  return `${head}\r\n`;
+}
+
 function failureReason(failure: Failure, code: string): string {
   if (failure === 'timeout') return 'upstream timed out';
   return `upstream ${CONNECT_ERRORS.has(code) ? 'connect ' : ''}failed (${code})`;
@@ -89,8 +102,11 @@ function errorCode(error: unknown): string {
 export interface ClientSide {
   /** The answer started (head queued or sent) or the client is gone: no own reply, no retry. */
   readonly committed: boolean;
-  /** The upstream answer's head. `contentLength` is -1 when the length is unknown (re-frame). */
-  sendHead(status: number, headers: string[], contentLength: number, hasDate: boolean): void;
+  /**
+   * The upstream answer's head (hop-by-hop lines still in it: the client side drops them).
+   * `contentLength` is -1 when the length is unknown (re-frame).
+   */
+  sendHead(head: ResponseHead, contentLength: number): void;
   /** A body chunk; `last` completes the body. Returns false to pause until `exchange.resume()`. */
   sendData(chunk: Buffer, last: boolean, exchange: LeanExchange): boolean;
   /** The body is complete (also after `sendData(…, true)`). */
@@ -132,10 +148,9 @@ export class LeanExchange implements UpstreamHandler {
     this.start = start;
   }
 
-  onHead(status: number, headers: string[], contentLength: number): void {
-    this.#proxy.answered(this.route.id, status, this.sentAt);
-    const scan = scanResponseHeaders(headers);
-    this.client.sendHead(status, scan.headers, contentLength, scan.hasDate);
+  onHead(head: ResponseHead, contentLength: number): void {
+    this.#proxy.answered(this.route.id, head.status, this.sentAt);
+    this.client.sendHead(head, contentLength);
   }
 
   onData(chunk: Buffer, last: boolean): boolean {
@@ -196,13 +211,14 @@ class NodeClient implements ClientSide {
   get committed(): boolean {
     return this.#res.headersSent || this.#res.destroyed;
   }
-  sendHead(status: number, headers: string[], _contentLength: number, hasDate: boolean): void {
+  sendHead(head: ResponseHead): void {
+    const scan = scanResponseHeaders(head.headers);
     if (this.#h2) {
-      (this.#res as Http2ServerResponse).writeHead(status, headerObject(headers));
+      (this.#res as Http2ServerResponse).writeHead(head.status, headerObject(scan.headers));
     } else {
       const r = this.#res as http.ServerResponse;
-      if (hasDate) r.sendDate = false;
-      r.writeHead(status, headers);
+      if (scan.hasDate) r.sendDate = false;
+      r.writeHead(head.status, scan.headers);
     }
   }
   sendData(chunk: Buffer, last: boolean, exchange: LeanExchange): boolean {
@@ -386,7 +402,7 @@ export class ReverseProxy {
     const route = resolved.route;
     const method = req.method ?? 'GET';
     if (!scan.hasBody) {
-      lean = this.#startLean(new NodeClient(res, h2), route, method, path, scan.headers);
+      lean = this.#startLean(new NodeClient(res, h2), route, method, requestHead(method, path, scan.headers));
       return;
     }
     exchange = {
@@ -424,19 +440,27 @@ export class ReverseProxy {
       client.reply(503, 'routing table not loaded yet');
       return undefined;
     }
-    const scan = scanRequestHeaders(head.raw, remoteAddress, 'http', false);
-    if (scan.invalid !== undefined) {
-      metrics.request(NO_ROUTE, 400);
-      client.reply(400, scan.invalid);
-      return undefined;
+    let host = head.host;
+    let upstreamHead: string;
+    if (head.verbatim) {
+      upstreamHead = plainUpstreamHead(head.text, host, remoteAddress, 'http');
+    } else {
+      const scan = scanRequestHeaders(plainRawHeaders(head), remoteAddress, 'http', false);
+      if (scan.invalid !== undefined) {
+        metrics.request(NO_ROUTE, 400);
+        client.reply(400, scan.invalid);
+        return undefined;
+      }
+      host = scan.host ?? host;
+      upstreamHead = requestHead(head.method, head.target, scan.headers);
     }
-    const resolved = this.#resolve(table, scan.host, head.target);
+    const resolved = this.#resolve(table, host, head.target);
     if (!('route' in resolved)) {
       metrics.request(resolved.label, resolved.status);
       client.reply(resolved.status, resolved.reason);
       return undefined;
     }
-    return this.#startLean(client, resolved.route, head.method, head.target, scan.headers);
+    return this.#startLean(client, resolved.route, head.method, upstreamHead);
   }
 
   /** A fast-path exchange is over (answered, or its client gone). */
@@ -534,16 +558,7 @@ export class ReverseProxy {
     return next;
   }
 
-  #startLean(
-    client: ClientSide,
-    route: Route,
-    method: string,
-    path: string,
-    headers: string[],
-  ): LeanExchange {
-    let head = `${method} ${path} HTTP/1.1\r\n`;
-    for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
-    head += '\r\n';
+  #startLean(client: ClientSide, route: Route, method: string, head: string): LeanExchange {
     const x = new LeanExchange(this, client, route, method, head, this.#pick(route));
     this.#sendLean(x);
     return x;

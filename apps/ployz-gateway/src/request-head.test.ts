@@ -1,21 +1,48 @@
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parsePlainRequestHead } from './request-head.ts';
+import { type PlainRequestHead, parsePlainRequestHead, plainRawHeaders } from './request-head.ts';
 
 const BASE = 'GET /a/b?c=d HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t/1\r\nAccept: */*';
 
 describe('parsePlainRequestHead', () => {
-  it('takes a plain GET: method, target, headers in order, values trimmed', () => {
-    const head = parsePlainRequestHead(
-      'GET /a/b?c=d HTTP/1.1\r\nHost: example.com\r\nX-Two:  spaced \t\r\nX-Two: again\r\nEmpty:',
-    );
+  it('takes a plain GET: method, target, host, headers in order, values trimmed', () => {
+    const text =
+      'GET /a/b?c=d HTTP/1.1\r\nHost:  example.com \r\nX-Two:  spaced \t\r\nX-Two: again\r\nEmpty:';
+    const head = parsePlainRequestHead(text);
     expect(head).toEqual({
       method: 'GET',
       target: '/a/b?c=d',
-      raw: ['Host', 'example.com', 'X-Two', 'spaced', 'X-Two', 'again', 'Empty', ''],
+      text,
+      host: 'example.com',
       close: false,
+      verbatim: true,
     });
+    expect(plainRawHeaders(head as PlainRequestHead)).toEqual([
+      'Host',
+      'example.com',
+      'X-Two',
+      'spaced',
+      'X-Two',
+      'again',
+      'Empty',
+      '',
+    ]);
+  });
+
+  it.each([
+    ['Connection: keep-alive'],
+    ['Keep-Alive: timeout=5'],
+    ['TE: trailers'],
+    ['Trailer: x'],
+    ['Proxy-Connection: close'],
+    ['X-Forwarded-For: 10.0.0.1'],
+    ['x-forwarded-HOST: a'],
+    ['X-Forwarded-Proto: https'],
+    ['Host: second.example'],
+  ])('marks a head with `%s` for rewriting', (line) => {
+    const head = parsePlainRequestHead(`${BASE}\r\n${line}`);
+    expect(head?.verbatim).toBe(false);
   });
 
   it('notes Connection: close and takes Content-Length: 0', () => {
@@ -155,7 +182,7 @@ describe('parsePlainRequestHead agrees with node:http', () => {
       await viaNode(`${text}\r\nX-Case: ${n}`);
       const theirs = seen.get(String(n));
       expect(theirs, `node:http refused a head the fast path took: ${JSON.stringify(text)}`).toBeDefined();
-      expect(theirs).toEqual({ method: ours.method, url: ours.target, raw: ours.raw });
+      expect(theirs).toEqual({ method: ours.method, url: ours.target, raw: plainRawHeaders(ours) });
     }
     // The generator must exercise the accepting side too, or the check proves nothing.
     expect(accepted).toBeGreaterThan(50);

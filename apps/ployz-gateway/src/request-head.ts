@@ -6,55 +6,41 @@
  * node:http, never more lenient (see docs/adr/0008-gateway-fast-path.md).
  */
 import http from 'node:http';
+import { isRewrittenRequestHeader, nameIs } from './forwarded-headers.ts';
 
 export interface PlainRequestHead {
   method: string;
   /** Origin-form target (`/path?query`). */
   target: string;
-  /** Flat `[name, value, …]`, names as sent, values without surrounding whitespace. */
-  raw: string[];
+  /** The head as received (latin1), without its final blank line. */
+  text: string;
+  /** The Host header's value. */
+  host: string;
   /** The client asked to close after this exchange (`Connection: close`). */
   close: boolean;
+  /**
+   * No header line needs rewriting (no hop-by-hop or X-Forwarded-* line, one Host): the head can
+   * be forwarded as received plus the X-Forwarded-* lines (`plainUpstreamHead`).
+   */
+  verbatim: boolean;
 }
 
 const METHODS = new Set(http.METHODS);
-
-/** RFC 9110 tchar, as a lookup table over ASCII. */
-const TCHAR = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-  TCHAR[c.charCodeAt(0)] = 1;
+const UPGRADE = /upgrade/i;
+const CLOSE = /close/i;
+const OWS = /^[ \t]+|[ \t]+$/g;
 
 /** Most header lines the fast path takes (node:http keeps the unusual ones). */
 export const MAX_PLAIN_HEADERS = 128;
 const MAX_METHOD = 16;
-
-function isToken(text: string, from: number, to: number): boolean {
-  if (to <= from) return false;
-  for (let i = from; i < to; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 128 || TCHAR[c] === 0) return false;
-  }
-  return true;
-}
-
-/** Field value bytes: HTAB, visible ASCII, SP and obs-text; no other control characters. */
-function isFieldValue(text: string, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) {
-    const c = text.charCodeAt(i);
-    if ((c < 32 && c !== 9) || c === 127) return false;
-  }
-  return true;
-}
-
-/** Target bytes: visible ASCII only, no `#` (a fragment is never sent on the wire). */
-function isPlainTarget(text: string, from: number, to: number): boolean {
-  if (to <= from || text.charCodeAt(from) !== 47 /* / */) return false;
-  for (let i = from; i < to; i++) {
-    const c = text.charCodeAt(i);
-    if (c <= 32 || c >= 127 || c === 35) return false;
-  }
-  return true;
-}
+/** Origin-form target: `/` then visible ASCII, no `#` (a fragment is never sent on the wire). */
+const TARGET = /\/[\x21\x22\x24-\x7e]*/y;
+/**
+ * The header block, whole: each line an RFC 9110 token name, a colon, then a value of HTAB,
+ * visible ASCII, SP or obs-text (no other control byte, so no bare CR or LF), lines joined by
+ * CRLF. One compiled scan instead of a check per character.
+ */
+const HEADER_LINES = /(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*(?:\r\n|$))*$/y;
 
 function isWhitespace(c: number): boolean {
   return c === 32 || c === 9;
@@ -68,63 +54,87 @@ export function parsePlainRequestHead(text: string): PlainRequestHead | undefine
   let eol = text.indexOf('\r\n');
   if (eol === -1) eol = text.length;
   const sp1 = text.indexOf(' ');
-  if (sp1 <= 0 || sp1 > MAX_METHOD || !isToken(text, 0, sp1)) return undefined;
+  if (sp1 <= 0 || sp1 > MAX_METHOD) return undefined;
   const sp2 = text.indexOf(' ', sp1 + 1);
-  if (sp2 === -1 || sp2 >= eol || !isPlainTarget(text, sp1 + 1, sp2)) return undefined;
+  if (sp2 === -1 || sp2 >= eol) return undefined;
+  TARGET.lastIndex = sp1 + 1;
+  if (!TARGET.test(text) || TARGET.lastIndex !== sp2) return undefined;
   if (eol - sp2 !== 9 || !text.startsWith('HTTP/1.1', sp2 + 1)) return undefined;
   const method = text.slice(0, sp1);
   // node:http (llhttp) knows a fixed list of methods and refuses the others.
   if (!METHODS.has(method)) return undefined;
-  const raw: string[] = [];
+  if (eol < text.length) {
+    HEADER_LINES.lastIndex = eol + 2;
+    if (!HEADER_LINES.test(text)) return undefined;
+  }
+  let host: string | undefined;
+  let hosts = 0;
   let close = false;
-  let sawHost = false;
+  let verbatim = true;
   let sawLength = false;
+  let lines = 0;
   let pos = eol + 2;
   while (pos < text.length) {
     let end = text.indexOf('\r\n', pos);
     if (end === -1) end = text.length;
+    // Lines are well-formed (HEADER_LINES): the first colon ends the name.
     const colon = text.indexOf(':', pos);
-    if (colon === -1 || colon >= end || !isToken(text, pos, colon)) return undefined;
     let vs = colon + 1;
     let ve = end;
     while (vs < ve && isWhitespace(text.charCodeAt(vs))) vs++;
     while (ve > vs && isWhitespace(text.charCodeAt(ve - 1))) ve--;
-    if (!isFieldValue(text, vs, ve)) return undefined;
-    const name = text.slice(pos, colon);
-    const value = text.slice(vs, ve);
-    pos = end + 2;
-    if (raw.length >= MAX_PLAIN_HEADERS * 2) return undefined;
-    switch (name.length) {
+    if (++lines > MAX_PLAIN_HEADERS) return undefined;
+    switch (colon - pos) {
       case 4:
-        if (name.toLowerCase() === 'host') sawHost = true;
+        if (nameIs(text, pos, colon, 'host')) {
+          hosts += 1;
+          host ??= text.slice(vs, ve);
+        }
         break;
       case 6:
-        if (name.toLowerCase() === 'expect') return undefined;
+        if (nameIs(text, pos, colon, 'expect')) return undefined;
         break;
       case 7:
-        if (name.toLowerCase() === 'upgrade') return undefined;
+        if (nameIs(text, pos, colon, 'upgrade')) return undefined;
         break;
       case 10:
-        if (name.toLowerCase() === 'connection') {
-          const v = value.toLowerCase();
-          if (v.includes('upgrade')) return undefined;
-          if (v.includes('close')) close = true;
+        if (nameIs(text, pos, colon, 'connection')) {
+          const value = text.slice(vs, ve);
+          if (UPGRADE.test(value)) return undefined;
+          if (CLOSE.test(value)) close = true;
         }
         break;
       case 14:
-        if (name.toLowerCase() === 'content-length') {
+        if (nameIs(text, pos, colon, 'content-length')) {
           // Only an explicit empty body stays here; any body goes to node:http + undici.
-          if (sawLength || value !== '0') return undefined;
+          if (sawLength || ve - vs !== 1 || text.charCodeAt(vs) !== 48 /* 0 */) return undefined;
           sawLength = true;
         }
         break;
       case 17:
-        if (name.toLowerCase() === 'transfer-encoding') return undefined;
+        if (nameIs(text, pos, colon, 'transfer-encoding')) return undefined;
         break;
     }
-    raw.push(name, value);
+    if (verbatim && isRewrittenRequestHeader(text, pos, colon)) verbatim = false;
+    pos = end + 2;
   }
   // HTTP/1.1 requires Host; node:http answers 400 without one.
-  if (!sawHost) return undefined;
-  return { method, target: text.slice(sp1 + 1, sp2), raw, close };
+  if (host === undefined) return undefined;
+  if (hosts > 1) verbatim = false;
+  return { method, target: text.slice(sp1 + 1, sp2), text, host, close, verbatim };
+}
+
+/** The head's header lines as a flat `[name, value, …]` list (values without surrounding whitespace). */
+export function plainRawHeaders(head: PlainRequestHead): string[] {
+  const text = head.text;
+  const raw: string[] = [];
+  let pos = text.indexOf('\r\n') + 2;
+  while (pos > 1 && pos < text.length) {
+    let end = text.indexOf('\r\n', pos);
+    if (end === -1) end = text.length;
+    const colon = text.indexOf(':', pos);
+    raw.push(text.slice(pos, colon), text.slice(colon + 1, end).replace(OWS, ''));
+    pos = end + 2;
+  }
+  return raw;
 }

@@ -134,9 +134,9 @@ function exchange(p: UpstreamPool, method = 'GET', path = '/'): Promise<Outcome>
       responded: false,
     };
     p.request(method, `${method} ${path} HTTP/1.1\r\nhost: example.com\r\n\r\n`, {
-      onHead(status, headers) {
-        out.status = status;
-        out.headers = headers;
+      onHead(head) {
+        out.status = head.status;
+        out.headers = head.headers;
       },
       onData(chunk, last) {
         out.body += chunk.toString('latin1');

@@ -6,6 +6,7 @@
  * docs/adr/0007-gateway-proxy-core.md).
  */
 import net from 'node:net';
+import { isResponseHopByHop, nameIs } from './forwarded-headers.ts';
 
 /** Error with a stable `code` the proxy maps to 502/504 and retry decisions. */
 export class UpstreamError extends Error {
@@ -18,8 +19,11 @@ export class UpstreamError extends Error {
 
 /** What one exchange hears from its upstream connection. */
 export interface UpstreamHandler {
-  /** Response head (after any 1xx interim answers). `headers` is a flat `[name, value, …]` list. */
-  onHead(status: number, headers: string[], contentLength: number): void;
+  /**
+   * Response head (after any 1xx interim answers). `contentLength` is the body length, or -1 when
+   * unknown (chunked, close-delimited, or the answer to HEAD).
+   */
+  onHead(head: ResponseHead, contentLength: number): void;
   /**
    * A body chunk. `last` is true when it completes the body (so the caller can end in one write).
    * Return false to pause reading until `resume()`. The chunk is a view of the shared read buffer:
@@ -52,6 +56,9 @@ export interface UpstreamExchange {
 }
 
 const MAX_HEAD_BYTES = 64 * 1024;
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+const CLOSE = /close/i;
+const KEEP_ALIVE = /keep-alive/i;
 /** Every upstream read lands here; each read is parsed before the next one can happen. */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 const CRLF = 0x0a0d;
@@ -106,107 +113,146 @@ const NOOP_HANDLER: UpstreamHandler = {
 
 /** Finds `\r\n\r\n` in `buf` from `from`; returns the index after it or -1. */
 function headEnd(buf: Buffer, from: number): number {
-  let i = buf.indexOf('\r\n\r\n', from, 'latin1');
+  let i = buf.indexOf(HEAD_END, from);
   if (i === -1) return -1;
   i += 4;
   return i;
 }
 
-interface ParsedHead {
-  status: number;
-  minor: number;
-  headers: string[];
-  contentLength: number;
-  chunked: boolean;
-  close: boolean;
-  keepAlive: boolean;
+/** A parsed response head: framing facts, and where its lines are in the text as received. */
+export class ResponseHead {
+  status = 0;
+  minor = 1;
+  contentLength = -1;
+  chunked = false;
+  close = false;
+  keepAlive = false;
   invalid: string | undefined;
+  /** A `Date` line is present. */
+  hasDate = false;
+  /** The head as received (latin1), without its final blank line. */
+  readonly text: string;
+  /** Where the status line ends (its CRLF). */
+  statusLineEnd = 0;
+  /** `[start, end)` of each hop-by-hop line (`isResponseHopByHop`), its leading CRLF included. */
+  readonly hopLines: number[] = [];
+  /** `[start, end)` of each Content-Length line, its leading CRLF included. */
+  readonly lengthLines: number[] = [];
+  #headers: string[] | undefined;
+
+  constructor(text: string) {
+    this.text = text;
+  }
+
+  /** Every header as a flat `[name, value, …]` list (values without surrounding whitespace). */
+  get headers(): string[] {
+    if (this.#headers !== undefined) return this.#headers;
+    const text = this.text;
+    const headers: string[] = [];
+    let pos = this.statusLineEnd + 2;
+    while (pos < text.length) {
+      let end = text.indexOf('\r\n', pos);
+      if (end === -1) end = text.length;
+      const colon = text.indexOf(':', pos);
+      headers.push(text.slice(pos, colon), text.slice(colon + 1, end).trim());
+      pos = end + 2;
+    }
+    this.#headers = headers;
+    return headers;
+  }
+}
+
+function isOws(c: number): boolean {
+  return c === 32 || c === 9;
+}
+
+/** A decimal of 1–15 digits at `text[start, end)` (optional whitespace around it), or -1. */
+function decimal(text: string, start: number, end: number): number {
+  let s = start;
+  let e = end;
+  while (s < e && isOws(text.charCodeAt(s))) s++;
+  while (e > s && isOws(text.charCodeAt(e - 1))) e--;
+  if (e <= s || e - s > 15) return -1;
+  let n = 0;
+  for (let i = s; i < e; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+function invalid(head: ResponseHead, reason: string): ResponseHead {
+  head.invalid = reason;
+  return head;
 }
 
 /** Parses a response head (status line + header lines, without the final blank line). */
-export function parseResponseHead(text: string): ParsedHead {
-  const out: ParsedHead = {
-    status: 0,
-    minor: 1,
-    headers: [],
-    contentLength: -1,
-    chunked: false,
-    close: false,
-    keepAlive: false,
-    invalid: undefined,
-  };
+export function parseResponseHead(text: string): ResponseHead {
+  const out = new ResponseHead(text);
   let eol = text.indexOf('\r\n');
   if (eol === -1) eol = text.length;
+  out.statusLineEnd = eol;
   // HTTP/1.x SSS[ reason]
   if (
     eol < 12 ||
     !text.startsWith('HTTP/1.') ||
     text.charCodeAt(8) !== 32 ||
     (eol > 12 && text.charCodeAt(12) !== 32)
-  ) {
-    out.invalid = 'malformed status line';
-    return out;
-  }
+  )
+    return invalid(out, 'malformed status line');
   out.minor = text.charCodeAt(7) - 48;
   const status = Number(text.slice(9, 12));
-  if (!Number.isInteger(status) || status < 100 || status > 999) {
-    out.invalid = 'malformed status code';
-    return out;
-  }
+  if (!Number.isInteger(status) || status < 100 || status > 999) return invalid(out, 'malformed status code');
   out.status = status;
   let pos = eol + 2;
   while (pos < text.length) {
     let end = text.indexOf('\r\n', pos);
     if (end === -1) end = text.length;
     const c = text.charCodeAt(pos);
-    if (c === 32 || c === 9) {
-      out.invalid = 'obsolete header folding';
-      return out;
-    }
+    if (c === 32 || c === 9) return invalid(out, 'obsolete header folding');
     const colon = text.indexOf(':', pos);
-    if (colon === -1 || colon >= end || colon === pos) {
-      out.invalid = 'malformed header line';
-      return out;
-    }
-    const name = text.slice(pos, colon);
-    if (name.charCodeAt(name.length - 1) === 32 || name.charCodeAt(name.length - 1) === 9) {
-      out.invalid = 'whitespace before colon';
-      return out;
-    }
-    const value = text.slice(colon + 1, end).trim();
-    pos = end + 2;
-    switch (name.length) {
+    if (colon === -1 || colon >= end || colon === pos) return invalid(out, 'malformed header line');
+    const last = text.charCodeAt(colon - 1);
+    if (last === 32 || last === 9) return invalid(out, 'whitespace before colon');
+    if (isResponseHopByHop(text, pos, colon)) out.hopLines.push(pos - 2, end);
+    switch (colon - pos) {
+      case 4:
+        if (nameIs(text, pos, colon, 'date')) out.hasDate = true;
+        break;
       case 10:
-        if (name.toLowerCase() === 'connection') {
-          const v = value.toLowerCase();
-          if (v.includes('close')) out.close = true;
-          if (v.includes('keep-alive')) out.keepAlive = true;
+        if (nameIs(text, pos, colon, 'connection')) {
+          if (nameIs(text, colon + 2, end, 'keep-alive')) {
+            out.keepAlive = true;
+          } else {
+            const value = text.slice(colon + 1, end);
+            if (CLOSE.test(value)) out.close = true;
+            if (KEEP_ALIVE.test(value)) out.keepAlive = true;
+          }
         }
         break;
       case 14:
-        if (name.toLowerCase() === 'content-length') {
-          if (!/^\d{1,15}$/.test(value)) {
-            out.invalid = 'bad content-length';
-            return out;
-          }
-          const n = Number(value);
-          if (out.contentLength !== -1 && out.contentLength !== n) {
-            out.invalid = 'conflicting content-length';
-            return out;
-          }
+        if (nameIs(text, pos, colon, 'content-length')) {
+          const n = decimal(text, colon + 1, end);
+          if (n === -1) return invalid(out, 'bad content-length');
+          if (out.contentLength !== -1 && out.contentLength !== n)
+            return invalid(out, 'conflicting content-length');
           out.contentLength = n;
+          out.lengthLines.push(pos - 2, end);
         }
         break;
       case 17:
-        if (name.toLowerCase() === 'transfer-encoding') {
-          const codings = value.toLowerCase().split(',');
-          const last = codings[codings.length - 1]?.trim();
-          if (last === 'chunked') out.chunked = true;
+        if (nameIs(text, pos, colon, 'transfer-encoding')) {
+          const codings = text
+            .slice(colon + 1, end)
+            .toLowerCase()
+            .split(',');
+          if (codings[codings.length - 1]?.trim() === 'chunked') out.chunked = true;
           else out.close = true; // not chunked last: close-delimited (RFC 9112 §6.3)
         }
         break;
     }
-    out.headers.push(name, value);
+    pos = end + 2;
   }
   return out;
 }
@@ -408,7 +454,7 @@ class Connection {
         this.#body = Body.Close;
         this.#reusable = false;
       }
-      this.handler.onHead(head.status, head.headers, this.#body === Body.Chunked ? -1 : contentLength);
+      this.handler.onHead(head, this.#body === Body.Chunked ? -1 : contentLength);
       if (this.exchange === undefined) return; // aborted from onHead
       if (this.#body === Body.None) {
         if (pos < buf.length) this.#reusable = false;
