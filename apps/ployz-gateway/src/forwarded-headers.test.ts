@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { headerObject, scanRequestHeaders, scanResponseHeaders } from './forwarded-headers.ts';
+import {
+  headerObject,
+  plainUpstreamHead,
+  scanRequestHeaders,
+  scanResponseHeaders,
+} from './forwarded-headers.ts';
+import { type PlainRequestHead, parsePlainRequestHead, plainRawHeaders } from './request-head.ts';
 
 function pairs(flat: string[]): [string, string][] {
   const out: [string, string][] = [];
@@ -109,5 +115,32 @@ describe('response headers', () => {
       ['Set-Cookie', 'b=2'],
     ]);
     expect(headerObject(scan.headers)).toEqual({ date: 'x', 'set-cookie': ['a=1', 'b=2'] });
+  });
+});
+
+describe('plain heads forwarded as received', () => {
+  /** Header lines of a head as a flat list (values trimmed), request/status line skipped. */
+  function lines(head: string): string[] {
+    const out: string[] = [];
+    for (const line of head.split('\r\n').slice(1)) {
+      if (line === '') continue;
+      const colon = line.indexOf(':');
+      out.push(line.slice(0, colon), line.slice(colon + 1).trim());
+    }
+    return out;
+  }
+
+  it.each([
+    ['GET / HTTP/1.1\r\nHost: example.com'],
+    ['GET /a?b HTTP/1.1\r\nhost:  Example.COM:8080 \r\nAccept: */*\r\nCookie: a=b; c=d\r\nContent-Length: 0'],
+    ['DELETE /x HTTP/1.1\r\nUser-Agent: t\r\nHost: h\r\nX-Empty:'],
+  ])('adds exactly what scanRequestHeaders would: %j', (text) => {
+    const head = parsePlainRequestHead(text) as PlainRequestHead;
+    expect(head.verbatim).toBe(true);
+    const scan = scanRequestHeaders(plainRawHeaders(head), '::ffff:10.1.2.3', 'http', false);
+    const forwarded = plainUpstreamHead(head.text, head.host, '::ffff:10.1.2.3', 'http');
+    expect(forwarded.endsWith('\r\n\r\n')).toBe(true);
+    expect(forwarded.startsWith(text.slice(0, text.indexOf('\r\n')))).toBe(true);
+    expect(lines(forwarded)).toEqual(scan.headers);
   });
 });

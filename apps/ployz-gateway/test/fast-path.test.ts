@@ -153,6 +153,38 @@ describe('the HTTP/1.1 fast path', () => {
     expect(received.slice(received.indexOf('\r\n\r\n') + 4)).toBe('3\r\nabc\r\n0\r\n\r\n');
   });
 
+  it('answers with the same headers as the node:http path, hop-by-hop lines dropped wherever they are', async () => {
+    await using backend = await rawBackend((_head, socket) => {
+      socket.write(
+        'HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nX-A: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\n' +
+          'Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nTransfer-Encoding: chunked\r\nX-B:  2 \r\n' +
+          'Proxy-Connection: x\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+      );
+    });
+    await using g = await gatewayFor(portOf(backend));
+    const headersOf = (answer: string) =>
+      answer
+        .slice(answer.indexOf('\r\n') + 2, answer.indexOf('\r\n\r\n'))
+        .split('\r\n')
+        .map((line) => line.toLowerCase().replace(/:\s*/, ': ').trim())
+        .filter((line) => !line.startsWith('date:'))
+        .sort();
+    const fast = await rawClient(g.gateway.httpPort, get('/'), (r) => r.endsWith('0\r\n\r\n'));
+    const viaNode = await rawClient(g.gateway.httpPort, post('/', 'x'), (r) => r.endsWith('0\r\n\r\n'));
+    expect(await handedOff(g.admin)).toBe(1); // the POST went through node:http
+    expect(headersOf(fast)).toEqual([
+      'set-cookie: a=1',
+      'set-cookie: b=2',
+      'transfer-encoding: chunked',
+      'x-a: 1',
+      'x-b: 2',
+    ]);
+    // node:http adds its own keep-alive lines for the client connection; the rest must match.
+    const own = (line: string) => !line.startsWith('connection:') && !line.startsWith('keep-alive:');
+    expect(headersOf(viaNode).filter(own)).toEqual(headersOf(fast));
+    expect(fast.slice(fast.indexOf('\r\n\r\n') + 4)).toBe('5\r\nhello\r\n0\r\n\r\n');
+  });
+
   it('closes idle keep-alive connections after the keep-alive timeout', async () => {
     await using backend = await startBackend('b1');
     await using g = await gatewayFor(backend.port, testConfig({ keepAliveTimeoutMs: 200 }));
