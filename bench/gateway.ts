@@ -40,7 +40,7 @@ const EVENTS = Number(process.env.GW_BENCH_EVENTS ?? 200);
 const GATEWAY_MAIN = resolve(import.meta.dirname, '../apps/ployz-gateway/dist/main.js');
 /** The image's command line (apps/ployz-gateway/Dockerfile): a small young generation keeps RSS down. */
 const GATEWAY_NODE = [
-  '--max-semi-space-size=4',
+  '--max-semi-space-size=8',
   ...(process.env.GW_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
   GATEWAY_MAIN,
 ];
