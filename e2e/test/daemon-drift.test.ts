@@ -73,8 +73,9 @@ describe('ployzd: drift and collisions (real dockerd)', () => {
     );
   });
 
-  it('status shows a stopped component as unhealthy and a removed one as missing; the next start repairs both', async () => {
+  it('with live repair off, status shows a stopped component as unhealthy and a removed one as missing; the next start repairs both', async () => {
     await using h = await DaemonHarness.create();
+    h.extraArgs = ['--repair-interval-ms', '0'];
     await h.start();
     expect((await h.ctl('machine', 'init', '--id', 'm1', '--installation', h.installation)).code).toBe(0);
     const first = byComponent(await h.settledStatus());
@@ -86,8 +87,11 @@ describe('ployzd: drift and collisions (real dockerd)', () => {
     );
     expect(broken.dns).toMatchObject({ state: 'unhealthy', reason: 'not_running', running: false });
     expect(broken.gateway).toMatchObject({ state: 'missing', reason: 'missing' });
-    expect(broken.gateway?.detail).toMatch(/restart ployzd/);
+    expect(broken.gateway?.detail).toMatch(/live repair is off.*restart ployzd/);
     expect(broken.networking?.state).toBe('created');
+    // Off means off: nothing comes back while this daemon runs.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(byComponent((await h.status()) as StatusJson).gateway?.state).toBe('missing');
 
     await h.kill9();
     await h.start();
@@ -99,6 +103,45 @@ describe('ployzd: drift and collisions (real dockerd)', () => {
       container_id: first.networking?.container_id,
     });
     expect(repaired.nats).toMatchObject({ state: 'adopted', container_id: first.nats?.container_id });
+  });
+
+  it('repairs a removed or stopped component while it runs, without touching the others', async () => {
+    await using h = await DaemonHarness.create();
+    h.extraArgs = ['--repair-interval-ms', '500'];
+    await h.start();
+    expect((await h.ctl('machine', 'init', '--id', 'm1', '--installation', h.installation)).code).toBe(0);
+    const first = byComponent(await h.settledStatus());
+
+    await docker('rm', '-f', `${h.prefix}gateway`);
+    const afterRemove = byComponent(
+      await h.waitFor(
+        (s) => byComponent(s).gateway?.state === 'created' && byComponent(s).gateway?.running === true,
+        'gateway recreated by the live repair',
+      ),
+    );
+    expect(afterRemove.gateway).toMatchObject({ reason: 'missing' });
+    expect(afterRemove.gateway?.container_id).not.toBe(first.gateway?.container_id);
+    expect(await h.fullId(`${h.prefix}gateway`)).toBe(afterRemove.gateway?.container_id);
+    // The others are left alone: same containers, adopted by the repair pass (a health check may
+    // still flip one to unhealthy on a loaded machine; that is not a recreate).
+    for (const c of ['networking', 'nats', 'dns']) {
+      expect(afterRemove[c]?.container_id).toBe(first[c]?.container_id);
+      expect(['adopted', 'unhealthy']).toContain(afterRemove[c]?.state);
+    }
+
+    // Stopped (not removed): Docker's restart policy does not restart a stopped container, so the
+    // repair does, after seeing it stopped twice.
+    await docker('stop', '-t', '1', `${h.prefix}dns`);
+    const afterStop = byComponent(
+      await h.waitFor(
+        (s) => byComponent(s).dns?.state === 'recreated' && byComponent(s).dns?.running === true,
+        'dns recreated by the live repair',
+      ),
+    );
+    expect(afterStop.dns).toMatchObject({ reason: 'not_running' });
+    expect(afterStop.networking?.container_id).toBe(first.networking?.container_id);
+    expect(afterStop.nats?.container_id).toBe(first.nats?.container_id);
+    expect(h.logs.join('')).toMatch(/data plane repaired/);
   });
 
   it('retries while the Docker engine does not answer, then brings the data plane up', async () => {

@@ -339,7 +339,7 @@ class FrontConnection implements ClientSide {
     this.#stalledSince = 0;
     this.#active = true;
     this.#front.options.proxy.settled();
-    if (this.#closeAfter) {
+    if (this.#closeAfter || this.#closeWhenIdle) {
       this.#socket.end();
       return;
     }

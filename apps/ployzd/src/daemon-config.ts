@@ -45,6 +45,11 @@ export const DaemonConfig = z.object({
       }
     }),
   natsUrl: z.string().optional(),
+  /**
+   * How often the running daemon checks its components between full passes and repairs one that
+   * was removed or stays stopped (0 turns the live repair off: repairs wait for the next start).
+   */
+  repairIntervalMs: z.coerce.number().int().min(0).default(10_000),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
 });
 export type DaemonConfig = z.infer<typeof DaemonConfig>;

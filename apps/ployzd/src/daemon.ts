@@ -237,10 +237,33 @@ export class Daemon {
       else log.info({ ...summary, attempt }, 'data plane reconciled');
     }
     if (this.#stopping) return;
+    if (!summary.error) void this.#repairLoop(dataPlane, log);
     const link = new NatsLink(this.config.natsUrl ?? natsUrlFromHost(identity.subnet));
     this.#nats = link;
     link.start();
     await this.#afterNats(identity, link, log);
+  }
+
+  /** Live repair: the data plane keeps serving while the daemon runs, not only after a restart. */
+  async #repairLoop(dataPlane: DataPlane, log: Logger): Promise<void> {
+    const every = this.config.repairIntervalMs;
+    if (every === 0) return;
+    let lastProblem = '';
+    while (!this.#stopping) {
+      await sleep(every, this.#abort.signal);
+      if (this.#stopping) return;
+      try {
+        const summary = await dataPlane.repair();
+        if (summary?.error) log.error({ error: summary.error }, 'data plane repair failed');
+        else if (summary) log.warn({ ...summary }, 'data plane repaired');
+        lastProblem = '';
+      } catch (error) {
+        // Engine away, image gone…: say it once, keep checking.
+        const message = errorMessage(error);
+        if (message !== lastProblem) log.warn({ err: message }, 'data plane repair check failed');
+        lastProblem = message;
+      }
+    }
   }
 
   async #afterNats(identity: MachineIdentity, link: NatsLink, log: Logger): Promise<void> {
@@ -363,6 +386,10 @@ export class Daemon {
     order.push('loops');
     return order;
   }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function isTransient(code: string): boolean {

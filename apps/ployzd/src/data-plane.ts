@@ -18,7 +18,7 @@ import type { DockerEngine } from './docker-engine.ts';
 import { subnetHost } from './machine-address.ts';
 import { type MachineIdentity, natsDataDir, wireguardDir } from './machine-identity.ts';
 import { executePlan, type ReconcileResult } from './reconcile-executor.ts';
-import { type PlannedAction, planReconcile } from './reconcile-plan.ts';
+import { type PlannedAction, planReconcile, repairDecision } from './reconcile-plan.ts';
 
 export type ComponentState =
   | 'adopted'
@@ -69,6 +69,8 @@ export class DataPlane {
   #results: ReconcileResult[] = [];
   #summary: ReconcileSummary | null = null;
   #running: Promise<ReconcileSummary> | null = null;
+  /** Components the previous repair check found stopped. */
+  #stoppedSeen = new Set<ComponentName>();
 
   readonly config: DaemonConfig;
   readonly engine: DockerEngine;
@@ -169,8 +171,30 @@ export class DataPlane {
     return this.#summary;
   }
 
+  /**
+   * The live repair check, between full passes (`repairDecision` says when): a full adopt-first
+   * pass, logged and reported in status like any other. Returns that pass's summary, or null when
+   * nothing needed repair.
+   */
+  async repair(): Promise<ReconcileSummary | null> {
+    if (this.#running !== null) return null;
+    const desired = await this.desired();
+    const observed = await this.engine.observe(this.names());
+    const plan = planReconcile({ installation: this.identity.installation, desired, observed });
+    const decision = repairDecision(plan, this.#stoppedSeen);
+    this.#stoppedSeen = decision.stopped;
+    return decision.repair ? this.reconcile() : null;
+  }
+
   summary(): ReconcileSummary | null {
     return this.#summary;
+  }
+
+  #repairHint(): string {
+    const every = this.config.repairIntervalMs;
+    return every === 0
+      ? 'live repair is off (--repair-interval-ms 0): restart ployzd to repair it'
+      : `ployzd repairs it within ${Math.ceil(every / 1000)} s`;
   }
 
   /** Last reconcile outcome + what runs right now. */
@@ -205,8 +229,8 @@ export class DataPlane {
           state: 'missing',
           reason: 'missing',
           detail: live
-            ? `${name} is now a different container (${live.id.slice(0, 12)}); restart ployzd to adopt or recreate it`
-            : `${name} was removed after the last reconcile; restart ployzd to recreate it`,
+            ? `${name} is now a different container (${live.id.slice(0, 12)}); ${this.#repairHint()}`
+            : `${name} was removed after the last reconcile; ${this.#repairHint()}`,
         });
         continue;
       }

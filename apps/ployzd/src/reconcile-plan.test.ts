@@ -1,7 +1,7 @@
 import { LABELS } from '@ployz/identity';
 import { describe, expect, it } from 'vitest';
 import { COMPONENTS, type ContainerSpec, type DesiredComponent, PARENT_COMPONENT } from './component-spec.ts';
-import { type ObservedContainer, planReconcile } from './reconcile-plan.ts';
+import { type ObservedContainer, planReconcile, repairDecision } from './reconcile-plan.ts';
 
 const INST = 'test-inst';
 
@@ -141,5 +141,41 @@ describe('planReconcile', () => {
     });
     expect(plan.every((a) => a.kind === 'adopt')).toBe(true);
     expect(plan.some((a) => 'containerId' in a && a.containerId === 'id-web')).toBe(false);
+  });
+});
+
+describe('repairDecision (live repair between full passes)', () => {
+  const plan = (observed: ObservedContainer[], hashes: Partial<Record<string, string>> = {}) =>
+    planReconcile({ installation: INST, desired: desired(hashes), observed });
+
+  it('does nothing while everything runs as planned', () => {
+    expect(repairDecision(plan(allRunning()), new Set())).toEqual({ repair: false, stopped: new Set() });
+  });
+
+  it('repairs at once when a container is gone', () => {
+    const observed = allRunning().filter((c) => c.name !== 'p-gateway');
+    expect(repairDecision(plan(observed), new Set()).repair).toBe(true);
+  });
+
+  it('repairs a stopped component only on the second check that finds it stopped', () => {
+    const observed = allRunning().map((c) => (c.name === 'p-dns' ? { ...c, running: false } : c));
+    const first = repairDecision(plan(observed), new Set());
+    expect(first).toEqual({ repair: false, stopped: new Set(['dns']) });
+    const second = repairDecision(plan(observed), first.stopped);
+    expect(second.repair).toBe(true);
+    expect(second.stopped.size).toBe(0);
+    // Restarted by Docker in between: the count starts over.
+    expect(repairDecision(plan(allRunning()), first.stopped)).toEqual({ repair: false, stopped: new Set() });
+  });
+
+  it('repairs children whose networking container was replaced', () => {
+    const observed = allRunning().map((c) => (c.name === 'p-networking' ? { ...c, id: 'id-new-net' } : c));
+    expect(repairDecision(plan(observed), new Set()).repair).toBe(true);
+  });
+
+  it('leaves configuration drift and collisions alone', () => {
+    expect(repairDecision(plan(allRunning(), { gateway: 'hash-changed' }), new Set()).repair).toBe(false);
+    const observed = allRunning().map((c) => (c.name === 'p-dns' ? { ...c, labels: {} } : c));
+    expect(repairDecision(plan(observed), new Set()).repair).toBe(false);
   });
 });

@@ -69,6 +69,36 @@ export function planReconcile(input: PlanInput): PlannedAction[] {
   return result;
 }
 
+export interface RepairDecision {
+  /** A full pass is due now. */
+  repair: boolean;
+  /** Components found stopped by this check (the next check compares against them). */
+  stopped: Set<ComponentName>;
+}
+
+/**
+ * The live repair's rule, over a plan made between full passes: repair when a component's
+ * container is gone or its parent was replaced, or when it is stopped for the second check in a
+ * row (one check gives Docker's restart policy its chance). Configuration drift alone waits for
+ * the next daemon start; collisions and blocked components need the operator.
+ */
+export function repairDecision(
+  plan: readonly PlannedAction[],
+  stoppedBefore: ReadonlySet<ComponentName>,
+): RepairDecision {
+  const stopped = new Set<ComponentName>();
+  let repair = false;
+  for (const action of plan) {
+    if (action.kind === 'create') repair = true;
+    else if (action.kind === 'recreate' && action.reason === 'parent_changed') repair = true;
+    else if (action.kind === 'recreate' && action.reason === 'not_running') {
+      stopped.add(action.component);
+      if (stoppedBefore.has(action.component)) repair = true;
+    }
+  }
+  return { repair, stopped: repair ? new Set() : stopped };
+}
+
 function planOne(
   want: DesiredComponent,
   found: ObservedContainer | undefined,
