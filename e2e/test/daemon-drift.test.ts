@@ -12,9 +12,7 @@ function byComponent(s: StatusJson) {
 describe('ployzd: drift and collisions (real dockerd)', () => {
   it('recreates only the drifted component, and the networking container together with its children', async () => {
     await using h = await DaemonHarness.create();
-    await h.start();
-    expect((await h.ctl('machine', 'init', '--id', 'm1', '--installation', h.installation)).code).toBe(0);
-    const first = byComponent(await h.settledStatus());
+    const first = byComponent(await h.startInitialised());
 
     // Change the gateway's configuration only.
     await h.kill9();
@@ -76,9 +74,7 @@ describe('ployzd: drift and collisions (real dockerd)', () => {
   it('with live repair off, status shows a stopped component as unhealthy and a removed one as missing; the next start repairs both', async () => {
     await using h = await DaemonHarness.create();
     h.extraArgs = ['--repair-interval-ms', '0'];
-    await h.start();
-    expect((await h.ctl('machine', 'init', '--id', 'm1', '--installation', h.installation)).code).toBe(0);
-    const first = byComponent(await h.settledStatus());
+    const first = byComponent(await h.startInitialised());
 
     await docker('stop', '-t', '1', `${h.prefix}dns`);
     await docker('rm', '-f', `${h.prefix}gateway`);
@@ -108,9 +104,7 @@ describe('ployzd: drift and collisions (real dockerd)', () => {
   it('repairs a removed or stopped component while it runs, without touching the others', async () => {
     await using h = await DaemonHarness.create();
     h.extraArgs = ['--repair-interval-ms', '500'];
-    await h.start();
-    expect((await h.ctl('machine', 'init', '--id', 'm1', '--installation', h.installation)).code).toBe(0);
-    const first = byComponent(await h.settledStatus());
+    const first = byComponent(await h.startInitialised());
 
     await docker('rm', '-f', `${h.prefix}gateway`);
     const afterRemove = byComponent(

@@ -228,6 +228,14 @@ export class DaemonHarness implements AsyncDisposable {
   }
 
   /** Status once the startup reconcile has finished. */
+  /** Starts ployzd, runs `machine init` (machine m1) and waits for the first pass to settle. */
+  async startInitialised(): Promise<StatusJson> {
+    await this.start();
+    const init = await this.ctl('machine', 'init', '--id', 'm1', '--installation', this.installation);
+    if (init.code !== 0) throw new Error(`machine init failed (${init.code}): ${this.logs.join('')}`);
+    return this.settledStatus();
+  }
+
   async settledStatus(): Promise<StatusJson> {
     return this.waitFor(
       (s) => s.reconcile !== null && s.components.every((c) => c.state !== 'pending'),
