@@ -69,6 +69,10 @@ export const DnsConfigSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   /** DNS worker processes sharing the listen ports with SO_REUSEPORT (1 = no extra process). */
   workers: z.coerce.number().int().min(1).max(64),
+  /** Upstream answers kept for names outside the zone (0 turns the cache off). */
+  cacheMaxEntries: z.coerce.number().int().min(0).max(10_000_000),
+  /** Longest a forwarded answer is kept, whatever its TTL (seconds). */
+  cacheMaxTtl: z.coerce.number().int().min(1).max(604_800),
 });
 export type DnsConfig = z.infer<typeof DnsConfigSchema>;
 
@@ -89,6 +93,9 @@ Options (environment variable in brackets; flags win):
   --resolv-conf <path>        [PLOYZ_DNS_RESOLV_CONF] default /etc/resolv.conf
   --upstream-timeout-ms <n>   per-upstream timeout before SERVFAIL [PLOYZ_DNS_UPSTREAM_TIMEOUT_MS] default 2000
   --snapshot-file <path>      serve a fixed routing snapshot (JSON) instead of NATS [PLOYZ_DNS_SNAPSHOT_FILE]
+  --cache-max-entries <n>     upstream answers kept for names outside the zone, 0 = no cache
+                              [PLOYZ_DNS_CACHE_MAX_ENTRIES] default 10000
+  --cache-max-ttl <seconds>   longest a forwarded answer is kept [PLOYZ_DNS_CACHE_MAX_TTL] default 3600
   --workers <n>               DNS worker processes sharing the ports (SO_REUSEPORT); each follows
                               the routing feed; worker 1 serves the admin listener [PLOYZ_DNS_WORKERS] default 1
   --log-level <level>         [PLOYZ_LOG_LEVEL] default info
@@ -128,6 +135,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     snapshotFile: values['snapshot-file'] ?? env.PLOYZ_DNS_SNAPSHOT_FILE ?? null,
     logLevel: values['log-level'] ?? env.PLOYZ_LOG_LEVEL ?? 'info',
     workers: values.workers ?? env.PLOYZ_DNS_WORKERS ?? '1',
+    cacheMaxEntries: values['cache-max-entries'] ?? env.PLOYZ_DNS_CACHE_MAX_ENTRIES ?? '10000',
+    cacheMaxTtl: values['cache-max-ttl'] ?? env.PLOYZ_DNS_CACHE_MAX_TTL ?? '3600',
   };
   const parsed = DnsConfigSchema.safeParse(raw);
   if (!parsed.success) {
@@ -158,6 +167,8 @@ function parseFlags(argv: string[]) {
       'snapshot-file': { type: 'string' },
       'log-level': { type: 'string' },
       workers: { type: 'string' },
+      'cache-max-entries': { type: 'string' },
+      'cache-max-ttl': { type: 'string' },
       version: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },

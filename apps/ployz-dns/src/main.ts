@@ -106,6 +106,7 @@ async function main(): Promise<number> {
       reusePort: config.workers > 1,
       upstreams,
       upstreamTimeoutMs: config.upstreamTimeoutMs,
+      cache: { maxEntries: config.cacheMaxEntries, maxTtlSeconds: config.cacheMaxTtl },
       onError: (error, context) =>
         log.warn({ err: errorText(error), context }, 'routing feed problem; serving the last good view'),
       onUpdate: (table, freshness) => {

@@ -4,6 +4,8 @@ export class DnsMetrics {
   answered = 0;
   nxdomain = 0;
   forwarded = 0;
+  /** Queries outside the zone answered from the forward cache. */
+  cached = 0;
   servfail = 0;
   malformed = 0;
   dropped = 0;
@@ -20,6 +22,7 @@ export interface ViewMetrics {
   rebuilds: number;
   upstreamTimeouts: number;
   upstreamFailures: number;
+  cacheEntries: number;
 }
 
 export function renderMetrics(metrics: DnsMetrics, view: ViewMetrics, nowMs: number): string {
@@ -34,6 +37,8 @@ export function renderMetrics(metrics: DnsMetrics, view: ViewMetrics, nowMs: num
   counter('ployz_dns_answered_total', 'Queries answered from the projection.', metrics.answered);
   counter('ployz_dns_nxdomain_total', 'Zone queries answered NXDOMAIN.', metrics.nxdomain);
   counter('ployz_dns_forwarded_total', 'Queries forwarded upstream.', metrics.forwarded);
+  counter('ployz_dns_cache_hits_total', 'Queries outside the zone answered from the cache.', metrics.cached);
+  gauge('ployz_dns_cache_entries', 'Upstream answers held in the cache.', view.cacheEntries);
   counter('ployz_dns_servfail_total', 'Queries answered SERVFAIL.', metrics.servfail);
   counter(
     'ployz_dns_malformed_total',

@@ -6,10 +6,11 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import { type AnswerTable, emptyAnswers } from './answers.ts';
+import type { ForwardCache } from './forward-cache.ts';
 import type { Forwarder } from './forwarder.ts';
 import { DnsMetrics } from './metrics.ts';
 import { respond } from './respond.ts';
-import { buildErrorResponse, type ParsedQuery, RCODE_SERVFAIL } from './wire.ts';
+import { buildErrorResponse, type ParsedQuery, RCODE_SERVFAIL, udpLimit } from './wire.ts';
 
 export interface ListenAddress {
   host: string;
@@ -20,6 +21,8 @@ export interface DnsServerOptions {
   listen: ListenAddress[];
   zone: string;
   forwarder: Forwarder;
+  /** Upstream answers kept for names outside the zone (none: every such query is forwarded). */
+  cache?: ForwardCache;
   /** Close idle TCP connections after this long. */
   tcpIdleMs?: number;
   /**
@@ -151,8 +154,15 @@ export class DnsServer {
         metrics.answered += 1;
         if (outcome.nxdomain) metrics.nxdomain += 1;
         return outcome.response;
-      case 'forward':
+      case 'forward': {
+        const limit = udp ? udpLimit(outcome.query.ednsSize) : 0;
+        const cached = this.#options.cache?.get(msg, outcome.query, limit) ?? null;
+        if (cached !== null) {
+          metrics.cached += 1;
+          return cached;
+        }
         return this.#forward(msg, outcome.query, udp);
+      }
       case 'error':
         if (outcome.rcode === RCODE_SERVFAIL) metrics.servfail += 1;
         else metrics.malformed += 1;
@@ -170,7 +180,10 @@ export class DnsServer {
   async #forward(msg: Buffer, parsed: ParsedQuery, udp: boolean): Promise<Buffer> {
     this.metrics.forwarded += 1;
     const response = await this.#options.forwarder.forward(msg, !udp);
-    if (response !== null) return response;
+    if (response !== null) {
+      this.#options.cache?.put(msg, parsed, response);
+      return response;
+    }
     this.metrics.servfail += 1;
     return buildErrorResponse(msg, RCODE_SERVFAIL, parsed.questionEnd, parsed.ednsSize);
   }

@@ -9,6 +9,7 @@ import type { RoutingFeed } from '@ployz/types';
 import { AdminServer } from './admin.ts';
 import { type AnswerTable, compileAnswers } from './answers.ts';
 import type { HostPort } from './config.ts';
+import { ForwardCache } from './forward-cache.ts';
 import { Forwarder, type Upstream } from './forwarder.ts';
 import { renderMetrics } from './metrics.ts';
 import { DnsServer } from './server.ts';
@@ -19,6 +20,8 @@ export interface DnsServiceOptions {
   admin: HostPort | null;
   upstreams: Upstream[];
   upstreamTimeoutMs: number;
+  /** Forward cache bounds (default 10,000 answers, 3600 s; maxEntries 0 turns it off). */
+  cache?: { maxEntries: number; maxTtlSeconds: number };
   zone?: string;
   /** SO_REUSEPORT on the DNS listeners, for several worker processes (see main.ts --workers). */
   reusePort?: boolean;
@@ -53,10 +56,12 @@ export interface DnsStatus {
 export async function startDnsService(options: DnsServiceOptions): Promise<DnsService> {
   const zone = options.zone ?? 'ployz.internal';
   const forwarder = new Forwarder({ upstreams: options.upstreams, timeoutMs: options.upstreamTimeoutMs });
+  const cache = new ForwardCache(options.cache ?? { maxEntries: 10_000, maxTtlSeconds: 3600 });
   const server = new DnsServer({
     listen: options.listen,
     zone,
     forwarder,
+    cache,
     reusePort: options.reusePort ?? false,
   });
   const follower = createFollower<AnswerTable>(options.feed, {
@@ -108,6 +113,7 @@ export async function startDnsService(options: DnsServiceOptions): Promise<DnsSe
               rebuilds: freshness.rebuilds,
               upstreamTimeouts: forwarder.timeouts,
               upstreamFailures: forwarder.failures,
+              cacheEntries: cache.size,
             },
             Date.now(),
           );

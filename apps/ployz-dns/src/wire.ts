@@ -44,6 +44,8 @@ export interface ParsedQuery {
   ednsSize: number | null;
   /** EDNS version asked for (0 when none or 0). */
   ednsVersion: number;
+  /** The OPT record's DO bit (DNSSEC OK). */
+  ednsDo: boolean;
 }
 
 /** A packet that deserves an error answer. `questionEnd` is set when the question parsed. */
@@ -107,6 +109,7 @@ export function parseQuery(msg: Uint8Array): QueryParse {
   }
   let ednsSize: number | null = null;
   let ednsVersion = 0;
+  let ednsDo = false;
   for (let i = 0; i < arcount; i++) {
     const nameStart = offset;
     const afterName = skipName(msg, offset);
@@ -120,6 +123,7 @@ export function parseQuery(msg: Uint8Array): QueryParse {
       if (ednsSize !== null || msg[nameStart] !== 0) return formerr(questionEnd);
       ednsSize = ((msg[afterName + 2] as number) << 8) | (msg[afterName + 3] as number);
       ednsVersion = msg[afterName + 5] as number;
+      ednsDo = ((msg[afterName + 6] as number) & 0x80) !== 0;
     }
     offset = next;
   }
@@ -132,6 +136,7 @@ export function parseQuery(msg: Uint8Array): QueryParse {
     qclass,
     ednsSize,
     ednsVersion,
+    ednsDo,
   };
 }
 
@@ -140,7 +145,7 @@ function formerr(questionEnd: number | null): RejectedQuery {
 }
 
 /** Offset after a (possibly compressed) name, or -1. Pointers end a name; they are not followed. */
-function skipName(msg: Uint8Array, start: number): number {
+export function skipName(msg: Uint8Array, start: number): number {
   let offset = start;
   for (let hops = 0; hops < 128; hops++) {
     if (offset >= msg.length) return -1;

@@ -158,8 +158,16 @@ describe('ployz-dns answers dig', () => {
     expect(r.flags).not.toContain('aa');
     expect(r.answer[0]?.[4]).toBe('192.0.2.7');
     expect(upstream.queries).toBe(before + 1);
+    // A repeat is answered from the forward cache: the upstream is not asked again.
+    const repeat = await dig(server, 'EXAMPLE.test');
+    expect(repeat.answer[0]?.[4]).toBe('192.0.2.7');
+    expect(Number(repeat.answer[0]?.[1])).toBeLessThanOrEqual(300);
+    expect(upstream.queries).toBe(before + 1);
+    // NXDOMAIN without an SOA is not cached (RFC 2308): asked again each time.
     const missing = await dig(server, 'missing.test');
     expect(missing.status).toBe('NXDOMAIN');
+    await dig(server, 'missing.test');
+    expect(upstream.queries).toBe(before + 3);
 
     await using silent = await startUpstream({}, true);
     await using failing = await startDnsService({
@@ -213,6 +221,8 @@ describe('ployz-dns answers dig', () => {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/^ployz_dns_queries_total [1-9]\d*$/m);
     expect(metrics).toMatch(/^ployz_dns_forwarded_total [1-9]\d*$/m);
+    expect(metrics).toMatch(/^ployz_dns_cache_hits_total [1-9]\d*$/m);
+    expect(metrics).toMatch(/^ployz_dns_cache_entries [1-9]\d*$/m);
     expect(metrics).toContain(`ployz_dns_view_seq ${feed.seq}`);
     expect((await fetch(`${base}/nope`)).status).toBe(404);
   });
