@@ -8,7 +8,8 @@
  *    the first DNS answer that shows it (p50 / p99 / max).
  *
  * Env: DNS_BENCH_SECONDS (default 8), DNS_BENCH_ROUNDS (2), DNS_BENCH_RATE (10000),
- *      DNS_BENCH_CLIENTS (4), DNS_BENCH_EVENTS (200), DNS_BENCH_SKIP_THROUGHPUT / _FRESHNESS=1.
+ *      DNS_BENCH_CLIENTS (4), DNS_BENCH_EVENTS (200), DNS_BENCH_SKIP_THROUGHPUT / _FRESHNESS=1,
+ *      DNS_BENCH_NODE_ARGS (extra node flags for ployz-dns).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -26,6 +27,11 @@ const ROUNDS = Number(process.env.DNS_BENCH_ROUNDS ?? 2);
 const RATE = Number(process.env.DNS_BENCH_RATE ?? 10000);
 const CLIENTS = Number(process.env.DNS_BENCH_CLIENTS ?? 4);
 const EVENTS = Number(process.env.DNS_BENCH_EVENTS ?? 200);
+/** Node flags for ployz-dns, as its image runs it (apps/ployz-dns/Dockerfile); DNS_BENCH_NODE_ARGS adds more. */
+const NODE_ARGS = [
+  '--max-semi-space-size=8',
+  ...(process.env.DNS_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+];
 const DNS_MAIN = resolve(import.meta.dirname, '../apps/ployz-dns/dist/main.js');
 const AT = '2026-01-01T00:00:00Z';
 const REV = 'rev-aaaaaaaaaaaaaaaa';
@@ -240,6 +246,7 @@ async function throughput(dir: string): Promise<void> {
     '--user=root',
   ]);
   const ployzArgs = (port: number, admin: number, workers: number) => [
+    ...NODE_ARGS,
     DNS_MAIN,
     '--snapshot-file',
     snapshotFile,
