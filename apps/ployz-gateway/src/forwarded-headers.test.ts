@@ -134,11 +134,26 @@ describe('plain heads forwarded as received', () => {
     ['GET / HTTP/1.1\r\nHost: example.com'],
     ['GET /a?b HTTP/1.1\r\nhost:  Example.COM:8080 \r\nAccept: */*\r\nCookie: a=b; c=d\r\nContent-Length: 0'],
     ['DELETE /x HTTP/1.1\r\nUser-Agent: t\r\nHost: h\r\nX-Empty:'],
-  ])('adds exactly what scanRequestHeaders would: %j', (text) => {
+    ['GET / HTTP/1.1\r\nConnection: keep-alive\r\nHost: h\r\nKeep-Alive: 5\r\nAccept: */*'],
+    [
+      'GET / HTTP/1.1\r\nHost: h\r\nTE: trailers\r\nTrailer: x\r\nProxy-Connection: close\r\nConnection: close',
+    ],
+    [
+      'GET / HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1\r\nHost: h\r\nX-Forwarded-Proto: https\r\n' +
+        'x-forwarded-host: evil\r\nX-Forwarded-For: 2.2.2.2\r\nA: 1',
+    ],
+  ])('adds and leaves out exactly what scanRequestHeaders would: %j', (text) => {
     const head = parsePlainRequestHead(text) as PlainRequestHead;
     expect(head.verbatim).toBe(true);
     const scan = scanRequestHeaders(plainRawHeaders(head), '::ffff:10.1.2.3', 'http', false);
-    const forwarded = plainUpstreamHead(head.text, head.host, '::ffff:10.1.2.3', 'http');
+    const forwarded = plainUpstreamHead(
+      head.text,
+      head.drop,
+      head.host,
+      head.forwardedFor,
+      '::ffff:10.1.2.3',
+      'http',
+    );
     expect(forwarded.endsWith('\r\n\r\n')).toBe(true);
     expect(forwarded.startsWith(text.slice(0, text.indexOf('\r\n')))).toBe(true);
     expect(lines(forwarded)).toEqual(scan.headers);

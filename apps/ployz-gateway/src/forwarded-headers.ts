@@ -50,26 +50,55 @@ export function isResponseHopByHop(text: string, start: number, end: number): bo
   }
 }
 
+/** What the forwarding policy does with one request header line (see `requestLinePolicy`). */
+export const LINE_KEEP = 0;
+export const LINE_DROP = 1;
+export const LINE_FORWARDED_FOR = 2;
+export const LINE_REWRITE = 3;
+export type LinePolicy =
+  | typeof LINE_KEEP
+  | typeof LINE_DROP
+  | typeof LINE_FORWARDED_FOR
+  | typeof LINE_REWRITE;
+
+/** A Connection value naming nothing but `keep-alive` / `close` (no header to strip with it). */
+const PLAIN_CONNECTION = /^(?:[ \t]*(?:keep-alive|close)[ \t]*)(?:,[ \t]*(?:keep-alive|close)[ \t]*)*$/i;
+
 /**
- * Request header lines that `scanRequestHeaders` rewrites or drops (hop-by-hop, X-Forwarded-*),
- * by the name at `text[start, end)`. A plain head without any of them is forwarded as sent.
+ * How a request header line is forwarded, by its name at `text[start, end)` and its value at
+ * `text[valueStart, valueEnd)` — the line-by-line form of `scanRequestHeaders`: hop-by-hop lines
+ * and the X-Forwarded-Host/-Proto the gateway sets itself are dropped, X-Forwarded-For values
+ * are carried into the appended one, a Connection line listing other headers (which must go
+ * too) or anything that changes framing needs the full rewrite; everything else is kept as sent.
  */
-export function isRewrittenRequestHeader(text: string, start: number, end: number): boolean {
+export function requestLinePolicy(
+  text: string,
+  start: number,
+  end: number,
+  valueStart: number,
+  valueEnd: number,
+): LinePolicy {
   switch (end - start) {
     case 2:
-      return nameIs(text, start, end, 'te');
+      return nameIs(text, start, end, 'te') ? LINE_DROP : LINE_KEEP;
     case 7:
-      return nameIs(text, start, end, 'trailer') || nameIs(text, start, end, 'upgrade');
+      if (nameIs(text, start, end, 'trailer')) return LINE_DROP;
+      return nameIs(text, start, end, 'upgrade') ? LINE_REWRITE : LINE_KEEP;
     case 10:
-      return nameIs(text, start, end, 'connection') || nameIs(text, start, end, 'keep-alive');
+      if (nameIs(text, start, end, 'keep-alive')) return LINE_DROP;
+      if (!nameIs(text, start, end, 'connection')) return LINE_KEEP;
+      return PLAIN_CONNECTION.test(text.slice(valueStart, valueEnd)) ? LINE_DROP : LINE_REWRITE;
     case 15:
-      return nameIs(text, start, end, 'x-forwarded-for');
+      return nameIs(text, start, end, 'x-forwarded-for') ? LINE_FORWARDED_FOR : LINE_KEEP;
     case 16:
-      return nameIs(text, start, end, 'proxy-connection') || nameIs(text, start, end, 'x-forwarded-host');
+      return nameIs(text, start, end, 'proxy-connection') || nameIs(text, start, end, 'x-forwarded-host')
+        ? LINE_DROP
+        : LINE_KEEP;
     case 17:
-      return nameIs(text, start, end, 'x-forwarded-proto') || nameIs(text, start, end, 'transfer-encoding');
+      if (nameIs(text, start, end, 'x-forwarded-proto')) return LINE_DROP;
+      return nameIs(text, start, end, 'transfer-encoding') ? LINE_REWRITE : LINE_KEEP;
     default:
-      return false;
+      return LINE_KEEP;
   }
 }
 
@@ -80,17 +109,28 @@ export function forwardedClient(clientAddress: string | undefined): string {
 }
 
 /**
- * The upstream request head for a plain request whose header lines need no rewriting
- * (`isRewrittenRequestHeader` false for all): the head as received, plus the X-Forwarded-* lines
- * `scanRequestHeaders` would add, and the final blank line.
+ * The upstream request head for a plain request whose lines need no full rewrite: the head as
+ * received less the `drop` ranges (`[start, end)` pairs, each line with its leading CRLF), plus
+ * the X-Forwarded-* lines `scanRequestHeaders` would add, and the final blank line.
  */
 export function plainUpstreamHead(
   text: string,
+  drop: readonly number[],
   host: string,
+  priorForwardedFor: string | undefined,
   clientAddress: string | undefined,
   proto: 'http' | 'https',
 ): string {
-  return `${text}\r\nx-forwarded-for: ${forwardedClient(clientAddress)}\r\nx-forwarded-proto: ${proto}\r\nx-forwarded-host: ${host}\r\n\r\n`;
+  let head = '';
+  let pos = 0;
+  for (let i = 0; i < drop.length; i += 2) {
+    head += text.slice(pos, drop[i]);
+    pos = drop[i + 1] as number;
+  }
+  head = pos === 0 ? text : head + text.slice(pos);
+  const client = forwardedClient(clientAddress);
+  const forwardedFor = priorForwardedFor === undefined ? client : `${priorForwardedFor}, ${client}`;
+  return `${head}\r\nx-forwarded-for: ${forwardedFor}\r\nx-forwarded-proto: ${proto}\r\nx-forwarded-host: ${host}\r\n\r\n`;
 }
 
 function isHopByHop(lower: string, keepUpgrade: boolean): boolean {

@@ -443,7 +443,7 @@ export class ReverseProxy {
     let host = head.host;
     let upstreamHead: string;
     if (head.verbatim) {
-      upstreamHead = plainUpstreamHead(head.text, host, remoteAddress, 'http');
+      upstreamHead = plainUpstreamHead(head.text, head.drop, host, head.forwardedFor, remoteAddress, 'http');
     } else {
       const scan = scanRequestHeaders(plainRawHeaders(head), remoteAddress, 'http', false);
       if (scan.invalid !== undefined) {

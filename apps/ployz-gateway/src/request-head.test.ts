@@ -17,6 +17,8 @@ describe('parsePlainRequestHead', () => {
       host: 'example.com',
       close: false,
       verbatim: true,
+      drop: [],
+      forwardedFor: undefined,
     });
     expect(plainRawHeaders(head as PlainRequestHead)).toEqual([
       'Host',
@@ -32,6 +34,7 @@ describe('parsePlainRequestHead', () => {
 
   it.each([
     ['Connection: keep-alive'],
+    ['Connection: Keep-Alive, close'],
     ['Keep-Alive: timeout=5'],
     ['TE: trailers'],
     ['Trailer: x'],
@@ -39,10 +42,25 @@ describe('parsePlainRequestHead', () => {
     ['X-Forwarded-For: 10.0.0.1'],
     ['x-forwarded-HOST: a'],
     ['X-Forwarded-Proto: https'],
-    ['Host: second.example'],
-  ])('marks a head with `%s` for rewriting', (line) => {
-    const head = parsePlainRequestHead(`${BASE}\r\n${line}`);
-    expect(head?.verbatim).toBe(false);
+  ])('forwards a head with `%s` as received less that line', (line) => {
+    const text = `${BASE}\r\n${line}\r\nX-After: 1`;
+    const head = parsePlainRequestHead(text) as PlainRequestHead;
+    expect(head.verbatim).toBe(true);
+    expect(head.drop).toEqual([BASE.length, BASE.length + 2 + line.length]);
+  });
+
+  it.each([['Connection: keep-alive, X-Secret'], ['Host: second.example']])(
+    'marks a head with `%s` for the full rewrite',
+    (line) => {
+      expect(parsePlainRequestHead(`${BASE}\r\n${line}`)?.verbatim).toBe(false);
+    },
+  );
+
+  it('carries received X-Forwarded-For values, in order', () => {
+    const head = parsePlainRequestHead(
+      `${BASE}\r\nX-Forwarded-For: 1.1.1.1\r\nx-forwarded-for:  2.2.2.2, 3.3.3.3 `,
+    );
+    expect(head?.forwardedFor).toBe('1.1.1.1, 2.2.2.2, 3.3.3.3');
   });
 
   it('notes Connection: close and takes Content-Length: 0', () => {

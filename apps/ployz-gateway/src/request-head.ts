@@ -6,7 +6,13 @@
  * node:http, never more lenient (see docs/adr/0008-gateway-fast-path.md).
  */
 import http from 'node:http';
-import { isRewrittenRequestHeader, nameIs } from './forwarded-headers.ts';
+import {
+  LINE_FORWARDED_FOR,
+  LINE_KEEP,
+  LINE_REWRITE,
+  nameIs,
+  requestLinePolicy,
+} from './forwarded-headers.ts';
 
 export interface PlainRequestHead {
   method: string;
@@ -19,10 +25,14 @@ export interface PlainRequestHead {
   /** The client asked to close after this exchange (`Connection: close`). */
   close: boolean;
   /**
-   * No header line needs rewriting (no hop-by-hop or X-Forwarded-* line, one Host): the head can
-   * be forwarded as received plus the X-Forwarded-* lines (`plainUpstreamHead`).
+   * No line needs the full rewrite (`requestLinePolicy`) and there is one Host: the head can be
+   * forwarded as received less the `drop` lines, plus the X-Forwarded-* lines (`plainUpstreamHead`).
    */
   verbatim: boolean;
+  /** `[start, end)` of each line to leave out (hop-by-hop, X-Forwarded-*), its leading CRLF included. */
+  drop: number[];
+  /** The X-Forwarded-For values received, joined with `, ` (undefined when none). */
+  forwardedFor: string | undefined;
 }
 
 const METHODS = new Set(http.METHODS);
@@ -71,6 +81,8 @@ export function parsePlainRequestHead(text: string): PlainRequestHead | undefine
   let hosts = 0;
   let close = false;
   let verbatim = true;
+  const drop: number[] = [];
+  let forwardedFor: string | undefined;
   let sawLength = false;
   let lines = 0;
   let pos = eol + 2;
@@ -115,13 +127,24 @@ export function parsePlainRequestHead(text: string): PlainRequestHead | undefine
         if (nameIs(text, pos, colon, 'transfer-encoding')) return undefined;
         break;
     }
-    if (verbatim && isRewrittenRequestHeader(text, pos, colon)) verbatim = false;
+    if (verbatim) {
+      const policy = requestLinePolicy(text, pos, colon, vs, ve);
+      if (policy === LINE_REWRITE) {
+        verbatim = false;
+      } else if (policy !== LINE_KEEP) {
+        drop.push(pos - 2, end);
+        if (policy === LINE_FORWARDED_FOR) {
+          const value = text.slice(vs, ve);
+          forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        }
+      }
+    }
     pos = end + 2;
   }
   // HTTP/1.1 requires Host; node:http answers 400 without one.
   if (host === undefined) return undefined;
   if (hosts > 1) verbatim = false;
-  return { method, target: text.slice(sp1 + 1, sp2), text, host, close, verbatim };
+  return { method, target: text.slice(sp1 + 1, sp2), text, host, close, verbatim, drop, forwardedFor };
 }
 
 /** The head's header lines as a flat `[name, value, …]` list (values without surrounding whitespace). */
