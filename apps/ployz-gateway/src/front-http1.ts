@@ -8,7 +8,7 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { GatewayMetrics } from './metrics.ts';
-import { type ClientSide, errorBody, type LeanExchange, type ReverseProxy } from './proxy.ts';
+import { type ClientSide, errorBody, type LeanExchange, type Proto, type ReverseProxy } from './proxy.ts';
 import { parsePlainRequestHead } from './request-head.ts';
 import type { ResponseHead } from './upstream-http1.ts';
 
@@ -23,6 +23,8 @@ export interface FrontLimits {
 
 export interface FrontOptions {
   proxy: ReverseProxy;
+  /** What X-Forwarded-Proto says: the listener is plain HTTP or TLS (HTTP/1.1 by ALPN). */
+  proto: Proto;
   metrics: GatewayMetrics;
   limits: FrontLimits;
   /** node:http's own connection listener: takes over a socket for good. */
@@ -223,7 +225,8 @@ class FrontConnection implements ClientSide {
         this.#chunked = false;
         this.#isHead = head.method === 'HEAD';
         this.#closeAfter = head.close || this.#closeWhenIdle;
-        this.#exchange = this.#front.options.proxy.serveFast(this, head, this.#socket.remoteAddress);
+        const options = this.#front.options;
+        this.#exchange = options.proxy.serveFast(this, head, this.#socket.remoteAddress, options.proto);
       }
     } finally {
       this.#processing = false;

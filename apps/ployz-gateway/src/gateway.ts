@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type http2 from 'node:http2';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import {
   createFollower,
   FileSnapshotFeed,
@@ -37,6 +38,8 @@ export interface GatewayDeps {
   feed?: RoutingFeed;
   version?: string;
 }
+
+type TlsSocket = TLSSocket & { alpnProtocol: string | false | null };
 
 function listen(server: http.Server | http2.Http2SecureServer, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -75,31 +78,36 @@ function clientErrorHandler(metrics: GatewayMetrics) {
 }
 
 /**
- * Puts the fast path (front-http1.ts) in front of node:http on the plain HTTP listener: the
- * server still listens, times out and closes as node:http does, but each new connection meets
- * the fast path first and reaches node's own connection handler only when handed off.
+ * Takes `event` ('connection', or 'secureConnection' for TLS) away from node's own listener on
+ * `server` and returns that listener, to be called for the sockets the fast path hands off. The
+ * server still listens, times out and closes as node made it; its sockets meet the fast path first.
  */
+function takeOver(server: NetServer, event: 'connection' | 'secureConnection'): (socket: Socket) => void {
+  const [nodeListener] = server.listeners(event);
+  if (typeof nodeListener !== 'function') throw new Error(`node server has no ${event} listener`);
+  server.removeAllListeners(event);
+  return (socket) => nodeListener.call(server, socket);
+}
+
+/** The fast path (front-http1.ts) for one listener; `handOff` gives node a socket for good. */
 function fastPath(
-  server: http.Server,
   proxy: ReverseProxy,
   metrics: GatewayMetrics,
   config: GatewayConfig,
+  proto: Proto,
+  handOff: (socket: Socket) => void,
 ): Http1Front {
-  const [nodeListener] = server.listeners('connection');
-  if (typeof nodeListener !== 'function') throw new Error('node:http server has no connection listener');
-  server.removeAllListeners('connection');
-  const front = new Http1Front({
+  return new Http1Front({
     proxy,
     metrics,
+    proto,
     limits: {
       maxHeaderBytes: config.maxHeaderBytes,
       keepAliveTimeoutMs: config.keepAliveTimeoutMs,
       writeStallMs: Math.max(config.requestTimeoutMs, config.upstreamTimeoutMs),
     },
-    handOff: (socket) => nodeListener.call(server, socket),
+    handOff,
   });
-  server.on('connection', (socket: Socket) => front.accept(socket));
-  return front;
 }
 
 /** Composes feed → follower → proxy → listeners. Nothing here calls process.exit. */
@@ -162,7 +170,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     proxy.upgrade(req, socket, head, proto);
   httpServer.on('upgrade', onUpgrade('http'));
   httpServer.on('clientError', clientErrorHandler(metrics));
-  const front = fastPath(httpServer, proxy, metrics, config);
+  const front = fastPath(proxy, metrics, config, 'http', takeOver(httpServer, 'connection'));
+  httpServer.on('connection', (socket: Socket) => front.accept(socket));
+  let tlsFront: Http1Front | null = null;
 
   const headerDeadlines = new WeakMap<Socket, NodeJS.Timeout>();
   const disarmHeaders = (socket: Socket) => {
@@ -223,12 +233,23 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     });
     httpsServer.on('tlsClientError', () => metrics.clientError());
     httpsServer.on('sessionError', () => metrics.clientError());
-    // Slow TLS clients cannot hold sockets: a handshake deadline, then an idle deadline.
+    // HTTP/2 goes to node:http2; HTTP/1.1 (by ALPN, or none) meets the fast path first, and what
+    // it hands off takes node:http2's HTTP/1 fallback.
+    const nodeTls = takeOver(httpsServer, 'secureConnection');
+    // Slow TLS clients cannot hold sockets node serves: a handshake deadline (above), then an
+    // idle deadline and, for HTTP/1.1, a headers deadline per request.
     const idleMs = Math.max(config.requestTimeoutMs, config.upstreamTimeoutMs);
-    httpsServer.on('secureConnection', (socket: Socket & { alpnProtocol?: string | false }) => {
+    const toNode = (socket: TlsSocket) => {
       socket.setTimeout(idleMs, () => socket.destroy());
       if (socket.alpnProtocol !== 'h2') armHeaders(socket);
       socket.once('close', () => disarmHeaders(socket));
+      nodeTls(socket);
+    };
+    const h1 = fastPath(proxy, metrics, config, 'https', (socket) => toNode(socket as TlsSocket));
+    tlsFront = h1;
+    httpsServer.on('secureConnection', (socket: TlsSocket) => {
+      if (socket.alpnProtocol === 'h2') toNode(socket);
+      else h1.accept(socket);
     });
   }
 
@@ -256,6 +277,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       const closed = [closeServer(httpServer), ...(httpsServer ? [closeServer(httpsServer)] : [])];
       httpServer.closeIdleConnections();
       front.closeIdle();
+      tlsFront?.closeIdle();
       for (const session of sessions) session.close();
       const deadline = Date.now() + config.drainTimeoutMs;
       while (proxy.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
@@ -263,6 +285,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
         log.warn({ inFlight: proxy.inFlight }, 'drain timeout: closing remaining requests');
       httpServer.closeAllConnections();
       front.destroyAll();
+      tlsFront?.destroyAll();
       proxy.closeTunnels();
       for (const session of sessions) session.destroy();
       await Promise.all(closed);

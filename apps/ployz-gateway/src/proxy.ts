@@ -431,6 +431,7 @@ export class ReverseProxy {
     client: ClientSide,
     head: PlainRequestHead,
     remoteAddress: string | undefined,
+    proto: Proto,
   ): LeanExchange | undefined {
     this.#inFlight += 1;
     const metrics = this.#options.metrics;
@@ -443,9 +444,9 @@ export class ReverseProxy {
     let host = head.host;
     let upstreamHead: string;
     if (head.verbatim) {
-      upstreamHead = plainUpstreamHead(head.text, head.drop, host, head.forwardedFor, remoteAddress, 'http');
+      upstreamHead = plainUpstreamHead(head.text, head.drop, host, head.forwardedFor, remoteAddress, proto);
     } else {
-      const scan = scanRequestHeaders(plainRawHeaders(head), remoteAddress, 'http', false);
+      const scan = scanRequestHeaders(plainRawHeaders(head), remoteAddress, proto, false);
       if (scan.invalid !== undefined) {
         metrics.request(NO_ROUTE, 400);
         client.reply(400, scan.invalid);

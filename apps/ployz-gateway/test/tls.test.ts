@@ -98,6 +98,14 @@ describe('HTTPS with certificates chosen by SNI', () => {
       expect(h1.status).toBe(200);
       expect(JSON.parse(h1.body).headers['x-forwarded-proto']).toBe('https');
       expect((await httpsGet(port, 'x.b.test', wild.cert)).status).toBe(200);
+      // HTTP/1.1 over TLS takes the fast path: nothing was handed to node:http.
+      const handedOff = async () =>
+        Number(
+          /^ployz_gateway_handed_off_connections_total (\d+)$/m.exec(
+            await (await fetch(`${g.admin}/metrics`)).text(),
+          )?.[1],
+        );
+      expect(await handedOff()).toBe(0);
       await expect(peerCert(port, 'unknown.test', a1.cert)).rejects.toThrow();
 
       // HTTP/2 over TLS.
@@ -145,6 +153,7 @@ describe('HTTPS with certificates chosen by SNI', () => {
         socket.on('error', reject);
       });
       expect(upgraded).toContain('101 Switching Protocols');
+      expect(await handedOff()).toBe(1); // the upgrade is node:http's
 
       // Slow headers over TLS are cut by the headers deadline (slowloris), keep-alive or not.
       const trickle = await new Promise<number>((resolve, reject) => {
