@@ -27,6 +27,8 @@ export interface ForwardCacheOptions {
 
 interface Entry {
   response: Buffer;
+  /** Where its TTL fields are (found once, at put). */
+  ttlOffsets: number[];
   storedAt: number;
   expiresAt: number;
 }
@@ -153,9 +155,7 @@ export class ForwardCache {
     query.copy(out, HEADER_LENGTH, HEADER_LENGTH, parsed.questionEnd); // the caller's letter case
     const age = Math.floor((now - entry.storedAt) / 1000);
     if (age > 0) {
-      const shape = responseShape(out);
-      for (const at of shape?.ttlOffsets ?? [])
-        out.writeUInt32BE(Math.max(0, out.readUInt32BE(at) - age), at);
+      for (const at of entry.ttlOffsets) out.writeUInt32BE(Math.max(0, out.readUInt32BE(at) - age), at);
     }
     return out;
   }
@@ -172,6 +172,7 @@ export class ForwardCache {
     this.#entries.delete(key);
     this.#entries.set(key, {
       response: Buffer.from(response),
+      ttlOffsets: shape.ttlOffsets,
       storedAt: now,
       expiresAt: now + seconds * 1000,
     });

@@ -41,7 +41,7 @@ const CLOSE = /close/i;
 const OWS = /^[ \t]+|[ \t]+$/g;
 
 /** Most header lines the fast path takes (node:http keeps the unusual ones). */
-export const MAX_PLAIN_HEADERS = 128;
+const MAX_PLAIN_HEADERS = 128;
 const MAX_METHOD = 16;
 /** Origin-form target: `/` then visible ASCII, no `#` (a fragment is never sent on the wire). */
 const TARGET = /\/[\x21\x22\x24-\x7e]*/y;
