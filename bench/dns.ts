@@ -368,6 +368,7 @@ async function freshness(): Promise<void> {
   const store = await openStore({ servers: nats.url, ...scope });
   const [dnsPort, adminPort] = [await freePort(), await freePort()];
   const child = spawnLogged(process.execPath, [
+    ...NODE_ARGS,
     DNS_MAIN,
     '--nats-url',
     nats.url,

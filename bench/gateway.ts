@@ -44,6 +44,21 @@ const GATEWAY_NODE = [
   ...(process.env.GW_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
   GATEWAY_MAIN,
 ];
+/** The gateway's command line on loopback: `feed` picks the snapshot file or NATS. */
+function gatewayArgs(httpPort: number, adminPort: number, feed: string[]): string[] {
+  return [
+    ...GATEWAY_NODE,
+    ...feed,
+    '--listen-host',
+    '127.0.0.1',
+    '--http-port',
+    String(httpPort),
+    '--admin-port',
+    String(adminPort),
+    '--log-level',
+    'warn',
+  ];
+}
 const AT = '2026-01-01T00:00:00Z';
 const TICKS_PER_SECOND = 100;
 
@@ -344,19 +359,10 @@ backend b
       XDG_DATA_HOME: dir,
       XDG_CONFIG_HOME: dir,
     });
-    const gateway = start('node', [
-      ...GATEWAY_NODE,
-      '--snapshot-file',
-      join(dir, 'snapshot.json'),
-      '--listen-host',
-      '127.0.0.1',
-      '--http-port',
-      String(gport),
-      '--admin-port',
-      String(gadmin),
-      '--log-level',
-      'warn',
-    ]);
+    const gateway = start(
+      'node',
+      gatewayArgs(gport, gadmin, ['--snapshot-file', join(dir, 'snapshot.json')]),
+    );
     await Promise.all([bport, nport, hport, cport, gport].map((p) => waitForPort(p)));
     for (const p of [bport, nport, hport, cport, gport]) await waitHttp(p);
 
@@ -483,19 +489,10 @@ backend b
     await writeFile(join(dir, 'big.json'), JSON.stringify(big));
     const gport2 = await freePort();
     const gadmin2 = await freePort();
-    const bigGateway = start('node', [
-      ...GATEWAY_NODE,
-      '--snapshot-file',
-      join(dir, 'big.json'),
-      '--listen-host',
-      '127.0.0.1',
-      '--http-port',
-      String(gport2),
-      '--admin-port',
-      String(gadmin2),
-      '--log-level',
-      'warn',
-    ]);
+    const bigGateway = start(
+      'node',
+      gatewayArgs(gport2, gadmin2, ['--snapshot-file', join(dir, 'big.json')]),
+    );
     await waitForPort(gport2);
     await waitHttp(gport2);
     const loaded = await wrk(gport2, 4);
@@ -521,23 +518,17 @@ async function freshness(bport: number): Promise<void> {
   try {
     const gport = await freePort();
     const gadmin = await freePort();
-    const gateway = start('node', [
-      ...GATEWAY_NODE,
-      '--nats-url',
-      nats.url,
-      '--installation',
-      scope.installation,
-      '--authority',
-      scope.authority,
-      '--listen-host',
-      '127.0.0.1',
-      '--http-port',
-      String(gport),
-      '--admin-port',
-      String(gadmin),
-      '--log-level',
-      'warn',
-    ]);
+    const gateway = start(
+      'node',
+      gatewayArgs(gport, gadmin, [
+        '--nats-url',
+        nats.url,
+        '--installation',
+        scope.installation,
+        '--authority',
+        scope.authority,
+      ]),
+    );
     // Writers do the KV write, then append the event (as the deploy engine does).
     const m = machine();
     await store.routing.appendAfterWrite(

@@ -1,5 +1,6 @@
-import net from 'node:net';
+import type net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type RawBackend, rawBackend } from '../test/harness.ts';
 import { parseResponseHead, UpstreamPool, type UpstreamPoolOptions } from './upstream-http1.ts';
 
 describe('parseResponseHead', () => {
@@ -50,54 +51,18 @@ describe('parseResponseHead', () => {
   });
 });
 
-type Script = (request: string, socket: net.Socket, index: number) => void;
-
-interface Scripted {
-  port: number;
-  /** Connections accepted so far. */
-  connections: number;
-  requests: string[];
-  server: net.Server;
-}
-
-const servers: net.Server[] = [];
+const backends: RawBackend[] = [];
 const pools: UpstreamPool[] = [];
 afterEach(async () => {
   for (const pool of pools.splice(0)) pool.destroy();
-  for (const server of servers.splice(0)) {
-    await new Promise((r) => server.close(r));
-  }
+  for (const backend of backends.splice(0)) await backend[Symbol.asyncDispose]();
 });
 
-/** A raw TCP backend: calls `script` for every request head it reads, per connection in order. */
-async function scripted(script: Script): Promise<Scripted> {
-  const sockets = new Set<net.Socket>();
-  const state: Scripted = { port: 0, connections: 0, requests: [], server: net.createServer() };
-  state.server.on('connection', (socket) => {
-    state.connections += 1;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    let buf = '';
-    socket.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      for (let end = buf.indexOf('\r\n\r\n'); end !== -1; end = buf.indexOf('\r\n\r\n')) {
-        const request = buf.slice(0, end);
-        buf = buf.slice(end + 4);
-        state.requests.push(request);
-        script(request, socket, state.requests.length - 1);
-      }
-    });
-  });
-  const close = state.server.close.bind(state.server);
-  state.server.close = (cb?: (err?: Error) => void) => {
-    for (const s of sockets) s.destroy();
-    return close(cb);
-  };
-  await new Promise<void>((r) => state.server.listen(0, '127.0.0.1', r));
-  state.port = (state.server.address() as net.AddressInfo).port;
-  servers.push(state.server);
-  return state;
+/** A raw TCP backend (test/harness.ts) closed after each test. */
+async function scripted(script: Parameters<typeof rawBackend>[0]): Promise<RawBackend> {
+  const backend = await rawBackend(script);
+  backends.push(backend);
+  return backend;
 }
 
 function pool(port: number, options: Partial<UpstreamPoolOptions> = {}): UpstreamPool {
@@ -303,7 +268,7 @@ describe('UpstreamPool', () => {
       responded: false,
     });
     const closed = await scripted(() => undefined);
-    await new Promise((r) => closed.server.close(r));
+    await closed[Symbol.asyncDispose]();
     expect(await exchange(pool(closed.port))).toMatchObject({ error: 'ECONNREFUSED' });
   });
 

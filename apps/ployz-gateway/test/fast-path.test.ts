@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { gatewayFor, portOf, rawBackend, rawClient, startBackend, testConfig } from './harness.ts';
+import { gatewayFor, rawBackend, rawClient, startBackend, testConfig } from './harness.ts';
 
 /** A client connection driven step by step: send, then read until a predicate holds. */
 function connect(port: number) {
@@ -145,7 +145,7 @@ describe('the HTTP/1.1 fast path', () => {
         'HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
       );
     });
-    await using g = await gatewayFor(portOf(backend));
+    await using g = await gatewayFor(backend.port);
     const received = await rawClient(g.gateway.httpPort, get('/'), (r) => r.endsWith('0\r\n\r\n'));
     const head = received.slice(0, received.indexOf('\r\n\r\n')).toLowerCase();
     expect(head).toContain('transfer-encoding: chunked');
@@ -161,7 +161,7 @@ describe('the HTTP/1.1 fast path', () => {
           'Proxy-Connection: x\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
       );
     });
-    await using g = await gatewayFor(portOf(backend));
+    await using g = await gatewayFor(backend.port);
     const headersOf = (answer: string) =>
       answer
         .slice(answer.indexOf('\r\n') + 2, answer.indexOf('\r\n\r\n'))
@@ -221,7 +221,7 @@ describe('the HTTP/1.1 fast path', () => {
       });
       // never answers
     });
-    await using g = await gatewayFor(portOf(backend));
+    await using g = await gatewayFor(backend.port);
     const c = connect(g.gateway.httpPort);
     c.send(get('/slow'));
     await expect.poll(() => g.gateway.proxy.inFlight).toBe(1);

@@ -180,12 +180,36 @@ export function request(
   });
 }
 
-/** A raw backend answering every request head with `answer(requestHead)`. */
+export interface RawBackend extends AsyncDisposable {
+  server: net.Server;
+  port: number;
+  /** Connections accepted so far. */
+  connections: number;
+  /** Every request head read, in order. */
+  requests: string[];
+}
+
+/**
+ * A raw TCP backend: calls `answer` for every request head it reads (heads only; bodies are not
+ * framed), with the head's index over all connections. Disposing closes its open sockets too.
+ */
 export async function rawBackend(
-  answer: (head: string, socket: net.Socket) => void,
-): Promise<net.Server & AsyncDisposable> {
+  answer: (head: string, socket: net.Socket, index: number) => void,
+): Promise<RawBackend> {
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
+  const server = net.createServer();
+  const backend: RawBackend = {
+    server,
+    port: 0,
+    connections: 0,
+    requests: [],
+    async [Symbol.asyncDispose]() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+  server.on('connection', (socket) => {
+    backend.connections += 1;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
@@ -195,21 +219,14 @@ export async function rawBackend(
       for (let end = buf.indexOf('\r\n\r\n'); end !== -1; end = buf.indexOf('\r\n\r\n')) {
         const head = buf.slice(0, end);
         buf = buf.slice(end + 4);
-        answer(head, socket);
+        backend.requests.push(head);
+        answer(head, socket, backend.requests.length - 1);
       }
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return Object.assign(server, {
-    async [Symbol.asyncDispose]() {
-      for (const s of sockets) s.destroy();
-      await new Promise((r) => server.close(r));
-    },
-  });
-}
-
-export function portOf(server: net.Server): number {
-  return (server.address() as net.AddressInfo).port;
+  backend.port = (server.address() as net.AddressInfo).port;
+  return backend;
 }
 
 export async function gatewayFor(port: number, config = testConfig()) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gatewayFor, portOf, rawBackend, rawClient, request } from './harness.ts';
+import { gatewayFor, rawBackend, rawClient, request } from './harness.ts';
 
 describe('upstream framing through the gateway', () => {
   it('answers pipelined client requests in order', async () => {
@@ -12,7 +12,7 @@ describe('upstream framing through the gateway', () => {
         delay,
       );
     });
-    await using g = await gatewayFor(portOf(backend));
+    await using g = await gatewayFor(backend.port);
     const req = (p: string) => `GET ${p} HTTP/1.1\r\nhost: example.com\r\n\r\n`;
     const received = await rawClient(
       g.gateway.httpPort,
@@ -36,7 +36,7 @@ describe('upstream framing through the gateway', () => {
         setTimeout(() => socket.end('eof'), 10);
       }
     });
-    await using g = await gatewayFor(portOf(backend));
+    await using g = await gatewayFor(backend.port);
     const chunked = await request(g.url, { path: '/chunked' });
     expect(chunked).toMatchObject({ status: 200, body: 'wikipedia' });
     expect(chunked.headers['x-kind']).toBe('chunked');
@@ -51,7 +51,7 @@ describe('upstream framing through the gateway', () => {
       if (head.startsWith('HEAD')) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n');
       else socket.write('HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\nhello world\n');
     });
-    await using g = await gatewayFor(portOf(backend));
+    await using g = await gatewayFor(backend.port);
     const received = await rawClient(
       g.gateway.httpPort,
       'HEAD / HTTP/1.1\r\nhost: example.com\r\n\r\nGET / HTTP/1.1\r\nhost: example.com\r\n\r\n',
@@ -69,7 +69,7 @@ describe('upstream framing through the gateway', () => {
       socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial');
       setTimeout(() => socket.destroy(), 20);
     });
-    await using g = await gatewayFor(portOf(backend));
+    await using g = await gatewayFor(backend.port);
     const received = await rawClient(
       g.gateway.httpPort,
       'GET / HTTP/1.1\r\nhost: example.com\r\n\r\n',
@@ -85,7 +85,7 @@ describe('upstream framing through the gateway', () => {
     await using backend = await rawBackend((_head, socket) => {
       socket.write('HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nx');
     });
-    await using g = await gatewayFor(portOf(backend));
+    await using g = await gatewayFor(backend.port);
     const answer = await request(g.url);
     expect(answer.status).toBe(502);
     expect(answer.body).toBe('502 upstream failed (UPSTREAM_PROTOCOL)\n');
@@ -101,7 +101,7 @@ describe('upstream framing through the gateway', () => {
       }
       socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
     });
-    await using g = await gatewayFor(portOf(backend));
+    await using g = await gatewayFor(backend.port);
     expect(await request(g.url)).toMatchObject({ status: 200, body: 'ok' });
     closes = 1;
     const post = await request(g.url, { method: 'POST' });
