@@ -4,9 +4,15 @@
  * NATS's /healthz — ployzd is killed with -9 and restarted RESTARTS times. Prints the request
  * count, failed requests (goal 0) and containers recreated (goal 0). Exit 1 when a goal is missed.
  *
+ * Then the engine row (issue 14): on a dockerd of its own in a netns host, three tenants behind
+ * the gateway under a load loop that checks every body; dockerd restarted ENGINE_RESTARTS times
+ * (SIGTERM, start on the same data root). Prints requests, failed (goal: only inside the windows),
+ * wrong-service responses (goal 0) and each window's length.
+ *
  * Everything runs under a unique installation, bridge, subnet, container prefix and state dir and
  * is removed at the end. Images are pinned by id at the start, so a concurrent image rebuild
- * cannot count as drift. Env: RESTARTS (10), CONCURRENCY (per target, 2), SETTLE_MS (300).
+ * cannot count as drift. Env: RESTARTS (10), CONCURRENCY (per target, 2), SETTLE_MS (300),
+ * ENGINE_RESTARTS (3), DAEMON_BENCH_ONLY=daemon|engine (one row only).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,12 +23,15 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { freePort } from '@ployz/testkit';
 import { Agent, Client, request } from 'undici';
+import { RestartRig, TENANTS, tally, type Window } from '../e2e/test/restart-harness.ts';
 
 const run = promisify(execFile);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const RESTARTS = Number(process.env.RESTARTS ?? 10);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 2);
 const SETTLE_MS = Number(process.env.SETTLE_MS ?? 300);
+const ENGINE_RESTARTS = Number(process.env.ENGINE_RESTARTS ?? 3);
+const ONLY = process.env.DAEMON_BENCH_ONLY ?? '';
 const COMPONENTS = ['networking', 'nats', 'gateway', 'dns'] as const;
 
 async function docker(...args: string[]): Promise<string> {
@@ -53,7 +62,7 @@ async function api<T>(socketPath: string, method: 'GET' | 'POST', path: string, 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function main(): Promise<number> {
+async function daemonRow(): Promise<number> {
   const id = randomBytes(3).toString('hex');
   const inst = `bench-${id}`;
   const prefix = `bench-${id}-`;
@@ -259,4 +268,37 @@ async function main(): Promise<number> {
   }
 }
 
-process.exitCode = await main();
+/** dockerd restarted ENGINE_RESTARTS times under a body-checking load loop on an engine of its own. */
+async function engineRow(): Promise<number> {
+  await using rig = await RestartRig.create('bench-engine');
+  const load = rig.loadLoop(TENANTS);
+  await sleep(1500);
+  const windows: Window[] = [];
+  for (let i = 1; i <= ENGINE_RESTARTS; i++) {
+    const from = performance.now();
+    await rig.dockerd.stop();
+    await rig.dockerd.start();
+    await rig.allServeOwn(120_000);
+    windows.push({ from, until: performance.now() });
+    process.stdout.write(
+      `engine restart ${i}/${ENGINE_RESTARTS}: window ${((performance.now() - from) / 1000).toFixed(1)} s\n`,
+    );
+    await sleep(2000);
+  }
+  await load.stop();
+  const { wrong, failed, outside, own, lengths } = tally(load.samples, windows);
+  process.stdout.write(
+    `\n${ENGINE_RESTARTS} x (dockerd SIGTERM + start) under load, ${TENANTS.length} tenants\n` +
+      `requests: ${load.samples.length}  own: ${own.length}  failed: ${failed.length} (outside the windows ${outside.length}, goal 0)  wrong service: ${wrong.length} (goal 0)  windows: ${lengths} s\n`,
+  );
+  for (const s of [...wrong, ...outside].slice(0, 5))
+    process.stdout.write(`      ${s.tenant}: ${s.detail}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ bench: 'daemon-restart-engine', restarts: ENGINE_RESTARTS, requests: load.samples.length, failed: failed.length, failed_outside: outside.length, wrong: wrong.length, windows_s: windows.map((w) => Number(((w.until - w.from) / 1000).toFixed(1))) })}\n`,
+  );
+  return wrong.length === 0 && outside.length === 0 ? 0 : 1;
+}
+
+const daemon = ONLY === 'engine' ? 0 : await daemonRow();
+const engine = ONLY === 'daemon' ? 0 : await engineRow();
+process.exitCode = daemon || engine;

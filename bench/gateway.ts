@@ -110,7 +110,11 @@ function revision(n: number, service: string, hostnames: string[]): RevisionReco
   return fixtures.revision(`rev-${hex16(n)}`, {
     namespace: 'default',
     service,
-    spec: { routes: [{ kind: 'http', hostnames, path: '/', port: 'http' }] },
+    spec: fixtures.serviceSpec({
+      namespace: 'default',
+      name: service,
+      routes: [{ kind: 'http', hostnames, path: '/', port: 'http' }],
+    }),
   });
 }
 

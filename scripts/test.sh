@@ -12,6 +12,7 @@ started_dockerd=""
 passed=0
 failed=0
 skipped=0
+failed_tests=()
 
 step() {
   local name=$1
@@ -36,6 +37,11 @@ finish() {
   fi
   failed=$((failed + ${#failed_steps[@]}))
   [ ${#failed_steps[@]} -gt 0 ] && printf '\nfailed steps: %s\n' "${failed_steps[*]}"
+  # The failed tests by name, last, so that the tail of a long log says what broke.
+  if [ ${#failed_tests[@]} -gt 0 ]; then
+    printf '\nfailed tests:\n'
+    printf '  %s\n' "${failed_tests[@]}"
+  fi
   [ "$failed" -gt 0 ] && [ "$rc" -eq 0 ] && rc=1
   local tail=""
   [ "$skipped" -gt 0 ] && tail=", $skipped skipped"
@@ -85,6 +91,18 @@ run_vitest() {
       const broken = r.testResults.filter((f) => f.status === "failed" && f.assertionResults.length === 0).length;
       console.log(r.numPassedTests, r.numFailedTests + broken, r.numPendingTests + r.numTodoTests);
     ' 2>/dev/null || echo "0 1 0")
+    local line
+    while IFS= read -r line; do
+      [ -n "$line" ] && failed_tests+=("$line")
+    done < <(REPORT=$report node -e '
+      const r = JSON.parse(require("fs").readFileSync(process.env.REPORT, "utf8"));
+      const root = process.cwd() + "/";
+      for (const f of r.testResults) {
+        const file = f.name.startsWith(root) ? f.name.slice(root.length) : f.name;
+        if (f.status === "failed" && f.assertionResults.length === 0) console.log(`${file}: ${(f.message || "failed to load").split("\n")[0]}`);
+        for (const a of f.assertionResults) if (a.status === "failed") console.log(`${file} > ${a.fullName}`);
+      }
+    ' 2>/dev/null)
     rm -f "$report"
   fi
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then

@@ -20,7 +20,8 @@ done
 for image in ployz/base:bookworm-node24 ployz/nats:latest ployz/networking:latest ployz/hello:latest; do
   printf '  %-28s %s\n' "$image" "$(docker image inspect -f '{{.Id}}' "$image" | cut -c8-19)"
 done
-# ployzd in the background (unless one answers already), `ployzctl machine init` (an initialised
+# ployzd as a service (a systemd unit when systemd runs, else ployzd-supervise.sh; unless one
+# answers already), `ployzctl machine init` (an initialised
 # machine is fine) and `ployzctl status`: apps/ployzd/bin/ployzd-up.sh (PLOYZ_* env configures it).
 printf '\nup: ployzd\n'
 bash apps/ployzd/bin/ployzd-up.sh

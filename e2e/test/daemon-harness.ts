@@ -61,13 +61,18 @@ export interface CtlResult {
 }
 
 async function pickSubnet(): Promise<string> {
-  const used = await docker(
-    'network',
-    'inspect',
-    '--format',
-    '{{range .IPAM.Config}}{{.Subnet}} {{end}}',
-    ...(await docker('network', 'ls', '-q')).split('\n').filter(Boolean),
-  );
+  // Other tests create and remove networks meanwhile: inspect each one alone, a vanished network
+  // is simply not in use.
+  const ids = (await docker('network', 'ls', '-q')).split('\n').filter(Boolean);
+  const used = (
+    await Promise.all(
+      ids.map((id) =>
+        docker('network', 'inspect', '--format', '{{range .IPAM.Config}}{{.Subnet}} {{end}}', id).catch(
+          () => '',
+        ),
+      ),
+    )
+  ).join(' ');
   for (;;) {
     const subnet = `10.213.${20 + Math.floor(Math.random() * 230)}.0/24`;
     if (!used.includes(subnet)) return subnet;

@@ -31,9 +31,7 @@ describe('deploy on one machine (real ployzd, dockerd, nats, gateway)', () => {
       await d.waitServing('v1');
       const containersV1 = await d.workloads();
       expect(Object.keys(containersV1)).toHaveLength(1);
-      expect(Object.keys(containersV1)[0]).toMatch(
-        new RegExp(`^${h.prefix}demo-hello-demo-hello-0-[0-9a-z]{8}$`),
-      );
+      expect(Object.keys(containersV1)[0]).toMatch(new RegExp(`^${h.prefix}demo-hello-0-[0-9a-z]{8}$`));
 
       mark('---- redeploy unchanged: no-op, 0 containers touched; preview is clean (exit 0)');
       const again = await d.deploy(v1);
@@ -82,7 +80,7 @@ describe('deploy on one machine (real ployzd, dockerd, nats, gateway)', () => {
           version: 'v3',
           image: imageV2,
           host: d.host,
-          readiness: 'http = { path = "/nope" }\ninterval = "100ms"\nretries = 3',
+          readiness: 'http = { path = "/nope" }\ninterval = "100ms"\nretries = 3\nstart_timeout = "2s"',
         }),
       );
       const failed = await d.deploy(bad);
@@ -91,35 +89,54 @@ describe('deploy on one machine (real ployzd, dockerd, nats, gateway)', () => {
       expect(await d.workloads()).toEqual(containersV2);
       await d.waitServing('v2', 2000);
       const list = await d.ctlJson<StatusRow[]>('deploy', 'ls', '--namespace', 'demo');
-      expect(list.at(-1)).toMatchObject({ state: 'failed', error: { code: 'DEPLOY_READINESS_FAILED' } });
+      expect(list[0]).toMatchObject({ state: 'failed', error: { code: 'DEPLOY_READINESS_FAILED' } });
 
       mark('---- concurrent deploy to the same namespace: the lease error');
+      // The slow deploy holds its lease until the test lets its candidate become ready (a file
+      // the readiness check waits for), so the concurrent deploy meets the lease however slow
+      // the machine is.
       const slow = await d.write(
         'slow.toml',
         helloManifest({
           version: 'v4',
           host: d.host,
-          readiness: 'exec = { command = ["sh", "-c", "sleep 3"] }\ntimeout = "10s"\ninterval = "100ms"',
+          readiness:
+            'exec = { command = ["sh", "-c", "test -f /tmp/ready"] }\ntimeout = "10s"\ninterval = "100ms"',
         }),
       );
-      let paused!: () => void;
-      const started = new Promise<void>((r) => {
+      let paused!: (instance: string | null) => void;
+      const started = new Promise<string | null>((r) => {
         paused = r;
       });
       const slowRun = d.deploy(slow, (l) => {
-        if (l.type === 'instance' && l.action === 'starting') paused();
+        if (l.type === 'instance' && l.action === 'starting') paused(String(l.instance));
       });
       void slowRun.then((r) => {
-        paused();
+        paused(null);
         if (r.code !== 0) mark(`slow deploy ended early: ${JSON.stringify(r.last)}`);
       });
-      await started;
+      const candidate = await started;
+      expect(candidate).not.toBeNull();
       const concurrent = await d.deploy(v1);
       expect(concurrent.code).toBe(2);
       expect(concurrent.last).toMatchObject({
         type: 'error',
         error: { code: 'DEPLOY_LOCK_HELD', details: { holder: expect.stringContaining('ployzd:m1:') } },
       });
+      // Let the candidate pass (its container may still be starting when the event came).
+      for (let i = 0; ; i++) {
+        const id = (await docker('ps', '-q', '--filter', `label=ployz.instance=${candidate}`)).split('\n')[0];
+        if (
+          id &&
+          (await docker('exec', id, 'touch', '/tmp/ready').then(
+            () => true,
+            () => false,
+          ))
+        )
+          break;
+        if (i > 300) throw new Error(`candidate ${candidate} never ran`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
       expect((await slowRun).code).toBe(0);
       await d.waitServing('v4');
 
@@ -137,6 +154,7 @@ describe('deploy on one machine (real ployzd, dockerd, nats, gateway)', () => {
       expect(shown.commits).toMatchObject([{ kind: 'final', rollback_of: firstId }]);
       // Redeploying the old manifest now changes nothing: same result either way.
       expect((await h.ctl('deploy', 'preview', '-f', v1)).code).toBe(0);
+      // Newest first.
       const history = await d.ctlJson<StatusRow[]>('deploy', 'ls');
       expect(history.map((s) => s.state)).toEqual([
         'committed',

@@ -2,7 +2,8 @@
 //   GET /         200 text/plain: "<HELLO_MESSAGE> (version <HELLO_VERSION>) from <hostname>\n"
 //   GET /healthz  200 "ok\n"
 //   anything else 404
-// Env: PORT (default 8080), HELLO_MESSAGE (default "hello from ployz"), HELLO_VERSION (default "v1").
+// Env: PORT (default 8080), HELLO_MESSAGE (default "hello from ployz"), HELLO_VERSION (default "v1"),
+// HELLO_LISTEN_DELAY_MS (default 0: how long to wait before listening — a slow starter for tests).
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 
@@ -25,9 +26,12 @@ const server = createServer((req, res) => {
   }
 });
 
-server.listen(port, () => {
-  console.log(JSON.stringify({ level: 'info', msg: 'listening', port, version }));
-});
+const listenDelayMs = Number(process.env.HELLO_LISTEN_DELAY_MS ?? 0);
+setTimeout(() => {
+  server.listen(port, () => {
+    console.log(JSON.stringify({ level: 'info', msg: 'listening', port, version }));
+  });
+}, listenDelayMs);
 
 for (const signal of ['SIGTERM', 'SIGINT']) {
   process.on(signal, () => server.close(() => process.exit(0)));

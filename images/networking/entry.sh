@@ -10,8 +10,14 @@
 #   PLOYZ_WG_PEERS_FILE     optional `wg addconf` file with [Peer] sections (default /etc/ployz/wg/peers.conf)
 #   PLOYZ_WG_MTU            MTU (default 1420)
 #   PLOYZ_WG_MODE           auto (kernel, else wireguard-go) | kernel | userspace (default auto)
+#   PLOYZ_GUARD_SUBNET      optional workload subnet (e.g. 10.210.0.0/24): TCP to PLOYZ_GUARD_TCP_PORTS
+#                           from it (and IPv4 from the mesh, through the interface: other machines'
+#                           workloads) is rejected in this netns, except from PLOYZ_GUARD_ALLOW (the host)
+#   PLOYZ_GUARD_ALLOW       the one address of that subnet still let through (the bridge gateway, .1)
+#   PLOYZ_GUARD_TCP_PORTS   comma-separated system ports closed to the subnet (NATS, monitoring, admin)
 # Readiness: /run/ployz/networking.ready exists and one JSON line {"msg":"ready",...} is printed.
-# `ployz-networking health` exits 0 when the interface is up. SIGTERM removes the interface and exits 0.
+# `ployz-networking health` exits 0 when the interface is up (and the guard rule is in place, when
+# configured). SIGTERM removes the interface and exits 0.
 set -euo pipefail
 
 IFACE=${PLOYZ_WG_INTERFACE:-wg0}
@@ -19,13 +25,33 @@ READY=/run/ployz/networking.ready
 
 say() { printf '{"level":"%s","component":"ployz-networking","interface":"%s","msg":"%s"%s}\n' "$1" "$IFACE" "$2" "${3:-}"; }
 
+GUARD_CHAIN=PLOYZ-GUARD
+guard_jump() { iptables "$1" INPUT -p tcp -m multiport --dports "$PLOYZ_GUARD_TCP_PORTS" -j "$GUARD_CHAIN"; }
+
 if [ "${1:-}" = health ]; then
-  [ -f "$READY" ] && ip link show dev "$IFACE" up >/dev/null 2>&1 && wg show "$IFACE" >/dev/null 2>&1
+  [ -f "$READY" ] && ip link show dev "$IFACE" up >/dev/null 2>&1 && wg show "$IFACE" >/dev/null 2>&1 \
+    && { [ -z "${PLOYZ_GUARD_SUBNET:-}" ] || guard_jump -C 2>/dev/null; }
   exit $?
 fi
 
 rm -f "$READY"
 mkdir -p /run/ployz
+
+# System ports closed to the workload subnet before anything listens (docs/adr/0011-trust-model.md).
+# The netns belongs to this container, so the rule lives and dies with it; a restart rebuilds it.
+if [ -n "${PLOYZ_GUARD_SUBNET:-}" ]; then
+  [ -n "${PLOYZ_GUARD_ALLOW:-}" ] && [ -n "${PLOYZ_GUARD_TCP_PORTS:-}" ] \
+    || { say error "PLOYZ_GUARD_SUBNET needs PLOYZ_GUARD_ALLOW and PLOYZ_GUARD_TCP_PORTS"; exit 1; }
+  iptables -N "$GUARD_CHAIN" 2>/dev/null || iptables -F "$GUARD_CHAIN"
+  iptables -A "$GUARD_CHAIN" -i lo -j RETURN
+  iptables -A "$GUARD_CHAIN" -s "$PLOYZ_GUARD_ALLOW" -j RETURN
+  iptables -A "$GUARD_CHAIN" -s "$PLOYZ_GUARD_SUBNET" -p tcp -j REJECT --reject-with tcp-reset
+  # Workloads of the other machines arrive over the mesh: IPv4 through the tunnel is theirs (the
+  # machines themselves talk over the overlay IPv6), so it is closed to the same ports.
+  iptables -A "$GUARD_CHAIN" -i "$IFACE" -p tcp -j REJECT --reject-with tcp-reset
+  guard_jump -C 2>/dev/null || guard_jump -I
+  say info guarded ",\"subnet\":\"$PLOYZ_GUARD_SUBNET\",\"ports\":\"$PLOYZ_GUARD_TCP_PORTS\""
+fi
 
 case "${PLOYZ_WG_ADDRESSES:-}" in
   *:*)

@@ -2,9 +2,11 @@
  * Admin listener: `/_ployz/health` (200 once a view is served, 503 before), `/_ployz/status`
  * (JSON freshness and counters) and `/metrics` (Prometheus text).
  */
+
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ADMIN_PATHS } from '@ployz/protocol';
 
 export interface AdminHandlers {
   health(): { ok: boolean; reason: string | null };
@@ -23,15 +25,15 @@ export class AdminServer {
         return;
       }
       switch (path) {
-        case '/_ployz/health': {
+        case ADMIN_PATHS.health: {
           const health = handlers.health();
           sendJson(response, health.ok ? 200 : 503, health);
           return;
         }
-        case '/_ployz/status':
+        case ADMIN_PATHS.status:
           sendJson(response, 200, handlers.status());
           return;
-        case '/metrics':
+        case ADMIN_PATHS.metrics:
           response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(handlers.metrics());
           return;
         default:

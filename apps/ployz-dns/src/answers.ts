@@ -72,13 +72,12 @@ export function compileAnswers(view: DnsView): AnswerTable {
     if (a.length > 0) byType.set(TYPE_A, positive(a, []));
     if (aaaa.length > 0) byType.set(TYPE_AAAA, positive(aaaa, []));
     if (srv.length > 0) byType.set(TYPE_SRV, positive(srv, srvAdditional(view, records)));
-    if (name === view.zone) {
-      byType.set(
-        TYPE_SOA,
-        positive([encodeRecord(null, TYPE_SOA, RECORD_TTL, soa.subarray(zoneWire.length + 10))], []),
-      );
-    }
     const all = [...a, ...aaaa, ...srv];
+    if (name === view.zone) {
+      const apexSoa = encodeRecord(null, TYPE_SOA, RECORD_TTL, soa.subarray(zoneWire.length + 10));
+      byType.set(TYPE_SOA, positive([apexSoa], []));
+      all.push(apexSoa); // ANY at the apex holds the SOA, never NODATA
+    }
     if (all.length > 0) byType.set(TYPE_ANY, positive(all, []));
     names.set(nameKey(name), { byType, nodata });
   }
@@ -135,7 +134,7 @@ export function emptyAnswers(zone: string): AnswerTable {
  */
 export function lookup(table: AnswerTable, key: string, qtype: number, sourceIp: string): Lookup {
   const suffix = table.zoneSuffix;
-  const inZone = key.endsWith(suffix);
+  const inZone = key.endsWith(suffix) && isLabelBoundary(key, key.length - suffix.length);
   const firstLength = key.charCodeAt(0);
   if (inZone) {
     const relativeLength = key.length - suffix.length;
@@ -158,6 +157,16 @@ export function lookup(table: AnswerTable, key: string, qtype: number, sourceIp:
     }
   }
   return null;
+}
+
+/**
+ * True when a label starts at `at` in the wire-form key: the zone suffix must be whole labels, so
+ * `\x06a\x05ployz\x08internal\x00` (one label holding the bytes `\x05ployz`) is not in the zone.
+ */
+function isLabelBoundary(key: string, at: number): boolean {
+  let offset = 0;
+  while (offset < at) offset += key.charCodeAt(offset) + 1;
+  return offset === at;
 }
 
 /** `<svc>.` or `_<port>._tcp.<svc>.` before the zone. */

@@ -121,6 +121,17 @@ describe('ForwardCache', () => {
     expect(cache.size).toBe(0);
   });
 
+  it('folds only ASCII letter case: names differing in other bytes never share an entry', () => {
+    const cache = new ForwardCache({ maxEntries: 100, maxTtlSeconds: 3600 });
+    const upper = makeQuery('\xc9cole.test'); // É, latin1 0xC9
+    cache.put(upper.msg, upper.parsed, makeResponse(upper.msg, upper.parsed, { answers: [aRecord(300)] }));
+    const lower = makeQuery('\xe9cole.test'); // é, latin1 0xE9: another name
+    expect(cache.get(lower.msg, lower.parsed, 512)).toBeNull();
+    expect(cache.get(upper.msg, upper.parsed, 512)).not.toBeNull();
+    const ascii = makeQuery('\xc9COLE.test');
+    expect(cache.get(ascii.msg, ascii.parsed, 512)).not.toBeNull();
+  });
+
   it('times an answer by its lowest TTL, capped by the ceiling; keeps the OPT record as it was', () => {
     const c = clock();
     const cache = new ForwardCache({ maxEntries: 100, maxTtlSeconds: 60, now: c.now });

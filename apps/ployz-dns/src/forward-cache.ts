@@ -6,6 +6,7 @@
  * truncated answers, SERVFAIL/REFUSED and other errors, TTL 0, negative answers without an SOA.
  */
 import {
+  foldAscii,
   HEADER_LENGTH,
   type ParsedQuery,
   questionKey,
@@ -113,7 +114,25 @@ function keyOf(query: Buffer, parsed: ParsedQuery): string {
   const rd = (query[2] as number) & 0x01;
   const cd = ((query[3] as number) & 0x10) >> 4;
   const edns = parsed.ednsSize === null ? 0 : parsed.ednsDo ? 2 : 1;
-  return `${questionKey(query, parsed.nameEnd)}/${parsed.qtype}/${parsed.qclass}/${rd}${cd}${edns}`;
+  return `${cacheName(query, parsed.nameEnd)}/${parsed.qtype}/${parsed.qclass}/${rd}${cd}${edns}`;
+}
+
+/**
+ * The question name with ASCII letters folded, and only those (RFC 4343): `toLowerCase` would also
+ * fold latin1 À–Þ and let two different names share an entry. Zone lookups can keep questionKey:
+ * zone names are ASCII, and no non-ASCII byte folds into ASCII.
+ */
+function cacheName(query: Buffer, nameEnd: number): string {
+  for (let i = HEADER_LENGTH; i < nameEnd; i++) {
+    if ((query[i] as number) >= 0x80) {
+      let out = '';
+      for (let j = HEADER_LENGTH; j < nameEnd; j++) {
+        out += String.fromCharCode(foldAscii(query[j] as number));
+      }
+      return out;
+    }
+  }
+  return questionKey(query, nameEnd);
 }
 
 export class ForwardCache {

@@ -78,15 +78,18 @@ async function main(): Promise<number> {
   let storeFeed: LazyStoreFeed | null = null;
   let feed: RoutingFeed;
   try {
-    if (config.snapshotFile !== null) {
+    if (config.snapshotFile !== undefined) {
       feed = await FileSnapshotFeed.load(config.snapshotFile);
     } else {
       // Opened on first use; until NATS answers the follower retries and reports "not loaded".
       storeFeed = new LazyStoreFeed({
         servers: config.natsUrl,
+        nkeySeed: config.natsNkeySeed,
+        nkeySeedFile: config.natsNkeySeedFile,
         installation: config.installation,
         authority: config.authority,
         name: 'ployz-dns',
+        identity: 'dns',
       });
       feed = storeFeed;
     }
@@ -107,6 +110,7 @@ async function main(): Promise<number> {
       upstreams,
       upstreamTimeoutMs: config.upstreamTimeoutMs,
       cache: { maxEntries: config.cacheMaxEntries, maxTtlSeconds: config.cacheMaxTtl },
+      tcp: { messageMs: config.tcpMessageTimeoutMs, maxPerSource: config.tcpMaxPerSource },
       onError: (error, context) =>
         log.warn({ err: errorText(error), context }, 'routing feed problem; serving the last good view'),
       onUpdate: (table, freshness) => {

@@ -7,9 +7,15 @@ export class DnsMetrics {
   /** Queries outside the zone answered from the forward cache. */
   cached = 0;
   servfail = 0;
+  /** Queries answered SERVFAIL because answering threw: a bug (also counted in servfail). */
+  internalErrors = 0;
   malformed = 0;
   dropped = 0;
   socketErrors = 0;
+  /** TCP connections closed on accept: their source address had too many open. */
+  tcpRefused = 0;
+  /** TCP connections closed because a message did not arrive whole in time. */
+  tcpSlow = 0;
 }
 
 export interface ViewMetrics {
@@ -22,6 +28,7 @@ export interface ViewMetrics {
   rebuilds: number;
   upstreamTimeouts: number;
   upstreamFailures: number;
+  upstreamRejected: number;
   cacheEntries: number;
 }
 
@@ -41,16 +48,36 @@ export function renderMetrics(metrics: DnsMetrics, view: ViewMetrics, nowMs: num
   gauge('ployz_dns_cache_entries', 'Upstream answers held in the cache.', view.cacheEntries);
   counter('ployz_dns_servfail_total', 'Queries answered SERVFAIL.', metrics.servfail);
   counter(
+    'ployz_dns_internal_errors_total',
+    'Queries answered SERVFAIL because answering threw (a bug; also in servfail_total).',
+    metrics.internalErrors,
+  );
+  counter(
     'ployz_dns_malformed_total',
     'Packets answered FORMERR/NOTIMP or ignored as malformed.',
     metrics.malformed,
   );
   counter('ployz_dns_dropped_total', 'Packets dropped (too short, or responses).', metrics.dropped);
+  counter(
+    'ployz_dns_tcp_refused_total',
+    'TCP connections closed on accept: too many open from that source address.',
+    metrics.tcpRefused,
+  );
+  counter(
+    'ployz_dns_tcp_slow_total',
+    'TCP connections closed: a message did not arrive whole within the deadline.',
+    metrics.tcpSlow,
+  );
   counter('ployz_dns_upstream_timeouts_total', 'Upstream attempts that timed out.', view.upstreamTimeouts);
   counter(
     'ployz_dns_upstream_failures_total',
     'Forwards where every upstream failed.',
     view.upstreamFailures,
+  );
+  counter(
+    'ployz_dns_upstream_rejected_total',
+    'Upstream replies dropped: wrong ID, question, source address or port (RFC 5452).',
+    view.upstreamRejected,
   );
   counter('ployz_dns_view_rebuilds_total', 'Times the answer table was recompiled.', view.rebuilds);
   gauge('ployz_dns_view_seq', 'Routing-event sequence the served view reflects.', view.seq);

@@ -15,12 +15,15 @@ import {
   RCODE_NXDOMAIN,
   RCODE_REFUSED,
   RCODE_SERVFAIL,
+  TYPE_AXFR,
+  TYPE_IXFR,
   udpLimit,
 } from './wire.ts';
 
 export type Outcome =
   | { kind: 'answer'; response: Buffer; nxdomain: boolean }
-  | { kind: 'error'; response: Buffer; rcode: number }
+  /** `internal`: answering threw (a bug, not the packet's fault); answered SERVFAIL. */
+  | { kind: 'error'; response: Buffer; rcode: number; internal?: true }
   | { kind: 'forward'; query: ParsedQuery }
   | { kind: 'drop' };
 
@@ -53,6 +56,14 @@ export function respond(
         response: buildErrorResponse(msg, RCODE_BADVERS, parsed.questionEnd, parsed.ednsSize),
       };
     }
+    // Zone transfers are refused for every name: the zone is served, never handed out or proxied.
+    if (parsed.qtype === TYPE_AXFR || parsed.qtype === TYPE_IXFR) {
+      return {
+        kind: 'error',
+        rcode: RCODE_REFUSED,
+        response: buildErrorResponse(msg, RCODE_REFUSED, parsed.questionEnd, parsed.ednsSize),
+      };
+    }
     const found = lookup(table, questionKey(msg, parsed.nameEnd), parsed.qtype, sourceIp);
     if (found === null) return { kind: 'forward', query: parsed };
     const rcode =
@@ -79,6 +90,7 @@ export function respond(
     return {
       kind: 'error',
       rcode: RCODE_SERVFAIL,
+      internal: true,
       response: buildErrorResponse(msg, RCODE_SERVFAIL, null, null),
     };
   }

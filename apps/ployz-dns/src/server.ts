@@ -2,12 +2,14 @@
  * UDP and TCP listeners. Each packet: parse header + question, look the precomputed answer up,
  * copy it behind the caller's header and question. Names outside the zone go to the forwarder.
  */
+
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
+import { DNS_TCP_MAX_PER_SOURCE, DNS_TCP_MESSAGE_TIMEOUT_MS } from '@ployz/protocol';
 import { type AnswerTable, emptyAnswers } from './answers.ts';
 import type { ForwardCache } from './forward-cache.ts';
-import type { Forwarder } from './forwarder.ts';
+import { type Forwarder, literalLookup } from './forwarder.ts';
 import { DnsMetrics } from './metrics.ts';
 import { respond } from './respond.ts';
 import { buildErrorResponse, type ParsedQuery, RCODE_SERVFAIL, udpLimit } from './wire.ts';
@@ -26,6 +28,13 @@ export interface DnsServerOptions {
   /** Close idle TCP connections after this long. */
   tcpIdleMs?: number;
   /**
+   * A TCP message must arrive whole within this long of its first byte (length prefix included),
+   * else the connection is closed: a client dripping one byte at a time cannot hold a slot.
+   */
+  tcpMessageMs?: number;
+  /** Most TCP connections open at once from one source address; more are closed on accept. */
+  tcpMaxPerSource?: number;
+  /**
    * Bind with SO_REUSEPORT so several worker processes share each address (the kernel spreads
    * queries by source address and port). Ports must then be explicit, not 0.
    */
@@ -33,6 +42,9 @@ export interface DnsServerOptions {
 }
 
 const MAX_TCP_CONNECTIONS = 512;
+/** The env contract's defaults (@ployz/protocol components.ts), for callers that give none. */
+export const DEFAULT_TCP_MESSAGE_MS = DNS_TCP_MESSAGE_TIMEOUT_MS;
+export const DEFAULT_TCP_MAX_PER_SOURCE = DNS_TCP_MAX_PER_SOURCE;
 
 export class DnsServer {
   readonly metrics = new DnsMetrics();
@@ -40,6 +52,8 @@ export class DnsServer {
   readonly #udp: Socket[] = [];
   readonly #tcp: Server[] = [];
   readonly #connections = new Set<TcpSocket>();
+  /** Open TCP connections per source address. */
+  readonly #perSource = new Map<string, number>();
   #table: AnswerTable;
   #ready = false;
   #updatedAt = 0;
@@ -164,6 +178,7 @@ export class DnsServer {
         return this.#forward(msg, outcome.query, udp);
       }
       case 'error':
+        if (outcome.internal) metrics.internalErrors += 1;
         if (outcome.rcode === RCODE_SERVFAIL) metrics.servfail += 1;
         else metrics.malformed += 1;
         return outcome.response;
@@ -179,7 +194,7 @@ export class DnsServer {
 
   async #forward(msg: Buffer, parsed: ParsedQuery, udp: boolean): Promise<Buffer> {
     this.metrics.forwarded += 1;
-    const response = await this.#options.forwarder.forward(msg, !udp);
+    const response = await this.#options.forwarder.forward(msg, parsed.questionEnd, !udp);
     if (response !== null) {
       this.#options.cache?.put(msg, parsed, response);
       return response;
@@ -189,44 +204,82 @@ export class DnsServer {
   }
 
   #onTcp(socket: TcpSocket): void {
-    this.#connections.add(socket);
-    socket.setTimeout(this.#options.tcpIdleMs ?? 10_000, () => socket.destroy());
-    socket.on('close', () => this.#connections.delete(socket));
-    socket.on('error', () => socket.destroy());
+    const options = this.#options;
     const sourceAddress = socket.remoteAddress ?? '';
+    const open = this.#perSource.get(sourceAddress) ?? 0;
+    if (open >= (options.tcpMaxPerSource ?? DEFAULT_TCP_MAX_PER_SOURCE)) {
+      this.metrics.tcpRefused += 1;
+      socket.destroy();
+      return;
+    }
+    this.#perSource.set(sourceAddress, open + 1);
+    this.#connections.add(socket);
+    socket.setTimeout(options.tcpIdleMs ?? 10_000, () => socket.destroy());
+    // Armed while a message is partly read (set when its first byte is buffered, not per chunk).
+    const messageMs = options.tcpMessageMs ?? DEFAULT_TCP_MESSAGE_MS;
+    let messageTimer: NodeJS.Timeout | null = null;
+    const onSlowMessage = () => {
+      this.metrics.tcpSlow += 1;
+      socket.destroy();
+    };
+    socket.on('close', () => {
+      if (messageTimer !== null) clearTimeout(messageTimer);
+      this.#connections.delete(socket);
+      const left = (this.#perSource.get(sourceAddress) ?? 1) - 1;
+      if (left === 0) this.#perSource.delete(sourceAddress);
+      else this.#perSource.set(sourceAddress, left);
+    });
+    socket.on('error', () => socket.destroy());
     let buffered: Buffer = Buffer.alloc(0);
-    socket.on('data', (chunk: Buffer) => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      while (buffered.length >= 2) {
+    /** Answers every whole message buffered, unless the socket stops draining (then waits). */
+    const pump = () => {
+      let answered = false;
+      while (buffered.length >= 2 && !socket.isPaused()) {
         const length = buffered.readUInt16BE(0);
         if (buffered.length < 2 + length) break;
-        const msg = buffered.subarray(2, 2 + length);
+        const msg = Buffer.from(buffered.subarray(2, 2 + length));
         buffered = buffered.subarray(2 + length);
-        const response = this.#answer(Buffer.from(msg), sourceAddress, false);
+        answered = true;
+        const response = this.#answer(msg, sourceAddress, false);
         if (response === null) continue;
         if (response instanceof Promise) {
           void response.then((forwarded) => {
-            if (forwarded !== null && !socket.destroyed) writeFramed(socket, forwarded);
+            if (forwarded !== null && !socket.destroyed) send(forwarded);
           });
         } else {
-          writeFramed(socket, response);
+          send(response);
         }
       }
+      if (buffered.length === 0 || socket.isPaused()) {
+        // Nothing partial, or we stopped reading (waiting on drain is our choice, not the client's).
+        if (messageTimer !== null) clearTimeout(messageTimer);
+        messageTimer = null;
+      } else if (messageTimer === null || answered) {
+        // A new message started: its own deadline.
+        if (messageTimer !== null) clearTimeout(messageTimer);
+        messageTimer = setTimeout(onSlowMessage, messageMs);
+      }
+    };
+    /** Backpressure: a client that does not read its answers is not read from either. */
+    const send = (response: Buffer) => {
+      if (!writeFramed(socket, response) && !socket.isPaused()) {
+        socket.pause();
+        socket.once('drain', () => {
+          socket.resume();
+          pump();
+        });
+      }
+    };
+    socket.on('data', (chunk: Buffer) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      pump();
     });
   }
 }
 
-/** A dgram `lookup` for IP literals: answers synchronously with the address itself. */
-function literalLookup(
-  hostname: string,
-  _options: unknown,
-  callback: (error: Error | null, address: string, family: number) => void,
-): void {
-  callback(null, hostname, hostname.includes(':') ? 6 : 4);
-}
-
-function writeFramed(socket: TcpSocket, response: Buffer): void {
+/** Writes one length-prefixed message; false when the socket's buffer is full (wait for drain). */
+function writeFramed(socket: TcpSocket, response: Buffer): boolean {
   const prefix = Buffer.allocUnsafe(2);
   prefix.writeUInt16BE(response.length, 0);
-  socket.write(Buffer.concat([prefix, response]));
+  return socket.write(Buffer.concat([prefix, response]));
 }

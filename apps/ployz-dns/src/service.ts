@@ -4,12 +4,12 @@
  * tests (which pass their own feed and ports).
  */
 import type { AddressInfo } from 'node:net';
-import { createFollower, type Follower, type Freshness, projectDns } from '@ployz/routing';
+import { createFollower, DNS_ZONE, type Follower, type Freshness, projectDns } from '@ployz/routing';
 import type { RoutingFeed } from '@ployz/types';
 import { AdminServer } from './admin.ts';
 import { type AnswerTable, compileAnswers } from './answers.ts';
 import type { HostPort } from './config.ts';
-import { ForwardCache } from './forward-cache.ts';
+import { ForwardCache, type ForwardCacheOptions } from './forward-cache.ts';
 import { Forwarder, type Upstream } from './forwarder.ts';
 import { renderMetrics } from './metrics.ts';
 import { DnsServer } from './server.ts';
@@ -20,9 +20,14 @@ export interface DnsServiceOptions {
   admin: HostPort | null;
   upstreams: Upstream[];
   upstreamTimeoutMs: number;
-  /** Forward cache bounds (default 10,000 answers, 3600 s; maxEntries 0 turns it off). */
-  cache?: { maxEntries: number; maxTtlSeconds: number };
+  /**
+   * Forward cache bounds (default 10,000 answers, 3600 s; maxEntries 0 turns it off), and its
+   * milliseconds clock (tests; default Date.now).
+   */
+  cache?: ForwardCacheOptions;
   zone?: string;
+  /** TCP limits (defaults: DEFAULT_TCP_MESSAGE_MS per message, DEFAULT_TCP_MAX_PER_SOURCE). */
+  tcp?: { messageMs: number; maxPerSource: number };
   /** SO_REUSEPORT on the DNS listeners, for several worker processes (see main.ts --workers). */
   reusePort?: boolean;
   /** Told about feed and rebuild failures (the app logs them). */
@@ -49,12 +54,12 @@ export interface DnsStatus {
   names: number;
   callers: number;
   upstreams: Upstream[];
-  forwarder: { inFlight: number; timeouts: number; failures: number };
+  forwarder: { inFlight: number; timeouts: number; failures: number; rejected: number; overloaded: number };
   counters: Record<string, number>;
 }
 
 export async function startDnsService(options: DnsServiceOptions): Promise<DnsService> {
-  const zone = options.zone ?? 'ployz.internal';
+  const zone = options.zone ?? DNS_ZONE;
   const forwarder = new Forwarder({ upstreams: options.upstreams, timeoutMs: options.upstreamTimeoutMs });
   const cache = new ForwardCache(options.cache ?? { maxEntries: 10_000, maxTtlSeconds: 3600 });
   const server = new DnsServer({
@@ -63,6 +68,8 @@ export async function startDnsService(options: DnsServiceOptions): Promise<DnsSe
     forwarder,
     cache,
     reusePort: options.reusePort ?? false,
+    tcpMessageMs: options.tcp?.messageMs,
+    tcpMaxPerSource: options.tcp?.maxPerSource,
   });
   const follower = createFollower<AnswerTable>(options.feed, {
     project: (state) => compileAnswers(projectDns(state, zone)),
@@ -81,7 +88,13 @@ export async function startDnsService(options: DnsServiceOptions): Promise<DnsSe
       names: table.size,
       callers: table.callers.size,
       upstreams: [...forwarder.upstreams],
-      forwarder: { inFlight: forwarder.inFlight, timeouts: forwarder.timeouts, failures: forwarder.failures },
+      forwarder: {
+        inFlight: forwarder.inFlight,
+        timeouts: forwarder.timeouts,
+        failures: forwarder.failures,
+        rejected: forwarder.rejected,
+        overloaded: forwarder.overloaded,
+      },
       counters: { ...server.metrics },
     };
   };
@@ -113,6 +126,7 @@ export async function startDnsService(options: DnsServiceOptions): Promise<DnsSe
               rebuilds: freshness.rebuilds,
               upstreamTimeouts: forwarder.timeouts,
               upstreamFailures: forwarder.failures,
+              upstreamRejected: forwarder.rejected,
               cacheEntries: cache.size,
             },
             Date.now(),

@@ -11,6 +11,8 @@ export const TYPE_SOA = 6;
 export const TYPE_AAAA = 28;
 export const TYPE_SRV = 33;
 export const TYPE_OPT = 41;
+export const TYPE_IXFR = 251;
+export const TYPE_AXFR = 252;
 export const TYPE_ANY = 255;
 export const CLASS_IN = 1;
 export const CLASS_ANY = 255;
@@ -169,6 +171,11 @@ function skipRecord(msg: Uint8Array, start: number): number {
 /** The lookup key of a question name: its wire bytes, ASCII-lowercased, as a latin1 string. */
 export function questionKey(msg: Buffer, nameEnd: number): string {
   return msg.toString('latin1', HEADER_LENGTH, nameEnd).toLowerCase();
+}
+
+/** One byte with ASCII letter case folded (RFC 4343: DNS names compare case-insensitively in ASCII only). */
+export function foldAscii(byte: number): number {
+  return byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte;
 }
 
 // ---------------------------------------------------------------- encoders (projection time)

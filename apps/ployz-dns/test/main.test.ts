@@ -1,4 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,15 +7,26 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { openStore, type Store } from '@ployz/store';
 import { freePort, type NatsServer, startNats } from '@ployz/testkit';
+import dns2 from 'dns2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dig } from './dig.ts';
 import { instanceRecord, machineRecord, releaseRecord } from './records.ts';
 import { startUpstream, type TestUpstream } from './upstream.ts';
 
+const { Packet } = dns2;
 const run = promisify(execFile);
 const MAIN = resolve(import.meta.dirname, '../src/main.ts');
 const NODE_ARGS = ['--conditions=ployz-source', MAIN];
 const AT = '2026-01-01T00:00:00Z';
+
+/** An A query for `name` with this ID, encoded by dns2. */
+function aQuery(id: number, name: string): Buffer {
+  const packet = new Packet();
+  packet.header.id = id;
+  packet.header.rd = 1;
+  packet.questions.push(new Packet.Question({ name, type: Packet.TYPE.A, class: Packet.CLASS.IN }));
+  return packet.toBuffer();
+}
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -200,7 +212,9 @@ describe('the ployz-dns binary without NATS', () => {
 });
 
 describe('the ployz-dns binary with --workers 2', () => {
-  it('answers from both workers on one port and stops them all on SIGTERM', { timeout: 90_000 }, async () => {
+  it('answers from each of two workers on one port (one frozen at a time), stops both on SIGTERM', {
+    timeout: 90_000,
+  }, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ployz-dns-workers-'));
     const snapshotFile = join(dir, 'snapshot.json');
     const web0 = instanceRecord('shop', 'web', 0, { id: 'web-0', ip: '10.210.3.10' });
@@ -237,23 +251,79 @@ describe('the ployz-dns binary with --workers 2', () => {
     child.stdout?.on('data', (chunk: Buffer) => {
       output += chunk.toString();
     });
+    /** A worker this test froze (SIGSTOP), to thaw whatever happens. */
+    let stopped: number | null = null;
     try {
       await waitFor(
         'both workers listening',
         async () => (output.match(/ployz-dns listening/g) ?? []).length === 2,
         30_000,
       );
-      // Different source ports spread over the two sockets; every answer must be right.
-      const answers = await Promise.all(
-        Array.from({ length: 8 }, () => dig({ host: '127.0.0.1', port: dnsPort }, 'web.shop.ployz.internal')),
-      );
-      for (const r of answers) expect(r.answer.map((rr) => rr[4])).toEqual(['10.210.3.10']);
+      // Each worker logs its own pid and index (worker 0 serves the admin listener).
+      const pids = new Map<number, number>();
+      for (const line of output.split('\n')) {
+        if (!line.includes('"ployz-dns listening"')) continue;
+        const entry = JSON.parse(line) as { pid: number; worker: number };
+        pids.set(entry.worker, entry.pid);
+      }
+      const second = pids.get(1);
+      expect(pids.get(0)).toBeGreaterThan(0);
+      expect(second).toBeGreaterThan(0);
+      if (second === undefined) return;
+      const firstWorkerQueries = async () =>
+        Number(
+          /^ployz_dns_queries_total (\d+)$/m.exec(
+            await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text(),
+          )?.[1],
+        );
+      const baseline = await firstWorkerQueries();
+      // Worker 1 frozen: what reaches its socket waits there, so every answer that comes while it
+      // is stopped is worker 0's. Each query leaves from a socket (source port) of its own, which
+      // the kernel hashes over the two workers' sockets (all 32 on one: odds 2 in 2^32).
+      const sent = 32;
+      const answers: (Buffer | null)[] = Array.from({ length: sent }, () => null);
+      const sockets = Array.from({ length: sent }, () => createSocket('udp4'));
+      stopped = second;
+      process.kill(second, 'SIGSTOP');
+      try {
+        for (const [i, socket] of sockets.entries()) {
+          socket.on('message', (msg) => {
+            answers[i] = msg;
+          });
+          socket.send(aQuery(i, 'web.shop.ployz.internal'), dnsPort, '127.0.0.1');
+        }
+        const answered = () => answers.filter((a) => a !== null).length;
+        // Worker 0 is done when it has answered all it received (and received no more since).
+        let settled = 0;
+        let last = -1;
+        await waitFor('worker 0 answering its share', async () => {
+          const received = (await firstWorkerQueries()) - baseline;
+          settled = received === answered() && received === last ? settled + 1 : 0;
+          last = received;
+          return settled >= 3;
+        });
+        const byFirst = answered();
+        expect(byFirst, 'answers from worker 0 while worker 1 is stopped').toBeGreaterThan(0);
+        expect(byFirst, 'answers from worker 0 while worker 1 is stopped').toBeLessThan(sent);
+        process.kill(second, 'SIGCONT');
+        stopped = null;
+        await waitFor('worker 1 answering the rest', async () => answered() === sent);
+        // Worker 0 took no more: the other sent - byFirst answers are worker 1's.
+        expect((await firstWorkerQueries()) - baseline).toBe(byFirst);
+        for (const answer of answers) {
+          const decoded = Packet.parse(answer ?? Buffer.alloc(0));
+          expect(decoded.answers.map((rr) => rr.address)).toEqual(['10.210.3.10']);
+        }
+      } finally {
+        for (const socket of sockets) socket.close();
+      }
       expect((await fetch(`http://127.0.0.1:${adminPort}/_ployz/health`)).status).toBe(200);
       const exited = once(child, 'exit');
       child.kill('SIGTERM');
       const [code] = await exited;
       expect(code).toBe(0);
     } finally {
+      if (stopped !== null) process.kill(stopped, 'SIGCONT');
       if (child.exitCode === null) child.kill('SIGKILL');
       await rm(dir, { recursive: true, force: true });
     }

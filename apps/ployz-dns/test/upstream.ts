@@ -21,7 +21,6 @@ export async function startUpstream(
   silent = false,
   tcpOnly: string[] = [],
 ): Promise<TestUpstream> {
-  const socket = createSocket('udp4');
   const state = { queries: 0, tcpQueries: 0 };
   const answer = (msg: Buffer, viaTcp: boolean): Buffer => {
     let offset = 12;
@@ -55,14 +54,17 @@ export async function startUpstream(
     }
     return Buffer.concat(parts);
   };
-  socket.on('message', (msg, rinfo) => {
-    state.queries += 1;
-    if (silent || msg.length < 12) return;
-    socket.send(answer(msg, false), rinfo.port, rinfo.address);
-  });
-  socket.bind(0, '127.0.0.1');
-  await once(socket, 'listening');
-  const port = socket.address().port;
+  const bindUdp = async () => {
+    const udp = createSocket('udp4');
+    udp.on('message', (msg, rinfo) => {
+      state.queries += 1;
+      if (silent || msg.length < 12) return;
+      udp.send(answer(msg, false), rinfo.port, rinfo.address);
+    });
+    udp.bind(0, '127.0.0.1');
+    await once(udp, 'listening');
+    return udp;
+  };
   const connections = new Set<import('node:net').Socket>();
   const tcp = createServer((connection) => {
     connections.add(connection);
@@ -77,8 +79,26 @@ export async function startUpstream(
       connection.end(Buffer.concat([prefix, response]));
     });
   });
-  tcp.listen(port, '127.0.0.1');
-  await once(tcp, 'listening');
+  // TCP must get the UDP port's number; another process may hold it for TCP: pick again.
+  let socket = await bindUdp();
+  for (let attempt = 1; ; attempt += 1) {
+    const port = socket.address().port;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen(port, '127.0.0.1', () => {
+          tcp.off('error', reject);
+          resolve();
+        });
+      });
+      break;
+    } catch (error) {
+      socket.close();
+      if (attempt >= 20 || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+      socket = await bindUdp();
+    }
+  }
+  const port = socket.address().port;
   const close = async () => {
     await new Promise<void>((resolve) => socket.close(() => resolve()));
     for (const connection of connections) connection.destroy();

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { ADMIN_PATHS } from '@ployz/protocol';
 import type { Freshness, RouteTable } from '@ployz/routing';
 import type { GatewayMetrics } from './metrics.ts';
 
@@ -34,14 +35,14 @@ export function createAdminServer(sources: AdminSources): http.Server {
     const freshness = sources.freshness();
     const table = sources.table();
     switch (path) {
-      case '/_ployz/health':
+      case ADMIN_PATHS.health:
         return json(res, freshness.stale ? 503 : 200, {
           status: freshness.stale ? 'stale' : 'ok',
           reason: freshness.reason,
           applied_seq: freshness.appliedSeq,
           lag: freshness.lag,
         });
-      case '/_ployz/status':
+      case ADMIN_PATHS.status:
         return json(res, 200, {
           version: sources.version,
           uptime_s: Math.round((Date.now() - sources.startedAt) / 1000),
@@ -67,7 +68,7 @@ export function createAdminServer(sources: AdminSources): http.Server {
             return { rss: Math.round(m.rss / 1048576), heap_used: Math.round(m.heapUsed / 1048576) };
           })(),
         });
-      case '/metrics': {
+      case ADMIN_PATHS.metrics: {
         const text = sources.metrics.render(freshness, {
           routes: table?.routeCount ?? 0,
           backends: table?.backendCount ?? 0,
@@ -80,7 +81,7 @@ export function createAdminServer(sources: AdminSources): http.Server {
       default:
         return json(res, 404, {
           error: 'unknown admin path',
-          paths: ['/_ployz/health', '/_ployz/status', '/metrics'],
+          paths: Object.values(ADMIN_PATHS),
         });
     }
   });

@@ -1,126 +1,68 @@
 import { parseArgs } from 'node:util';
+import {
+  ADMIN_PATHS,
+  GATEWAY_ADMIN_PORT,
+  GatewayEnv,
+  type GatewayConfig as GatewayEnvConfig,
+  type GatewaySettings,
+} from '@ployz/protocol';
 import { PloyzError } from '@ployz/types';
-import { z } from 'zod';
 
-const Port = z.coerce.number().int().min(0).max(65535);
-const Millis = z.coerce.number().int().positive();
+/**
+ * Every setting is in @ployz/protocol's `GatewayEnv` (env name, schema, default: the contract
+ * ployzd builds); here each gets its flag and its help line. Parsed once at start (STYLE.md §7).
+ */
+export const GatewayConfig = GatewayEnv.schema;
+export type GatewayConfig = GatewayEnvConfig;
 
-/** Every setting, its flag and its env variable. Parsed once at start (STYLE.md §7). */
-export const GatewayConfig = z.object({
-  natsUrl: z.string().min(1).default('nats://127.0.0.1:4222'),
-  installation: z.string().min(1).default('local'),
-  authority: z.string().min(1).default('auth-default'),
-  /** Serve a fixed RoutingSnapshot from this JSON file instead of following NATS. */
-  snapshotFile: z.string().min(1).optional(),
-  listenHost: z.string().min(1).default('::'),
-  httpPort: Port.default(80),
-  httpsPort: Port.default(443),
-  /** Directory of `<hostname>.crt` + `<hostname>.key` (PEM); HTTPS is served only when set. */
-  certDir: z.string().min(1).optional(),
-  adminHost: z.string().min(1).default('127.0.0.1'),
-  adminPort: Port.default(9180),
-  maxHeaderBytes: z.coerce
-    .number()
-    .int()
-    .min(1024)
-    .max(1 << 20)
-    .default(16 * 1024),
-  headersTimeoutMs: Millis.default(10_000),
-  requestTimeoutMs: Millis.default(30_000),
-  bodyIdleTimeoutMs: Millis.default(15_000),
-  upstreamTimeoutMs: Millis.default(60_000),
-  connectTimeoutMs: Millis.default(3_000),
-  keepAliveTimeoutMs: Millis.default(5_000),
-  drainTimeoutMs: Millis.default(10_000),
-  maxLagMs: Millis.default(5_000),
-  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-});
-export type GatewayConfig = z.infer<typeof GatewayConfig>;
+interface Flag {
+  /** Omitted: env only (a secret that must not show up in `ps`). */
+  flag?: string;
+  help: string;
+}
+
+const FLAGS: Record<keyof GatewaySettings, Flag> = {
+  natsUrl: { flag: 'nats-url', help: 'NATS server URL' },
+  natsNkeySeed: { flag: 'nats-nkey-seed', help: 'NKey seed of its NATS identity (prefer the env)' },
+  natsNkeySeedFile: {
+    flag: 'nats-nkey-seed-file',
+    help: 'file holding that seed, re-read at every reconnect (rotation)',
+  },
+  installation: { flag: 'installation', help: 'installation name' },
+  authority: { flag: 'authority', help: 'owning authority' },
+  machineId: { help: 'the machine it runs on (ployzd sets it)' },
+  snapshotFile: { flag: 'snapshot-file', help: 'serve a fixed routing snapshot (JSON) instead of NATS' },
+  listenHost: { flag: 'listen-host', help: 'public listen address' },
+  httpPort: { flag: 'http-port', help: 'HTTP port (80)' },
+  httpsPort: { flag: 'https-port', help: 'HTTPS port (443)' },
+  certDir: { flag: 'cert-dir', help: 'certificates as <hostname>.crt/.key, watched; enables HTTPS' },
+  adminHost: { flag: 'admin-host', help: 'admin listen address' },
+  adminPort: { flag: 'admin-port', help: `admin port (${GATEWAY_ADMIN_PORT})` },
+  maxHeaderBytes: { flag: 'max-header-bytes', help: 'request header limit' },
+  headersTimeoutMs: { flag: 'headers-timeout-ms', help: 'time to receive request headers' },
+  requestTimeoutMs: { flag: 'request-timeout-ms', help: 'time to receive a whole request' },
+  bodyIdleTimeoutMs: { flag: 'body-idle-timeout-ms', help: 'longest pause inside a request body' },
+  upstreamTimeoutMs: { flag: 'upstream-timeout-ms', help: 'longest upstream silence' },
+  connectTimeoutMs: { flag: 'connect-timeout-ms', help: 'upstream connect timeout' },
+  keepAliveTimeoutMs: { flag: 'keep-alive-timeout-ms', help: 'idle client keep-alive' },
+  drainTimeoutMs: { flag: 'drain-timeout-ms', help: 'shutdown: wait for in-flight requests' },
+  maxLagMs: { flag: 'max-lag-ms', help: 'stale when behind this long' },
+  logLevel: { flag: 'log-level', help: 'pino level' },
+};
 
 interface Setting {
-  key: keyof GatewayConfig;
-  flag: string;
+  key: keyof GatewaySettings;
+  flag: string | undefined;
   env: string;
   help: string;
 }
 
-const SETTINGS: Setting[] = [
-  { key: 'natsUrl', flag: 'nats-url', env: 'PLOYZ_NATS_URL', help: 'NATS server URL' },
-  { key: 'installation', flag: 'installation', env: 'PLOYZ_INSTALLATION', help: 'installation name' },
-  { key: 'authority', flag: 'authority', env: 'PLOYZ_AUTHORITY', help: 'owning authority' },
-  {
-    key: 'snapshotFile',
-    flag: 'snapshot-file',
-    env: 'PLOYZ_GATEWAY_SNAPSHOT_FILE',
-    help: 'serve a fixed routing snapshot (JSON) instead of NATS',
-  },
-  { key: 'listenHost', flag: 'listen-host', env: 'PLOYZ_GATEWAY_LISTEN_HOST', help: 'public listen address' },
-  { key: 'httpPort', flag: 'http-port', env: 'PLOYZ_GATEWAY_HTTP_PORT', help: 'HTTP port (80)' },
-  { key: 'httpsPort', flag: 'https-port', env: 'PLOYZ_GATEWAY_HTTPS_PORT', help: 'HTTPS port (443)' },
-  {
-    key: 'certDir',
-    flag: 'cert-dir',
-    env: 'PLOYZ_GATEWAY_CERT_DIR',
-    help: 'certificates as <hostname>.crt/.key, watched; enables HTTPS',
-  },
-  { key: 'adminHost', flag: 'admin-host', env: 'PLOYZ_GATEWAY_ADMIN_HOST', help: 'admin listen address' },
-  { key: 'adminPort', flag: 'admin-port', env: 'PLOYZ_GATEWAY_ADMIN_PORT', help: 'admin port (9180)' },
-  {
-    key: 'maxHeaderBytes',
-    flag: 'max-header-bytes',
-    env: 'PLOYZ_GATEWAY_MAX_HEADER_BYTES',
-    help: 'request header limit',
-  },
-  {
-    key: 'headersTimeoutMs',
-    flag: 'headers-timeout-ms',
-    env: 'PLOYZ_GATEWAY_HEADERS_TIMEOUT_MS',
-    help: 'time to receive request headers',
-  },
-  {
-    key: 'requestTimeoutMs',
-    flag: 'request-timeout-ms',
-    env: 'PLOYZ_GATEWAY_REQUEST_TIMEOUT_MS',
-    help: 'time to receive a whole request',
-  },
-  {
-    key: 'bodyIdleTimeoutMs',
-    flag: 'body-idle-timeout-ms',
-    env: 'PLOYZ_GATEWAY_BODY_IDLE_TIMEOUT_MS',
-    help: 'longest pause inside a request body',
-  },
-  {
-    key: 'upstreamTimeoutMs',
-    flag: 'upstream-timeout-ms',
-    env: 'PLOYZ_GATEWAY_UPSTREAM_TIMEOUT_MS',
-    help: 'longest upstream silence',
-  },
-  {
-    key: 'connectTimeoutMs',
-    flag: 'connect-timeout-ms',
-    env: 'PLOYZ_GATEWAY_CONNECT_TIMEOUT_MS',
-    help: 'upstream connect timeout',
-  },
-  {
-    key: 'keepAliveTimeoutMs',
-    flag: 'keep-alive-timeout-ms',
-    env: 'PLOYZ_GATEWAY_KEEP_ALIVE_TIMEOUT_MS',
-    help: 'idle client keep-alive',
-  },
-  {
-    key: 'drainTimeoutMs',
-    flag: 'drain-timeout-ms',
-    env: 'PLOYZ_GATEWAY_DRAIN_TIMEOUT_MS',
-    help: 'shutdown: wait for in-flight requests',
-  },
-  {
-    key: 'maxLagMs',
-    flag: 'max-lag-ms',
-    env: 'PLOYZ_GATEWAY_MAX_LAG_MS',
-    help: 'stale when behind this long',
-  },
-  { key: 'logLevel', flag: 'log-level', env: 'PLOYZ_GATEWAY_LOG_LEVEL', help: 'pino level' },
-];
+const SETTINGS: Setting[] = (Object.keys(FLAGS) as (keyof GatewaySettings)[]).map((key) => ({
+  key,
+  flag: FLAGS[key].flag,
+  env: GatewayEnv.settings[key].env,
+  help: FLAGS[key].help,
+}));
 
 export function helpText(version: string): string {
   const lines = [
@@ -129,9 +71,13 @@ export function helpText(version: string): string {
     'Usage: ployz-gateway [flags]   (every flag also reads from its env variable)',
     '',
   ];
-  for (const s of SETTINGS) lines.push(`  --${s.flag.padEnd(22)} ${s.env.padEnd(36)} ${s.help}`);
+  for (const s of SETTINGS) {
+    const flag = s.flag === undefined ? '(env only)' : `--${s.flag}`;
+    lines.push(`  ${flag.padEnd(24)} ${s.env.padEnd(36)} ${s.help}`);
+  }
   lines.push('  --version', '  --help', '');
-  lines.push('Admin endpoints: /_ployz/health, /_ployz/status, /metrics on --admin-host:--admin-port.');
+  const paths = Object.values(ADMIN_PATHS).join(', ');
+  lines.push(`Admin endpoints: ${paths} on --admin-host:--admin-port.`);
   return lines.join('\n');
 }
 
@@ -145,7 +91,7 @@ export function parseGatewayArgs(argv: readonly string[], env: NodeJS.ProcessEnv
       help: { type: 'boolean' },
       version: { type: 'boolean' },
     };
-    for (const s of SETTINGS) options[s.flag] = { type: 'string' };
+    for (const s of SETTINGS) if (s.flag !== undefined) options[s.flag] = { type: 'string' };
     values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
   } catch (error) {
     throw new PloyzError('CONFIG_INVALID', `${(error as Error).message}; see ployz-gateway --help`, {
@@ -154,18 +100,20 @@ export function parseGatewayArgs(argv: readonly string[], env: NodeJS.ProcessEnv
   }
   if (values.help === true) return { kind: 'help' };
   if (values.version === true) return { kind: 'version' };
-  const raw: Record<string, string> = {};
+  const flags: Partial<Record<keyof GatewaySettings, string>> = {};
   for (const s of SETTINGS) {
-    const value = values[s.flag] ?? env[s.env];
-    if (typeof value === 'string' && value !== '') raw[s.key] = value;
+    const value = s.flag === undefined ? undefined : values[s.flag];
+    if (typeof value === 'string') flags[s.key] = value;
   }
-  const parsed = GatewayConfig.safeParse(raw);
+  const parsed = GatewayEnv.parse(env, flags);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      const setting = SETTINGS.find((s) => s.key === issue.path[0]);
-      return setting ? `--${setting.flag} / ${setting.env}: ${issue.message}` : issue.message;
+    const problems = parsed.issues.map((issue) => {
+      const setting = SETTINGS.find((s) => s.key === issue.key);
+      if (setting === undefined) return issue.message;
+      const names = setting.flag === undefined ? setting.env : `--${setting.flag} / ${setting.env}`;
+      return `${names}: ${issue.message}`;
     });
     throw new PloyzError('CONFIG_INVALID', `invalid gateway configuration: ${problems.join('; ')}`);
   }
-  return { kind: 'run', config: parsed.data };
+  return { kind: 'run', config: parsed.config };
 }

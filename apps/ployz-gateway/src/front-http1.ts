@@ -5,12 +5,13 @@
  * node:http server, which then owns the connection for good. See
  * docs/adr/0008-gateway-fast-path.md.
  */
-import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { GatewayMetrics } from './metrics.ts';
-import { type ClientSide, errorBody, type LeanExchange, type Proto, type ReverseProxy } from './proxy.ts';
+import type { ClientSide, LeanExchange } from './proxy/bodyless.ts';
+import { errorResponse, statusLine } from './proxy/replies.ts';
+import type { Proto, ReverseProxy } from './proxy.ts';
 import { parsePlainRequestHead } from './request-head.ts';
-import type { ResponseHead } from './upstream-http1.ts';
+import type { ResponseHead } from './upstream/response-head.ts';
 
 export interface FrontLimits {
   /** Heads longer than this go to node:http (which answers 431). */
@@ -33,16 +34,6 @@ export interface FrontOptions {
 
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const LAST_CHUNK = '0\r\n\r\n';
-
-const statusLines = new Map<number, string>();
-function statusLine(status: number): string {
-  let line = statusLines.get(status);
-  if (line === undefined) {
-    line = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Unknown'}\r\n`;
-    if (statusLines.size < 256) statusLines.set(status, line);
-  }
-  return line;
-}
 
 /** Two sorted lists of `[start, end)` ranges as one sorted list. */
 function mergeRanges(a: readonly number[], b: readonly number[]): number[] {
@@ -164,6 +155,11 @@ class FrontConnection implements ClientSide {
     return this.#committed || this.#socket.destroyed;
   }
 
+  /** The connection closes after the current answer (the client asked, or the gateway is shutting down). */
+  get #closesAfterAnswer(): boolean {
+    return this.#closeAfter || this.#closeWhenIdle;
+  }
+
   closeWhenIdle(): void {
     this.#closeWhenIdle = true;
     if (!this.#busy) this.#socket.destroy();
@@ -226,7 +222,13 @@ class FrontConnection implements ClientSide {
         this.#isHead = head.method === 'HEAD';
         this.#closeAfter = head.close || this.#closeWhenIdle;
         const options = this.#front.options;
-        this.#exchange = options.proxy.serveFast(this, head, this.#socket.remoteAddress, options.proto);
+        try {
+          this.#exchange = options.proxy.serveFast(this, head, this.#socket.remoteAddress, options.proto);
+        } catch {
+          // The exchange's boundary: a bug or a peer's bytes end this connection, not the process.
+          this.#socket.destroy();
+          return;
+        }
       }
     } finally {
       this.#processing = false;
@@ -267,7 +269,7 @@ class FrontConnection implements ClientSide {
     if (pos < text.length) out += `${text.slice(pos)}\r\n`;
     if (!head.hasDate) out += `Date: ${httpDate}\r\n`;
     if (chunked) out += 'Transfer-Encoding: chunked\r\n';
-    if (this.#closeAfter) out += 'Connection: close\r\n';
+    if (this.#closesAfterAnswer) out += 'Connection: close\r\n';
     this.#chunked = chunked;
     this.#head = `${out}\r\n`;
   }
@@ -326,11 +328,7 @@ class FrontConnection implements ClientSide {
       return;
     }
     this.#committed = true;
-    const body = errorBody(status, reason);
-    this.#socket.write(
-      `${statusLine(status)}Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-        `X-Ployz-Gateway: error\r\nDate: ${httpDate}\r\n${this.#closeAfter ? 'Connection: close\r\n' : ''}\r\n${body}`,
-    );
+    this.#socket.write(errorResponse(status, reason, this.#closesAfterAnswer, httpDate));
     this.#done();
   }
 
@@ -342,7 +340,7 @@ class FrontConnection implements ClientSide {
     this.#stalledSince = 0;
     this.#active = true;
     this.#front.options.proxy.settled();
-    if (this.#closeAfter || this.#closeWhenIdle) {
+    if (this.#closesAfterAnswer) {
       this.#socket.end();
       return;
     }

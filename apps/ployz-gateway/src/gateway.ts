@@ -19,7 +19,7 @@ import type { CertificateStore } from './certificates.ts';
 import type { GatewayConfig } from './config.ts';
 import { Http1Front } from './front-http1.ts';
 import { GatewayMetrics } from './metrics.ts';
-import { type Proto, ReverseProxy } from './proxy.ts';
+import { CONNECT_REFUSED, closingErrorResponse, type Proto, ReverseProxy } from './proxy.ts';
 
 export interface Gateway {
   readonly httpPort: number;
@@ -55,7 +55,7 @@ function closeServer(server: http.Server | http2.Http2SecureServer): Promise<voi
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-function clientErrorHandler(metrics: GatewayMetrics) {
+function clientErrorHandler(metrics: GatewayMetrics, maxHeaderBytes: number) {
   return (error: Error & { code?: string }, socket: Duplex) => {
     metrics.clientError();
     if (error.code === 'ECONNRESET' || !socket.writable) {
@@ -64,16 +64,39 @@ function clientErrorHandler(metrics: GatewayMetrics) {
     }
     const [status, reason] =
       error.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'request headers too large']
+        ? requestLineOverflow(error, maxHeaderBytes)
+          ? [414, 'request line too long']
+          : [431, 'request headers too large']
         : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? [408, 'request not received in time']
-          : [400, 'malformed request'];
-    const body = `${status} ${reason}\n`;
-    socket.end(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-        `content-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
-    );
-    socket.destroy();
+          : error.code === 'HPE_INVALID_VERSION'
+            ? [505, 'HTTP version not supported']
+            : [400, 'malformed request'];
+    closeWith(socket, status, reason);
+  };
+}
+
+/** The head overflowed in its request line: a method, then no line end within the limit. */
+function requestLineOverflow(error: Error & { rawPacket?: unknown }, maxHeaderBytes: number): boolean {
+  const packet = error.rawPacket;
+  if (!Buffer.isBuffer(packet) || !REQUEST_LINE_START.test(packet.toString('latin1', 0, 20))) return false;
+  const eol = packet.indexOf('\n');
+  return eol === -1 || eol >= maxHeaderBytes;
+}
+const REQUEST_LINE_START = /^[A-Z]+ /;
+
+/** The gateway's own answer on a raw socket, then the connection closes. */
+function closeWith(socket: Duplex, status: number, reason: string): void {
+  socket.end(closingErrorResponse(status, reason));
+  socket.destroy();
+}
+
+/** `connect` handler: the gateway is no forward proxy (405, never forwarded). */
+function refuseConnect(metrics: GatewayMetrics) {
+  return (_req: http.IncomingMessage, socket: Duplex) => {
+    metrics.request('none', 405);
+    socket.on('error', () => socket.destroy());
+    closeWith(socket, 405, CONNECT_REFUSED);
   };
 }
 
@@ -121,9 +144,12 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       ? new FileSnapshotFeed(config.snapshotFile)
       : new LazyStoreFeed({
           servers: config.natsUrl,
+          nkeySeed: config.natsNkeySeed,
+          nkeySeedFile: config.natsNkeySeedFile,
           installation: config.installation,
           authority: config.authority,
           name: 'ployz-gateway',
+          identity: 'gateway',
         }));
 
   let lastLoggedError = '';
@@ -169,7 +195,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const onUpgrade = (proto: Proto) => (req: http.IncomingMessage, socket: Duplex, head: Buffer) =>
     proxy.upgrade(req, socket, head, proto);
   httpServer.on('upgrade', onUpgrade('http'));
-  httpServer.on('clientError', clientErrorHandler(metrics));
+  httpServer.on('clientError', clientErrorHandler(metrics, config.maxHeaderBytes));
+  httpServer.on('connect', refuseConnect(metrics));
   const front = fastPath(proxy, metrics, config, 'http', takeOver(httpServer, 'connection'));
   httpServer.on('connection', (socket: Socket) => front.accept(socket));
   let tlsFront: Http1Front | null = null;
@@ -227,6 +254,14 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       },
     );
     httpsServer.on('upgrade', onUpgrade('https'));
+    // `connect` comes from the HTTP/1 fallback (a raw socket: refused like node:http's) and, once
+    // anyone listens, for HTTP/2 CONNECT streams too (a response object: the proxy's own 405).
+    const refuseH1Connect = refuseConnect(metrics);
+    httpsServer.on('connect', (req: http.IncomingMessage | http2.Http2ServerRequest, target: unknown) => {
+      if (req.httpVersionMajor === 2) {
+        proxy.handle(req as http2.Http2ServerRequest, target as http2.Http2ServerResponse, 'https');
+      } else refuseH1Connect(req as http.IncomingMessage, target as Duplex);
+    });
     httpsServer.on('session', (session) => {
       sessions.add(session);
       session.once('close', () => sessions.delete(session));

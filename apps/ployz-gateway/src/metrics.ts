@@ -21,6 +21,7 @@ function escapeLabel(value: string): string {
 export class GatewayMetrics {
   readonly #routes = new Map<string, RouteStats>();
   #upstreamErrors = 0;
+  #invalidResponses = 0;
   #retries = 0;
   #upgrades = 0;
   #clientErrors = 0;
@@ -55,6 +56,10 @@ export class GatewayMetrics {
 
   upstreamError(): void {
     this.#upstreamErrors += 1;
+  }
+  /** An upstream answer broke HTTP/1.1 syntax (its head or framing): 502 and its connection closed. */
+  invalidResponse(): void {
+    this.#invalidResponses += 1;
   }
   retry(): void {
     this.#retries += 1;
@@ -104,6 +109,12 @@ export class GatewayMetrics {
       'ployz_gateway_upstream_errors_total',
       'Upstream connect/response failures.',
       this.#upstreamErrors,
+      'counter',
+    );
+    gauge(
+      'ployz_gateway_upstream_invalid_responses_total',
+      'Upstream answers refused as malformed (bad header name or byte, framing); the client got 502.',
+      this.#invalidResponses,
       'counter',
     );
     gauge('ployz_gateway_retries_total', 'Requests retried on another backend.', this.#retries, 'counter');

@@ -71,8 +71,9 @@ export function parsePlainRequestHead(text: string): PlainRequestHead | undefine
   if (!TARGET.test(text) || TARGET.lastIndex !== sp2) return undefined;
   if (eol - sp2 !== 9 || !text.startsWith('HTTP/1.1', sp2 + 1)) return undefined;
   const method = text.slice(0, sp1);
-  // node:http (llhttp) knows a fixed list of methods and refuses the others.
-  if (!METHODS.has(method)) return undefined;
+  // node:http (llhttp) knows a fixed list of methods and refuses the others; CONNECT is node's
+  // `connect` event (answered 405 there), never a request to route.
+  if (!METHODS.has(method) || method === 'CONNECT') return undefined;
   if (eol < text.length) {
     HEADER_LINES.lastIndex = eol + 2;
     if (!HEADER_LINES.test(text)) return undefined;

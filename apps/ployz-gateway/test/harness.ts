@@ -20,9 +20,11 @@ export function revision(
   routes: { hostnames: string[]; path?: string }[],
   id = REV,
 ): RevisionRecord {
-  const spec = {
+  const spec = fixtures.serviceSpec({
+    namespace: 'default',
+    name: service,
     routes: routes.map((r) => ({ kind: 'http', hostnames: r.hostnames, path: r.path ?? '/', port: 'http' })),
-  };
+  });
   return fixtures.revision(id, { namespace: 'default', service, spec });
 }
 

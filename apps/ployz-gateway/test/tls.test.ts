@@ -8,7 +8,16 @@ import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { MemoryRoutingFeed } from '@ployz/routing';
 import { describe, expect, it } from 'vitest';
-import { instance, machine, release, revision, runGateway, startBackend, testConfig } from './harness.ts';
+import {
+  instance,
+  machine,
+  rawBackend,
+  release,
+  revision,
+  runGateway,
+  startBackend,
+  testConfig,
+} from './harness.ts';
 
 const run = promisify(execFile);
 
@@ -155,24 +164,38 @@ describe('HTTPS with certificates chosen by SNI', () => {
       expect(upgraded).toContain('101 Switching Protocols');
       expect(await handedOff()).toBe(1); // the upgrade is node:http's
 
-      // Slow headers over TLS are cut by the headers deadline (slowloris), keep-alive or not.
-      const trickle = await new Promise<number>((resolve, reject) => {
-        const t0 = Date.now();
+      // Slow headers over TLS are cut by the headers deadline (slowloris), keep-alive or not. The
+      // client sends a header line every 200 ms and never the blank line: only the gateway's
+      // deadline (1 s here) can end it; the 15 s wait is a hang guard, not a threshold.
+      const trickle = await new Promise<{ received: string; linesSent: number }>((resolve, reject) => {
+        let received = '';
+        let linesSent = 0;
         const socket = tls.connect(
           { port, host: '127.0.0.1', servername: 'a.test', ca: a1.cert, ALPNProtocols: ['http/1.1'] },
           () => {
             socket.write('GET / HTTP/1.1\r\n');
-            const timer = setInterval(
-              () => (socket.destroyed ? clearInterval(timer) : socket.write('X-A: b\r\n')),
-              200,
-            );
+            const timer = setInterval(() => {
+              if (socket.destroyed) {
+                clearInterval(timer);
+                return;
+              }
+              socket.write('X-A: b\r\n');
+              linesSent += 1;
+            }, 200);
           },
         );
-        socket.on('close', () => resolve(Date.now() - t0));
+        socket.on('data', (d: Buffer) => {
+          received += d.toString('latin1');
+        });
+        socket.on('close', () => resolve({ received, linesSent }));
         socket.on('error', () => undefined);
-        setTimeout(() => reject(new Error('slow TLS client was never cut off')), 8000);
+        setTimeout(() => {
+          reject(new Error('slow TLS client was never cut off'));
+          socket.destroy();
+        }, 15_000).unref();
       });
-      expect(trickle).toBeLessThan(4000);
+      expect(trickle.linesSent).toBeGreaterThan(0); // it was trickling when cut
+      expect(trickle.received).not.toContain('HTTP/1.1 200');
 
       // Replace a.test's certificate on disk: served without a restart.
       const before = await peerCert(port, 'a.test', a1.cert);
@@ -184,6 +207,66 @@ describe('HTTPS with certificates chosen by SNI', () => {
       await writeFile(join(dir, 'a.test.key'), 'not a key');
       await new Promise((r) => setTimeout(r, 500));
       expect((await httpsGet(port, 'a.test', a2.cert)).status).toBe(200);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('answers 502 over HTTP/2 and HTTP/1.1-over-TLS to an invalid upstream head; CONNECT over HTTP/2 and HTTP/1.1-over-TLS → 405', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ployz-gw-certs-'));
+    try {
+      const a = await selfSigned(dir, 'a.test');
+      await using backend = await rawBackend((_head, socket) => {
+        socket.write('HTTP/1.1 200 OK\r\nX Bad: 1\r\nX-A: a\u0000b\r\nContent-Length: 2\r\n\r\nok');
+      });
+      const i = instance('w-0', 'web', 0, backend.port);
+      const feed = new MemoryRoutingFeed({
+        machines: [machine()],
+        revisions: [revision('web', [{ hostnames: ['a.test'] }])],
+        releases: [release('web', [i])],
+        instances: [i],
+      });
+      await using g = await runGateway(feed, testConfig({ certDir: dir, headersTimeoutMs: 1000 }));
+      await g.gateway.follower.waitForSeq(0, 5000);
+      const port = g.gateway.httpsPort as number;
+      expect((await httpsGet(port, 'a.test', a.cert)).status).toBe(502);
+      const session = http2.connect(`https://127.0.0.1:${port}`, { servername: 'a.test', ca: a.cert });
+      const ask = (headers: http2.OutgoingHttpHeaders) =>
+        new Promise<number>((resolve, reject) => {
+          const stream = session.request(headers);
+          let status = 0;
+          stream.on('response', (h) => {
+            status = Number(h[':status']);
+          });
+          stream.on('data', () => undefined);
+          stream.on('end', () => resolve(status));
+          stream.on('error', reject);
+          stream.end();
+        });
+      for (const method of ['GET', 'POST'])
+        expect(await ask({ ':method': method, ':path': '/', ':authority': 'a.test' })).toBe(502);
+      expect(await ask({ ':method': 'CONNECT', ':authority': 'a.test:443' })).toBe(405);
+      session.close();
+      // CONNECT over HTTP/1.1-over-TLS: the same 405 (not a silently dropped connection).
+      const raw = tls.connect({
+        port,
+        host: '127.0.0.1',
+        servername: 'a.test',
+        ca: a.cert,
+        ALPNProtocols: ['http/1.1'],
+      });
+      let answer = '';
+      raw.setEncoding('utf8');
+      raw.on('data', (d: string) => {
+        answer += d;
+      });
+      await new Promise<void>((resolve, reject) => {
+        raw.once('secureConnect', () => raw.write('CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n'));
+        raw.once('close', () => resolve());
+        raw.once('error', reject);
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 405 /);
+      expect(answer).toContain('CONNECT is not served here');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

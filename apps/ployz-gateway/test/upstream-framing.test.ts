@@ -88,7 +88,7 @@ describe('upstream framing through the gateway', () => {
     await using g = await gatewayFor(backend.port);
     const answer = await request(g.url);
     expect(answer.status).toBe(502);
-    expect(answer.body).toBe('502 upstream failed (UPSTREAM_PROTOCOL)\n');
+    expect(answer.body).toBe('502 upstream sent an invalid response (UPSTREAM_PROTOCOL)\n');
   });
 
   it('retries an idempotent request when the backend closes before answering; never a POST', async () => {

@@ -7,7 +7,7 @@
 //   manifest and loads the TypeScript commands under src/ with Node 24's type stripping.
 // scripts/ployzctl picks the built form when it is fresh and falls back to the sources.
 // Node's on-disk compile cache (V8 code cache, in the OS temp dir) spares recompiling oclif,
-// zod, undici and our modules at every run.
+// zod and our modules at every run.
 import { enableCompileCache } from 'node:module';
 
 enableCompileCache();

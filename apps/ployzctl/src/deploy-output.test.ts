@@ -1,4 +1,5 @@
 import type { DeployPlanView } from '@ployz/protocol';
+import { DeployEvent } from '@ployz/protocol';
 import { describe, expect, it } from 'vitest';
 import { eventLine, planLines, previewExitCode } from './deploy-output.ts';
 
@@ -17,7 +18,18 @@ const plan = (changed: boolean): DeployPlanView => ({
       stops: changed ? [{ slot: 0, machine: 'm1', instance: 'demo-hello-0-old', reason: 'replaced' }] : [],
     },
   ],
-  phases: [{ id: 'default', index: 0, commit_policy: 'end_of_deploy', does: 'start 1 candidate(s)' }],
+  phases: [
+    {
+      id: 'default',
+      index: 0,
+      commit_policy: 'end_of_deploy',
+      services: ['hello'],
+      starts: changed ? 1 : 0,
+      does: 'start 1 candidate(s)',
+    },
+  ],
+  volumes: [],
+  rollback_of: null,
   summary: {
     create: 0,
     replace: changed ? 1 : 0,
@@ -42,13 +54,83 @@ describe('deploy output', () => {
     expect(previewExitCode(plan(true))).toBe(3);
   });
 
+  it('a rollback preview names its target and what each volume does', () => {
+    const lines = planLines({
+      ...plan(true),
+      rollback_of: 'dep-1',
+      volumes: [
+        {
+          volume: 'data',
+          machine: 'm1',
+          scope: 'single',
+          action: 'revert',
+          detail: 'to the snapshot of dep-1',
+        },
+        { volume: 'cache', machine: 'm1', scope: 'single', action: 'no_snapshots', detail: 'dir storage' },
+      ],
+    });
+    expect(lines).toContain('Rollback of dep-1: its services and volumes are restored.');
+    expect(lines).toContain('  < data                 revert       on m1: to the snapshot of dep-1');
+    expect(lines).toContain('  ! cache                no_snapshots on m1: dir storage');
+  });
+
   it('renders finished steps and instance events, hides step starts', () => {
+    const at = '2026-01-01T00:00:00.000Z';
     expect(
-      eventLine({ type: 'step', step: 7, name: 'final_commit', state: 'done', detail: 'dep-1-final' }),
+      eventLine({ type: 'step', step: 7, name: 'final_commit', state: 'done', detail: 'dep-1-final', at }),
     ).toBe('[7/9] final_commit done: dep-1-final');
-    expect(eventLine({ type: 'step', step: 7, name: 'final_commit', state: 'started' })).toBeNull();
+    expect(eventLine({ type: 'step', step: 7, name: 'final_commit', state: 'started', at })).toBeNull();
     expect(
-      eventLine({ type: 'instance', action: 'ready', service: 'web', slot: 0, machine: 'm1', instance: 'i' }),
-    ).toContain('ready');
+      eventLine({
+        type: 'instance',
+        action: 'ready',
+        service: 'web',
+        slot: 0,
+        machine: 'm1',
+        instance: 'i',
+        at,
+        waited_ms: 1500,
+        progress: '1/2',
+      }),
+    ).toBe('      ready     web slot 0 on m1 (i) after 1.5 s [1/2]');
+  });
+
+  it('every event the daemon can send is a valid wire event, and each has its rendering', () => {
+    const at = '2026-01-01T00:00:00.000Z';
+    const samples: DeployEvent[] = [
+      { type: 'step', step: 1, name: 'preview', state: 'done', at },
+      { type: 'plan', plan: plan(true) },
+      { type: 'deploy', deploy_id: 'dep-1', namespace: 'demo', rollback_of: null },
+      { type: 'instance', action: 'starting', service: 'web', slot: 0, machine: 'm1', instance: 'i', at },
+      { type: 'machine', machine: 'm2', available: false },
+      { type: 'commit', commit_id: 'dep-1-final', kind: 'final', phase: null },
+      { type: 'paused', step: 5, name: 'phases', pid: 1 },
+      { type: 'volume', volume: 'data', machine: 'm1', action: 'snapshot', detail: 'zfs snapshot dep-1' },
+      { type: 'warning', message: 'could not restore' },
+      { type: 'result', noop: true, status: null, plan: plan(false) },
+      { type: 'error', error: { code: 'DEPLOY_LOCK_HELD', message: 'held' }, state: null },
+    ];
+    for (const e of samples) expect(DeployEvent.safeParse(e).error).toBeUndefined();
+    expect(new Set(samples.map((e) => e.type)).size).toBe(DeployEvent.options.length);
+    expect(samples.map((e) => eventLine(e) !== null)).toEqual([
+      true,
+      false,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      false,
+      false,
+    ]);
+    expect(
+      eventLine({ type: 'volume', volume: 'data', machine: 'm1', action: 'writer_stopped', detail: 'x' }),
+    ).toBe('      volume    data on m1: writer stopped, x');
+    // A line of another shape is not a deploy event (the client refuses it, not the renderer).
+    expect(DeployEvent.safeParse({ type: 'step', step: 10, name: 'x', state: 'done', at }).success).toBe(
+      false,
+    );
   });
 });

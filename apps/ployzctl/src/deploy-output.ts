@@ -2,8 +2,8 @@
  * Human rendering of deploy plans, progress events, history and details for `ployzctl deploy …`.
  * Pure: values in, lines out (tested in deploy-output.test.ts).
  */
-import type { DeployDetailView, DeployPlanView } from '@ployz/protocol';
-import type { DeployStatusRecord } from '@ployz/types';
+import type { DeployDetailView, DeployEvent, DeployPlanView } from '@ployz/protocol';
+import { type DeployStatusRecord, EXIT_STATUS } from '@ployz/types';
 
 const SIGN: Record<string, string> = { create: '+', replace: '~', update: '~', remove: '-', unchanged: '=' };
 
@@ -12,9 +12,18 @@ function short(rev: string | null): string {
 }
 
 /** Exit code of `deploy preview`: 0 when clean (nothing to change), 3 when there are changes. */
-export function previewExitCode(plan: Pick<DeployPlanView, 'changed'>): 0 | 3 {
-  return plan.changed ? 3 : 0;
+export function previewExitCode(
+  plan: Pick<DeployPlanView, 'changed'>,
+): typeof EXIT_STATUS.OK | typeof EXIT_STATUS.CHANGES_PENDING {
+  return plan.changed ? EXIT_STATUS.CHANGES_PENDING : EXIT_STATUS.OK;
 }
+
+const VOLUME_SIGN: Record<DeployPlanView['volumes'][number]['action'], string> = {
+  snapshot: '*',
+  revert: '<',
+  not_reverted: '=',
+  no_snapshots: '!',
+};
 
 export function planLines(plan: DeployPlanView): string[] {
   const out: string[] = [];
@@ -42,10 +51,18 @@ export function planLines(plan: DeployPlanView): string[] {
     for (const stop of s.stops)
       out.push(`      slot ${stop.slot} on ${stop.machine}: stop ${stop.instance} (${stop.reason})`);
   }
+  if (plan.rollback_of !== null)
+    out.push(`Rollback of ${plan.rollback_of}: its services and volumes are restored.`);
+  if (plan.volumes.length > 0) {
+    out.push('Volumes:');
+    for (const v of plan.volumes)
+      out.push(
+        `  ${VOLUME_SIGN[v.action]} ${v.volume.padEnd(20)} ${v.action.padEnd(12)} on ${v.machine}: ${v.detail}`,
+      );
+  }
   out.push('Phases:');
   for (const p of plan.phases) {
-    const does = typeof p.does === 'string' ? p.does : '';
-    out.push(`  ${p.index + 1}. ${p.id} [${p.commit_policy}] ${does}`);
+    out.push(`  ${p.index + 1}. ${p.id} [${p.commit_policy}] ${p.does}`);
   }
   const s = plan.summary;
   out.push(
@@ -54,31 +71,41 @@ export function planLines(plan: DeployPlanView): string[] {
   return out;
 }
 
-type Event = { type: string } & Record<string, unknown>;
-
 /** One progress line per event that a person wants to see; null for the rest. */
-export function eventLine(e: Event): string | null {
+export function eventLine(e: DeployEvent): string | null {
   switch (e.type) {
     case 'step': {
-      const phase = typeof e.phase === 'string' ? ` (phase ${e.phase})` : '';
-      const detail = typeof e.detail === 'string' ? `: ${e.detail}` : '';
       if (e.state === 'started') return null;
-      return `[${e.step}/9] ${String(e.name)}${phase} ${e.state === 'skipped' ? 'skipped' : 'done'}${detail}`;
+      const phase = e.phase !== undefined ? ` (phase ${e.phase})` : '';
+      const detail = e.detail !== undefined ? `: ${e.detail}` : '';
+      return `[${e.step}/9] ${e.name}${phase} ${e.state === 'skipped' ? 'skipped' : 'done'}${detail}`;
     }
     case 'deploy':
-      return `deploy ${String(e.deploy_id)} (namespace ${String(e.namespace)}${e.rollback_of ? `, rollback of ${String(e.rollback_of)}` : ''})`;
+      return `deploy ${e.deploy_id} (namespace ${e.namespace}${e.rollback_of ? `, rollback of ${e.rollback_of}` : ''})`;
     case 'machine':
-      return e.available
-        ? null
-        : `      machine ${String(e.machine)} unavailable: ${String(e.detail ?? 'no answer')}`;
-    case 'instance':
-      return `      ${String(e.action).padEnd(9)} ${String(e.service)} slot ${String(e.slot)} on ${String(e.machine)} (${String(e.instance)})`;
+      return e.available ? null : `      machine ${e.machine} unavailable: ${e.detail ?? 'no answer'}`;
+    case 'instance': {
+      const waited = e.waited_ms !== undefined ? ` after ${(e.waited_ms / 1000).toFixed(1)} s` : '';
+      const progress = e.progress !== undefined ? ` [${e.progress}]` : '';
+      return `      ${e.action.padEnd(9)} ${e.service} slot ${e.slot} on ${e.machine} (${e.instance})${waited}${progress}`;
+    }
     case 'commit':
-      return `      commit ${String(e.commit_id)} (${String(e.kind)})`;
+      return `      commit ${e.commit_id} (${e.kind})`;
+    case 'volume':
+      return `      volume    ${e.volume} on ${e.machine}: ${e.action.replace('_', ' ')}, ${e.detail}`;
+    case 'warning':
+      return `      warning: ${e.message}`;
     case 'paused':
-      return `      paused at step ${String(e.step)} (${String(e.name)}) by PLOYZ_TEST_PAUSE_AT_STEP, pid ${String(e.pid)}`;
-    default:
+      return `      paused at step ${e.step} (${e.name}) by PLOYZ_TEST_PAUSE_AT_STEP, pid ${e.pid}`;
+    // The plan is printed before the apply, the result and the error after it.
+    case 'plan':
+    case 'result':
+    case 'error':
       return null;
+    default: {
+      const unknown: never = e;
+      return unknown;
+    }
   }
 }
 

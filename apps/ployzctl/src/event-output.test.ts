@@ -20,11 +20,19 @@ describe('eventRow', () => {
   });
 
   it('falls back to the machine, then to -, and shows - without a deploy', () => {
-    expect(eventRow({ seq: 1, type: 'machine_upserted', at: AT, machine: 'm1', deploy_id: null })).toBe(
-      `     1  ${AT}  machine_upserted    machine m1  -`,
-    );
+    const none = { namespace: null, service: null, instance: null, machine: null };
     expect(
-      eventRow({ seq: 2, type: 'instance_removed', at: AT, instance: 'web-0-z', deploy_id: 'dep-2' }),
+      eventRow({ ...none, seq: 1, type: 'machine_upserted', at: AT, machine: 'm1', deploy_id: null }),
+    ).toBe(`     1  ${AT}  machine_upserted    machine m1  -`);
+    expect(
+      eventRow({
+        ...none,
+        seq: 2,
+        type: 'instance_removed',
+        at: AT,
+        instance: 'web-0-z',
+        deploy_id: 'dep-2',
+      }),
     ).toBe(`     2  ${AT}  instance_removed    web-0-z  dep-2`);
   });
 });

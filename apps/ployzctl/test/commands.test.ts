@@ -3,10 +3,11 @@
  * ployzd): wire shape, human and --json output, error codes and exit status.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MANIFEST_MAX_BYTES, type PloyzError, parseManifest } from '@ployz/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const BIN = new URL('../bin/run.js', import.meta.url).pathname;
@@ -66,11 +67,40 @@ const status = {
     commands: ['capacity', 'ping', 'status'],
     listening: true,
   },
+  routes: { conflicts: [{ id: 'hello.localhost', winner: 'demo/hello', loser: 'thief/hello' }], error: null },
 };
 
 const AT = '2026-11-22T00:00:00.000Z';
+// Lines of the `events` route as ployzd sends them (@ployz/protocol's EventView: the stored
+// routing event and its identifying fields).
 const events = [
-  { seq: 1, type: 'machine_upserted', at: AT, deploy_id: null, machine: 'm1', namespace: null },
+  {
+    seq: 1,
+    type: 'machine_upserted',
+    at: AT,
+    deploy_id: null,
+    namespace: null,
+    service: null,
+    instance: null,
+    machine: 'm1',
+    event: {
+      type: 'machine_upserted',
+      machine: {
+        id: 'm1',
+        public_key: `${'A'.repeat(42)}E=`,
+        overlay_ip: 'fd70::1',
+        subnet: '10.210.7.0/24',
+        endpoints: [],
+        region: 'eu',
+        region_role: 'compute',
+        lifecycle: 'active',
+        created_at: AT,
+        updated_at: AT,
+      },
+      deploy_id: null,
+      at: AT,
+    },
+  },
   {
     seq: 2,
     type: 'instance_upserted',
@@ -80,6 +110,30 @@ const events = [
     service: 'web',
     instance: 'web-0-a',
     machine: 'm1',
+    event: {
+      type: 'instance_upserted',
+      instance: {
+        id: 'web-0-a',
+        namespace: 'shop',
+        service: 'web',
+        slot: 0,
+        machine: 'm1',
+        revision: 'rev-0123456789abcdef',
+        deploy: 'dep-1',
+        container_id: null,
+        ip: null,
+        ip6: null,
+        ports: {},
+        state: 'running',
+        ready: true,
+        draining: false,
+        error: null,
+        created_at: AT,
+        updated_at: AT,
+      },
+      deploy_id: 'dep-1',
+      at: AT,
+    },
   },
 ];
 
@@ -114,6 +168,16 @@ beforeAll(async () => {
           }),
         );
       }
+      if (req.url === '/v1/deploy/preview') {
+        // The daemon's own parser, so the issues (and their positions) are the real ones.
+        const input = JSON.parse(body) as { manifest: string; filename: string };
+        try {
+          parseManifest(input.manifest, { filename: input.filename });
+        } catch (e) {
+          res.statusCode = 400;
+          return res.end(JSON.stringify({ error: (e as PloyzError).toJSON() }));
+        }
+      }
       if (req.url?.startsWith('/v1/events')) {
         res.setHeader('content-type', 'application/x-ndjson');
         const q = new URL(req.url, 'http://x').searchParams;
@@ -124,6 +188,25 @@ beforeAll(async () => {
         }
         for (const e of events) res.write(`${JSON.stringify({ progress: e })}\n`);
         return res.end(`${JSON.stringify({ result: { reason: 'caught_up', last_seq: 2 } })}\n`);
+      }
+      if (req.url?.startsWith('/v1/deploys')) {
+        const q = new URL(req.url, 'http://x').searchParams;
+        const limit = Number(q.get('limit'));
+        const rows = Array.from({ length: limit }, (_, i) => ({
+          deploy_id: `dep-00000000${i % 10}aaaaaaa${i % 10}`,
+          namespace: 'demo',
+          state: 'committed',
+          manifest_hash: 'h',
+          phases: [],
+          commits: [],
+          rollback_of: null,
+          actor: 't',
+          step: 9,
+          error: null,
+          started_at: '2026-01-01T00:00:00.000Z',
+          updated_at: '2026-01-01T00:00:00.000Z',
+        }));
+        return res.end(JSON.stringify({ result: rows }));
       }
       if (req.url === '/v1/machines')
         return res.end(
@@ -168,6 +251,7 @@ describe('ployzctl', () => {
     expect(r.stdout).toMatch(/networking\s+adopted\s+-/);
     expect(r.stdout).toMatch(/nats: connected nats:\/\/10\.210\.7\.2:4222/);
     expect(r.stdout).toMatch(/agent: listening/);
+    expect(r.stdout).toContain('  hello.localhost: served by demo/hello, not by thief/hello\n');
   });
 
   it('status --json returns the daemon status unchanged', async () => {
@@ -197,6 +281,37 @@ describe('ployzctl', () => {
   it('machine ls prints one row per machine', async () => {
     const r = await ctl('machine', 'ls', '--socket', socket);
     expect(r.stdout.split('\n')[1]).toMatch(/^m1\s+eu\s+home_data\s+active\s+10\.210\.7\.0\/24\s+fd70::1$/);
+  });
+
+  it('deploy ls sends limit/before, says newest first in --help, and hints the next page', async () => {
+    const r = await ctl(
+      'deploy',
+      'ls',
+      '--socket',
+      socket,
+      '--limit',
+      '2',
+      '--before',
+      'dep-x',
+      '-n',
+      'demo',
+    );
+    expect(r.code).toBe(0);
+    const sent = seen.filter((s) => s.url.startsWith('/v1/deploys')).at(-1);
+    expect(Object.fromEntries(new URL(sent?.url ?? '/', 'http://x').searchParams)).toEqual({
+      before: 'dep-x',
+      limit: '2',
+      namespace: 'demo',
+    });
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(4);
+    expect(lines[3]).toBe(
+      'next page: ployzctl deploy ls --namespace demo --limit 2 --before dep-000000001aaaaaaa1',
+    );
+    const json = await ctl('deploy', 'ls', '--socket', socket, '--json');
+    expect(JSON.parse(json.stdout)).toHaveLength(20);
+    const help = await ctl('deploy', 'ls', '--help');
+    expect(help.stdout).toContain('newest first');
   });
 
   it('events sends from_seq/follow/namespace and prints one line per event', async () => {
@@ -230,6 +345,45 @@ describe('ployzctl', () => {
     const badJson = await ctl('events', '--socket', socket, '--from-seq', '99', '--json');
     expect(badJson.code).toBe(1);
     expect(JSON.parse(badJson.stdout)).toMatchObject({ type: 'error', error: { code: 'STORE_UNAVAILABLE' } });
+  });
+
+  it('deploy preview prints every manifest problem as file:line:col code path: message', async () => {
+    const file = join(dir, 'bad.toml');
+    await writeFile(
+      file,
+      'namespace = "Demo"\n\n[[services]]\nname = "web"\nimage = ""\n\n[[services]]\nname = "Web"\nimage = "x"\n',
+    );
+    const r = await ctl('deploy', 'preview', '-f', file, '--socket', socket);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd().split('\n')).toEqual([
+      'MANIFEST_INVALID: the manifest does not validate (3 problems)',
+      expect.stringMatching(/^ {2}\S+bad\.toml:1:1 NAME_NOT_DNS_LABEL namespace: /),
+      expect.stringMatching(/^ {2}\S+bad\.toml:5:1 IMAGE_INVALID services\[0\]\.image: /),
+      expect.stringMatching(/^ {2}\S+bad\.toml:8:1 NAME_NOT_DNS_LABEL services\[1\]\.name: /),
+    ]);
+  });
+
+  it('deploy preview of a manifest over the size limit is MANIFEST_TOO_LARGE, nothing sent', async () => {
+    const file = join(dir, 'big.toml');
+    await writeFile(file, `namespace = "demo"\n# ${'x'.repeat(MANIFEST_MAX_BYTES)}\n`);
+    const before = seen.length;
+    const r = await ctl('deploy', 'preview', '-f', file, '--socket', socket);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^MANIFEST_TOO_LARGE: \\S+big\\.toml: the manifest is ${MANIFEST_MAX_BYTES + 22} bytes; the limit is ${MANIFEST_MAX_BYTES} bytes`,
+      ),
+    );
+    const apply = await ctl('deploy', '-f', file, '--socket', socket);
+    expect(apply.code).toBe(2);
+    expect(apply.stderr).toMatch(/^MANIFEST_TOO_LARGE: /);
+    const json = await ctl('deploy', '-f', file, '--socket', socket, '--json');
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      type: 'error',
+      error: { code: 'MANIFEST_TOO_LARGE', details: { limit: MANIFEST_MAX_BYTES } },
+    });
+    expect(seen.length).toBe(before);
   });
 
   it('says DAEMON_UNREACHABLE with a hint when nothing listens', async () => {

@@ -2,7 +2,8 @@
 # Starts ployzd in the background (unless one already answers on its socket), initialises this
 # machine (an already initialised machine is fine) and prints `ployzctl status`. Used by
 # scripts/up.sh. Config: PLOYZ_* env (PLOYZ_STATE_DIR, PLOYZ_SOCKET_PATH, PLOYZ_GATEWAY_PORT, …),
-# log in $PLOYZ_LOG_FILE (default /var/log/ployz/ployzd.log), pid in <state dir>/ployzd.pid.
+# kept in /etc/ployz/ployzd.env for the service; log in $PLOYZ_LOG_FILE (default
+# /var/log/ployz/ployzd.log). ployzd sees how it is supervised in PLOYZD_SUPERVISOR.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 source "$ROOT/scripts/env.sh"
@@ -16,22 +17,72 @@ ployzctl() { node --conditions=ployz-source "$ROOT/apps/ployzctl/bin/run.js" "$@
 
 [ "$(id -u)" = 0 ] || { echo "ployzd-up: ployzd needs root (docker, WireGuard); run as root" >&2; exit 1; }
 
+# ployzd runs as a service so a crash or a reboot does not leave the machine without it: a
+# systemd unit (Restart=always, after docker.service) when systemd runs, else ployzd-supervise.sh.
+ENV_FILE=/etc/ployz/ployzd.env
+write_env() {
+  mkdir -p "$(dirname "$ENV_FILE")"
+  env | grep '^PLOYZ_' | sort >"$ENV_FILE"
+  chmod 600 "$ENV_FILE"
+}
 if ployzctl status --json >/dev/null 2>&1; then
   echo "ployzd already answers on $SOCKET"
 else
   mkdir -p "$(dirname "$LOG")" "$STATE"
-  nohup node --conditions=ployz-source "$ROOT/apps/ployzd/src/main.ts" run >>"$LOG" 2>&1 &
-  echo $! >"$STATE/ployzd.pid"
+  write_env
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    cat >/etc/systemd/system/ployzd.service <<UNIT
+[Unit]
+Description=Ployz machine daemon (ployzd)
+After=docker.service network-online.target
+Wants=docker.service network-online.target
+
+[Service]
+EnvironmentFile=$ENV_FILE
+Environment=PLOYZD_SUPERVISOR=systemd
+ExecStartPre=-/bin/bash $ROOT/apps/ployzd/bin/ployz-storage.sh remount
+ExecStart=$(command -v node) --conditions=ployz-source $ROOT/apps/ployzd/src/main.ts run
+Restart=always
+RestartSec=1
+StandardOutput=append:$LOG
+StandardError=append:$LOG
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+    systemctl daemon-reload
+    systemctl enable --now ployzd.service
+    how="systemd unit ployzd.service"
+  else
+    set -a
+    source "$ENV_FILE"
+    set +a
+    PLOYZ_STATE_DIR=$STATE bash "$ROOT/apps/ployzd/bin/ployz-storage.sh" remount || true
+    setsid nohup bash "$ROOT/apps/ployzd/bin/ployzd-supervise.sh" "$LOG" -- \
+      node --conditions=ployz-source "$ROOT/apps/ployzd/src/main.ts" run >/dev/null 2>&1 &
+    echo $! >"$STATE/ployzd-supervisor.pid"
+    how="supervisor pid $(cat "$STATE/ployzd-supervisor.pid") (no systemd: restart at boot is up to the host)"
+  fi
   for _ in $(seq 1 100); do
     ployzctl status --json >/dev/null 2>&1 && break
-    kill -0 "$(cat "$STATE/ployzd.pid")" 2>/dev/null || { echo "ployzd exited; last log lines:" >&2; tail -20 "$LOG" >&2; exit 1; }
     sleep 0.2
   done
-  echo "ployzd started (pid $(cat "$STATE/ployzd.pid"), log $LOG)"
+  ployzctl status --json >/dev/null 2>&1 || { echo "ployzd does not answer; last log lines:" >&2; tail -20 "$LOG" >&2; exit 1; }
+  echo "ployzd started as a service: $how (log $LOG)"
 fi
 
+# Volumes: PLOYZ_STORAGE if set (zfs:<pool>, btrfs:<path>, dir:<path>), else the default
+# snapshot-capable btrfs image under the state dir (ployz-storage.sh; reused on the next run). Only
+# a fresh `machine init` records it; an initialised machine keeps what it has.
+storage=${PLOYZ_STORAGE:-}
+if [ -z "$storage" ]; then
+  storage=$(PLOYZ_STATE_DIR=$STATE bash "$ROOT/apps/ployzd/bin/ployz-storage.sh" ensure) || {
+    echo "ployzd-up: could not prepare the default btrfs volume storage; volumes stay plain directories (no snapshots)" >&2
+    storage=""
+  }
+fi
 set +e
-out=$(ployzctl machine init 2>&1)
+out=$(ployzctl machine init ${storage:+--storage "$storage"} 2>&1)
 rc=$?
 set -e
 if [ $rc -ne 0 ] && ! grep -q ALREADY_INITIALISED <<<"$out"; then

@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 /**
- * ployzd entry: `ployzd run [--flags]` (flags and PLOYZ_* env: see daemon-config.ts), `--version`,
+ * ployzd entry: `ployzd run [--flags]` (flags and PLOYZ_* env: see daemon/config.ts), `--version`,
  * `--help`. Logs are JSON lines (pino) on stdout. SIGTERM/SIGINT stop the ephemeral parts and exit
- * 0; the data plane keeps running.
+ * 0; the data plane keeps running. An error that stops it prints `CODE: message` on stderr and exits
+ * with the code's status from @ployz/types (docs/errors.md: 2 refused, 1 failed).
  */
-import { isPloyzError } from '@ployz/types';
+import { EXIT_STATUS, exitStatus, exitStatusOf, isPloyzError } from '@ployz/types';
 import { pino } from 'pino';
-import { DAEMON_VERSION, Daemon } from './daemon.ts';
-import { parseDaemonConfig } from './daemon-config.ts';
-import { connectDocker, DockerEngine } from './docker-engine.ts';
-import { daemonPlugins } from './plugins.ts';
+import { parseDaemonConfig } from './daemon/config.ts';
+import { DAEMON_VERSION, Daemon } from './daemon/daemon.ts';
+import { daemonPlugins } from './daemon/plugins.ts';
+import { connectDocker, DockerEngine } from './runtime/docker.ts';
 
 const HELP = `ployzd ${DAEMON_VERSION} — the Ployz daemon
 
@@ -23,15 +24,15 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === '--version' || command === '-v') {
     process.stdout.write(`ployzd ${DAEMON_VERSION}\n`);
-    return 0;
+    return EXIT_STATUS.OK;
   }
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(`${HELP}\n`);
-    return command === undefined ? 2 : 0;
+    return command === undefined ? exitStatus('INVALID_ARGUMENT') : EXIT_STATUS.OK;
   }
   if (command !== 'run') {
     process.stderr.write(`INVALID_ARGUMENT: unknown command ${command}; try: ployzd run\n`);
-    return 2;
+    return exitStatus('INVALID_ARGUMENT');
   }
   const config = parseDaemonConfig(rest, process.env);
   const logger = pino({ level: config.logLevel, base: { app: 'ployzd', pid: process.pid } });
@@ -49,11 +50,11 @@ async function main(argv: string[]): Promise<number> {
     void daemon.stop().then(
       (order) => {
         logger.info({ order }, 'ployzd stopped');
-        process.exit(0);
+        process.exit(EXIT_STATUS.OK);
       },
       (error: unknown) => {
         logger.error({ err: String(error) }, 'stop failed');
-        process.exit(1);
+        process.exit(EXIT_STATUS.FAILED);
       },
     );
   };
@@ -68,14 +69,11 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (error: unknown) => {
-    if (isPloyzError(error)) {
-      process.stderr.write(`${error.code}: ${error.message}\n`);
-      process.exitCode = error.kind === 'user' ? 2 : 1;
-    } else {
+    if (isPloyzError(error)) process.stderr.write(`${error.code}: ${error.message}\n`);
+    else
       process.stderr.write(
         `INTERNAL: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
       );
-      process.exitCode = 1;
-    }
+    process.exitCode = exitStatusOf(error);
   },
 );

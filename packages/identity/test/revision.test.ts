@@ -179,7 +179,15 @@ describe('revision ids and manifest hashes', () => {
       'namespace = "demo"\n[[services]]\nname = "a"\nimage = "i"\n[[volumes]]\nname = "v"\n',
       { filename: 'deploy.toml' },
     );
-    const quota = { ...base, volumes: [{ name: 'v', quota_bytes: 1, scope: 'single' as const }] };
+    const volume = {
+      name: 'v',
+      quota_bytes: 1,
+      scope: 'single' as const,
+      owner: null,
+      mode: null,
+      keep_snapshots: 10,
+    };
+    const quota = { ...base, volumes: [volume] };
     const phased = {
       ...base,
       phases: base.phases.map((p) => ({ ...p, commit_policy: 'checkpoint' as const })),

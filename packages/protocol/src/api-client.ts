@@ -13,14 +13,15 @@ import {
   type RequestOptions,
 } from 'node:http';
 import { isErrorCode, PloyzError } from '@ployz/types';
-import type { z } from 'zod';
 import {
   type Api,
   api,
   type InputOf,
   type OutputOf,
   type ProgressOf,
-  type RouteSpec,
+  parseOutput,
+  parseProgress,
+  type RouteName,
   type RouteTable,
 } from './api-routes.ts';
 import { ApiErrorBody } from './api-schemas.ts';
@@ -31,37 +32,36 @@ export type StreamItem<T extends RouteTable, N extends keyof T> =
   | { kind: 'progress'; progress: ProgressOf<T, N> }
   | { kind: 'result'; result: OutputOf<T, N> };
 
-export interface LocalApiClientOptions<T extends RouteTable> {
+export interface LocalApiClientOptions {
   socketPath?: string;
-  routes?: T;
   /** Time allowed for a plain call's answer (default 120 s; streams have none). */
   timeoutMs?: number;
 }
 
-export class LocalApiClient<T extends RouteTable = Api> {
+/** A client of the route table `api` (api-routes.ts). */
+export class LocalApiClient {
   readonly socketPath: string;
-  readonly #routes: T;
+  readonly #routes: Api = api;
   readonly #agent: Agent;
   readonly #timeoutMs: number;
 
-  constructor(options: LocalApiClientOptions<T> = {}) {
+  constructor(options: LocalApiClientOptions = {}) {
     this.socketPath = options.socketPath ?? DEFAULT_SOCKET;
-    this.#routes = options.routes ?? (api as unknown as T);
     this.#timeoutMs = options.timeoutMs ?? 120_000;
     this.#agent = new Agent({ keepAlive: true });
   }
 
-  async call<N extends keyof T & string>(
+  async call<N extends RouteName>(
     name: N,
-    input: InputOf<T, N>,
+    input: InputOf<Api, N>,
     options: { signal?: AbortSignal } = {},
-  ): Promise<OutputOf<T, N>> {
+  ): Promise<OutputOf<Api, N>> {
     const spec = this.#spec(name);
     if (spec.progress) {
-      let last: OutputOf<T, N> | undefined;
+      let last: OutputOf<Api, N> | undefined;
       for await (const item of this.stream(name, input, options))
         if (item.kind === 'result') last = item.result;
-      return last as OutputOf<T, N>;
+      return last as OutputOf<Api, N>;
     }
     const res = await this.#request(name, input, options.signal, this.#timeoutMs);
     let payload: unknown;
@@ -72,14 +72,14 @@ export class LocalApiClient<T extends RouteTable = Api> {
         cause,
       });
     }
-    return this.#result(name, spec.output, payload, res.statusCode) as OutputOf<T, N>;
+    return this.#result(name, payload, res.statusCode);
   }
 
-  async *stream<N extends keyof T & string>(
+  async *stream<N extends RouteName>(
     name: N,
-    input: InputOf<T, N>,
+    input: InputOf<Api, N>,
     options: { signal?: AbortSignal } = {},
-  ): AsyncGenerator<StreamItem<T, N>> {
+  ): AsyncGenerator<StreamItem<Api, N>> {
     const spec = this.#spec(name);
     const res = await this.#request(name, input, options.signal, 0);
     const type = String(res.headers['content-type'] ?? '');
@@ -90,7 +90,7 @@ export class LocalApiClient<T extends RouteTable = Api> {
       );
       yield {
         kind: 'result',
-        result: this.#result(name, spec.output, payload, res.statusCode) as OutputOf<T, N>,
+        result: this.#result(name, payload, res.statusCode),
       };
       return;
     }
@@ -139,13 +139,13 @@ export class LocalApiClient<T extends RouteTable = Api> {
     return Promise.resolve();
   }
 
-  #spec(name: string) {
-    const spec = this.#routes[name];
-    if (!spec) throw new PloyzError('INTERNAL', `no local API route named ${name}`);
-    return spec;
+  #spec<N extends RouteName>(name: N): Api[N] {
+    if (!Object.hasOwn(this.#routes, name))
+      throw new PloyzError('INTERNAL', `no local API route named ${name}`);
+    return this.#routes[name];
   }
 
-  async #request(name: string, input: unknown, signal: AbortSignal | undefined, timeoutMs: number) {
+  async #request(name: RouteName, input: unknown, signal: AbortSignal | undefined, timeoutMs: number) {
     const spec = this.#spec(name);
     const parsed = spec.input.safeParse(input ?? {});
     if (!parsed.success) {
@@ -188,11 +188,11 @@ export class LocalApiClient<T extends RouteTable = Api> {
     }
   }
 
-  #result(name: string, output: z.ZodType, payload: unknown, status: number): unknown {
+  #result<N extends RouteName>(name: N, payload: unknown, status: number): OutputOf<Api, N> {
     if (payload !== null && typeof payload === 'object' && 'error' in payload)
       throw remoteError(payload.error, status);
     if (payload !== null && typeof payload === 'object' && 'result' in payload) {
-      const out = output.safeParse(payload.result);
+      const out = parseOutput<Api[N]>(this.#spec(name), payload.result);
       if (!out.success) {
         throw new PloyzError(
           'INTERNAL',
@@ -207,20 +207,18 @@ export class LocalApiClient<T extends RouteTable = Api> {
     throw new PloyzError('INTERNAL', `ployzd answered ${name} with HTTP ${status} and no result`);
   }
 
-  #line<N extends keyof T & string>(
-    name: N,
-    spec: RouteSpec,
-    line: string,
-    status: number,
-  ): StreamItem<T, N> {
+  #line<N extends RouteName>(name: N, spec: Api[N], line: string, status: number): StreamItem<Api, N> {
     let payload: unknown;
     try {
       payload = JSON.parse(line);
     } catch (cause) {
       throw new PloyzError('INTERNAL', `ployzd sent a malformed ${name} stream line`, { cause });
     }
-    if (payload !== null && typeof payload === 'object' && 'progress' in payload && spec.progress) {
-      const p = spec.progress.safeParse(payload.progress);
+    const p =
+      payload !== null && typeof payload === 'object' && 'progress' in payload
+        ? parseProgress<Api[N]>(spec, payload.progress)
+        : null;
+    if (p !== null) {
       if (!p.success) {
         throw new PloyzError(
           'INTERNAL',
@@ -230,9 +228,9 @@ export class LocalApiClient<T extends RouteTable = Api> {
           },
         );
       }
-      return { kind: 'progress', progress: p.data as ProgressOf<T, N> };
+      return { kind: 'progress', progress: p.data };
     }
-    return { kind: 'result', result: this.#result(name, spec.output, payload, status) as OutputOf<T, N> };
+    return { kind: 'result', result: this.#result(name, payload, status) };
   }
 }
 

@@ -6,9 +6,10 @@
  * GET routes read their input from the query string (values are strings); POST routes from a
  * JSON body.
  */
-import type { z } from 'zod';
+import { z } from 'zod';
 import {
   ApplyResultView,
+  CredentialsRotateResult,
   DeployDetailView,
   DeployList,
   DeployListQuery,
@@ -27,6 +28,7 @@ import {
   RollbackRequest,
   StatusView,
 } from './api-schemas.ts';
+import { VolumeList, VolumeListQuery, VolumeShowQuery, VolumeShowView } from './volume-commands.ts';
 
 export interface RouteSpec {
   method: 'GET' | 'POST';
@@ -83,6 +85,14 @@ export const api = defineRoutes({
     progress: null,
     description: 'every machine record of the installation',
   },
+  machineCredentialsRotate: {
+    method: 'POST',
+    path: '/v1/machine/credentials/rotate',
+    input: Empty,
+    output: CredentialsRotateResult,
+    progress: null,
+    description: "new NATS NKeys for this machine's ployzd, gateway and dns; the old ones stop working",
+  },
   deployPreview: {
     method: 'POST',
     path: '/v1/deploy/preview',
@@ -105,7 +115,7 @@ export const api = defineRoutes({
     input: DeployListQuery,
     output: DeployList,
     progress: null,
-    description: 'deploy statuses, oldest first, optionally of one namespace',
+    description: 'one page of deploy statuses, newest first (limit, before), optionally of one namespace',
   },
   deployShow: {
     method: 'GET',
@@ -114,6 +124,23 @@ export const api = defineRoutes({
     output: DeployDetailView,
     progress: null,
     description: 'one deploy: status, phase records and commits',
+  },
+  volumeList: {
+    method: 'GET',
+    path: '/v1/volumes',
+    input: VolumeListQuery,
+    output: VolumeList,
+    progress: null,
+    description: 'the committed volume records, optionally of one namespace',
+  },
+  volumeShow: {
+    method: 'GET',
+    path: '/v1/volume',
+    input: VolumeShowQuery,
+    output: VolumeShowView,
+    progress: null,
+    description:
+      'one volume: its record (snapshots by deploy) and what its machine says now (usage, owner, mode)',
   },
   deployRollback: {
     method: 'POST',
@@ -129,7 +156,7 @@ export const api = defineRoutes({
     input: EventsQuery,
     output: EventsEnd,
     progress: EventView,
-    description: 'deploy and routing events as they happen',
+    description: 'routing events from a sequence, as NDJSON lines; with follow, new ones as they happen',
   },
 });
 export type Api = typeof api;
@@ -137,6 +164,29 @@ export type RouteName = keyof Api & string;
 
 export type InputOf<T extends RouteTable, N extends keyof T> = z.input<T[N]['input']>;
 export type OutputOf<T extends RouteTable, N extends keyof T> = z.output<T[N]['output']>;
-export type ProgressOf<T extends RouteTable, N extends keyof T> = T[N]['progress'] extends z.ZodType
-  ? z.output<T[N]['progress']>
-  : never;
+/** The progress line of a streamed route; `never` for a plain one (its `progress` is null). */
+export type ProgressOf<T extends RouteTable, N extends keyof T> = z.output<
+  Extract<T[N]['progress'], z.ZodType>
+>;
+
+// Parsing with one route's schemas, typed by that route. Generic over the route spec `S` (the
+// caller names it, e.g. `Api[N]`): zod's free `safeParse` keeps `z.output<S['input']>`, where
+// `spec.input.safeParse` on a generic route would widen to the outputs of every route.
+
+export function parseInput<S extends RouteSpec>(spec: S, value: unknown) {
+  return z.safeParse<S['input']>(spec.input, value);
+}
+
+export function parseOutput<S extends RouteSpec>(spec: S, value: unknown) {
+  return z.safeParse<S['output']>(spec.output, value);
+}
+
+/** True for a streamed route (its `progress` is a schema). */
+function streams<S extends RouteSpec>(spec: S): spec is S & { progress: Extract<S['progress'], z.ZodType> } {
+  return spec.progress !== null;
+}
+
+/** null for a route without progress lines. */
+export function parseProgress<S extends RouteSpec>(spec: S, value: unknown) {
+  return streams(spec) ? z.safeParse<Extract<S['progress'], z.ZodType>>(spec.progress, value) : null;
+}

@@ -2,14 +2,20 @@
  * Payloads of the daemon's local API. Objects are `looseObject`: the daemon may add fields
  * without breaking an older CLI; the fields named here are the contract.
  */
-import { DeployCommit, DeployStatusRecord, MachineRecord, PhaseRecord } from '@ployz/types';
+import {
+  DeployCommit,
+  DeployStatusRecord,
+  ErrorSummary,
+  MachineRecord,
+  PhaseRecord,
+  RoutingEvent,
+} from '@ployz/types';
 import { z } from 'zod';
+import { DeployEvent, DeployPlan } from './deploy-events.ts';
+import { WireErrorBody } from './error-body.ts';
 
-export const ApiErrorBody = z.object({
-  code: z.string(),
-  message: z.string(),
-  details: z.record(z.string(), z.unknown()).optional(),
-});
+/** The error of a failed call (the one wire error shape, error-body.ts). */
+export const ApiErrorBody = WireErrorBody;
 
 export const Empty = z.looseObject({});
 
@@ -40,8 +46,6 @@ export const ComponentStatusView = z.looseObject({
 });
 export type ComponentStatusView = z.infer<typeof ComponentStatusView>;
 
-const ErrorSummary = z.object({ code: z.string(), message: z.string() });
-
 export const ReconcileSummary = z.looseObject({
   at: z.string().optional(),
   adopted: z.number(),
@@ -51,6 +55,15 @@ export const ReconcileSummary = z.looseObject({
   error: ErrorSummary.nullable(),
 });
 
+/** Host + path conflicts among committed releases (winner/loser as `namespace/service`). */
+export const RoutesView = z.looseObject({
+  conflicts: z.array(z.looseObject({ id: z.string(), winner: z.string(), loser: z.string() })),
+  /** Why the conflicts could not be read; they are then unknown, not none. */
+  error: z.string().nullable(),
+});
+export type RoutesView = z.infer<typeof RoutesView>;
+
+/** `ployzctl status`, the `status` route and the `status` machine command: ployzd builds it. */
 export const StatusView = z.looseObject({
   daemon: z.looseObject({
     pid: z.number(),
@@ -58,6 +71,8 @@ export const StatusView = z.looseObject({
     started_at: z.string(),
     socket: z.string(),
     state_dir: z.string(),
+    /** How ployzd is kept running: `systemd`, `supervisor` (ployzd-supervise.sh) or `none`. */
+    supervisor: z.string().optional(),
   }),
   initialised: z.boolean(),
   machine: MachineIdentityView.extend({ record_stored: z.boolean() }).nullable(),
@@ -75,6 +90,8 @@ export const StatusView = z.looseObject({
   agent: z
     .looseObject({ subject: z.string(), commands: z.array(z.string()), listening: z.boolean() })
     .nullable(),
+  /** null when no plugin reports route conflicts; absent from daemons older than the field. */
+  routes: RoutesView.nullable().optional(),
 });
 export type StatusView = z.infer<typeof StatusView>;
 
@@ -83,6 +100,8 @@ export const MachineInitRequest = z.object({
   installation: z.string().default('local'),
   authority: z.string().default('auth-default'),
   region: z.string().default('default'),
+  /** `zfs:<pool>`, `btrfs:<path>` or `dir:<path>`; absent: the daemon's configured default. */
+  storage: z.string().optional(),
 });
 export type MachineInitRequest = z.infer<typeof MachineInitRequest>;
 
@@ -101,58 +120,49 @@ export type MachineShowResult = z.infer<typeof MachineShowResult>;
 
 export const MachineList = z.array(MachineRecord);
 
+const PublicKeys = z.object({ ployzd: z.string(), gateway: z.string(), dns: z.string() });
+
+/** `machine credentials rotate`: the NKey public keys now and before, and who reconnected. */
+export const CredentialsRotateResult = z.object({
+  machine: z.string(),
+  public_keys: PublicKeys,
+  previous_public_keys: PublicKeys,
+  /** Per component: the NATS server saw it on its new key, and no other, before the timeout. */
+  reconnected: z.object({ ployzd: z.boolean(), gateway: z.boolean(), dns: z.boolean() }),
+});
+export type CredentialsRotateResult = z.infer<typeof CredentialsRotateResult>;
+
 // ---------------------------------------------------------------- deploys
 
 /** The manifest travels as text; the daemon parses it (errors carry file positions). */
 export const DeployRequest = z.object({
-  manifest: z.string().min(1).max(1_000_000),
+  // No length cap of its own: the body cap bounds it, and the daemon answers MANIFEST_TOO_LARGE.
+  manifest: z.string().min(1),
   filename: z.string().nullable().default(null),
   format: z.enum(['toml', 'json']).nullable().default(null),
   actor: z.string().nullable().default(null),
+  /** Cold starts in flight per machine; null = the daemon's default (from the machine's cores). */
+  start_concurrency: z.number().int().min(1).max(256).nullable().default(null),
+  /** When the manifest is an earlier deploy's (a rollback): leave volumes without its snapshot as they are. */
+  without_volume_revert: z.boolean().default(false),
 });
 export type DeployRequest = z.infer<typeof DeployRequest>;
 
 export const RollbackRequest = z.object({
   deploy_id: z.string().min(1),
   actor: z.string().nullable().default(null),
+  /** Restore the services only: volumes without a snapshot of the target keep their data. */
+  without_volume_revert: z.boolean().default(false),
 });
 export type RollbackRequest = z.infer<typeof RollbackRequest>;
 
-export const ServicePlanView = z.looseObject({
-  service: z.string(),
-  action: z.enum(['create', 'replace', 'update', 'remove', 'unchanged']),
-  revision: z.string().nullable(),
-  previous_revision: z.string().nullable(),
-  phase: z.string(),
-  slots: z.array(
-    z.looseObject({ slot: z.number(), machine: z.string(), instance: z.string(), action: z.string() }),
-  ),
-  stops: z.array(
-    z.looseObject({ slot: z.number(), machine: z.string(), instance: z.string(), reason: z.string() }),
-  ),
-});
+/** The plan of a deploy (deploy-events.ts): preview's answer, the `plan` event, the result's. */
+export const DeployPlanView = DeployPlan;
+export type DeployPlanView = DeployPlan;
 
-export const DeployPlanView = z.looseObject({
-  namespace: z.string(),
-  manifest_hash: z.string(),
-  changed: z.boolean(),
-  services: z.array(ServicePlanView),
-  phases: z.array(z.looseObject({ id: z.string(), index: z.number(), commit_policy: z.string() })),
-  summary: z.looseObject({
-    create: z.number(),
-    replace: z.number(),
-    update: z.number(),
-    remove: z.number(),
-    unchanged: z.number(),
-    starts: z.number(),
-    stops: z.number(),
-  }),
-});
-export type DeployPlanView = z.infer<typeof DeployPlanView>;
-
-/** One progress line of a long operation (apply, rollback): a deploy event with a `type`. */
-export const DeployProgress = z.looseObject({ type: z.string() });
-export type DeployProgress = z.infer<typeof DeployProgress>;
+/** One progress line of a long operation (apply, rollback): a deploy event. */
+export const DeployProgress = DeployEvent;
+export type DeployProgress = DeployEvent;
 
 export const ApplyResultView = z.looseObject({
   noop: z.boolean(),
@@ -161,7 +171,13 @@ export const ApplyResultView = z.looseObject({
 });
 export type ApplyResultView = z.infer<typeof ApplyResultView>;
 
-export const DeployListQuery = z.object({ namespace: z.string().optional() });
+export const DeployListQuery = z.object({
+  namespace: z.string().optional(),
+  /** Page size, newest first (default 20). */
+  limit: z.coerce.number().int().min(1).max(10_000).optional(),
+  /** Only deploys older than this deploy id (the last id of the previous page). */
+  before: z.string().min(1).optional(),
+});
 export const DeployList = z.array(DeployStatusRecord);
 
 export const DeployShowQuery = z.object({ id: z.string().min(1) });
@@ -182,8 +198,32 @@ export const EventsQuery = z.object({
   from_seq: z.coerce.number().int().min(1).optional(),
 });
 
-/** One event line: a deploy event or a routing fact, with its time. */
-export const EventView = z.looseObject({ type: z.string(), at: z.string().optional() });
+export type EventsQuery = z.infer<typeof EventsQuery>;
+
+const ROUTING_EVENT_TYPES = RoutingEvent.options.map((o) => o.shape.type.value);
+
+/**
+ * One line of the `events` route: a routing event as stored (`event`), its stream sequence, and
+ * the fields that identify it whatever its type, flattened for printing and filtering (null
+ * where the event does not name one).
+ */
+export const EventView = z.looseObject({
+  seq: z.number().int().positive(),
+  type: z.literal(ROUTING_EVENT_TYPES),
+  at: z.string(),
+  deploy_id: z.string().nullable(),
+  namespace: z.string().nullable(),
+  service: z.string().nullable(),
+  instance: z.string().nullable(),
+  machine: z.string().nullable(),
+  event: RoutingEvent,
+});
 export type EventView = z.infer<typeof EventView>;
 
-export const EventsEnd = z.looseObject({ reason: z.string() });
+/** How an `events` stream ended: caught up (no follow) or the client went away (follow). */
+export const EventsEnd = z.looseObject({
+  reason: z.enum(['caught_up', 'client_closed']),
+  /** Sequence of the last event sent (the start point minus one when none was). */
+  last_seq: z.number().int().nonnegative(),
+});
+export type EventsEnd = z.infer<typeof EventsEnd>;

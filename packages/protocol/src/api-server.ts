@@ -1,5 +1,5 @@
 /**
- * The local API server ployzd mounts: node:http on a unix socket, routes from a `RouteTable`,
+ * The local API server ployzd mounts: node:http on a unix socket, the routes of `api`,
  * zod-validated inputs and outputs, errors as `{ error: { code, message, details } }` with an
  * HTTP status from the error kind. Streamed routes answer `application/x-ndjson`: one
  * `{ "progress": … }` line per `emit`, then `{ "result": … }` or `{ "error": … }`.
@@ -13,7 +13,15 @@ import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { ERROR_CODES, isPloyzError, PloyzError } from '@ployz/types';
 import type { z } from 'zod';
-import { type Api, api, type RouteTable } from './api-routes.ts';
+import {
+  type Api,
+  api,
+  parseInput,
+  parseOutput,
+  type RouteName,
+  type RouteSpec,
+  type RouteTable,
+} from './api-routes.ts';
 import type { Sendable } from './plain.ts';
 
 export interface HandlerContext<P> {
@@ -23,9 +31,14 @@ export interface HandlerContext<P> {
   signal: AbortSignal;
 }
 
+/** The context of route `N`'s handler: `emit` takes that route's progress line. */
+export type RouteContext<T extends RouteTable, N extends keyof T> = HandlerContext<
+  T[N]['progress'] extends z.ZodType ? Sendable<z.input<T[N]['progress']>> : never
+>;
+
 export type RouteHandler<T extends RouteTable, N extends keyof T> = (
   input: z.output<T[N]['input']>,
-  ctx: HandlerContext<T[N]['progress'] extends z.ZodType ? Sendable<z.input<T[N]['progress']>> : never>,
+  ctx: RouteContext<T, N>,
 ) => Promise<Sendable<z.input<T[N]['output']>>> | Sendable<z.input<T[N]['output']>>;
 
 const STATUS_BY_KIND = { user: 400, conflict: 409, transient: 503, internal: 500 } as const;
@@ -68,28 +81,55 @@ export interface ListenOptions {
   gid?: number;
 }
 
-type AnyHandler = (input: unknown, ctx: HandlerContext<unknown>) => unknown;
+/**
+ * A registered handler bound to its route's schemas: it validates the input, runs the handler
+ * and validates its answer, so the server itself only deals in `unknown`.
+ */
+type BoundHandler = (raw: unknown, ctx: HandlerContext<unknown>) => Promise<unknown>;
 
 const MAX_BODY = 2_000_000;
 
-export class LocalApiServer<T extends RouteTable = Api> {
-  readonly routes: T;
-  readonly #handlers = new Map<string, AnyHandler>();
-  readonly #byPath = new Map<string, { name: string; spec: T[keyof T] }>();
+/** Binds `handler` to its route's schemas: validates the input, runs, validates the answer. */
+function bindHandler<S extends RouteSpec, C>(
+  name: string,
+  spec: S,
+  handler: (input: z.output<S['input']>, ctx: C) => unknown,
+): (raw: unknown, ctx: C) => Promise<z.output<S['output']>> {
+  return async (raw, ctx) => {
+    const parsed = parseInput(spec, raw ?? {});
+    if (!parsed.success) {
+      throw new PloyzError('API_BAD_REQUEST', `the ${name} request does not validate`, {
+        details: { route: name, issues: parsed.error.issues },
+      });
+    }
+    const out = parseOutput(spec, await handler(parsed.data, ctx));
+    if (!out.success) {
+      throw new PloyzError('INTERNAL', `ployzd produced an invalid ${name} response`, {
+        details: { route: name, issues: out.error.issues },
+      });
+    }
+    return out.data;
+  };
+}
+
+/** The local API server of the route table `api` (api-routes.ts). */
+export class LocalApiServer {
+  readonly routes: Api = api;
+  readonly #handlers = new Map<string, BoundHandler>();
+  readonly #byPath = new Map<string, { name: string; spec: RouteSpec }>();
   #server: Server | null = null;
   #socketPath: string | null = null;
 
-  constructor(routes?: T) {
-    this.routes = routes ?? (api as unknown as T);
+  constructor() {
     for (const [name, spec] of Object.entries(this.routes)) {
-      this.#byPath.set(`${spec.method} ${spec.path}`, { name, spec: spec as T[keyof T] });
+      this.#byPath.set(`${spec.method} ${spec.path}`, { name, spec });
     }
   }
 
-  implement<N extends keyof T & string>(name: N, handler: RouteHandler<T, N>): this {
+  implement<N extends RouteName>(name: N, handler: RouteHandler<Api, N>): this {
     if (!Object.hasOwn(this.routes, name)) throw new PloyzError('INTERNAL', `no route named ${name}`);
     if (this.#handlers.has(name)) throw new PloyzError('INTERNAL', `route ${name} implemented twice`);
-    this.#handlers.set(name, handler as unknown as AnyHandler);
+    this.#handlers.set(name, bindHandler<Api[N], RouteContext<Api, N>>(name, this.routes[name], handler));
     return this;
   }
 
@@ -162,12 +202,6 @@ export class LocalApiServer<T extends RouteTable = Api> {
       const handler = this.#handlers.get(name);
       if (!handler) throw new PloyzError('NOT_FOUND', `ployzd does not implement ${name} (${spec.path}) yet`);
       const raw = spec.method === 'GET' ? Object.fromEntries(url.searchParams) : await readJson(req);
-      const parsed = spec.input.safeParse(raw ?? {});
-      if (!parsed.success) {
-        throw new PloyzError('API_BAD_REQUEST', `the ${name} request does not validate`, {
-          details: { route: name, issues: parsed.error.issues },
-        });
-      }
       const progress = spec.progress;
       const emit = (p: unknown) => {
         if (!progress || ac.signal.aborted) return;
@@ -179,19 +213,13 @@ export class LocalApiServer<T extends RouteTable = Api> {
         }
         res.write(`${JSON.stringify({ progress: checked.data })}\n`);
       };
-      const result = await handler(parsed.data, { emit, signal: ac.signal });
-      const out = spec.output.safeParse(result);
-      if (!out.success) {
-        throw new PloyzError('INTERNAL', `ployzd produced an invalid ${name} response`, {
-          details: { route: name, issues: out.error.issues },
-        });
-      }
+      const result = await handler(raw, { emit, signal: ac.signal });
       if (progress) {
         if (!streaming)
           res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-        res.end(`${JSON.stringify({ result: out.data })}\n`);
+        res.end(`${JSON.stringify({ result })}\n`);
       } else {
-        sendJson(res, 200, { result: out.data });
+        sendJson(res, 200, { result });
       }
     } catch (err) {
       const e = asPloyzError(err);

@@ -8,6 +8,10 @@
  *           .handle(name, fn)` or `.handleAll({ name: fn, … })`, `.start()` / `stop()`; `new RpcClient({ nc, scope, commands })
  *           .call(machine, name, request, { timeoutMs, signal })`. Errors: RPC_NO_RESPONDERS, RPC_TIMEOUT,
  *           RPC_BAD_REQUEST, RPC_REMOTE_ERROR, or the remote PloyzError's own code.
+ * Machine:  `machineCommands` (ping / status / capacity; no bodies).
+ * Volumes:  `volumeCommands` (volume_snapshot / _revert / _stop_writers / _start_writers / _describe).
+ * Deploy:   `deployCommands` (deploy_start / deploy_ready / deploy_stop) and their strict body
+ *           schemas (`DeployStartBody`…: the service as the manifest's `ServiceSpec`, no host paths).
  * Local API (HTTP/JSON over the daemon's unix socket):
  *           `api` is the declarative route table (name → method, path, input/output schemas,
  *           streaming); `LocalApiServer` (`implement(name, handler)`, `listen(socketPath,
@@ -17,6 +21,10 @@
  *           with an HTTP status from the error kind; streams are NDJSON lines of
  *           `{ progress }` ending with `{ result }` or `{ error }`. A missing or refused
  *           socket is DAEMON_UNREACHABLE with a hint to start ployzd.
+ * Components: the env contract of each edge app — `GatewayEnv`, `DnsEnv` (`defineEnvContract`:
+ *           setting → env name + zod schema + default; `.build(values)` for ployzd, `.parse(env,
+ *           flags)` for the app) — and the data-plane ports, `ADMIN_PATHS`, `NATS_URL_IN_NETNS`,
+ *           `parseHostPort` / `formatHostPort`. Zod only.
  */
 
 export { DEFAULT_SOCKET, LocalApiClient, type LocalApiClientOptions, type StreamItem } from './api-client.ts';
@@ -39,6 +47,11 @@ export {
   type RouteHandler,
   socketAnswers,
 } from './api-server.ts';
+export * from './components.ts';
+export * from './deploy-commands.ts';
+export * from './deploy-events.ts';
+export { WireErrorBody } from './error-body.ts';
+export * from './machine-commands.ts';
 export type { Plain, Sendable } from './plain.ts';
 export {
   type CallOptions,
@@ -46,6 +59,7 @@ export {
   type CommandRegistry,
   type CommandSpec,
   defineCommands,
+  issuePath,
   type RequestOf,
   type ResponseOf,
   RpcClient,
@@ -65,3 +79,4 @@ export {
   subjectPrefix,
   unescapeToken,
 } from './subjects.ts';
+export * from './volume-commands.ts';

@@ -12,8 +12,9 @@
  * RPC_TIMEOUT; both are returned to the caller at once: nothing is queued or retried.
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { type ErrorBody, isErrorCode, isPloyzError, PloyzError } from '@ployz/types';
+import { isErrorCode, PloyzError, toErrorBody } from '@ployz/types';
 import { z } from 'zod';
+import { WireErrorBody } from './error-body.ts';
 import type { Sendable } from './plain.ts';
 import { commandSubject, machinePrefix, machineQueue, type RpcScope, unescapeToken } from './subjects.ts';
 
@@ -48,15 +49,9 @@ export const RpcRequestEnvelope = z.object({
 });
 export type RpcRequestEnvelope = z.infer<typeof RpcRequestEnvelope>;
 
-const ErrorBodySchema = z.object({
-  code: z.string(),
-  message: z.string(),
-  details: z.record(z.string(), z.unknown()).optional(),
-});
-
 export const RpcReplyEnvelope = z.discriminatedUnion('ok', [
   z.object({ ok: z.literal(true), result: z.unknown() }),
-  z.object({ ok: z.literal(false), error: ErrorBodySchema }),
+  z.object({ ok: z.literal(false), error: WireErrorBody }),
 ]);
 export type RpcReplyEnvelope = z.infer<typeof RpcReplyEnvelope>;
 
@@ -74,13 +69,13 @@ export type RpcHandler<R extends CommandRegistry, C extends keyof R> = (
 /** One handler per command of a registry (what a daemon plugin hands over with its registry). */
 export type CommandHandlers<R extends CommandRegistry> = { [C in keyof R & string]: RpcHandler<R, C> };
 
+/** `service.mounts.0.volume` for an issue's path (`(root)` for the body itself). */
+export function issuePath(path: readonly PropertyKey[]): string {
+  return path.length === 0 ? '(root)' : path.map(String).join('.');
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-function toErrorBody(err: unknown): ErrorBody {
-  if (isPloyzError(err)) return err.toJSON();
-  return { code: 'RPC_REMOTE_ERROR', message: err instanceof Error ? err.message : String(err) };
-}
 
 /** One machine's command listener (queue group per machine). */
 export class RpcServer<R extends CommandRegistry> {
@@ -89,7 +84,7 @@ export class RpcServer<R extends CommandRegistry> {
   readonly #nc: NatsConnection;
   readonly #scope: RpcScope;
   readonly #registry: R;
-  readonly #handlers = new Map<string, RpcHandler<R, keyof R>>();
+  readonly #handlers = new Map<string, BoundCommand>();
   #sub: Subscription | null = null;
   readonly #inflight = new Set<Promise<void>>();
 
@@ -108,7 +103,7 @@ export class RpcServer<R extends CommandRegistry> {
     if (this.#handlers.has(command)) {
       throw new PloyzError('INVALID_ARGUMENT', `RPC command '${command}' has a handler already`);
     }
-    this.#handlers.set(command, handler as unknown as RpcHandler<R, keyof R>);
+    this.#handlers.set(command, bindCommand<R[C]>(this.#registry[command], handler));
     return this;
   }
 
@@ -162,8 +157,7 @@ export class RpcServer<R extends CommandRegistry> {
   async #dispatch(msg: Msg): Promise<RpcReplyEnvelope> {
     const command = unescapeToken(msg.subject.slice(this.prefix.length + 1));
     const handler = this.#handlers.get(command);
-    const spec = this.#registry[command];
-    if (!handler || !spec) {
+    if (!handler) {
       return {
         ok: false,
         error: {
@@ -174,49 +168,65 @@ export class RpcServer<R extends CommandRegistry> {
       };
     }
     let envelope: RpcRequestEnvelope;
-    let request: unknown;
     try {
       envelope = RpcRequestEnvelope.parse(JSON.parse(decoder.decode(msg.data)));
-      const parsed = spec.request.safeParse(envelope.request);
-      if (!parsed.success) {
-        return {
-          ok: false,
-          error: {
-            code: 'RPC_BAD_REQUEST',
-            message: `request for '${command}' does not validate`,
-            details: { issues: parsed.error.issues },
-          },
-        };
-      }
-      request = parsed.data;
     } catch {
       return {
         ok: false,
         error: { code: 'RPC_BAD_REQUEST', message: 'the request is not a Ployz RPC envelope' },
       };
     }
+    return handler(envelope.request, { command, caller: envelope.caller, machine: this.machine });
+  }
+}
+
+/**
+ * A registered handler bound to its command's schemas: validates the request, runs, validates
+ * the response, and answers with the reply envelope (the server itself deals in `unknown`).
+ */
+type BoundCommand = (request: unknown, ctx: RpcContext) => Promise<RpcReplyEnvelope>;
+
+/**
+ * Binds `handler` to `spec`. Generic over the command spec `S` (the caller names it, `R[C]`):
+ * zod's free `safeParse` keeps `z.output<S['request']>`, the handler's own request type.
+ */
+function bindCommand<S extends CommandSpec>(
+  spec: S,
+  handler: (request: z.output<S['request']>, ctx: RpcContext) => unknown,
+): BoundCommand {
+  return async (raw, ctx) => {
+    const { command, machine } = ctx;
     try {
-      const result = await handler(request as never, {
-        command,
-        caller: envelope.caller,
-        machine: this.machine,
-      });
+      const parsed = z.safeParse<S['request']>(spec.request, raw);
+      if (!parsed.success) {
+        const first = parsed.error.issues[0];
+        const path = issuePath(first?.path ?? []);
+        return {
+          ok: false,
+          error: {
+            code: 'RPC_BAD_REQUEST',
+            message: `request for '${command}' does not validate at ${path}: ${first?.message ?? 'invalid'}`,
+            details: { command, path, issues: parsed.error.issues },
+          },
+        };
+      }
+      const result = await handler(parsed.data, ctx);
       const checked = spec.response.safeParse(result);
       if (!checked.success) {
         return {
           ok: false,
           error: {
             code: 'RPC_REMOTE_ERROR',
-            message: `machine ${this.machine} produced an invalid '${command}' response`,
+            message: `machine ${machine} produced an invalid '${command}' response`,
             details: { issues: checked.error.issues },
           },
         };
       }
       return { ok: true, result: checked.data };
     } catch (err) {
-      return { ok: false, error: toErrorBody(err) };
+      return { ok: false, error: toErrorBody(err, 'RPC_REMOTE_ERROR') };
     }
-  }
+  };
 }
 
 export interface CallOptions {

@@ -43,6 +43,8 @@ const plan: DeployPlanView = {
       does: 'start web',
     },
   ],
+  volumes: [],
+  rollback_of: null,
   summary: { create: 1, replace: 0, update: 0, remove: 0, unchanged: 0, starts: 1, stops: 0 },
 };
 
@@ -82,13 +84,24 @@ beforeAll(async () => {
     .implement('deployList', (input) => (input.namespace === 'none' ? [] : []))
     .implement('status', () => ({ bogus: true }) as never)
     .implement('events', async (_input, ctx) => {
-      let i = 0;
+      let seq = 0;
       while (!ctx.signal.aborted) {
-        ctx.emit({ type: 'tick', at: `${i++}` });
+        const event = { type: 'machine_removed', machine_id: `m${++seq}`, deploy_id: null, at: AT } as const;
+        ctx.emit({
+          seq,
+          type: event.type,
+          at: AT,
+          deploy_id: null,
+          namespace: null,
+          service: null,
+          instance: null,
+          machine: event.machine_id,
+          event,
+        });
         await new Promise((r) => setTimeout(r, 20));
       }
       seenEventsAbort.push(true);
-      return { reason: 'client left' };
+      return { reason: 'client_closed', last_seq: seq };
     });
   await server.listen(socketPath);
   client = new LocalApiClient({ socketPath });
@@ -167,7 +180,14 @@ describe('local API over a unix socket', () => {
     expect(e.code).toBe('NOT_FOUND');
     expect(e.message).toMatch(/deployShow/);
     expect((await failure(client.call('status', {}))).code).toBe('INTERNAL');
-    expect(server.missing()).toEqual(['machineList', 'deployShow', 'deployRollback']);
+    expect(server.missing()).toEqual([
+      'machineList',
+      'machineCredentialsRotate',
+      'deployShow',
+      'volumeList',
+      'volumeShow',
+      'deployRollback',
+    ]);
   });
 
   it('streams progress as NDJSON and ends with the result', async () => {

@@ -119,30 +119,37 @@ describe('machine-command RPC', () => {
     });
   });
 
-  it('no responder is RPC_NO_RESPONDERS at once, not a timeout', async () => {
-    const started = Date.now();
-    const e = await failure(client.call('m2', 'ping', {}, { timeoutMs: 10_000 }));
+  // The call's own timeout is far beyond the test's: waiting for it instead of answering at once
+  // is caught by the hang guard, not by a wall-clock bound.
+  it('no responder is RPC_NO_RESPONDERS at once, not a timeout', { timeout: 10_000 }, async () => {
+    const e = await failure(client.call('m2', 'ping', {}, { timeoutMs: 600_000 }));
     expect(e.code).toBe('RPC_NO_RESPONDERS');
     expect(e.details).toMatchObject({ machine: 'm2', command: 'ping' });
-    expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it('a slow machine is RPC_TIMEOUT and nothing is retried', async () => {
     let calls = 0;
+    let answer!: () => void;
+    const held = new Promise<void>((r) => {
+      answer = r;
+    });
     const counting = new RpcServer({ nc, scope, machine: 'm3', commands });
-    counting.handle('slow', async (req) => {
+    counting.handle('slow', async () => {
       calls++;
-      await new Promise((r) => setTimeout(r, req.ms));
+      await held; // answers only once the caller has given up
       return {};
     });
     counting.start();
     await nc.flush();
     try {
-      const e = await failure(client.call('m3', 'slow', { ms: 1500 }, { timeoutMs: 300 }));
+      const e = await failure(client.call('m3', 'slow', { ms: 0 }, { timeoutMs: 300 }));
       expect(e.code).toBe('RPC_TIMEOUT');
-      await new Promise((r) => setTimeout(r, 1600));
+      expect(e.details).toMatchObject({ machine: 'm3', command: 'slow' });
+      // A retry would have been published before the failure; a round trip delivers it.
+      await nc.flush();
       expect(calls).toBe(1);
     } finally {
+      answer();
       await counting.stop();
     }
   });
@@ -187,14 +194,29 @@ describe('machine-command RPC', () => {
     }
   });
 
-  it('handleAll registers a handler per command; an aborted call stops waiting at once', async () => {
+  // The machine answers only after the aborted call has settled, and the call's own timeout is far
+  // beyond the test's: a call that kept waiting would hang into the hang guard.
+  it('handleAll registers a handler per command; an aborted call stops waiting at once', {
+    timeout: 10_000,
+  }, async () => {
     const all = new RpcServer({ nc, scope, machine: 'm6', commands: core }).handleAll({
       ping: (_req, ctx) => ({ machine: ctx.machine, at: 'all' }),
       capacity: (req) => ({ fits: false, free_cpu_millis: req.cpu_millis }),
     });
     expect(all.commands()).toEqual(['capacity', 'ping']);
-    const slow = new RpcServer({ nc, scope, machine: 'm7', commands }).handle('slow', async (req) => {
-      await new Promise((r) => setTimeout(r, req.ms));
+    let received!: () => void;
+    const arrived = new Promise<void>((r) => {
+      received = r;
+    });
+    let answer!: () => void;
+    const held = new Promise<void>((r) => {
+      answer = r;
+    });
+    let answered = false;
+    const slow = new RpcServer({ nc, scope, machine: 'm7', commands }).handle('slow', async () => {
+      received();
+      await held;
+      answered = true;
       return {};
     });
     all.start();
@@ -203,13 +225,15 @@ describe('machine-command RPC', () => {
     try {
       expect(await client.call('m6', 'ping', {})).toEqual({ machine: 'm6', at: 'all' });
       const ac = new AbortController();
-      const started = Date.now();
-      const pending = client.call('m7', 'slow', { ms: 1500 }, { timeoutMs: 5000, signal: ac.signal });
-      setTimeout(() => ac.abort(new Error('caller gave up')), 100);
+      const pending = client.call('m7', 'slow', { ms: 0 }, { timeoutMs: 600_000, signal: ac.signal });
+      await arrived;
+      ac.abort(new Error('caller gave up'));
       await expect(pending).rejects.toThrow(/caller gave up/);
-      expect(Date.now() - started).toBeLessThan(1400);
+      expect(answered).toBe(false);
+      // An already-aborted signal refuses the call before anything is sent.
       await expect(client.call('m6', 'ping', {}, { signal: ac.signal })).rejects.toThrow(/caller gave up/);
     } finally {
+      answer();
       await all.stop();
       await slow.stop();
     }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { isPloyzError } from '@ployz/types';
 import { afterAll, describe, expect, it } from 'vitest';
 import { instance, machine, REV_A, release, revision } from '../test/records.ts';
-import { FileSnapshotFeed, LazyStoreFeed } from './feeds.ts';
+import { FileSnapshotFeed, LazyStoreFeed, seedFromFile } from './feeds.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'ployz-feeds-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
@@ -63,5 +63,32 @@ describe('LazyStoreFeed', () => {
     await feed.close();
     const after = await feed.snapshot().catch((e: unknown) => e);
     expect(isPloyzError(after, 'STORE_UNAVAILABLE')).toBe(true);
+  });
+});
+
+describe('seedFromFile', () => {
+  it('reads the seed at every call, so a rotated file is picked up', async () => {
+    const path = join(dir, 'seed');
+    await writeFile(path, 'SUAAAA\n');
+    const read = seedFromFile(path);
+    expect(read()).toBe('SUAAAA');
+    await writeFile(path, 'SUBBBB\n');
+    expect(read()).toBe('SUBBBB');
+  });
+
+  it('a missing or wrong seed file is CONFIG_INVALID when the feed is made, not a silent retry loop', async () => {
+    const missing = () =>
+      new LazyStoreFeed({
+        servers: 'nats://127.0.0.1:1',
+        installation: 'i',
+        authority: 'a',
+        nkeySeedFile: join(dir, 'nope'),
+      });
+    expect(missing).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    const path = join(dir, 'not-a-seed');
+    await writeFile(path, 'hello\n');
+    expect(() => seedFromFile(path)).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringMatching(/SU/) }),
+    );
   });
 });

@@ -6,6 +6,7 @@
  * - `FileSnapshotFeed`: a fixed RoutingSnapshot from a JSON file, for benchmarks and for serving
  *   without NATS. It has no events; `follow` waits until aborted.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Store } from '@ployz/store';
 import {
@@ -85,6 +86,42 @@ export interface LazyStoreFeedOptions {
   authority: string;
   /** Connection name shown by nats-server (`ployz-gateway`, `ployz-dns`). */
   name?: string;
+  /**
+   * NKey seed of the component's NATS identity, or a function returning the current one (read at
+   * every reconnect; docs/adr/0011-trust-model.md).
+   */
+  nkeySeed?: string | (() => string) | undefined;
+  /**
+   * A file holding the seed (an edge app's mount, written by ployzd), read again at every connect
+   * and reconnect so a rotated seed is picked up without a restart. Wins over `nkeySeed`.
+   */
+  nkeySeedFile?: string | undefined;
+  /**
+   * The edge identity this feed connects as: its reply inboxes get that identity's prefix
+   * (@ployz/store `inboxPrefixOf`), the only one its NATS permissions let it subscribe to.
+   */
+  identity?: 'gateway' | 'dns' | undefined;
+}
+
+/**
+ * A seed source reading a file at every connect. It reads once now, so a missing or unreadable
+ * file is a clear error at start rather than a silent reconnect loop.
+ */
+export function seedFromFile(path: string): () => string {
+  const read = () => {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8').trim();
+    } catch (cause) {
+      throw new PloyzError('CONFIG_INVALID', `cannot read the NATS NKey seed file ${path}`, { cause });
+    }
+    if (!text.startsWith('SU')) {
+      throw new PloyzError('CONFIG_INVALID', `${path} does not hold an NKey user seed (SU…)`);
+    }
+    return text;
+  };
+  read();
+  return read;
 }
 
 export class LazyStoreFeed implements RoutingFeed {
@@ -94,14 +131,22 @@ export class LazyStoreFeed implements RoutingFeed {
   #closed = false;
 
   constructor(options: LazyStoreFeedOptions) {
-    this.#options = options;
+    const { nkeySeedFile, ...rest } = options;
+    this.#options = nkeySeedFile === undefined ? rest : { ...rest, nkeySeed: seedFromFile(nkeySeedFile) };
   }
 
   async #open(): Promise<Store> {
     if (this.#closed) throw new PloyzError('STORE_UNAVAILABLE', 'the routing feed is closed');
     if (this.#store !== undefined) return this.#store;
     this.#opening ??= import('@ployz/store')
-      .then(({ openStore }) => openStore({ ...this.#options, ensure: false }))
+      .then(({ openStore, inboxPrefixOf }) => {
+        const { identity, ...options } = this.#options;
+        return openStore({
+          ...options,
+          ...(identity === undefined ? {} : { inboxPrefix: inboxPrefixOf(identity) }),
+          ensure: false,
+        });
+      })
       .then(async (store) => {
         if (this.#closed) {
           await store.close();

@@ -5,7 +5,7 @@ export {
   type DnsView,
   projectDns,
 } from './dns-projection.ts';
-export { FileSnapshotFeed, LazyStoreFeed, type LazyStoreFeedOptions } from './feeds.ts';
+export { FileSnapshotFeed, LazyStoreFeed, type LazyStoreFeedOptions, seedFromFile } from './feeds.ts';
 export {
   createFollower,
   type Follower,

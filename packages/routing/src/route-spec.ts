@@ -1,23 +1,17 @@
 /**
- * The narrow part of a revision spec the gateway needs: its HTTP routes. The manifest schema
- * (@ployz/types) validates specs; here we only read what is there and skip what is not HTTP.
+ * The part of a revision spec the gateway needs: its HTTP routes, read from the manifest's
+ * `RouteSpec` (@ployz/types) as stored in `RevisionRecord.spec` (a `StoredServiceSpec`, validated
+ * by the store on read). One shape: `{ kind: 'http', hostnames, path, port }`; `tcp` routes are
+ * not the gateway's HTTP table.
  */
+import type { RouteSpec } from '@ployz/types';
+
 export interface HttpRouteView {
   readonly hostnames: readonly string[];
   /** Normalised path prefix: leading `/`, no trailing `/` except the root. */
   readonly path: string;
-  /** Port name on the instance; null means "the instance's only port, or `http`". */
-  readonly port: string | null;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function stringList(value: unknown): string[] {
-  if (typeof value === 'string') return [value];
-  if (!Array.isArray(value)) return [];
-  return value.filter((v): v is string => typeof v === 'string' && v.length > 0);
+  /** Port name on the instance (the manifest resolves every route to a declared port). */
+  readonly port: string;
 }
 
 /** `api/` → `/api`, `` → `/`, `/a//b/` → `/a//b` (inner segments are kept as written). */
@@ -34,27 +28,17 @@ export function normalizeHostname(hostname: string): string {
 }
 
 /**
- * Reads `spec.routes`. The canonical shape is the manifest's `RouteSpec` (@ployz/types):
- * `{ kind: 'http', hostnames, path, port }`. Also accepted: `{ http: { hostnames, path? }, port? }`
- * and `{ hostnames | host, path?, port? }`. Other kinds (`tcp`) and malformed entries are skipped.
+ * The HTTP routes of a spec, hostnames and path normalised like the gateway's route ids. Takes
+ * any spec with `routes` — a revision's `StoredServiceSpec` or a manifest's `ServiceSpec`.
  */
-export function httpRoutesOf(spec: Readonly<Record<string, unknown>>): HttpRouteView[] {
-  const routes = spec.routes;
-  if (!Array.isArray(routes)) return [];
+export function httpRoutesOf(spec: { readonly routes: readonly RouteSpec[] }): HttpRouteView[] {
   const out: HttpRouteView[] = [];
-  for (const route of routes) {
-    if (!isRecord(route)) continue;
-    if (route.kind !== undefined && route.kind !== 'http') continue;
-    const http = isRecord(route.http) ? route.http : 'http' in route ? undefined : route;
-    if (http === undefined) continue;
-    const hostnames = [...stringList(http.hostnames), ...stringList(http.host)].map(normalizeHostname);
-    if (hostnames.length === 0) continue;
-    const rawPath = typeof http.path === 'string' ? http.path : '/';
-    const portValue = route.port ?? http.port;
+  for (const route of spec.routes) {
+    if (route.kind !== 'http') continue;
     out.push({
-      hostnames,
-      path: normalizePathPrefix(rawPath),
-      port: typeof portValue === 'string' ? portValue : null,
+      hostnames: route.hostnames.map(normalizeHostname),
+      path: normalizePathPrefix(route.path),
+      port: route.port,
     });
   }
   return out;

@@ -20,27 +20,20 @@ function table(snapshot: Partial<RoutingSnapshot>) {
 }
 
 describe('route specs', () => {
-  it('reads nested, flat and port-in-http shapes; skips tcp and junk', () => {
+  it('reads the http routes of a stored spec, hostnames and path normalised; skips tcp', () => {
     expect(
       httpRoutesOf({
         routes: [
-          { http: { hostnames: ['A.Example.com.'], path: 'api/' }, port: 'web' },
-          { hostnames: ['b.example.com'] },
-          { http: { hostnames: 'c.example.com', port: 'admin' } },
-          { tcp: { listen: 5432 }, port: 'pg' },
-          { kind: 'tcp', listen: 5432, port: 'pg', hostnames: ['x.example.com'] },
-          { kind: 'http', hostnames: ['d.example.com'], path: '/v1/', port: 'http' },
-          { http: { hostnames: [] } },
-          42,
+          { kind: 'http', hostnames: ['A.Example.com.', '*.Apps.example.com'], path: '/api/', port: 'web' },
+          { kind: 'tcp', listen: 5432, port: 'pg' },
+          { kind: 'http', hostnames: ['d.example.com'], path: '/', port: 'http' },
         ],
       }),
     ).toEqual([
-      { hostnames: ['a.example.com'], path: '/api', port: 'web' },
-      { hostnames: ['b.example.com'], path: '/', port: null },
-      { hostnames: ['c.example.com'], path: '/', port: 'admin' },
-      { hostnames: ['d.example.com'], path: '/v1', port: 'http' },
+      { hostnames: ['a.example.com', '*.apps.example.com'], path: '/api', port: 'web' },
+      { hostnames: ['d.example.com'], path: '/', port: 'http' },
     ]);
-    expect(httpRoutesOf({})).toEqual([]);
+    expect(httpRoutesOf({ routes: [] })).toEqual([]);
     expect(normalizePathPrefix('')).toBe('/');
     expect(normalizePathPrefix('///')).toBe('/');
   });
@@ -136,15 +129,25 @@ describe('projectRoutes', () => {
     expect(matchRoute(t, 'example.com', '/')?.service).toBe('web');
   });
 
-  it('uses IPv6 brackets in backend keys and the only port when the route names none', () => {
+  it("uses IPv6 brackets in backend keys and the instance's port named by the route", () => {
     const t = table({
-      revisions: [revision(REV_A, 'web', [{ http: { hostnames: ['v6.test'] } }])],
+      revisions: [revision(REV_A, 'web', [httpRoute(['v6.test'], '/', 'main')])],
       releases: [release('web', REV_A, [{ slot: 0, instance: 'web-0' }])],
-      instances: [instance('web-0', 'web', 0, REV_A, { ip: 'fd00::5', ports: { main: 3000 } })],
+      instances: [instance('web-0', 'web', 0, REV_A, { ip: 'fd00::5', ports: { admin: 9000, main: 3000 } })],
     });
     expect(matchRoute(t, 'v6.test', '/')?.backends[0]).toMatchObject({
       host: 'fd00::5',
+      port: 3000,
       key: '[fd00::5]:3000',
     });
+  });
+
+  it('a route naming a port the instance lacks has no backend (503, not another port)', () => {
+    const t = table({
+      revisions: [revision(REV_A, 'web', [httpRoute(['p.test'], '/', 'admin')])],
+      releases: [release('web', REV_A, [{ slot: 0, instance: 'web-0' }])],
+      instances: [instance('web-0', 'web', 0, REV_A, { ports: { http: 8080 } })],
+    });
+    expect(matchRoute(t, 'p.test', '/')?.backends).toEqual([]);
   });
 });

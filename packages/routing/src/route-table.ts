@@ -53,16 +53,10 @@ export const EMPTY_ROUTE_TABLE: RouteTable = Object.freeze({
   conflicts: [],
 });
 
-function backendOf(instance: InstanceRecord, portName: string | null): Backend | null {
+function backendOf(instance: InstanceRecord, portName: string): Backend | null {
   const ip = instance.ip;
   if (ip === null) return null;
-  let port: number | undefined;
-  if (portName !== null) {
-    port = instance.ports[portName];
-  } else {
-    const values = Object.values(instance.ports);
-    port = values.length === 1 ? values[0] : instance.ports.http;
-  }
+  const port = instance.ports[portName];
   if (port === undefined) return null;
   const host = ip.includes(':') ? `[${ip}]` : ip;
   return { instance: instance.id, machine: instance.machine, host: ip, port, key: `${host}:${port}` };

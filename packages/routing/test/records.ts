@@ -1,21 +1,33 @@
 /** Routing records for tests: the shared builders of @ployz/testkit, with routing's defaults. */
 import { fixtures } from '@ployz/testkit';
-import type { InstanceRecord, MachineRecord, ReleaseRecord, RevisionRecord } from '@ployz/types';
+import type {
+  HttpRouteSpec,
+  InstanceRecord,
+  MachineRecord,
+  ReleaseRecord,
+  RevisionRecord,
+  RouteSpec,
+} from '@ployz/types';
 
 export function machine(id: string, overrides: Partial<MachineRecord> = {}): MachineRecord {
   return fixtures.machine(id, overrides);
 }
 
+/** A revision of `namespace/service` whose stored spec has these routes (testkit's defaults otherwise). */
 export function revision(
   id: string,
   service: string,
-  routes: unknown[],
+  routes: RouteSpec[],
   namespace = 'default',
 ): RevisionRecord {
-  return fixtures.revision(id, { namespace, service, spec: { routes } });
+  return fixtures.revision(id, {
+    namespace,
+    service,
+    spec: fixtures.serviceSpec({ namespace, name: service, routes }),
+  });
 }
 
-export function httpRoute(hostnames: string[], path = '/', port = 'http') {
+export function httpRoute(hostnames: string[], path = '/', port = 'http'): HttpRouteSpec {
   return { kind: 'http', hostnames, path, port };
 }
 

@@ -5,7 +5,7 @@
  * `fn` on every change (returns an unsubscribe function). The connection never gives up by
  * itself: only `close()` ends it.
  */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection, nkeyAuthenticator } from '@nats-io/transport-node';
 import { PloyzError } from '@ployz/types';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
@@ -25,11 +25,37 @@ export interface ConnectOptions {
    * attempt failing is STORE_UNAVAILABLE at once.
    */
   waitOnFirstConnect?: boolean;
+  /**
+   * NKey seed (`SU…`) this client authenticates with, or a function that returns the current one
+   * (read again at every connect and reconnect, so a rotated seed is picked up); none for a
+   * server without auth.
+   */
+  nkeySeed?: NkeySeedSource | undefined;
+  /** Prefix of this client's reply inboxes (default `_INBOX`); see `inboxPrefixOf`. */
+  inboxPrefix?: string | undefined;
+}
+
+export type NkeySeedSource = string | (() => string);
+
+/**
+ * The connect options for an NKey seed (ployzd, the edge apps and tests share them). A client
+ * whose key was rotated away is disconnected by the server with an authorization error; it keeps
+ * reconnecting (with the seed it reads then) instead of giving up after two such errors.
+ */
+export function nkeyAuth(seed: NkeySeedSource | undefined) {
+  if (!seed) return {};
+  const source = typeof seed === 'string' ? () => seed : seed;
+  return {
+    authenticator: nkeyAuthenticator(() => new TextEncoder().encode(source())),
+    ignoreAuthErrorAbort: true,
+  };
 }
 
 export interface StoreConnection {
   readonly nc: NatsConnection;
   readonly state: ConnectionState;
+  /** The last error the server or the client reported on this connection (null: none yet). */
+  readonly lastError: string | null;
   onState(listener: (state: ConnectionState) => void): () => void;
   close(): Promise<void>;
 }
@@ -49,6 +75,8 @@ export async function connectStore(options: ConnectOptions): Promise<StoreConnec
     nc = await connect({
       servers: options.servers,
       ...(options.name ? { name: options.name } : {}),
+      ...nkeyAuth(options.nkeySeed),
+      ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
       maxReconnectAttempts: -1,
       reconnect: true,
       timeout: options.timeoutMs ?? 5000,
@@ -72,6 +100,7 @@ export async function connectStore(options: ConnectOptions): Promise<StoreConnec
 /** Wraps an existing connection (e.g. one made by a test) with state tracking. */
 export function monitor(nc: NatsConnection, onReconnected: () => void = () => {}): StoreConnection {
   let state: ConnectionState = nc.isClosed() ? 'closed' : 'connected';
+  let lastError: string | null = null;
   const listeners = new Set<(s: ConnectionState) => void>();
   const set = (next: ConnectionState) => {
     if (next === state) return;
@@ -94,6 +123,9 @@ export function monitor(nc: NatsConnection, onReconnected: () => void = () => {}
         case 'close':
           set('closed');
           break;
+        case 'error':
+          lastError = String((s as { error?: unknown }).error ?? 'error');
+          break;
         default:
           break;
       }
@@ -104,6 +136,9 @@ export function monitor(nc: NatsConnection, onReconnected: () => void = () => {}
     nc,
     get state() {
       return state;
+    },
+    get lastError() {
+      return lastError;
     },
     onState(listener) {
       listeners.add(listener);

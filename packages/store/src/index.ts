@@ -21,7 +21,9 @@
  * Routing:  `store.routing` implements `RoutingFeed` (`snapshot()`, `follow(fromSeq, signal)`,
  *           `lastSeq()`), plus `append(event)` and `appendAfterWrite(write, event)`. A broken
  *           follow throws `ROUTING_FEED_BROKEN` (details.reason).
- * Assets:   `ensureAssets(nc, scope, replicas)`, `setReplicas(nc, scope, n)`, `assetNames(scope)`,
+ * Assets:   `ensureAssets(nc, scope, replicas, routingRetention)` (routing events keep
+ *           max_msgs / max_age: DEFAULT_ROUTING_RETENTION, or the policy given, also applied to an
+ *           existing stream; `routingRetentionFromEnv(env)`), `setReplicas(nc, scope, n)`, `assetNames(scope)`,
  *           `validateReplicas(n)` (1, 3, 5; else `REPLICAS_INVALID`).
  * Durable:  `durabilitySettings(serverVersion, replicas)` → nats-server `jetstream {}` settings
  *           (docs/adr/0003-jetstream-durability.md).
@@ -29,9 +31,12 @@
  *           disconnected | closed.
  */
 export {
+  DEFAULT_ROUTING_RETENTION,
   type EnsureAssetsResult,
   ensureAssets,
   type Replicas,
+  type RoutingRetention,
+  routingRetentionFromEnv,
   setReplicas,
   validateReplicas,
 } from './assets.ts';
@@ -42,6 +47,8 @@ export {
   type ConnectOptions,
   connectStore,
   monitor,
+  type NkeySeedSource,
+  nkeyAuth,
   type StoreConnection,
 } from './connection.ts';
 export { type DurabilitySettings, durabilitySettings, parseServerVersion } from './durability.ts';
@@ -49,6 +56,7 @@ export {
   type AssetNames,
   assetNames,
   escapeToken,
+  inboxPrefixOf,
   joinTokens,
   keys,
   type Scope,

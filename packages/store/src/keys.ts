@@ -58,6 +58,15 @@ export function assetNames(scope: Scope) {
 export type AssetNames = ReturnType<typeof assetNames>;
 
 /** Subject prefix `ployz.v1.<inst>.<auth>`. */
+/**
+ * The reply-inbox prefix of an edge identity's NATS connection (nats.js `inboxPrefix`). Its
+ * permissions allow subscribing to this prefix only, so one component cannot read the replies
+ * addressed to another (`_INBOX.>` would let it).
+ */
+export function inboxPrefixOf(identity: 'gateway' | 'dns'): string {
+  return `_INBOX_${identity}`;
+}
+
 export function subjectPrefix(scope: Scope): string {
   const { installation, authority } = validateScope(scope);
   return `ployz.v1.${installation}.${authority}`;
@@ -85,6 +94,8 @@ export const keys = {
   deployPhase: (deploy: string, phase: string) => joinTokens(deploy, phase),
   volume: (namespace: string, volume: string) => joinTokens(namespace, volume),
   deployLock: (namespace: string) => `cp.lock.deploy.${escapeToken(namespace)}`,
+  /** Installation-wide: held briefly around each commit so two namespaces never claim one route. */
+  routesLock: () => 'cp.lock.routes',
   commitSubject: (scope: Scope, namespace: string, commitId: string) =>
     `${streamSubjects(scope).commits}.${joinTokens(namespace, commitId)}`,
 } as const;

@@ -4,7 +4,13 @@
  * is compare-and-set: `create` only when the key is absent (or deleted), `update`/`delete` only
  * at the expected revision; a lost race is `PloyzError('STORE_CONFLICT')`, never an overwrite.
  */
-import { JetStreamApiCodes } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
 import type { KV, KvEntry } from '@nats-io/kv';
 import { PloyzError } from '@ployz/types';
 import type { z } from 'zod';
@@ -42,6 +48,10 @@ export function storeError(err: unknown, what: string): PloyzError {
 }
 
 const encoder = new TextEncoder();
+
+interface StreamInfoLike {
+  state: { subjects?: Record<string, number> };
+}
 
 export class RecordBucket<S extends z.ZodType, P extends string[]> {
   readonly bucket: string;
@@ -85,7 +95,7 @@ export class RecordBucket<S extends z.ZodType, P extends string[]> {
       throw storeError(err, `reading ${this.bucket}/${key}`);
     }
     if (entry?.operation !== 'PUT') return null;
-    return { key, value: this.#decode(key, entry), revision: entry.revision };
+    return { key, value: this.#decode(key, entry.string(), entry.revision), revision: entry.revision };
   }
 
   /** Creates the record; STORE_CONFLICT when a record already exists under its key. */
@@ -137,6 +147,24 @@ export class RecordBucket<S extends z.ZodType, P extends string[]> {
   }
 
   /**
+   * Deletes whatever is current at `parts`, re-reading and retrying on STORE_CONFLICT (a
+   * concurrent writer, e.g. the facts loop marking the stopping container), at most `attempts`
+   * times. A no-op when nothing is there.
+   */
+  async discard(parts: P, attempts = 5): Promise<void> {
+    for (let i = 1; ; i++) {
+      const current = await this.get(...parts);
+      if (current === null) return;
+      try {
+        await this.delete(current.key, current.revision);
+        return;
+      } catch (err) {
+        if (i >= attempts || !(err instanceof PloyzError) || err.code !== 'STORE_CONFLICT') throw err;
+      }
+    }
+  }
+
+  /**
    * Read-modify-write under CAS. `change` gets the current value (or null) and returns the
    * next value, or `undefined` to leave it. Retries only on STORE_CONFLICT, at most `attempts`
    * times, re-reading each time, then throws the conflict.
@@ -158,6 +186,31 @@ export class RecordBucket<S extends z.ZodType, P extends string[]> {
     }
   }
 
+  /**
+   * Every key with a stored message, from the stream's subject state: one request (paged by the
+   * client past the server's page size) instead of a consumer delivering one message per key.
+   * Deleted or purged keys may be included (their tombstone is a message): a caller reads the
+   * records it shows and skips the missing ones. For large buckets (10,000 deploy statuses:
+   * `deploy ls` lists the keys to page newest first).
+   */
+  async storedKeys(): Promise<string[]> {
+    const kv = this.#kv as KV & {
+      jsm?: { streams: { info(stream: string, opts: { subjects_filter: string }): Promise<StreamInfoLike> } };
+      stream?: string;
+    };
+    if (kv.jsm === undefined || kv.stream === undefined) return this.keys();
+    const prefix = `$KV.${this.bucket}.`;
+    try {
+      const info = await kv.jsm.streams.info(kv.stream, { subjects_filter: `${prefix}>` });
+      return Object.keys(info.state.subjects ?? {})
+        .filter((subject) => subject.startsWith(prefix))
+        .map((subject) => subject.slice(prefix.length))
+        .sort();
+    } catch (err) {
+      throw storeError(err, `listing ${this.bucket}`);
+    }
+  }
+
   /** Keys matching a filter (`>` = all; `ns.>` = one namespace…), deleted keys excluded. */
   async keys(filter = '>'): Promise<string[]> {
     try {
@@ -170,10 +223,54 @@ export class RecordBucket<S extends z.ZodType, P extends string[]> {
     }
   }
 
-  /** Every live record matching the filter, sorted by key. */
+  /**
+   * Every live record matching the filter, sorted by key. One ephemeral consumer delivers the
+   * last message of every matching key (values included), so 200 records cost a few round trips,
+   * not one read each; deleted keys (their tombstone is the last message) are skipped.
+   */
   async list(filter = '>'): Promise<Versioned<z.output<S>>[]> {
-    const found = await Promise.all((await this.keys(filter)).map((k) => this.getByKey(k)));
-    return found.filter((v): v is Versioned<z.output<S>> => v !== null);
+    const kv = this.#kv as KV & { js?: JetStreamClient; jsm?: JetStreamManager; stream?: string };
+    if (kv.js === undefined || kv.jsm === undefined || kv.stream === undefined) {
+      const found = await Promise.all((await this.keys(filter)).map((k) => this.getByKey(k)));
+      return found.filter((v): v is Versioned<z.output<S>> => v !== null);
+    }
+    const { js, jsm, stream } = kv;
+    const prefix = `$KV.${this.bucket}.`;
+    let name: string | null = null;
+    try {
+      const info = await jsm.consumers.add(stream, {
+        filter_subject: `${prefix}${filter}`,
+        deliver_policy: DeliverPolicy.LastPerSubject,
+        ack_policy: AckPolicy.None,
+        inactive_threshold: 30_000 * 1_000_000,
+        mem_storage: true,
+      });
+      name = info.name;
+      const out: Versioned<z.output<S>>[] = [];
+      let pending = info.num_pending;
+      if (pending === 0) return out;
+      const consumer = await js.consumers.get(stream, name);
+      while (pending > 0) {
+        let got = 0;
+        for await (const m of await consumer.fetch({ max_messages: pending, expires: 5000 })) {
+          got++;
+          pending = m.info.pending;
+          const op = m.headers?.get('KV-Operation');
+          if (op !== 'DEL' && op !== 'PURGE') {
+            const key = m.subject.slice(prefix.length);
+            out.push({ key, value: this.#decode(key, m.string(), m.seq), revision: m.seq });
+          }
+          if (pending === 0) break;
+        }
+        if (got === 0) break; // nothing arrived before `expires`: return what we have
+      }
+      return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    } catch (err) {
+      throw storeError(err, `listing ${this.bucket}`);
+    } finally {
+      // Not waited for: the consumer also lapses on its own (inactive_threshold).
+      if (name !== null) void jsm.consumers.delete(stream, name).catch(() => {});
+    }
   }
 
   #validate(record: z.input<S>): z.output<S> {
@@ -186,17 +283,17 @@ export class RecordBucket<S extends z.ZodType, P extends string[]> {
     return parsed.data;
   }
 
-  #decode(key: string, entry: KvEntry): z.output<S> {
+  #decode(key: string, text: string, revision: number): z.output<S> {
     let raw: unknown;
     try {
-      raw = JSON.parse(entry.string());
+      raw = JSON.parse(text);
     } catch (cause) {
       throw new PloyzError('STORE_CORRUPT', `${this.bucket}/${key} is not JSON`, { cause });
     }
     const parsed = this.#schema.safeParse(raw);
     if (!parsed.success) {
       throw new PloyzError('STORE_CORRUPT', `${this.bucket}/${key} does not match its schema`, {
-        details: { bucket: this.bucket, key, revision: entry.revision, issues: parsed.error.issues },
+        details: { bucket: this.bucket, key, revision, issues: parsed.error.issues },
       });
     }
     return parsed.data;

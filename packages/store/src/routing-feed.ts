@@ -98,18 +98,37 @@ export class RoutingEvents implements RoutingFeed {
 
   /** Appends one event; returns its stream sequence. */
   async append(input: z.input<typeof RoutingEvent>): Promise<number> {
-    const parsed = RoutingEvent.safeParse(input);
-    if (!parsed.success) {
-      throw new PloyzError('INVALID_ARGUMENT', 'routing event does not validate', {
-        details: { issues: parsed.error.issues },
-      });
-    }
-    try {
-      const ack = await this.#js.publish(this.subject, encoder.encode(JSON.stringify(parsed.data)));
-      return ack.seq;
-    } catch (err) {
-      throw storeError(err, `appending routing event ${parsed.data.type}`);
-    }
+    const [seq] = await this.appendAll([input]);
+    return seq as number;
+  }
+
+  /**
+   * Appends events in the given order; returns their stream sequences. Every event is validated
+   * before any is sent, then all are published back to back without waiting for each ack (one
+   * connection delivers them in order and the stream stores them in arrival order), so N events
+   * cost about one round trip, not N. On a failure the ones before it may be stored: appends are
+   * idempotent for the engine, which re-publishes a commit's events whole.
+   */
+  async appendAll(inputs: readonly z.input<typeof RoutingEvent>[]): Promise<number[]> {
+    const events = inputs.map((input) => {
+      const parsed = RoutingEvent.safeParse(input);
+      if (!parsed.success) {
+        throw new PloyzError('INVALID_ARGUMENT', 'routing event does not validate', {
+          details: { issues: parsed.error.issues },
+        });
+      }
+      return parsed.data;
+    });
+    // Each publish is sent synchronously inside its call: the order of the calls is the order on the wire.
+    const acks = events.map((e) =>
+      this.#js.publish(this.subject, encoder.encode(JSON.stringify(e))).then(
+        (ack) => ack.seq,
+        (err: unknown) => {
+          throw storeError(err, `appending routing event ${e.type}`);
+        },
+      ),
+    );
+    return Promise.all(acks);
   }
 
   /** The writer's rule in one call: do the KV write, then append the event describing it. */

@@ -19,7 +19,7 @@ import {
   RevisionRecord,
   VolumeRecord,
 } from '@ployz/types';
-import { type EnsureAssetsResult, ensureAssets } from './assets.ts';
+import { type EnsureAssetsResult, ensureAssets, type RoutingRetention } from './assets.ts';
 import { DeployCommits } from './commits.ts';
 import { type ConnectOptions, connectStore, monitor, type StoreConnection } from './connection.ts';
 import { type AssetNames, assetNames, keys, type Scope, streamSubjects, validateScope } from './keys.ts';
@@ -32,6 +32,11 @@ export interface OpenStoreOptions extends Scope {
   replicas?: number;
   /** Create missing assets (default true). */
   ensure?: boolean;
+  /**
+   * How many routing events the stream keeps, applied to an existing stream too. Unset: a new
+   * stream gets DEFAULT_ROUTING_RETENTION and an existing one keeps its limits.
+   */
+  routingRetention?: RoutingRetention;
 }
 
 async function bucket(kvm: Kvm, name: string): Promise<KV> {
@@ -181,7 +186,9 @@ export class Store {
     const scope = validateScope({ installation: options.installation, authority: options.authority });
     const connection = 'nc' in nc ? nc : monitor(nc);
     const assets =
-      options.ensure === false ? null : await ensureAssets(connection.nc, scope, options.replicas ?? 1);
+      options.ensure === false
+        ? null
+        : await ensureAssets(connection.nc, scope, options.replicas ?? 1, options.routingRetention);
     const js = jetstream(connection.nc);
     const jsm = await jetstreamManager(connection.nc);
     const kvm = new Kvm(connection.nc);

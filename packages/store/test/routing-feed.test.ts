@@ -1,7 +1,14 @@
 import { startNats } from '@ployz/testkit';
 import { isPloyzError, type SequencedRoutingEvent } from '@ployz/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConnectionState, ensureAssets, openStore, type Store } from '../src/index.ts';
+import {
+  type ConnectionState,
+  DEFAULT_ROUTING_RETENTION,
+  ensureAssets,
+  openStore,
+  routingRetentionFromEnv,
+  type Store,
+} from '../src/index.ts';
 import { AT, instance, machine, release, revision, SCOPE } from './records.fixture.ts';
 
 let nats: Awaited<ReturnType<typeof startNats>>;
@@ -136,6 +143,25 @@ describe('routing feed', () => {
     expect(got.map((e) => [e.seq, e.event.type])).toEqual([[7, 'instance_removed']]);
   });
 
+  it('appendAll stores a batch in the order given; an invalid event sends none of it', async () => {
+    const last = (await store.routing.lastSeq()) ?? 0;
+    const ids = Array.from({ length: 50 }, (_, i) => `batch-${i}`);
+    const seqs = await store.routing.appendAll(
+      ids.map((machine_id) => ({ type: 'machine_removed', machine_id, deploy_id: null, at: AT }) as const),
+    );
+    expect(seqs).toEqual(ids.map((_, i) => last + 1 + i));
+    const { got, error } = await take(last, ids.length);
+    expect(error).toBeNull();
+    expect(got.map((e) => (e.event.type === 'machine_removed' ? e.event.machine_id : e.event.type))).toEqual(
+      ids,
+    );
+
+    const bad = { type: 'machine_removed', machine_id: '', deploy_id: null, at: 'not a time' } as const;
+    const good = { type: 'machine_removed', machine_id: 'kept-out', deploy_id: null, at: AT } as const;
+    await expect(store.routing.appendAll([good, bad])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(await store.routing.lastSeq()).toBe(last + ids.length);
+  });
+
   it('events removed before the follower read them are a gap, not a silent skip', async () => {
     const last = (await store.routing.lastSeq()) ?? 0;
     await store.routing.append({ type: 'machine_removed', machine_id: 'm8', deploy_id: null, at: AT });
@@ -166,5 +192,104 @@ describe('routing feed', () => {
     expect(again.seq).toBe(snap.seq + 2);
     await store.routing.append({ type: 'machine_removed', machine_id: 'y', deploy_id: null, at: AT });
     expect((await take(again.seq, 1)).got.map((e) => e.seq)).toEqual([again.seq + 1]);
+  });
+});
+
+describe('routing event retention', () => {
+  const scope = { installation: 'trim', authority: 'auth-trim' } as const;
+
+  it('keeps max_msgs events (configurable, applied to an existing stream); a follower behind the trim gets a gap and a new snapshot carries on', async () => {
+    const small = await openStore({
+      servers: nats.url,
+      ...scope,
+      routingRetention: { maxMsgs: 5, maxAgeMs: 0 },
+    });
+    try {
+      const name = small.names.routingEvents;
+      expect((await small.jsm.streams.info(name)).config).toMatchObject({ max_msgs: 5, max_age: 0 });
+      const snap = await small.routing.snapshot();
+      for (let i = 0; i < 8; i++) {
+        await small.routing.appendAfterWrite(
+          () => small.machines.create(machine(`t${i}`)),
+          (m) => ({ type: 'machine_upserted', machine: m.value, deploy_id: null, at: AT }),
+        );
+      }
+      const state = (await small.jsm.streams.info(name)).state;
+      expect([state.first_seq, state.last_seq, state.messages]).toEqual([snap.seq + 4, snap.seq + 8, 5]);
+      // The follower that stopped at the old snapshot cannot continue: a gap, never a silent skip.
+      const ac = new AbortController();
+      const error = await (async () => {
+        for await (const _ of small.routing.follow(snap.seq, ac.signal)) ac.abort();
+      })().catch((e: unknown) => e);
+      expect(isPloyzError(error, 'ROUTING_FEED_BROKEN')).toBe(true);
+      expect((error as { details?: { reason?: string } }).details?.reason).toBe('gap');
+      expect((error as Error).message).toContain('rebuild the projection from a new snapshot');
+      // The rebuild: a new snapshot has every machine, including those whose events were trimmed.
+      const again = await small.routing.snapshot();
+      expect(again.seq).toBe(snap.seq + 8);
+      expect(again.machines.map((m) => m.id).sort()).toEqual([
+        't0',
+        't1',
+        't2',
+        't3',
+        't4',
+        't5',
+        't6',
+        't7',
+      ]);
+    } finally {
+      await small.close();
+    }
+    // Opening with another policy updates the existing stream (and trims it now).
+    const smaller = await openStore({
+      servers: nats.url,
+      ...scope,
+      routingRetention: { maxMsgs: 2, maxAgeMs: 600_000 },
+    });
+    try {
+      const info = await smaller.jsm.streams.info(smaller.names.routingEvents);
+      expect(info.config).toMatchObject({ max_msgs: 2, max_age: 600_000 * 1_000_000 });
+      expect(info.state.messages).toBe(2);
+    } finally {
+      await smaller.close();
+    }
+    // An opener that passes no policy leaves the configured one alone.
+    const plain = await openStore({ servers: nats.url, ...scope });
+    try {
+      const info = await plain.jsm.streams.info(plain.names.routingEvents);
+      expect(info.config).toMatchObject({ max_msgs: 2, max_age: 600_000 * 1_000_000 });
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it('defaults to a bounded stream, also for a stream created without limits; env configures it', async () => {
+    const name = store.names.routingEvents;
+    const bounded = {
+      max_msgs: DEFAULT_ROUTING_RETENTION.maxMsgs,
+      max_age: DEFAULT_ROUTING_RETENTION.maxAgeMs * 1_000_000,
+    };
+    expect((await store.jsm.streams.info(name)).config).toMatchObject(bounded);
+    const cfg = (await store.jsm.streams.info(name)).config;
+    await store.jsm.streams.update(name, { ...cfg, max_msgs: -1, max_age: 0 });
+    await ensureAssets(store.nc, SCOPE, 1);
+    expect((await store.jsm.streams.info(name)).config).toMatchObject(bounded);
+
+    expect(routingRetentionFromEnv({})).toBeUndefined();
+    expect(routingRetentionFromEnv({ PLOYZ_ROUTING_EVENTS_MAX_MSGS: '500' })).toEqual({
+      maxMsgs: 500,
+      maxAgeMs: DEFAULT_ROUTING_RETENTION.maxAgeMs,
+    });
+    expect(
+      routingRetentionFromEnv({ PLOYZ_ROUTING_EVENTS_MAX_MSGS: '0', PLOYZ_ROUTING_EVENTS_MAX_AGE_MS: '0' }),
+    ).toEqual({ maxMsgs: 0, maxAgeMs: 0 });
+    expect(() => routingRetentionFromEnv({ PLOYZ_ROUTING_EVENTS_MAX_AGE_MS: 'soon' })).toThrow(/maxAgeMs/);
+    await expect(ensureAssets(store.nc, SCOPE, 1, { maxMsgs: -1, maxAgeMs: 0 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    // A max age under the stream's 2 min duplicate window is refused before nats-server sees it.
+    await expect(ensureAssets(store.nc, SCOPE, 1, { maxMsgs: 10, maxAgeMs: 1000 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
   });
 });

@@ -11,6 +11,8 @@ import type {
   PhaseRecord,
   ReleaseRecord,
   RevisionRecord,
+  SealedValue,
+  StoredServiceSpec,
   VolumeRecord,
 } from '@ployz/types';
 
@@ -32,8 +34,51 @@ export function machine(id = 'm1', patch: Partial<MachineRecord> = {}): MachineR
   };
 }
 
+/**
+ * A well-formed sealed env value (kid, mac and box in their stored formats; not openable by any
+ * key). Real ones come from @ployz/identity `sealSpec`.
+ */
+export function sealedValue(n = 0): SealedValue {
+  const hex = n.toString(16).padStart(16, '0').slice(-16);
+  return { kid: '0123456789abcdef', mac: `${hex}${'A'.repeat(27)}`, box: `box${hex}` };
+}
+
+/**
+ * A stored service spec (env sealed) as ployzd writes it into a revision: the manifest's
+ * defaults, one `http` port on 8080, no routes unless patched.
+ */
+export function serviceSpec(patch: Partial<StoredServiceSpec> = {}): StoredServiceSpec {
+  return {
+    namespace: 'shop',
+    name: 'web',
+    image: 'web:1',
+    command: null,
+    entrypoint: null,
+    env: {},
+    ports: [{ name: 'http', port: 8080, protocol: 'tcp' }],
+    routes: [],
+    readiness: null,
+    placement: { mode: 'replicated', replicas: 1, regions: [] },
+    mounts: [],
+    resources: { cpus: null, memory_bytes: null },
+    restart: 'unless_stopped',
+    stop_grace_ms: 10_000,
+    ...patch,
+  };
+}
+
+/** A revision whose spec, unless given, is `serviceSpec()` for the record's namespace and service. */
 export function revision(id = 'rev-0123456789abcdef', patch: Partial<RevisionRecord> = {}): RevisionRecord {
-  return { id, namespace: 'shop', service: 'web', spec: { image: 'web:1' }, created_at: AT, ...patch };
+  const namespace = patch.namespace ?? 'shop';
+  const service = patch.service ?? 'web';
+  return {
+    id,
+    namespace,
+    service,
+    spec: serviceSpec({ namespace, name: service }),
+    created_at: AT,
+    ...patch,
+  };
 }
 
 export function release(patch: Partial<ReleaseRecord> = {}): ReleaseRecord {
@@ -110,10 +155,20 @@ export function volume(name = 'data', patch: Partial<VolumeRecord> = {}): Volume
   return {
     namespace: 'shop',
     name,
+    volume: name,
+    slot: null,
+    scope: 'single',
     machine: 'm1',
-    driver: 'dir',
-    location: '/var/lib/ployz/volumes/shop/data',
+    driver: 'btrfs',
+    dataset: '/var/lib/ployz/btrfs/shop/data',
+    quota_bytes: null,
+    owner: null,
+    mode: null,
+    keep_snapshots: 10,
+    created_by: 'dep-1',
+    status: 'active',
     snapshots: [],
+    pending: null,
     updated_at: AT,
     ...patch,
   };
@@ -137,7 +192,9 @@ export function commit(id = 'dep-1.final', patch: Partial<DeployCommit> = {}): D
     ],
     removed_services: [],
     volume_movements: [],
-    volume_snapshots: {},
+    volumes: [],
+    snapshots: [],
+    reverted: [],
     rollback_of: null,
     actor: 'test',
     created_at: AT,

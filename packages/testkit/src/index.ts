@@ -29,3 +29,11 @@ export {
   type NetnsLan,
   sweepNetnsOrphans,
 } from './netns.ts';
+export { type RestartableDockerd, startRestartableDockerd } from './restartable-dockerd.ts';
+export {
+  type BtrfsLoop,
+  createBtrfsLoop,
+  createZfsPool,
+  type StorageFixtureOptions,
+  type ZfsPool,
+} from './storage.ts';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { connect, usernamePasswordAuthenticator } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { startNats } from './nats.ts';
 
@@ -14,6 +14,16 @@ function alive(pid: number): boolean {
 }
 
 describe('startNats', () => {
+  it('auth-enabled mode: extra config with users refuses anonymous connections', async () => {
+    await using nats = await startNats({
+      extraConfig: 'authorization { users: [ { user: "t", password: "p" } ] }',
+    });
+    await expect(connect({ servers: nats.url })).rejects.toThrow(/authorization/i);
+    const nc = await connect({ servers: nats.url, authenticator: usernamePasswordAuthenticator('t', 'p') });
+    expect(nc.info?.auth_required).toBe(true);
+    await nc.close();
+  });
+
   it('starts a JetStream server that is gone after dispose', async () => {
     let pid = 0;
     let dir = '';

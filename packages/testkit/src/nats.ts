@@ -11,7 +11,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 
 export interface NatsServer extends AsyncDisposable {
   readonly url: string;
@@ -29,6 +29,16 @@ export interface NatsOptions {
   /** fsync every write (`sync_interval: always`; needs nats-server ≥ 2.10). Default false. */
   syncAlways?: boolean;
   binary?: string;
+  /**
+   * Config text appended to the server's file — the auth-enabled mode: pass an `authorization {
+   * users: [...] }` block and the server refuses anonymous connections. Default none (open).
+   */
+  extraConfig?: string;
+  /**
+   * A config file (absolute path) the server's config includes — one a test rewrites and then
+   * reloads with SIGHUP (`pid`), the way ployz-nats reads ployzd's nats.conf.
+   */
+  include?: string;
 }
 
 export async function freePort(): Promise<number> {
@@ -74,7 +84,12 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
     // `sync_interval` is only settable from a config file, so everything goes there.
     const conf = join(dir, 'nats.conf');
     const sync = syncAlways ? ', sync_interval: always' : '';
-    await writeFile(conf, `listen: "127.0.0.1:${port}"\njetstream { store_dir: "${dir}"${sync} }\n`);
+    await writeFile(
+      conf,
+      `listen: "127.0.0.1:${port}"\njetstream { store_dir: "${dir}"${sync} }\n${options.extraConfig ?? ''}\n` +
+        // nats-server resolves an include relative to the including file, even an absolute one.
+        (options.include ? `include "${relative(dir, options.include)}"\n` : ''),
+    );
     const args = ['-c', conf];
     const proc = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';

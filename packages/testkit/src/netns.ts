@@ -91,6 +91,29 @@ export interface NetnsHost extends AsyncDisposable {
   destroy(): Promise<void>;
 }
 
+/**
+ * The command line of a test dockerd that owns everything under `dir` (data, exec root, pidfile,
+ * socket `dir/docker.sock`) and keeps its cgroups and containerd namespaces apart under `name`.
+ */
+export function dockerdArgs(dir: string, name: string): string[] {
+  return [
+    '--data-root',
+    join(dir, 'data'),
+    '--exec-root',
+    join(dir, 'exec'),
+    '--pidfile',
+    join(dir, 'docker.pid'),
+    '-H',
+    `unix://${join(dir, 'docker.sock')}`,
+    '--cgroup-parent',
+    `ployz-test-${name}`,
+    '--containerd-namespace',
+    `ployz-${name}`,
+    '--containerd-plugins-namespace',
+    `ployz-${name}-plugins`,
+  ];
+}
+
 function execFileResult(command: string, args: string[], options: ExecOptions = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     execFile(
@@ -349,22 +372,7 @@ export async function createNetnsHost(label = 'host', options: NetnsHostOptions 
       const dataRoot = join(dir, 'data');
       // `ip netns exec` would remount /sys and hide the cgroup mounts dockerd needs; nsenter --net
       // changes only the network namespace.
-      const child = host.spawn('dockerd', [
-        '--data-root',
-        dataRoot,
-        '--exec-root',
-        join(dir, 'exec'),
-        '--pidfile',
-        join(dir, 'docker.pid'),
-        '-H',
-        `unix://${socketPath}`,
-        '--cgroup-parent',
-        `ployz-test-${n.netns}`,
-        '--containerd-namespace',
-        `ployz-${n.netns}`,
-        '--containerd-plugins-namespace',
-        `ployz-${n.netns}-plugins`,
-      ]);
+      const child = host.spawn('dockerd', dockerdArgs(dir, n.netns));
       let log = '';
       const keep = (b: Buffer) => {
         log = (log + b.toString()).slice(-4000);

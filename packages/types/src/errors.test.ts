@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES, isErrorCode, isPloyzError, PloyzError } from './errors.ts';
+import { ERROR_CODES, isErrorCode, isPloyzError, PloyzError, toErrorBody } from './errors.ts';
 
 describe('error registry', () => {
   it('round-trips an error through its wire body', () => {
@@ -14,6 +14,17 @@ describe('error registry', () => {
   it('maps an unknown wire code to INTERNAL instead of trusting it', () => {
     expect(PloyzError.fromBody({ code: 'NOPE' as never, message: 'x' }).code).toBe('INTERNAL');
     expect(isErrorCode('NOPE')).toBe(false);
+  });
+
+  it('toErrorBody keeps a PloyzError whole and gives anything else the fallback code', () => {
+    const err = new PloyzError('STORE_CORRUPT', 'bad', { details: { key: 'k' } });
+    expect(toErrorBody(err, 'RPC_REMOTE_ERROR')).toEqual({
+      code: 'STORE_CORRUPT',
+      message: 'bad',
+      details: { key: 'k' },
+    });
+    expect(toErrorBody(new Error('boom'))).toEqual({ code: 'INTERNAL', message: 'boom' });
+    expect(toErrorBody('nope', 'RPC_REMOTE_ERROR')).toEqual({ code: 'RPC_REMOTE_ERROR', message: 'nope' });
   });
 
   it('codes are upper snake case and every entry has a summary', () => {

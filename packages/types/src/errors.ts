@@ -1,13 +1,15 @@
 /**
  * The one error registry. Every error a user or operator can see carries a stable `code` from
  * this table. Packages throw `PloyzError`; apps print `code: message` (or JSON) and never a
- * stack trace for a user mistake. Add codes here, never ad hoc strings elsewhere.
+ * stack trace for a user mistake, and exit with the code's status (exit-status.ts, by its kind).
+ * Add codes here, never ad hoc strings elsewhere, and document each in docs/errors.md.
  */
 export const ERROR_CODES = {
   // Input
   MANIFEST_INVALID: { kind: 'user', summary: 'the manifest does not validate' },
   MANIFEST_SYNTAX: { kind: 'user', summary: 'the manifest is not valid TOML or JSON' },
   MANIFEST_NOT_FOUND: { kind: 'user', summary: 'the manifest file cannot be read' },
+  MANIFEST_TOO_LARGE: { kind: 'user', summary: 'the manifest is larger than the size limit' },
   CONFIG_INVALID: { kind: 'user', summary: 'configuration (env, flags or file) is invalid' },
   INVALID_ARGUMENT: { kind: 'user', summary: 'an argument is out of range or malformed' },
   NOT_INITIALISED: { kind: 'user', summary: 'this machine has no Ployz installation yet' },
@@ -31,12 +33,38 @@ export const ERROR_CODES = {
   RPC_TIMEOUT: { kind: 'transient', summary: 'the machine did not answer in time' },
   RPC_BAD_REQUEST: { kind: 'user', summary: 'the RPC request did not validate' },
   RPC_REMOTE_ERROR: { kind: 'internal', summary: 'the machine failed the command' },
+  RPC_WRONG_MACHINE: {
+    kind: 'user',
+    summary: 'the request names another machine than the one it was sent to; nothing was done',
+  },
+  RPC_NOT_MANAGED: {
+    kind: 'user',
+    summary:
+      'the request names a container that is not a Ployz workload of that namespace; it was left alone',
+  },
+  RPC_PATH_ESCAPE: {
+    kind: 'user',
+    summary: 'a volume resolves outside the volume root (.., absolute path or symlink); nothing was created',
+  },
   // Daemon / API
   DAEMON_UNREACHABLE: { kind: 'transient', summary: 'ployzd does not answer on its socket' },
+  ENGINE_NOT_READY: {
+    kind: 'transient',
+    summary:
+      'ployzd answers but its deploy engine is not started (machine not initialised or NATS not connected)',
+  },
   API_BAD_REQUEST: { kind: 'user', summary: 'the local API request did not validate' },
   PERMISSION_DENIED: { kind: 'user', summary: 'the caller may not use this socket or command' },
   // Runtime
   DOCKER_UNAVAILABLE: { kind: 'transient', summary: 'the Docker engine does not answer' },
+  DOCKER_REFUSED: {
+    kind: 'internal',
+    summary: 'the Docker engine runs but refused an operation (the message has its words)',
+  },
+  NATS_RELOAD_FAILED: {
+    kind: 'transient',
+    summary: 'ployz-nats did not take its new config (credentials rotation); the keys that worked still work',
+  },
   NAME_COLLISION: { kind: 'user', summary: 'a container without Ployz labels holds a name Ployz needs' },
   IMAGE_MISSING: { kind: 'user', summary: 'an image is not present locally' },
   // Deploy
@@ -47,7 +75,43 @@ export const ERROR_CODES = {
     kind: 'internal',
     summary: 'work after a commit failed; committed facts stay live',
   },
+  HOSTNAME_OWNED: {
+    kind: 'conflict',
+    summary: "a route's hostname + path (or tcp listen port) belongs to another namespace's release",
+  },
   ROLLBACK_INVALID: { kind: 'user', summary: 'the deploy cannot be rolled back to' },
+  ROLLBACK_NO_SNAPSHOT: {
+    kind: 'user',
+    summary: 'a volume has no snapshot from the target deploy, so its data would not revert',
+  },
+  ROLLBACK_VOLUME_ELSEWHERE: {
+    kind: 'user',
+    summary: "a volume's snapshot from the target deploy is on another machine than the volume",
+  },
+  // Storage (volume drivers: zfs, btrfs, dir)
+  STORAGE_TOOL_MISSING: {
+    kind: 'user',
+    summary: 'a tool the volume driver needs is not installed; the message names the Debian package',
+  },
+  STORAGE_INVALID: {
+    kind: 'user',
+    summary:
+      'a volume name, snapshot label, owner, mode or quota is malformed or not allowed (e.g. below used)',
+  },
+  STORAGE_UNSUPPORTED: {
+    kind: 'user',
+    summary:
+      "the machine's volume driver cannot do this (dir: no snapshots, so data will not revert; no quota)",
+  },
+  STORAGE_EXISTS: {
+    kind: 'conflict',
+    summary: 'a volume or snapshot of that name already exists; nothing was changed',
+  },
+  STORAGE_BUSY: {
+    kind: 'conflict',
+    summary: 'the volume is in use (a process or container has it open); stop its writers first',
+  },
+  STORAGE_FAILED: { kind: 'internal', summary: 'a storage command (zfs, zpool, btrfs) failed' },
   // Secrets
   SECRET_KEY_MISMATCH: {
     kind: 'user',
@@ -96,6 +160,15 @@ export class PloyzError extends Error {
       ...(body.details ? { details: body.details } : {}),
     });
   }
+}
+
+/**
+ * The wire body of any thrown value: a PloyzError's own, anything else as `fallback` (INTERNAL
+ * unless the caller knows better, e.g. RPC_REMOTE_ERROR for a remote handler) with its message.
+ */
+export function toErrorBody(err: unknown, fallback: ErrorCode = 'INTERNAL'): ErrorBody {
+  if (err instanceof PloyzError) return err.toJSON();
+  return { code: fallback, message: err instanceof Error ? err.message : String(err) };
 }
 
 export function isErrorCode(value: unknown): value is ErrorCode {

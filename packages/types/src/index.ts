@@ -1,7 +1,9 @@
 export * from './errors.ts';
+export * from './exit-status.ts';
 export * from './manifest-issues.ts';
 export { MANIFEST_DEFAULTS } from './manifest-normalise.ts';
 export {
+  assertManifestSize,
   MANIFEST_MAX_BYTES,
   type ManifestErrorDetails,
   type ManifestFormat,

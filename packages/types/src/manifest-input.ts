@@ -35,6 +35,24 @@ export const DnsLabelInput = z
     coded('NAME_NOT_DNS_LABEL', 'must be a DNS label: lowercase letters, digits and -, at most 63'),
   );
 
+const OWNER = /^(\d{1,10}):(\d{1,10})$/;
+const MAX_ID = 2 ** 31 - 1;
+
+/** `"uid:gid"` → numbers, or null when malformed or out of range. */
+export function parseOwner(text: string): { uid: number; gid: number } | null {
+  const m = OWNER.exec(text);
+  if (!m) return null;
+  const uid = Number(m[1]);
+  const gid = Number(m[2]);
+  return uid <= MAX_ID && gid <= MAX_ID ? { uid, gid } : null;
+}
+
+/** `"0750"` / `"750"` → 0o750, or null (permission bits only: at most 0777). */
+export function parseMode(text: string): number | null {
+  if (!/^0?[0-7]{3}$/.test(text)) return null;
+  return Number.parseInt(text, 8);
+}
+
 const PORT_NAME = /^[a-z][a-z0-9-]{0,14}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -168,6 +186,7 @@ export const ReadinessInput = z
     timeout: DurationInput.optional(),
     retries: z.number().int().min(1).max(1000).optional(),
     start_period: DurationInput.optional(),
+    start_timeout: DurationInput.optional(),
   })
   .superRefine(
     exactlyOne(
@@ -230,10 +249,30 @@ export const ServiceInput = z.strictObject({
 });
 export type ServiceInput = z.infer<typeof ServiceInput>;
 
+/** `"uid:gid"`, each a number below 2^31 (e.g. `"10001:10001"`). */
+const OwnerInput = z
+  .string()
+  .refine(
+    (s) => parseOwner(s) !== null,
+    coded('VALUE_INVALID', 'write an owner as "uid:gid" with numeric ids, e.g. "10001:10001"'),
+  );
+
+/** Octal permission bits as a string, e.g. `"0750"` (no setuid/setgid/sticky). */
+const ModeInput = z
+  .string()
+  .refine(
+    (s) => parseMode(s) !== null,
+    coded('VALUE_INVALID', 'write a mode as an octal string, e.g. "0750"'),
+  );
+
 export const VolumeInput = z.strictObject({
   name: DnsLabelInput,
   quota: PositiveSizeInput.optional(),
   scope: z.enum(['single', 'per_slot']).optional(),
+  owner: OwnerInput.optional(),
+  mode: ModeInput.optional(),
+  /** Snapshots of committed deploys kept per volume (the newest; the current one always). */
+  keep_snapshots: z.number().int().min(1).max(1000).optional(),
 });
 export type VolumeInput = z.infer<typeof VolumeInput>;
 

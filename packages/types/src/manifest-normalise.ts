@@ -2,7 +2,15 @@
  * Turns a checked manifest input (schema and cross-field rules passed) into the normalised,
  * fully-defaulted `Manifest`. Defaults live here and in docs/manifest.md, nowhere else.
  */
-import type { MountInput, PhaseInput, ReadinessInput, RouteInput, ServiceInput } from './manifest-input.ts';
+import {
+  type MountInput,
+  type PhaseInput,
+  parseMode,
+  parseOwner,
+  type ReadinessInput,
+  type RouteInput,
+  type ServiceInput,
+} from './manifest-input.ts';
 import { type CheckedInput, normaliseRoutePath, resolvePortRef } from './manifest-rules.ts';
 import {
   DEFAULT_PHASE_ID,
@@ -25,10 +33,13 @@ export const MANIFEST_DEFAULTS = {
   readiness_timeout: '1s',
   readiness_retries: 3,
   readiness_start_period: '0s',
+  /** A starting instance's time to pass its first check (Kamal waits 30 s; Kubernetes has startup probes). */
+  readiness_start_timeout: '60s',
   replicas: 1,
   restart: 'unless_stopped',
   stop_grace: '10s',
   volume_scope: 'single',
+  keep_snapshots: 10,
   commit_policy: 'end_of_deploy',
 } as const;
 
@@ -65,6 +76,7 @@ function readiness(r: ReadinessInput, service: ServiceInput): ReadinessSpec {
     timeout_ms: duration(r.timeout, MANIFEST_DEFAULTS.readiness_timeout),
     retries: r.retries ?? MANIFEST_DEFAULTS.readiness_retries,
     start_period_ms: duration(r.start_period, MANIFEST_DEFAULTS.readiness_start_period),
+    ...(r.start_timeout === undefined ? {} : { start_timeout_ms: duration(r.start_timeout, '0s') }),
   };
   if (r.http !== undefined) {
     return { kind: 'http', path: r.http.path, port: portName(r.http.port, service), ...timing };
@@ -154,6 +166,9 @@ export function normaliseManifest(input: CheckedInput): Manifest {
     name: value.name,
     quota_bytes: size(value.quota),
     scope: value.scope ?? MANIFEST_DEFAULTS.volume_scope,
+    owner: value.owner === undefined ? null : parseOwner(value.owner),
+    mode: value.mode === undefined ? null : parseMode(value.mode),
+    keep_snapshots: value.keep_snapshots ?? MANIFEST_DEFAULTS.keep_snapshots,
   }));
   const phases = orderPhases(
     input.phases.map(({ value }) => value),

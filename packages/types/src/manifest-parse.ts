@@ -2,6 +2,9 @@
  * `parseManifest(text, { filename | format })`: TOML or JSON text → normalised `Manifest`, or a
  * `PloyzError` (`MANIFEST_SYNTAX` or `MANIFEST_INVALID`) whose `details.issues` lists every
  * problem found. Pure: no I/O. Never throws anything else, and never echoes an env value.
+ *
+ * Length: ~470 lines on purpose — one pass over the manifest, so every problem is reported with
+ * its position in one list; splitting per section would scatter that position bookkeeping.
  */
 import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
@@ -49,6 +52,26 @@ export interface ManifestErrorDetails {
 
 /** Hard cap so a runaway file cannot stall the daemon. */
 export const MANIFEST_MAX_BYTES = 1_000_000;
+
+/** UTF-8 size of manifest text (no copy when even 3 bytes a character stays under the cap). */
+function manifestBytes(text: string): number {
+  return text.length * 3 <= MANIFEST_MAX_BYTES ? text.length : new TextEncoder().encode(text).length;
+}
+
+/**
+ * Throws `MANIFEST_TOO_LARGE` (details: size, limit) when the text is over `MANIFEST_MAX_BYTES`.
+ * ployzctl calls it before sending, the daemon in `parseManifest`. The estimate under the cap
+ * may count characters instead of bytes; it is exact whenever it matters.
+ */
+export function assertManifestSize(text: string, file?: string): void {
+  const size = manifestBytes(text);
+  if (size <= MANIFEST_MAX_BYTES) return;
+  throw new PloyzError(
+    'MANIFEST_TOO_LARGE',
+    `${file !== undefined ? `${file}: ` : ''}the manifest is ${size} bytes; the limit is ${MANIFEST_MAX_BYTES} bytes (split it into namespaces or move large values out)`,
+    { details: { ...(file !== undefined ? { file } : {}), size, limit: MANIFEST_MAX_BYTES } },
+  );
+}
 
 export function manifestFormatOf(options: ParseManifestOptions, text: string): ManifestFormat | null {
   if (options.format !== undefined) return options.format;
@@ -378,13 +401,7 @@ export function validateManifest(data: unknown, options: { filename?: string } =
 export function parseManifest(text: string, options: ParseManifestOptions = {}): Manifest {
   const file = options.filename;
   try {
-    if (text.length > MANIFEST_MAX_BYTES) {
-      throw syntaxError(file, {
-        code: 'SYNTAX',
-        path: '',
-        message: `the manifest is larger than ${MANIFEST_MAX_BYTES} bytes`,
-      });
-    }
+    assertManifestSize(text, file);
     const format = manifestFormatOf(options, text);
     if (format === null) {
       throw syntaxError(file, {

@@ -46,6 +46,12 @@ const ReadinessTiming = {
   retries: z.number().int().min(1),
   /** Failures during this time after start do not count. */
   start_period_ms: Millis,
+  /**
+   * How long a starting instance has to pass its first check. Absent = the default
+   * (MANIFEST_DEFAULTS.readiness_start_timeout); omitted rather than filled in, so specs written
+   * before the field existed keep their revision ids.
+   */
+  start_timeout_ms: Millis.optional(),
 };
 
 export const ReadinessSpec = z.discriminatedUnion('kind', [
@@ -136,6 +142,12 @@ export const VolumeSpec = z.object({
   quota_bytes: z.number().int().positive().nullable(),
   /** single: one dataset, one writer, moved between machines by deploys; per_slot: one per slot. */
   scope: VolumeScope,
+  /** Owner of the volume's root directory; null: copy up from the image (or root when empty). */
+  owner: z.object({ uid: z.number().int().min(0), gid: z.number().int().min(0) }).nullable(),
+  /** Permission bits of the volume's root directory; null: as copied up (or 0755). */
+  mode: z.number().int().min(0).max(0o777).nullable(),
+  /** Snapshots of committed deploys kept per volume. */
+  keep_snapshots: z.number().int().min(1),
 });
 export type VolumeSpec = z.infer<typeof VolumeSpec>;
 

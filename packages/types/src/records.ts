@@ -4,6 +4,7 @@
  * Timestamps are RFC 3339 strings (UTC).
  */
 import { z } from 'zod';
+import { StoredServiceSpec, VolumeSpec } from './manifest-spec.ts';
 
 export const Timestamp = z.iso.datetime({ offset: true });
 /** DNS-label style name: namespaces, services, volumes, phases. */
@@ -44,6 +45,8 @@ export const MachineRecord = z.object({
   region: z.string().min(1),
   region_role: RegionRole,
   lifecycle: MachineLifecycle,
+  /** The volume driver chosen at `machine init` and where its volumes live (absent: none recorded). */
+  storage: z.object({ driver: z.enum(['zfs', 'btrfs', 'dir']), root: z.string() }).optional(),
   created_at: Timestamp,
   updated_at: Timestamp,
 });
@@ -52,14 +55,25 @@ export type MachineRecord = z.infer<typeof MachineRecord>;
 // ---------------------------------------------------------------- revisions and releases
 
 /**
- * A content-addressed service revision. `spec` is the service spec with secret values sealed
- * (see @ployz/identity and docs/adr); it is enough to rebuild the service and to compare.
+ * A content-addressed service revision. `spec` is the manifest's normalised ServiceSpec with env
+ * values sealed (`StoredServiceSpec`, @ployz/identity `sealSpec`; docs/adr/0002-sealed-secrets.md):
+ * enough to rebuild the service, to compare, and for routing to read `spec.routes` typed.
+ *
+ * Read validation is strict, with no compatibility shapes: a stored spec that is not a
+ * StoredServiceSpec fails the store's read as STORE_CORRUPT (`revisions/<key> does not match
+ * its schema`, the issues under `spec.…`; in the routing stream, `routing event <seq> does not
+ * match its schema`). Every ployzd that ever wrote a revision wrote `sealSpec`'s output: the
+ * sealed codec and the manifest adapter landed together, before the daemon plugin that runs
+ * them, and the one field added since (`readiness.start_timeout_ms`) is optional. The other
+ * route shapes routing used to accept (`{ http: {...} }`, flat `{ hostnames | host }`) were only
+ * ever written by test fixtures, so reading them would keep three shapes alive for no record.
+ * A spec shape change that existing records do not satisfy needs a migration, not a looser schema.
  */
 export const RevisionRecord = z.object({
   id: RevisionId,
   namespace: Name,
   service: Name,
-  spec: z.record(z.string(), z.unknown()),
+  spec: StoredServiceSpec,
   created_at: Timestamp,
 });
 export type RevisionRecord = z.infer<typeof RevisionRecord>;
@@ -126,7 +140,12 @@ export type DeployState = z.infer<typeof DeployState>;
 export const CommitPolicy = z.enum(['end_of_deploy', 'checkpoint']);
 export type CommitPolicy = z.infer<typeof CommitPolicy>;
 
+/**
+ * What a record or a status view keeps of an error: its code and message. `code` is a string, not
+ * ErrorCode, so a record written by a newer daemon with a code this one lacks still reads.
+ */
 export const ErrorSummary = z.object({ code: z.string(), message: z.string() });
+export type ErrorSummary = z.infer<typeof ErrorSummary>;
 
 export const DeployStatusRecord = z.object({
   deploy_id: DeployId,
@@ -194,6 +213,26 @@ export const VolumeMovement = z.object({
 export type VolumeMovement = z.infer<typeof VolumeMovement>;
 
 /** An immutable deploy commit: a point of no return for the facts it contains. */
+export const StorageDriver = z.enum(['zfs', 'btrfs', 'dir']);
+export type StorageDriver = z.infer<typeof StorageDriver>;
+
+/** One snapshot of one volume (per slot), as a commit records it. */
+export const CommitSnapshot = z.object({
+  volume: Name,
+  slot: z.number().int().nonnegative().nullable(),
+  machine: MachineId,
+  driver: StorageDriver,
+  /** Dataset name (zfs) or subvolume path (btrfs). */
+  dataset: z.string(),
+  /** The driver's stable id (ZFS guid, btrfs subvolume UUID). */
+  id: z.string(),
+  /** The deploy id it was taken for. */
+  label: z.string(),
+  at: Timestamp,
+  bytes: z.number().int().nonnegative(),
+});
+export type CommitSnapshot = z.infer<typeof CommitSnapshot>;
+
 export const DeployCommit = z.object({
   id: z.string().min(1),
   deploy_id: DeployId,
@@ -204,8 +243,12 @@ export const DeployCommit = z.object({
   services: z.array(CommittedService),
   removed_services: z.array(Name),
   volume_movements: z.array(VolumeMovement).default([]),
-  /** Snapshots taken at this commit, volume → snapshot name. */
-  volume_snapshots: z.record(z.string(), z.string()).default({}),
+  /** The declarations of the volumes this commit covers (a rollback to it restores them). */
+  volumes: z.array(VolumeSpec).default([]),
+  /** Snapshots taken at this commit, one per volume (per slot) it covers on a snapshot-capable driver. */
+  snapshots: z.array(CommitSnapshot).default([]),
+  /** A rollback's restored snapshots: the volumes reverted before its candidates started. */
+  reverted: z.array(CommitSnapshot).default([]),
   rollback_of: DeployId.nullable().default(null),
   actor: z.string(),
   created_at: Timestamp,
@@ -214,16 +257,44 @@ export type DeployCommit = z.infer<typeof DeployCommit>;
 
 // ---------------------------------------------------------------- volumes
 
+export const VolumeSnapshotRecord = z.object({
+  deploy_id: DeployId,
+  commit_id: z.string(),
+  id: z.string(),
+  at: Timestamp,
+  bytes: z.number().int().nonnegative(),
+});
+export type VolumeSnapshotRecord = z.infer<typeof VolumeSnapshotRecord>;
+
+/**
+ * A volume (per slot: one record per slot, named `<volume>-<slot>`) as committed facts know it:
+ * where it lives and every snapshot a commit took of it, oldest first.
+ */
 export const VolumeRecord = z.object({
   namespace: Name,
+  /** `<volume>` or `<volume>-<slot>`: the record's key. */
   name: Name,
+  volume: Name,
+  slot: z.number().int().nonnegative().nullable(),
+  scope: z.enum(['single', 'per_slot']),
   machine: MachineId,
-  driver: z.enum(['zfs', 'btrfs', 'dir']),
+  driver: StorageDriver,
   /** Dataset name (zfs), subvolume or directory path. */
-  location: z.string(),
-  snapshots: z.array(
-    z.object({ deploy_id: DeployId, commit_id: z.string(), name: z.string(), at: Timestamp }),
-  ),
+  dataset: z.string(),
+  quota_bytes: z.number().int().positive().nullable(),
+  owner: z.object({ uid: z.number().int(), gid: z.number().int() }).nullable(),
+  mode: z.number().int().nullable(),
+  keep_snapshots: z.number().int().min(1),
+  created_by: DeployId,
+  status: z.enum(['active']),
+  snapshots: z.array(VolumeSnapshotRecord),
+  /**
+   * A deploy that stopped this volume's writers (stop-first) or reverted it (rollback) and has not
+   * reached its final commit: `pre_snapshot` is the state to restore (a snapshot the deploy took,
+   * labelled `<deploy>-pre`) when it fails or its daemon dies before the commit; null when only
+   * writers were stopped. Cleared at the final commit and by the undo.
+   */
+  pending: z.object({ deploy_id: DeployId, pre_snapshot: z.string().nullable() }).nullable().default(null),
   updated_at: Timestamp,
 });
 export type VolumeRecord = z.infer<typeof VolumeRecord>;

@@ -4,7 +4,14 @@
  */
 import { stringify as toToml } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
-import { isPloyzError, type ManifestIssue, parseManifest } from '../src/index.ts';
+import {
+  assertManifestSize,
+  isPloyzError,
+  MANIFEST_MAX_BYTES,
+  type ManifestIssue,
+  type PloyzError,
+  parseManifest,
+} from '../src/index.ts';
 import { type BaseInput, baseInput } from './manifest-fixture.ts';
 
 function issuesOf(text: string, filename: string): ManifestIssue[] {
@@ -455,6 +462,46 @@ const cases: Case[] = [
     'volumes[0].quota',
   ],
   [
+    'volume owner by name instead of numbers',
+    (m) => {
+      volume(m, 0).owner = 'postgres:postgres';
+    },
+    'VALUE_INVALID',
+    'volumes[0].owner',
+  ],
+  [
+    'volume owner beyond 2^31',
+    (m) => {
+      volume(m, 0).owner = '4294967295:0';
+    },
+    'VALUE_INVALID',
+    'volumes[0].owner',
+  ],
+  [
+    'volume mode with setuid bits',
+    (m) => {
+      volume(m, 0).mode = '4755';
+    },
+    'VALUE_INVALID',
+    'volumes[0].mode',
+  ],
+  [
+    'volume mode as a decimal number',
+    (m) => {
+      volume(m, 0).mode = 750;
+    },
+    'TYPE_INVALID',
+    'volumes[0].mode',
+  ],
+  [
+    'keep_snapshots zero',
+    (m) => {
+      volume(m, 0).keep_snapshots = 0;
+    },
+    'OUT_OF_RANGE',
+    'volumes[0].keep_snapshots',
+  ],
+  [
     'unknown volume scope',
     (m) => {
       volume(m, 0).scope = 'global';
@@ -684,6 +731,22 @@ describe('syntax errors', () => {
     ]);
   });
 
+  it('a manifest over the size limit is MANIFEST_TOO_LARGE with its size and the limit', () => {
+    // Multi-byte characters: under the limit in characters, over it in UTF-8 bytes.
+    const text = `namespace = "demo"\n# ${'é'.repeat(MANIFEST_MAX_BYTES / 2)}\n`;
+    const size = Buffer.byteLength(text);
+    expect(text.length).toBeLessThan(MANIFEST_MAX_BYTES);
+    try {
+      parseManifest(text, { filename: 'deploy.toml' });
+      expect.unreachable();
+    } catch (e) {
+      expect(isPloyzError(e, 'MANIFEST_TOO_LARGE')).toBe(true);
+      expect((e as PloyzError).details).toEqual({ file: 'deploy.toml', size, limit: MANIFEST_MAX_BYTES });
+      expect((e as Error).message).toContain(`${size} bytes; the limit is ${MANIFEST_MAX_BYTES} bytes`);
+    }
+    expect(() => assertManifestSize('x'.repeat(MANIFEST_MAX_BYTES))).not.toThrow();
+  });
+
   it('an unknown file extension is FORMAT_UNKNOWN', () => {
     expect(issuesOf('namespace: demo', 'deploy.yaml').map((i) => i.code)).toEqual(['FORMAT_UNKNOWN']);
   });
@@ -742,7 +805,7 @@ describe('helpful messages', () => {
     const text =
       '{"namespace": "demo", "services": [{"name": "a", "image": "i"}], "volumes": [{"name": "v", "zzz": 1}]}';
     expect(issuesOf(text, 'deploy.json').map((i) => i.message)).toEqual([
-      'unknown field `zzz`; allowed here: name, quota, scope',
+      'unknown field `zzz`; allowed here: name, quota, scope, owner, mode, keep_snapshots',
     ]);
   });
 

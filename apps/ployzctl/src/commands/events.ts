@@ -1,5 +1,4 @@
 import { Flags } from '@oclif/core';
-import { isPloyzError } from '@ployz/types';
 import { DaemonCommand } from '../daemon-command.ts';
 import { eventRow } from '../event-output.ts';
 
@@ -12,7 +11,7 @@ export default class Events extends DaemonCommand {
     '<%= config.bin %> events --namespace shop --json   # NDJSON: one event per line',
   ];
   // --json prints NDJSON as events arrive, not one document at the end.
-  static override enableJsonFlag = false;
+  static override ndjson = true;
   static override flags = {
     'from-seq': Flags.integer({
       description: 'first event sequence to print (default: the oldest kept)',
@@ -35,15 +34,8 @@ export default class Events extends DaemonCommand {
       ...(flags.namespace !== undefined ? { namespace: flags.namespace } : {}),
     };
     const out = (line: string) => process.stdout.write(`${line}\n`);
-    try {
-      for await (const item of this.client(flags).stream('events', input)) {
-        if (item.kind === 'progress')
-          out(flags.json ? JSON.stringify(item.progress) : eventRow(item.progress));
-      }
-    } catch (error) {
-      if (!isPloyzError(error) || !flags.json) throw error;
-      out(JSON.stringify({ type: 'error', error: error.toJSON() }));
-      this.exit(error.kind === 'user' || error.kind === 'conflict' ? 2 : 1);
+    for await (const item of this.client(flags).stream('events', input)) {
+      if (item.kind === 'progress') out(flags.json ? JSON.stringify(item.progress) : eventRow(item.progress));
     }
   }
 }

@@ -1,5 +1,6 @@
 import type { StatusView } from '@ployz/protocol';
 import { DaemonCommand } from '../daemon-command.ts';
+import { routeLines } from '../status-output.ts';
 
 function ago(iso: string | null | undefined): string {
   if (!iso) return '-';
@@ -11,7 +12,7 @@ function ago(iso: string | null | undefined): string {
 
 export default class Status extends DaemonCommand {
   static override description =
-    'Show this machine: data-plane components (adopted / created / recreated / missing / unhealthy, why, since when), NATS connectivity, identity and subnet.';
+    'Show this machine: data-plane components (adopted / created / recreated / missing / unhealthy, why, since when), NATS connectivity, identity and subnet, and route conflicts between committed releases.';
   static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json'];
 
   async run(): Promise<StatusView> {
@@ -22,7 +23,12 @@ export default class Status extends DaemonCommand {
   }
 
   private print(s: StatusView): void {
-    this.log(`ployzd ${s.daemon.version} (pid ${s.daemon.pid}, up since ${ago(s.daemon.started_at)})`);
+    const supervisor = s.daemon.supervisor ?? 'none';
+    const kept =
+      supervisor === 'none' ? 'not supervised: nothing restarts it' : `supervised by ${supervisor}`;
+    this.log(
+      `ployzd ${s.daemon.version} (pid ${s.daemon.pid}, up since ${ago(s.daemon.started_at)}, ${kept})`,
+    );
     if (!s.machine) {
       this.log('machine: not initialised — run: ployzctl machine init');
       return;
@@ -63,5 +69,6 @@ export default class Status extends DaemonCommand {
       this.log(
         `agent: ${s.agent.listening ? 'listening' : 'stopped'} on ${s.agent.subject} (${s.agent.commands.join(', ')})`,
       );
+    for (const line of routeLines(s.routes)) this.log(line);
   }
 }

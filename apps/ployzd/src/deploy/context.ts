@@ -1,11 +1,15 @@
 /** What every part of the engine is built from: the ports plus this daemon's identity and knobs. */
-import type { Clock, DeployStore, MachineAgent, RevisionCodec } from './ports.ts';
+import type { Clock, DeployStore, MachineAgent, RevisionCodec, VolumeAgent } from './ports.ts';
 
 export interface EngineOptions {
   store: DeployStore;
   agent: MachineAgent;
   codec: RevisionCodec;
+  /** Snapshots at commits and reverts on rollbacks; absent (pure-logic tests), volumes are not snapshotted. */
+  volumes?: VolumeAgent | undefined;
   clock: Clock;
+  /** Container name prefix (`--container-prefix`, `ployz-`): names come from workloads' one name function. */
+  containerPrefix: string;
   /** This machine's id (owner of leases taken here). */
   machineId: string;
   /** Unique per daemon process; a lease owned by this machine with another nonce is stale. */
@@ -18,12 +22,4 @@ export interface EngineOptions {
   pauseAtStep?: number | undefined;
   newDeployId: () => string;
   newInstanceId: (namespace: string, service: string, slot: number) => string;
-}
-
-export function leaseKey(namespace: string): string {
-  return `cp.lock.deploy.${namespace}`;
-}
-
-export function leaseOwner(opts: Pick<EngineOptions, 'machineId' | 'processNonce'>): string {
-  return `ployzd:${opts.machineId}:${opts.processNonce}`;
 }

@@ -13,16 +13,18 @@ import { Store } from '@ployz/store';
 import { type DockerScope, dockerScope, type NatsServer, startNats } from '@ployz/testkit';
 import { parseManifest } from '@ployz/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { measureCapacity } from '../capacity.ts';
-import { machineCommands } from '../machine-commands.ts';
-import { DockerWorkloads } from './docker-workloads.ts';
+import { machine } from '../../test/fakes/sample-records.ts';
+import { machineCommands } from '../daemon/machine-commands.ts';
+import { measureCapacity } from '../machine/capacity.ts';
+import { LocalVolumes } from '../storage/volumes.ts';
+import { DockerWorkloads } from '../workloads/docker-workloads.ts';
+import { deployRpcHandlers } from '../workloads/rpc-handlers.ts';
+import { deployCommands, RpcMachineAgent } from './adapters/rpc-agent.ts';
+import { storeDeployPort } from './adapters/store-port.ts';
 import { DeployEngine, newDeployId, newInstanceId } from './engine.ts';
-import type { DeployEvent } from './events.ts';
-import { deployManifestOf, sealedRevisionCodec } from './manifest-adapter.ts';
+import type { DeployEvent } from './model/events.ts';
+import { deployManifestOf, sealedRevisionCodec } from './model/manifest.ts';
 import { systemClock } from './ports.ts';
-import { deployCommands, deployRpcHandlers, RpcMachineAgent } from './rpc-agent.ts';
-import { machine } from './sample-records.ts';
-import { storeDeployPort } from './store-port.ts';
 
 const scope = { installation: 'local', authority: 'auth-default' };
 let nats: NatsServer;
@@ -77,14 +79,22 @@ beforeAll(async () => {
     IPAM: { Config: [{ Subnet: `10.245.${third}.0/24`, Gateway: `10.245.${third}.1` }] },
     Labels: { ...docker.labels },
   });
+  const containerPrefix = `ployz-${docker.id}-`;
   const workloads = new DockerWorkloads(
     docker.docker,
-    { containerPrefix: `ployz-${docker.id}-`, bridge, dns: null, extraLabels: { ...docker.labels } },
+    { containerPrefix, bridge, dns: null, extraLabels: { ...docker.labels } },
     systemClock,
   );
+  const volumes = LocalVolumes.of({ kind: 'dir', root: join(stateDir, 'volumes') }, () => docker.docker);
   // The same registries and handlers the daemon mounts (machine commands + the deploy plugin's).
   agentRpc = new RpcServer({ nc, scope, machine: 'm1', commands: agentCommands })
-    .handleAll(deployRpcHandlers(() => workloads))
+    .handleAll(
+      deployRpcHandlers({
+        workloads: () => workloads,
+        docker: () => docker.docker,
+        volumes: () => volumes,
+      }),
+    )
     .handle('capacity', () => measureCapacity(stateDir));
   agentRpc.start();
   engine = new DeployEngine({
@@ -92,6 +102,7 @@ beforeAll(async () => {
     agent: new RpcMachineAgent(nc, scope.installation, scope.authority),
     codec: sealedRevisionCodec(key, join(stateDir, 'volumes')),
     clock: systemClock,
+    containerPrefix,
     machineId: 'm1',
     processNonce: 'live',
     drainMs: 200,
@@ -189,6 +200,7 @@ describe('deploy engine on nats + docker', () => {
         timeout_ms: 200,
         retries: 3,
         start_period_ms: 0,
+        start_timeout_ms: 1000,
       },
     } as never;
     await expect(engine.apply(bad, { actor: 'test' })).rejects.toMatchObject({
@@ -202,7 +214,7 @@ describe('deploy engine on nats + docker', () => {
       filters: { label: [`ployz.test=${docker.id}`, 'ployz.kind=workload'] },
     });
     expect(workloads).toHaveLength(1);
-    const latest = (await engine.list('live')).at(-1);
+    const latest = (await engine.list({ namespace: 'live' }))[0];
     expect(latest).toMatchObject({ state: 'failed', error: { code: 'DEPLOY_READINESS_FAILED' } });
   });
 });

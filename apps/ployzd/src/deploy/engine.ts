@@ -4,14 +4,26 @@
  * routes and RPC handlers call into it.
  */
 import { deployId, instanceId } from '@ployz/identity';
+import type { RouteConflict } from '@ployz/routing';
 import type { DeployStatusRecord } from '@ployz/types';
-import { Apply, type ApplyOptions, type ApplyResult, previewPlan } from './apply.ts';
+import { Apply } from './apply/apply.ts';
+import { previewPlan, readRevisions } from './apply/preview.ts';
+import type { ApplyOptions, ApplyResult } from './apply/run.ts';
+import { earlierDeployOf, planVolumes } from './apply/volume-plan.ts';
+import { recoverVolumes, type VolumeRecoveryReport } from './apply/volume-undo.ts';
 import type { EngineOptions } from './context.ts';
-import type { EmitDeployEvent } from './events.ts';
-import { type DeployDetail, listDeploys, rollbackManifest, showDeploy } from './history.ts';
-import type { DeployPlan } from './plan.ts';
+import {
+  type DeployDetail,
+  type DeployListOptions,
+  listDeploys,
+  rollbackManifest,
+  showDeploy,
+} from './history.ts';
+import type { EmitDeployEvent } from './model/events.ts';
+import { storedRouteConflicts } from './model/ownership.ts';
+import type { DeployPlan } from './model/plan.ts';
+import type { DeployManifest } from './model/spec.ts';
 import { type RecoveryReport, recoverDeploys } from './recovery.ts';
-import type { DeployManifest } from './spec.ts';
 
 /** Deploy ids sort by time (@ployz/identity). */
 export function newDeployId(now: Date = new Date()): string {
@@ -30,29 +42,61 @@ export class DeployEngine {
     this.options = options;
   }
 
-  async preview(manifest: DeployManifest): Promise<DeployPlan> {
-    return (await previewPlan(this.options, manifest)).plan;
+  /** The plan, volumes included; a manifest of an earlier deploy previews as its rollback. */
+  async preview(
+    manifest: DeployManifest,
+    options: { withoutVolumeRevert?: boolean } = {},
+  ): Promise<DeployPlan> {
+    const { plan } = await previewPlan(this.options, manifest);
+    const rollbackOf = await earlierDeployOf(this.options, manifest);
+    return (await planVolumes(this.options, manifest, plan, rollbackOf, options.withoutVolumeRevert === true))
+      .plan;
   }
 
-  apply(
+  /** A manifest of an earlier committed deploy (with volumes) is applied as its rollback: its data reverts too. */
+  async apply(
     manifest: DeployManifest,
     options: ApplyOptions,
     emit: EmitDeployEvent = () => {},
   ): Promise<ApplyResult> {
-    return new Apply(this.options, manifest, options, emit).run();
+    const rollbackOf = options.rollbackOf ?? (await earlierDeployOf(this.options, manifest));
+    return new Apply(this.options, manifest, { ...options, rollbackOf }, emit).run();
   }
 
-  async rollback(deployId: string, actor: string, emit: EmitDeployEvent = () => {}): Promise<ApplyResult> {
+  async rollback(
+    deployId: string,
+    actor: string,
+    emit: EmitDeployEvent = () => {},
+    options: { withoutVolumeRevert?: boolean } = {},
+  ): Promise<ApplyResult> {
     const manifest = await rollbackManifest(this.options, deployId);
-    return new Apply(this.options, manifest, { actor, rollbackOf: deployId, force: true }, emit).run();
+    const request = {
+      actor,
+      rollbackOf: deployId,
+      force: true,
+      withoutVolumeRevert: options.withoutVolumeRevert === true,
+    };
+    return new Apply(this.options, manifest, request, emit).run();
   }
 
-  list(namespace?: string): Promise<DeployStatusRecord[]> {
-    return listDeploys(this.options, namespace);
+  /** One page of deploys, newest first. */
+  list(q: DeployListOptions = {}): Promise<DeployStatusRecord[]> {
+    return listDeploys(this.options, q);
   }
 
   show(deployId: string): Promise<DeployDetail> {
     return showDeploy(this.options, deployId);
+  }
+
+  /** Host + path conflicts among the committed releases of every namespace, as the gateway sees them. */
+  async routeConflicts(): Promise<RouteConflict[]> {
+    const releases = (await this.options.store.listReleases()).map((r) => r.value);
+    return storedRouteConflicts(releases, await readRevisions(this.options, releases));
+  }
+
+  /** Volumes a deploy that died before its commit stopped or reverted: restored (after `recover()`). */
+  recoverVolumes(): Promise<VolumeRecoveryReport[]> {
+    return recoverVolumes(this.options);
   }
 
   recover(): Promise<RecoveryReport[]> {

@@ -4,9 +4,9 @@
  * applies with `rollback_of` set. The cluster never silently rewinds: a rollback is a deploy.
  */
 import { type DeployCommit, type DeployStatusRecord, type PhaseRecord, PloyzError } from '@ployz/types';
-import { servicesOfDeploy } from './commits.ts';
 import type { EngineOptions } from './context.ts';
-import type { DeployManifest } from './spec.ts';
+import { servicesOfDeploy } from './model/commits.ts';
+import type { DeployManifest } from './model/spec.ts';
 
 export interface DeployDetail {
   status: DeployStatusRecord;
@@ -14,29 +14,81 @@ export interface DeployDetail {
   commits: DeployCommit[];
 }
 
-export async function listDeploys(opts: EngineOptions, namespace?: string): Promise<DeployStatusRecord[]> {
-  const all = await opts.store.listStatuses(namespace);
-  return all.sort((a, b) =>
-    a.started_at < b.started_at ? -1 : a.started_at > b.started_at ? 1 : a.deploy_id < b.deploy_id ? -1 : 1,
-  );
+export interface DeployListOptions {
+  namespace?: string | undefined;
+  /** Page size (default {@link DEFAULT_DEPLOY_PAGE}). */
+  limit?: number | undefined;
+  /** Only deploys older than this one (the last id of the previous page). */
+  before?: string | undefined;
+}
+
+export const DEFAULT_DEPLOY_PAGE = 20;
+
+/**
+ * One page of deploy statuses, newest first; `before` continues after the previous page's last
+ * id. Deploy ids start with their creation time (@ployz/identity), so the ids alone give the
+ * order: only the keys are listed, and only as many records are read as the page needs.
+ */
+export async function listDeploys(
+  opts: EngineOptions,
+  q: DeployListOptions = {},
+): Promise<DeployStatusRecord[]> {
+  const limit = q.limit ?? DEFAULT_DEPLOY_PAGE;
+  if (q.before !== undefined && (await opts.store.getStatus(q.before)) === null) {
+    throw new PloyzError(
+      'NOT_FOUND',
+      `no deploy '${q.before}' to page before; list deploys with \`ployzctl deploy ls\``,
+      { details: { deploy_id: q.before } },
+    );
+  }
+  const before = q.before;
+  const ids = (await opts.store.listStatusIds())
+    .filter((id) => before === undefined || id < before)
+    .sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+  const page: DeployStatusRecord[] = [];
+  // Read in batches; a namespace filter may need more than one.
+  const batch = q.namespace === undefined ? limit : Math.max(limit, 100);
+  for (let i = 0; i < ids.length && page.length < limit; i += batch) {
+    const read = await Promise.all(
+      ids.slice(i, i + batch).map(async (id) => (await opts.store.getStatus(id))?.value ?? null),
+    );
+    for (const s of read) {
+      if (s === null || (q.namespace !== undefined && s.namespace !== q.namespace)) continue;
+      if (page.length < limit) page.push(s);
+    }
+  }
+  return page;
 }
 
 export async function showDeploy(opts: EngineOptions, deployId: string): Promise<DeployDetail> {
-  const status = await opts.store.getStatus(deployId);
+  const status = (await opts.store.getStatus(deployId))?.value ?? null;
   if (status === null) {
     throw new PloyzError('NOT_FOUND', `no deploy '${deployId}'; list deploys with \`ployzctl deploy ls\``, {
       details: { deploy_id: deployId },
     });
   }
-  const [phases, commits] = await Promise.all([
-    opts.store.listPhases(deployId),
-    opts.store.listCommits(status.namespace),
-  ]);
-  return {
-    status,
-    phases: phases.sort((a, b) => a.index - b.index),
-    commits: commits.filter((c) => c.deploy_id === deployId),
-  };
+  const [phases, commits] = await Promise.all([opts.store.listPhases(deployId), commitsOf(opts, status)]);
+  return { status, phases: phases.map((p) => p.value).sort((a, b) => a.index - b.index), commits };
+}
+
+const SETTLED: ReadonlySet<DeployStatusRecord['state']> = new Set([
+  'committed',
+  'failed',
+  'FailedAfterCheckpoint',
+]);
+
+/**
+ * The commits of one deploy. A settled status lists every commit id (the apply writes each id
+ * after its append, and crash recovery rewrites the list from the stream before settling), so
+ * they are read by id; an unsettled one may trail an append, so the namespace is scanned.
+ */
+async function commitsOf(opts: EngineOptions, status: DeployStatusRecord): Promise<DeployCommit[]> {
+  if (!SETTLED.has(status.state)) {
+    const all = await opts.store.listCommits(status.namespace);
+    return all.filter((c) => c.deploy_id === status.deploy_id);
+  }
+  const read = await Promise.all(status.commits.map((id) => opts.store.getCommit(status.namespace, id)));
+  return read.filter((c): c is DeployCommit => c !== null);
 }
 
 /** The manifest that restores what `deployId` committed. */
@@ -50,6 +102,8 @@ export async function rollbackManifest(opts: EngineOptions, deployId: string): P
       { details: { deploy_id: deployId, state: status.state } },
     );
   }
+  // The volume declarations the deploy committed (a revision stores its service alone).
+  const volumes = [...new Map(commits.flatMap((c) => c.volumes).map((v) => [v.name, v])).values()];
   const services = [];
   for (const cs of servicesOfDeploy(commits, deployId)) {
     const revision = await opts.store.getRevision(status.namespace, cs.service, cs.revision);
@@ -62,8 +116,8 @@ export async function rollbackManifest(opts: EngineOptions, deployId: string): P
         },
       );
     }
-    services.push(opts.codec.fromRecord(revision));
+    services.push(opts.codec.fromRecord(revision, volumes));
   }
   const manifestHash = commits[0]?.manifest_hash ?? status.manifest_hash;
-  return { namespace: status.namespace, services, phases: [], manifest_hash: manifestHash };
+  return { namespace: status.namespace, services, phases: [], volumes, manifest_hash: manifestHash };
 }

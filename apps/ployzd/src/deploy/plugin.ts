@@ -12,16 +12,23 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InstallationKey, LABELS } from '@ployz/identity';
-import { Store } from '@ployz/store';
+import { volumeCommands } from '@ployz/protocol';
+import type { Store } from '@ployz/store';
 import { PloyzError, parseManifest } from '@ployz/types';
-import type { DaemonContext, DaemonPlugin } from '../daemon.ts';
-import type { MachineIdentity } from '../machine-identity.ts';
-import { DockerWorkloads } from './docker-workloads.ts';
+import type { DaemonContext, DaemonPlugin } from '../daemon/daemon.ts';
+import { networkingAddress } from '../dataplane/component-spec.ts';
+import type { MachineIdentity } from '../machine/identity.ts';
+import { defaultStorage, parseStorageSpec } from '../storage/storage-spec.ts';
+import { LocalVolumes } from '../storage/volumes.ts';
+import { DockerWorkloads } from '../workloads/docker-workloads.ts';
+import { deployRpcHandlers } from '../workloads/rpc-handlers.ts';
+import { volumeRpcHandlers } from '../workloads/volume-handlers.ts';
+import { deployCommands, RpcMachineAgent } from './adapters/rpc-agent.ts';
+import { rpcVolumeAgent } from './adapters/rpc-volumes.ts';
+import { storeDeployPort } from './adapters/store-port.ts';
 import { DeployEngine, newDeployId, newInstanceId } from './engine.ts';
-import { deployManifestOf, sealedRevisionCodec } from './manifest-adapter.ts';
-import { systemClock } from './ports.ts';
-import { deployCommands, deployRpcHandlers, RpcMachineAgent } from './rpc-agent.ts';
-import { storeDeployPort } from './store-port.ts';
+import { deployManifestOf, sealedRevisionCodec } from './model/manifest.ts';
+import { systemClock, type VolumeAgent } from './ports.ts';
 
 /** The installation key that seals env values at rest: `<state>/installation.key`, 0600. */
 export async function loadInstallationKey(stateDir: string): Promise<InstallationKey> {
@@ -41,22 +48,29 @@ export async function loadInstallationKey(stateDir: string): Promise<Installatio
   return InstallationKey.fromText(await readFile(path, 'utf8'));
 }
 
-function bridgeDns(subnet: string): string | null {
-  const m = /^(\d+\.\d+\.\d+)\.\d+\/\d+$/.exec(subnet);
-  return m ? `${m[1]}.2` : null;
-}
-
 export function deployPlugin(): DaemonPlugin {
   let engine: DeployEngine | null = null;
   let workloads: DockerWorkloads | null = null;
   let key: InstallationKey | null = null;
   let volumesRoot = '/var/lib/ployz/volumes';
   let store: Store | null = null;
+  let volumes: LocalVolumes | null = null;
+  let volumeAgent: VolumeAgent | null = null;
+  const readyVolumes = (): VolumeAgent => {
+    ready();
+    if (volumeAgent === null) throw new PloyzError('ENGINE_NOT_READY', 'the deploy engine is not ready yet');
+    return volumeAgent;
+  };
+  const localVolumes = (): LocalVolumes => {
+    if (volumes === null)
+      throw new PloyzError('NOT_INITIALISED', 'this machine is not initialised; run: ployzctl machine init');
+    return volumes;
+  };
 
   const ready = (): { engine: DeployEngine; key: InstallationKey } => {
     if (engine === null || key === null) {
       throw new PloyzError(
-        'STORE_UNAVAILABLE',
+        'ENGINE_NOT_READY',
         'the deploy engine is not ready yet (machine not initialised or NATS not connected); see ployzctl status',
       );
     }
@@ -78,26 +92,64 @@ export function deployPlugin(): DaemonPlugin {
       volumesRoot = join(ctx.config.stateDir, 'volumes');
       ctx.registerCommands(
         deployCommands,
-        deployRpcHandlers(() => {
-          if (workloads === null)
-            throw new PloyzError(
-              'NOT_INITIALISED',
-              'this machine is not initialised; run: ployzctl machine init',
-            );
-          return workloads;
+        deployRpcHandlers({
+          workloads: () => {
+            if (workloads === null)
+              throw new PloyzError(
+                'NOT_INITIALISED',
+                'this machine is not initialised; run: ployzctl machine init',
+              );
+            return workloads;
+          },
+          docker: () => ctx.docker.docker,
+          volumes: localVolumes,
         }),
       );
+      ctx.registerCommands(
+        volumeCommands,
+        volumeRpcHandlers({ volumes: localVolumes, docker: () => ctx.docker.docker }),
+      );
       ctx.implement('deployPreview', (b) =>
-        ready().engine.preview(parse(b.manifest, b.filename ?? undefined, b.format)),
+        ready().engine.preview(parse(b.manifest, b.filename ?? undefined, b.format), {
+          withoutVolumeRevert: b.without_volume_revert,
+        }),
       );
       ctx.implement('deployApply', (b, { emit }) => {
         const manifest = parse(b.manifest, b.filename ?? undefined, b.format);
-        return ready().engine.apply(manifest, { actor: b.actor ?? 'ployzctl' }, emit);
+        return ready().engine.apply(
+          manifest,
+          {
+            actor: b.actor ?? 'ployzctl',
+            ...(b.start_concurrency === null ? {} : { startConcurrency: b.start_concurrency }),
+            withoutVolumeRevert: b.without_volume_revert,
+          },
+          emit,
+        );
       });
       ctx.implement('deployRollback', (b, { emit }) =>
-        ready().engine.rollback(b.deploy_id, b.actor ?? 'ployzctl', emit),
+        ready().engine.rollback(b.deploy_id, b.actor ?? 'ployzctl', emit, {
+          withoutVolumeRevert: b.without_volume_revert,
+        }),
       );
-      ctx.implement('deployList', (q) => ready().engine.list(q.namespace));
+      ctx.implement('deployList', (q) => ready().engine.list(q));
+      ctx.implement('volumeList', async (q) => ({
+        volumes: (await readyVolumes().listRecords(q.namespace)).map((r) => r.value),
+      }));
+      ctx.implement('volumeShow', async (q) => {
+        const agent = readyVolumes();
+        const record = (await agent.getRecord(q.namespace, q.name))?.value;
+        if (record === undefined) {
+          throw new PloyzError('NOT_FOUND', `no volume ${q.namespace}/${q.name}; see ployzctl volume ls`, {
+            details: { namespace: q.namespace, name: q.name },
+          });
+        }
+        try {
+          const live = await agent.describe(record.machine, record.namespace, record);
+          return { record, live, live_error: null };
+        } catch (error) {
+          return { record, live: null, live_error: `machine ${record.machine}: ${(error as Error).message}` };
+        }
+      });
       ctx.implement('deployShow', (q) => ready().engine.show(q.id));
     },
 
@@ -106,26 +158,38 @@ export function deployPlugin(): DaemonPlugin {
       const nc = ctx.nats()?.connection;
       if (!nc) throw new PloyzError('STORE_UNAVAILABLE', 'NATS is not connected');
       key = await loadInstallationKey(ctx.config.stateDir);
-      store = await Store.fromConnection(nc, {
-        installation: machine.installation,
-        authority: machine.authority,
-      });
+      // The storage recorded at init (a machine initialised before storage was recorded keeps its
+      // plain directories); a failed probe is logged and the next volume operation says what is
+      // wrong, while deploys without volumes go on.
+      const storage = machine.storage ?? defaultStorage(ctx.config.stateDir);
+      volumes = LocalVolumes.of(parseStorageSpec(storage), () => ctx.docker.docker);
+      await volumes
+        .probe()
+        .catch((error: unknown) => log.error({ err: String(error), storage }, 'volume storage probe failed'));
+      store = ctx.store();
       workloads = new DockerWorkloads(
         ctx.docker.docker,
         {
           containerPrefix: ctx.config.containerPrefix,
           bridge: ctx.config.bridgeName,
-          dns: bridgeDns(machine.subnet),
+          dns: networkingAddress(machine.subnet),
           extraLabels: { [LABELS.installation]: machine.installation },
         },
         systemClock,
+      );
+      volumeAgent = rpcVolumeAgent(
+        nc,
+        { installation: machine.installation, authority: machine.authority },
+        store,
       );
       const pause = Number(process.env.PLOYZ_TEST_PAUSE_AT_STEP ?? '');
       const next = new DeployEngine({
         store: storeDeployPort(store),
         agent: new RpcMachineAgent(nc, machine.installation, machine.authority),
         codec: sealedRevisionCodec(key, volumesRoot),
+        volumes: volumeAgent,
         clock: systemClock,
+        containerPrefix: ctx.config.containerPrefix,
         machineId: machine.machine_id,
         processNonce: `${process.pid}-${randomBytes(4).toString('hex')}`,
         leaseTtlMs: 15_000,
@@ -136,12 +200,23 @@ export function deployPlugin(): DaemonPlugin {
       });
       const reports = await next.recover();
       for (const r of reports) log.warn({ ...r }, 'recovered an interrupted deploy');
+      for (const r of await next.recoverVolumes()) {
+        if (r.outcome === 'failed')
+          log.error({ ...r }, 'could not restore a volume an interrupted deploy changed');
+        else log.warn({ ...r }, 'settled a volume an interrupted deploy had pending');
+      }
       engine = next;
       log.info({ recovered: reports.length }, 'deploy engine ready');
     },
 
+    async routeConflicts() {
+      return ready().engine.routeConflicts();
+    },
+
     async stop() {
       engine = null;
+      volumes = null;
+      volumeAgent = null;
       workloads = null;
     },
   };

@@ -3,6 +3,8 @@
  * (JetStream), the machine-command RPC and the clock; tests wire them to real servers, and an
  * in-memory store sits beside the real one for the orchestrator's pure-logic tests.
  */
+
+import type { DeployReadiness, VolumeDescribeResult } from '@ployz/protocol';
 import type {
   DeployCommit,
   DeployStatusRecord,
@@ -13,9 +15,17 @@ import type {
   ReleaseRecord,
   RevisionRecord,
   RoutingEvent,
+  StorageDriver,
+  VolumeRecord,
+  VolumeSpec,
 } from '@ployz/types';
-import type { MachineCapacity } from './placement.ts';
-import type { DeployService, ReadinessSpec } from './spec.ts';
+import type { StartedInstance, StartRequest, StopRequest } from '../workloads/start-request.ts';
+import type { MachineCapacity } from './model/placement.ts';
+import type { DeployService } from './model/spec.ts';
+
+// The participant's contract (workloads/): what the coordinator sends it, and the clock.
+export { type Clock, systemClock } from '../workloads/clock.ts';
+export type { StartedInstance, StartRequest, StopRequest } from '../workloads/start-request.ts';
 
 /** A held lease. `renew` extends it (CAS); `release` gives it up (owner + nonce). */
 export interface HeldLease {
@@ -24,31 +34,51 @@ export interface HeldLease {
   release(): Promise<void>;
 }
 
+/** A record and the store revision it was read or written at: the expected revision of its next write. */
+export interface Versioned<T> {
+  readonly value: T;
+  readonly revision: number;
+}
+
+/**
+ * Every KV write is compare-and-set: `expectedRevision` null creates (the record must not
+ * exist), a number updates (or deletes) only a record still at that revision. A lost race is
+ * `PloyzError('STORE_CONFLICT')`, never an overwrite. Writes return the record's new revision.
+ */
 export interface DeployStore {
   listMachines(): Promise<MachineRecord[]>;
 
-  getStatus(deployId: string): Promise<DeployStatusRecord | null>;
-  /** Creates or updates (compare-and-set on the last revision this store saw). */
-  putStatus(record: DeployStatusRecord): Promise<void>;
-  listStatuses(namespace?: string): Promise<DeployStatusRecord[]>;
+  getStatus(deployId: string): Promise<Versioned<DeployStatusRecord> | null>;
+  putStatus(record: DeployStatusRecord, expectedRevision: number | null): Promise<number>;
+  listStatuses(namespace?: string): Promise<Versioned<DeployStatusRecord>[]>;
+  /** Every stored deploy id (keys only, no records read), in any order. */
+  listStatusIds(): Promise<string[]>;
 
-  putPhase(record: PhaseRecord): Promise<void>;
-  listPhases(deployId: string): Promise<PhaseRecord[]>;
+  putPhase(record: PhaseRecord, expectedRevision: number | null): Promise<number>;
+  listPhases(deployId: string): Promise<Versioned<PhaseRecord>[]>;
 
   /** Create-only with dedup: the identical commit twice is a no-op, a different one a conflict. */
   appendCommit(commit: DeployCommit): Promise<void>;
   listCommits(namespace: string): Promise<DeployCommit[]>;
+  /** One commit by id (a direct read of its subject), or null. */
+  getCommit(namespace: string, commitId: string): Promise<DeployCommit | null>;
 
-  /** Content-addressed: put is idempotent. */
+  /** Content-addressed: put is idempotent (an existing id is left as it is). */
   putRevision(record: RevisionRecord): Promise<void>;
   getRevision(namespace: string, service: string, id: string): Promise<RevisionRecord | null>;
 
-  listReleases(namespace: string): Promise<ReleaseRecord[]>;
-  putRelease(record: ReleaseRecord): Promise<void>;
-  deleteRelease(namespace: string, service: string): Promise<void>;
+  /** Every namespace's releases when `namespace` is left out. */
+  listReleases(namespace?: string): Promise<Versioned<ReleaseRecord>[]>;
+  putRelease(record: ReleaseRecord, expectedRevision: number | null): Promise<number>;
+  deleteRelease(namespace: string, service: string, expectedRevision: number): Promise<void>;
 
-  listInstances(namespace?: string): Promise<InstanceRecord[]>;
-  putInstance(record: InstanceRecord): Promise<void>;
+  listInstances(namespace?: string): Promise<Versioned<InstanceRecord>[]>;
+  getInstance(namespace: string, service: string, id: string): Promise<Versioned<InstanceRecord> | null>;
+  putInstance(record: InstanceRecord, expectedRevision: number | null): Promise<number>;
+  /**
+   * Deletes whatever is current (re-read and retried on a lost race): the facts loop may mark a
+   * stopping instance's record, and removing it is the intent either way.
+   */
   deleteInstance(record: InstanceRecord): Promise<void>;
 
   /** Acquire a lease; held by someone else (and not expired) → DEPLOY_LOCK_HELD. */
@@ -58,30 +88,8 @@ export interface DeployStore {
   /** Break a lease whose holder is known to be gone (CAS on the record read). */
   breakLease(record: LeaseRecord): Promise<void>;
 
-  appendRoutingEvent(event: RoutingEvent): Promise<void>;
-}
-
-export interface StartRequest {
-  namespace: string;
-  service: DeployService;
-  revision: string;
-  deploy: string;
-  instance: string;
-  slot: number;
-  machine: string;
-}
-
-export interface StartedInstance {
-  container_id: string;
-  ip: string | null;
-}
-
-export interface StopRequest {
-  namespace: string;
-  service: string;
-  instance: string;
-  machine: string;
-  stop_grace_ms: number;
+  /** Appends events in this order, pipelined (about one round trip for all of them). */
+  appendRoutingEvents(events: readonly RoutingEvent[]): Promise<void>;
 }
 
 /** The participant side: one machine's capacity, containers and readiness (RPC or local). */
@@ -93,38 +101,63 @@ export interface MachineAgent {
   waitReady(
     machine: string,
     instance: StartedInstance & { name: string },
-    readiness: ReadinessSpec | null,
+    readiness: DeployReadiness | null,
     signal: AbortSignal,
   ): Promise<void>;
   /** Stops (grace, then kill) and removes; an already absent container is success. */
   stop(request: StopRequest): Promise<void>;
 }
 
-export interface Clock {
-  now(): Date;
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-}
-
 /** How a service becomes a stored revision and back (sealing lives behind this). */
 export interface RevisionCodec {
   revisionId(namespace: string, service: DeployService): string;
   toRecord(namespace: string, service: DeployService, at: string): RevisionRecord;
-  fromRecord(record: RevisionRecord): DeployService;
+  /** `volumes`: the declarations its mounts refer to (a revision stores the service alone). */
+  fromRecord(record: RevisionRecord, volumes?: readonly VolumeSpec[]): DeployService;
 }
 
-export const systemClock: Clock = {
-  now: () => new Date(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const t = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      const onAbort = () => {
-        clearTimeout(t);
-        reject(signal?.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-    }),
-};
+/** A volume's identity on the wire: its name and, per slot, its slot (@ployz/protocol VolumeRef). */
+export interface VolumeRefOf {
+  volume: string;
+  slot: number | null;
+}
+
+export interface TakenSnapshot extends VolumeRefOf {
+  dataset: string;
+  snapshot: { id: string; label: string; created_at: string; bytes: number };
+}
+
+/**
+ * The volume commands of the machines that hold volumes (volume_* RPC), and the committed volume
+ * records (`cp_volumes_<auth>`, compare-and-set like every KV write).
+ */
+export interface VolumeAgent {
+  snapshot(
+    machine: string,
+    namespace: string,
+    volumes: readonly VolumeRefOf[],
+    label: string,
+  ): Promise<{ driver: StorageDriver; snapshots: TakenSnapshot[] }>;
+  revert(
+    machine: string,
+    namespace: string,
+    ref: VolumeRefOf,
+    snapshotId: string,
+  ): Promise<{ preRevertId: string }>;
+  /** Stops (not removes) the namespace's running workloads that mount the volume; their ids. */
+  stopWriters(machine: string, namespace: string, ref: VolumeRefOf): Promise<string[]>;
+  startWriters(machine: string, namespace: string, containers: readonly string[]): Promise<void>;
+  /** Destroys snapshots retention no longer keeps; those that must stay come back with why. */
+  prune(
+    machine: string,
+    namespace: string,
+    ref: VolumeRefOf,
+    snapshotIds: readonly string[],
+  ): Promise<{ destroyed: string[]; kept: { id: string; reason: string }[] }>;
+  /** What the machine holding it says of a volume now (usage, owner, mode, snapshots). */
+  describe(machine: string, namespace: string, ref: VolumeRefOf): Promise<VolumeDescribeResult>;
+  listRecords(namespace?: string): Promise<Versioned<VolumeRecord>[]>;
+  /** One record by its name (`<volume>` or `<volume>-<slot>`), or null: a direct read. */
+  getRecord(namespace: string, name: string): Promise<Versioned<VolumeRecord> | null>;
+  putRecord(record: VolumeRecord, expectedRevision: number | null): Promise<number>;
+}

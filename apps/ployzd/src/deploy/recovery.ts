@@ -8,12 +8,13 @@
  *   is `committed`, otherwise `FailedAfterCheckpoint`.
  * Leases held by an earlier incarnation of this daemon are broken so the next deploy can start.
  */
-import type { DeployStatusRecord, InstanceRecord } from '@ployz/types';
-import { applyCommitToReleases, publishCommitRouting, removeInstance } from './apply.ts';
-import { type EngineOptions, leaseKey, leaseOwner } from './context.ts';
-import { stepName } from './events.ts';
-
-type ErrorSummary = { code: string; message: string };
+import { type DeployStatusRecord, type ErrorSummary, isPloyzError } from '@ployz/types';
+import { discardCandidates, removeInstance } from './apply/cleanup.ts';
+import { foldCommit, releaseRevisionsOf } from './apply/commit.ts';
+import { deployLeaseKey, heldByEarlierSelf } from './apply/lease.ts';
+import { publishCommitRouting } from './apply/routing.ts';
+import type { EngineOptions } from './context.ts';
+import { stepName } from './model/events.ts';
 
 export interface RecoveryReport {
   deploy_id: string;
@@ -31,54 +32,26 @@ const OPEN: ReadonlySet<DeployStatusRecord['state']> = new Set([
   'checkpoint_committed',
 ]);
 
-function ownedByEarlierSelf(opts: EngineOptions, owner: string): boolean {
-  const prefix = `ployzd:${opts.machineId}:`;
-  return owner.startsWith(prefix) && owner !== leaseOwner(opts);
-}
-
-/**
- * Stops and forgets candidates that no commit made live. One that cannot be stopped stays as an
- * orphan: it was never routed, and the next deploy's plan removes it. Returns how many went.
- */
-async function discardCandidates(opts: EngineOptions, candidates: InstanceRecord[]): Promise<number> {
-  let discarded = 0;
-  for (const rec of candidates) {
-    try {
-      await opts.agent.stop({
-        namespace: rec.namespace,
-        service: rec.service,
-        instance: rec.id,
-        machine: rec.machine,
-        stop_grace_ms: 0,
-      });
-      await opts.store.deleteInstance(rec);
-      discarded++;
-    } catch {
-      // orphan (never routed); the next deploy removes it
-    }
-  }
-  return discarded;
-}
-
 export async function recoverDeploys(opts: EngineOptions): Promise<RecoveryReport[]> {
   const { store } = opts;
   const now = opts.clock.now();
   const reports: RecoveryReport[] = [];
 
-  for (const status of await store.listStatuses()) {
+  for (const read of await store.listStatuses()) {
+    const status = read.value;
     if (!OPEN.has(status.state)) continue;
-    const lease = await store.getLease(leaseKey(status.namespace));
+    const lease = await store.getLease(deployLeaseKey(status.namespace));
     const holderAlive =
       lease !== null &&
       Date.parse(lease.expires_at) > now.getTime() &&
-      !ownedByEarlierSelf(opts, lease.owner) &&
+      !heldByEarlierSelf(opts, lease.owner) &&
       lease.purpose === `deploy ${status.deploy_id}`;
     if (holderAlive) continue; // another daemon is still applying it
 
     const commits = (await store.listCommits(status.namespace)).filter(
       (c) => c.deploy_id === status.deploy_id,
     );
-    const instances = await store.listInstances(status.namespace);
+    const instances = (await store.listInstances(status.namespace)).map((i) => i.value);
     const why = `ployzd stopped during step ${status.step} (${stepName(status.step)})`;
     let discarded = 0;
     let removed = 0;
@@ -86,16 +59,19 @@ export async function recoverDeploys(opts: EngineOptions): Promise<RecoveryRepor
     let error: ErrorSummary;
 
     if (commits.length === 0) {
-      discarded += await discardCandidates(
-        opts,
-        instances.filter((i) => i.deploy === status.deploy_id),
-      );
+      discarded += (
+        await discardCandidates(
+          opts,
+          instances.filter((i) => i.deploy === status.deploy_id),
+        )
+      ).length;
       next = 'failed';
       error = { code: 'DEPLOY_FAILED', message: `${why}; nothing was committed and nothing live changed` };
     } else {
       const ordered = [...commits].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'final' ? 1 : -1));
+      const revisions = releaseRevisionsOf(await store.listReleases(status.namespace));
       for (const c of ordered) {
-        await applyCommitToReleases(opts, c);
+        await foldCommit(opts, c, revisions);
         const ids = new Set(c.services.flatMap((s) => s.slots.map((x) => x.instance)));
         await publishCommitRouting(
           opts,
@@ -107,7 +83,7 @@ export async function recoverDeploys(opts: EngineOptions): Promise<RecoveryRepor
       let cleanupFailed = !hasFinal;
       if (hasFinal) {
         const releases = await store.listReleases(status.namespace);
-        const referenced = new Set(releases.flatMap((r) => r.slots.map((s) => s.instance)));
+        const referenced = new Set(releases.flatMap((r) => r.value.slots.map((s) => s.instance)));
         for (const rec of instances.filter((i) => !referenced.has(i.id))) {
           try {
             await removeInstance(opts, rec, 0, status.deploy_id);
@@ -121,10 +97,12 @@ export async function recoverDeploys(opts: EngineOptions): Promise<RecoveryRepor
         const committed = new Set(
           commits.flatMap((c) => c.services.flatMap((s) => s.slots.map((x) => x.instance))),
         );
-        discarded += await discardCandidates(
-          opts,
-          instances.filter((i) => i.deploy === status.deploy_id && !committed.has(i.id)),
-        );
+        discarded += (
+          await discardCandidates(
+            opts,
+            instances.filter((i) => i.deploy === status.deploy_id && !committed.has(i.id)),
+          )
+        ).length;
       }
       next = cleanupFailed ? 'FailedAfterCheckpoint' : 'committed';
       error = {
@@ -135,29 +113,32 @@ export async function recoverDeploys(opts: EngineOptions): Promise<RecoveryRepor
       };
     }
 
-    await store.putStatus({
-      ...status,
-      state: next,
-      commits: commits.map((c) => c.id),
-      error: next === 'committed' ? null : error,
-      updated_at: opts.clock.now().toISOString(),
-    });
+    try {
+      await store.putStatus(
+        {
+          ...status,
+          state: next,
+          commits: commits.map((c) => c.id),
+          error: next === 'committed' ? null : error,
+          updated_at: opts.clock.now().toISOString(),
+        },
+        read.revision,
+      );
+    } catch (err) {
+      // Written since it was read: its holder is alive after all; that writer settles it.
+      if (isPloyzError(err, 'STORE_CONFLICT')) continue;
+      throw err;
+    }
     const final = commits.find((c) => c.kind === 'final');
-    for (const p of await store.listPhases(status.deploy_id)) {
+    for (const { value: p, revision } of await store.listPhases(status.deploy_id)) {
+      const at = opts.clock.now().toISOString();
       if (final !== undefined && p.commit_policy === 'end_of_deploy' && p.state !== 'committed') {
-        await store.putPhase({
-          ...p,
-          state: 'committed',
-          commit_id: final.id,
-          updated_at: opts.clock.now().toISOString(),
-        });
+        await store.putPhase({ ...p, state: 'committed', commit_id: final.id, updated_at: at }, revision);
       } else if (p.state === 'pending' || p.state === 'running' || p.state === 'done') {
-        await store.putPhase({
-          ...p,
-          state: 'failed',
-          error: { code: error.code, message: why },
-          updated_at: opts.clock.now().toISOString(),
-        });
+        await store.putPhase(
+          { ...p, state: 'failed', error: { code: error.code, message: why }, updated_at: at },
+          revision,
+        );
       }
     }
     reports.push({
@@ -173,7 +154,7 @@ export async function recoverDeploys(opts: EngineOptions): Promise<RecoveryRepor
 
   // Leases of an earlier incarnation of this daemon (e.g. killed at step 2 or 3, before any status).
   for (const lease of await store.listLeases()) {
-    if (ownedByEarlierSelf(opts, lease.owner)) await store.breakLease(lease).catch(() => {});
+    if (heldByEarlierSelf(opts, lease.owner)) await store.breakLease(lease).catch(() => {});
   }
   return reports;
 }

@@ -1,22 +1,24 @@
 import { readFile } from 'node:fs/promises';
-import { Command, Flags } from '@oclif/core';
-import { type ApplyResultView, type DeployProgress, LocalApiClient } from '@ployz/protocol';
-import { isPloyzError, PloyzError } from '@ployz/types';
-import { socketFlag } from '../../daemon-command.ts';
+import { Flags } from '@oclif/core';
+import type { ApplyResultView, DeployProgress } from '@ployz/protocol';
+import { assertManifestSize, PloyzError } from '@ployz/types';
+import { DaemonCommand } from '../../daemon-command.ts';
 import { eventLine } from '../../deploy-output.ts';
 
+/** Reads the manifest text; over the size limit is `MANIFEST_TOO_LARGE` here, before sending. */
 export async function readManifest(file: string): Promise<string> {
+  let text: string;
   try {
-    return await readFile(file, 'utf8');
+    text = await readFile(file, 'utf8');
   } catch (cause) {
     throw new PloyzError(
       'MANIFEST_NOT_FOUND',
       `cannot read ${file} (${(cause as NodeJS.ErrnoException).code ?? cause}); pass the manifest with -f <path>`,
-      {
-        cause,
-      },
+      { cause },
     );
   }
+  assertManifestSize(text, file);
+  return text;
 }
 
 export type DeployStreamItem =
@@ -24,83 +26,70 @@ export type DeployStreamItem =
   | { kind: 'result'; result: ApplyResultView };
 
 /**
- * Streams a deploy (apply or rollback): live progress lines, or with --json one JSON event per
- * line (NDJSON) ending with a `result` or `error` line. Exit 0 committed (or no changes), 1 for
- * internal/transient failures, 2 for user errors and conflicts (lease held, readiness failed).
+ * Prints a deploy (apply or rollback) as it streams: live progress lines, or with --json one JSON
+ * event per line (NDJSON) ending with a `done` line. An error is thrown to the command's `catch`
+ * (DaemonCommand), which prints it (with --json: the last line, `error`) and exits with its status:
+ * 2 for user errors and conflicts (lease held, readiness failed), 1 otherwise.
  */
-export async function streamDeploy(
-  cmd: Command,
-  flags: { socket: string; json: boolean },
-  open: (client: LocalApiClient) => AsyncIterable<DeployStreamItem>,
-): Promise<void> {
-  const client = new LocalApiClient({ socketPath: flags.socket });
+export async function streamDeploy(json: boolean, items: AsyncIterable<DeployStreamItem>): Promise<void> {
   const started = Date.now();
   const out = (line: string) => process.stdout.write(`${line}\n`);
-  try {
-    for await (const item of open(client)) {
-      if (item.kind === 'progress') {
-        const e = item.progress;
-        if (flags.json) out(JSON.stringify(e));
-        else {
-          const line = eventLine(e);
-          if (line !== null) out(line);
-        }
-        continue;
+  for await (const item of items) {
+    if (item.kind === 'progress') {
+      const e = item.progress;
+      if (json) out(JSON.stringify(e));
+      else {
+        const line = eventLine(e);
+        if (line !== null) out(line);
       }
-      const r = item.result;
-      if (flags.json) out(JSON.stringify({ type: 'done', ...r }));
-      else if (r.noop) out('No changes: nothing was deployed.');
-      else
-        out(
-          `Deploy ${r.status?.deploy_id} ${r.status?.state} in ${((Date.now() - started) / 1000).toFixed(2)} s.`,
-        );
+      continue;
     }
-  } catch (error) {
-    if (!isPloyzError(error)) throw error;
-    if (flags.json) out(JSON.stringify({ type: 'error', error: error.toJSON() }));
-    else {
-      const state = error.details?.state;
-      process.stderr.write(`${error.code}: ${error.message}\n`);
-      if (state === 'failed')
-        process.stderr.write(
-          'Deploy failed before its first commit: nothing live changed, candidates were removed.\n',
-        );
-      if (state === 'FailedAfterCheckpoint') {
-        process.stderr.write(
-          'Deploy FailedAfterCheckpoint: committed facts are durable and live; see `ployzctl deploy show`.\n',
-        );
-      }
-    }
-    cmd.exit(error.kind === 'user' || error.kind === 'conflict' ? 2 : 1);
-  } finally {
-    await client.close().catch(() => {});
+    const r = item.result;
+    if (json) out(JSON.stringify({ type: 'done', ...r }));
+    else if (r.noop) out('No changes: nothing was deployed.');
+    else
+      out(
+        `Deploy ${r.status?.deploy_id} ${r.status?.state} in ${((Date.now() - started) / 1000).toFixed(2)} s.`,
+      );
   }
 }
 
-export default class Deploy extends Command {
+export default class Deploy extends DaemonCommand {
   static override description =
-    'Apply a manifest: the nine steps (preview, lease, probe, applying status, phases, checkpoints, final commit, routing, cleanup), shown live.';
+    "Apply a manifest: the nine steps (preview, lease, probe, applying status, phases, checkpoints, final commit, routing, cleanup), shown live. A manifest of an earlier committed deploy with volumes is that deploy's rollback: its volumes revert to the snapshots taken at its commit (the preview says which).";
   static override examples = [
     '<%= config.bin %> deploy -f deploy.toml',
     '<%= config.bin %> deploy -f deploy.toml --json   # NDJSON: one event per line, last line done|error',
+    '<%= config.bin %> deploy -f deploy.toml --start-concurrency 2   # gentler on a loaded machine',
   ];
+  static override ndjson = true;
   static override flags = {
     file: Flags.string({ char: 'f', description: 'manifest (TOML or JSON)', required: true }),
     json: Flags.boolean({ description: 'one JSON event per line (NDJSON)', default: false }),
-    socket: socketFlag,
+    'start-concurrency': Flags.integer({
+      description:
+        'cold starts in flight per machine (create → start → ready, pipelined); default: four per core of each machine',
+      min: 1,
+      max: 256,
+    }),
+    'without-volume-revert': Flags.boolean({
+      description:
+        "when the manifest is an earlier deploy's (a rollback): restore the services only, volumes without that deploy's snapshot (dir storage) keep their data",
+      default: false,
+    }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Deploy);
-    let manifest: string;
-    try {
-      manifest = await readManifest(flags.file);
-    } catch (error) {
-      if (!isPloyzError(error)) throw error;
-      process.stderr.write(`${error.code}: ${error.message}\n`);
-      return this.exit(2);
-    }
-    const input = { manifest, filename: flags.file, format: null, actor: process.env.USER ?? 'ployzctl' };
-    await streamDeploy(this, flags, (client) => client.stream('deployApply', input));
+    const manifest = await readManifest(flags.file);
+    const input = {
+      manifest,
+      filename: flags.file,
+      format: null,
+      actor: process.env.USER ?? 'ployzctl',
+      start_concurrency: flags['start-concurrency'] ?? null,
+      without_volume_revert: flags['without-volume-revert'],
+    };
+    await streamDeploy(flags.json, this.client(flags).stream('deployApply', input));
   }
 }

@@ -1,0 +1,105 @@
+/**
+ * The daemon's configuration, parsed once (env `PLOYZ_*`, then `--flags` on top) with one zod
+ * schema. Tests give every install its own state dir, socket, bridge, subnet and name prefix.
+ */
+import { PloyzError } from '@ployz/types';
+import { z } from 'zod';
+import { DEFAULT_CLUSTER_RANGE, DEFAULT_OVERLAY_PREFIX } from '../machine/address.ts';
+
+const Port = z.coerce.number().int().min(1).max(65535);
+const Env = z.record(z.string(), z.string());
+
+export const DaemonConfig = z.object({
+  stateDir: z.string().min(1).default('/var/lib/ployz'),
+  socketPath: z.string().min(1).default('/run/ployz/ployzd.sock'),
+  dockerSocket: z.string().min(1).default('/var/run/docker.sock'),
+  containerPrefix: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'a docker name prefix like ployz-')
+    .default('ployz-'),
+  bridgeName: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/)
+    .default('ployz'),
+  clusterRange: z.string().default(DEFAULT_CLUSTER_RANGE),
+  /** Pin this machine's /24 instead of deriving it from the cluster range. */
+  subnet: z.string().optional(),
+  overlayPrefix: z.string().default(DEFAULT_OVERLAY_PREFIX),
+  gatewayPort: Port.default(80),
+  gatewayHostIp: z.string().default('0.0.0.0'),
+  wireguardPort: Port.default(51820),
+  imageNetworking: z.string().default('ployz/networking:latest'),
+  imageNats: z.string().default('ployz/nats:latest'),
+  imageGateway: z.string().default('ployz/gateway:latest'),
+  imageDns: z.string().default('ployz/dns:latest'),
+  /** JSON `{ "<component>": { "KEY": "value" } }` of extra env per component. */
+  componentEnv: z
+    .string()
+    .default('{}')
+    .transform((text, ctx) => {
+      try {
+        return z.partialRecord(z.enum(['networking', 'nats', 'gateway', 'dns']), Env).parse(JSON.parse(text));
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON like {"gateway":{"KEY":"value"}}' });
+        return z.NEVER;
+      }
+    }),
+  natsUrl: z.string().optional(),
+  /**
+   * Volume storage for a machine initialised without `--storage`: `zfs:<pool>`, `btrfs:<path>` or
+   * `dir:<path>` (default `dir:<state dir>/volumes`: no snapshots).
+   */
+  storage: z.string().optional(),
+  /**
+   * How often the running daemon checks its components between full passes and repairs one that
+   * was removed or stays stopped (0 turns the live repair off: repairs wait for the next start).
+   */
+  repairIntervalMs: z.coerce.number().int().min(0).default(10_000),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+});
+export type DaemonConfig = z.infer<typeof DaemonConfig>;
+
+const KEYS = Object.keys(DaemonConfig.shape) as (keyof typeof DaemonConfig.shape)[];
+
+function envName(key: string): string {
+  return `PLOYZ_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+function flagName(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** Parse env + `--flag value` / `--flag=value` arguments. Throws CONFIG_INVALID naming the field. */
+export function parseDaemonConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig {
+  const raw: Record<string, string> = {};
+  for (const key of KEYS) {
+    const value = env[envName(key)];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const byFlag = new Map(KEYS.map((k) => [flagName(k), k]));
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (!arg.startsWith('--')) throw new PloyzError('CONFIG_INVALID', `unexpected argument ${arg}`);
+    const [flag = '', inline] = arg.slice(2).split(/=(.*)/s, 2);
+    const key = byFlag.get(flag);
+    if (!key) {
+      throw new PloyzError(
+        'CONFIG_INVALID',
+        `unknown flag --${flag}; known: ${[...byFlag.keys()].map((f) => `--${f}`).join(' ')}`,
+      );
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new PloyzError('CONFIG_INVALID', `--${flag} needs a value`);
+    raw[key] = value;
+  }
+  const parsed = DaemonConfig.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = String(issue?.path[0] ?? '');
+    throw new PloyzError(
+      'CONFIG_INVALID',
+      `invalid --${flagName(field)} (${envName(field)}): ${issue?.message ?? 'invalid'}`,
+      { details: { field } },
+    );
+  }
+  return parsed.data;
+}

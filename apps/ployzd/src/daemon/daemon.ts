@@ -1,0 +1,545 @@
+/**
+ * The composition root of ployzd. It wires the local API (@ployz/protocol's `LocalApiServer` over
+ * its `api` route table), the adopt-first data plane, the NATS link, this machine's agent
+ * (@ployz/protocol's `RpcServer`, commands from typed registries) and the plugins (the deploy
+ * engine registers itself in `plugins.ts`). Everything here is ephemeral: `stop()` closes, in order, the local API, the
+ * plugins (reverse registration order), the agent's RPC listener, the NATS link and the loops; it
+ * never stops or removes a container, so the data plane outlives the daemon.
+ *
+ * Length: ~480 lines on purpose — the one life cycle (start → activate → reconcile → NATS →
+ * agent → plugins → stop) reads top to bottom here; each room's work lives in its own folder.
+ */
+import { mkdir } from 'node:fs/promises';
+import {
+  type CommandHandlers,
+  type CommandRegistry,
+  LocalApiServer,
+  type Plain,
+  type RoutesView,
+  RpcServer,
+  type StatusView,
+} from '@ployz/protocol';
+import { routingRetentionFromEnv, Store } from '@ployz/store';
+import type { MachineRecord } from '@ployz/types';
+import { ERROR_CODES, isErrorCode, PloyzError } from '@ployz/types';
+import type { Logger } from 'pino';
+import { natsMonitorUrlFromHost, natsUrlFromHost, networkingAddress } from '../dataplane/component-spec.ts';
+import { watchEngine } from '../dataplane/engine-watch.ts';
+import { type ComponentStatus, DataPlane, type ReconcileSummary } from '../dataplane/supervisor.ts';
+import { measureCapacity } from '../machine/capacity.ts';
+import { MachineDirectory, machineRecordFor } from '../machine/directory.ts';
+import { createIdentity, type InitRequest, type MachineIdentity, readIdentity } from '../machine/identity.ts';
+import { ensureNatsCredentials, ployzdSeedSource } from '../machine/nats-credentials.ts';
+import {
+  finishInterruptedRotation,
+  type RotationResult,
+  rotateNatsCredentials,
+} from '../machine/nats-rotation.ts';
+import { type MeshEvent, MeshManager, networkingTargets } from '../mesh/manager.ts';
+import type { DockerEngine } from '../runtime/docker.ts';
+import { NatsLink } from '../runtime/nats-link.ts';
+import { defaultStorage, parseStorageSpec, volumeDriver } from '../storage/storage-spec.ts';
+import type { DaemonConfig } from './config.ts';
+import type { DaemonContext, DaemonPlugin } from './context.ts';
+import { type MachineCommands, machineCommands } from './machine-commands.ts';
+
+export const DAEMON_VERSION = '0.1.0';
+
+// The plugin seam lives in context.ts; importers of daemon.ts keep finding it here.
+export type { DaemonContext, DaemonPlugin } from './context.ts';
+
+export class Daemon {
+  readonly api = new LocalApiServer();
+  readonly #abort = new AbortController();
+  readonly #commands: CommandRegistry = {};
+  readonly #commandHandlers: CommandHandlers<CommandRegistry> = {};
+  readonly startedAt = new Date().toISOString();
+  #identity: MachineIdentity | null = null;
+  #dataPlane: DataPlane | null = null;
+  #mesh: MeshManager | null = null;
+  #nats: NatsLink | null = null;
+  #agent: RpcServer<CommandRegistry> | null = null;
+  #agentListening = false;
+  #recordStored = false;
+  #directory: MachineDirectory | null = null;
+  #store: Store | null = null;
+  #activation: Promise<void> | null = null;
+  #started: DaemonPlugin[] = [];
+  #stopping = false;
+
+  readonly config: DaemonConfig;
+  readonly docker: DockerEngine;
+  readonly logger: Logger;
+  readonly plugins: DaemonPlugin[];
+
+  constructor(config: DaemonConfig, docker: DockerEngine, logger: Logger, plugins: DaemonPlugin[] = []) {
+    this.config = config;
+    this.docker = docker;
+    this.logger = logger;
+    this.plugins = plugins;
+  }
+
+  get context(): DaemonContext {
+    return {
+      config: this.config,
+      logger: this.logger,
+      docker: this.docker,
+      signal: this.#abort.signal,
+      registerCommands: (commands, handlers) => {
+        for (const name of Object.keys(commands)) {
+          if (Object.hasOwn(this.#commands, name))
+            throw new PloyzError('INTERNAL', `RPC command ${name} registered twice`);
+        }
+        Object.assign(this.#commands, commands);
+        Object.assign(this.#commandHandlers, handlers);
+      },
+      implement: (name, handler) => {
+        this.api.implement(name, handler);
+      },
+      identity: () => this.#identity,
+      nats: () => this.#nats,
+      store: () => {
+        if (this.#store === null) {
+          throw new PloyzError('STORE_UNAVAILABLE', 'NATS is not connected yet; see ployzctl status');
+        }
+        return this.#store;
+      },
+    };
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.config.stateDir, { recursive: true, mode: 0o700 });
+    this.#registerCore();
+    for (const plugin of this.plugins) await plugin.register(this.context);
+    this.#identity = await readIdentity(this.config.stateDir);
+    await this.api.listen(this.config.socketPath);
+    this.logger.info(
+      {
+        socket: this.config.socketPath,
+        state_dir: this.config.stateDir,
+        initialised: this.#identity !== null,
+        unimplemented_routes: this.api.missing(),
+      },
+      'ployzd listening',
+    );
+    if (this.#identity) this.#activation = this.#activate(this.#identity);
+  }
+
+  /** Resolves when the startup reconcile (if any) has finished; for tests and `machine init`. */
+  async settled(): Promise<void> {
+    await this.#activation;
+  }
+
+  #registerCore(): void {
+    const ctx = this.context;
+    ctx.implement('status', () => this.status());
+    ctx.implement('machineInit', (input) =>
+      this.init({
+        machineId: input.machine_id,
+        installation: input.installation,
+        authority: input.authority,
+        region: input.region,
+        storage: input.storage,
+      }),
+    );
+    ctx.implement('machineShow', () => this.machine());
+    ctx.implement('machineList', () => this.machines());
+    ctx.implement('machineCredentialsRotate', () => this.rotateCredentials());
+    ctx.registerCommands(machineCommands, this.machineCommandHandlers());
+  }
+
+  /** The handlers of the machine commands every ployzd answers (ping, status, capacity). */
+  machineCommandHandlers(): CommandHandlers<MachineCommands> {
+    return {
+      ping: () => ({
+        pong: true as const,
+        machine: this.#identity?.machine_id,
+        at: new Date().toISOString(),
+      }),
+      status: () => this.status(),
+      capacity: () => measureCapacity(this.config.stateDir),
+    };
+  }
+
+  async init(request: InitRequest): Promise<{
+    machine: MachineIdentity;
+    reconcile: ReconcileSummary | null;
+    components: ComponentStatus[];
+  }> {
+    // The storage is probed before anything is written: a missing tool or pool changes nothing.
+    const storage = request.storage ?? this.config.storage ?? defaultStorage(this.config.stateDir);
+    if ((await readIdentity(this.config.stateDir)) === null)
+      await volumeDriver(parseStorageSpec(storage)).probe();
+    const identity = await createIdentity(
+      this.config.stateDir,
+      { ...request, storage },
+      {
+        clusterRange: this.config.clusterRange,
+        subnet: this.config.subnet,
+        overlayPrefix: this.config.overlayPrefix,
+      },
+    );
+    this.logger.info(
+      { machine: identity.machine_id, installation: identity.installation, subnet: identity.subnet },
+      'machine initialised',
+    );
+    this.#identity = identity;
+    this.#activation = this.#activate(identity);
+    await this.#activation;
+    return {
+      machine: identity,
+      reconcile: this.#dataPlane?.summary() ?? null,
+      components: (await this.#dataPlane?.status()) ?? [],
+    };
+  }
+
+  async #activate(identity: MachineIdentity): Promise<void> {
+    const log = this.logger.child({ machine: identity.machine_id });
+    const dataPlane = new DataPlane(this.config, this.docker, identity, (event) => {
+      if ('outcome' in event) {
+        log.info(
+          {
+            component: event.component,
+            outcome: event.outcome,
+            reason: event.reason,
+            detail: event.detail,
+            container_id: event.containerId,
+          },
+          `component ${event.outcome}`,
+        );
+      } else {
+        log.info({ component: event.component, action: event.kind }, `component ${event.kind} starting`);
+      }
+    });
+    this.#dataPlane = dataPlane;
+    const summary = await dataPlane.reconcile();
+    if (summary.error) log.error({ error: summary.error }, 'data plane reconcile failed');
+    else log.info({ ...summary }, 'data plane reconciled');
+    // The first pass is what `machine init` and `settled()` wait for; retries and NATS go on behind.
+    void this.#afterReconcile(identity, dataPlane, summary, log);
+  }
+
+  async #afterReconcile(
+    identity: MachineIdentity,
+    dataPlane: DataPlane,
+    first: ReconcileSummary,
+    log: Logger,
+  ): Promise<void> {
+    let summary = first;
+    // The engine may not answer yet (dockerd starting): retry transient failures with backoff.
+    // Other failures (IMAGE_MISSING, NAME_COLLISION on the bridge…) wait for the operator.
+    for (let attempt = 1; summary.error && isTransient(summary.error.code) && !this.#stopping; attempt++) {
+      await sleep(Math.min(500 * 2 ** attempt, 10_000), this.#abort.signal);
+      if (this.#stopping) return;
+      summary = await dataPlane.reconcile();
+      if (summary.error) log.warn({ error: summary.error, attempt }, 'data plane reconcile failed; retrying');
+      else log.info({ ...summary, attempt }, 'data plane reconciled');
+    }
+    if (this.#stopping) return;
+    if (!summary.error && this.config.natsUrl === undefined) {
+      // A rotation cut short by a stop is finished; ployz-nats re-reads the config on disk.
+      try {
+        const finished = await finishInterruptedRotation({
+          stateDir: this.config.stateDir,
+          scope: identity,
+          reload: () => dataPlane.reloadNats(),
+        });
+        if (finished) log.warn({}, 'finished a nats credentials rotation interrupted by a stop');
+      } catch (error) {
+        log.warn({ err: errorMessage(error) }, 'cannot reload ployz-nats');
+      }
+    }
+    if (!summary.error && this.config.repairIntervalMs !== 0) {
+      void this.#repairLoop(dataPlane, log);
+      // Docker's event stream (and each reconnect after a dockerd restart) asks for repair at once.
+      const onError = (error: unknown) =>
+        log.warn({ err: errorMessage(error) }, 'data plane repair check failed');
+      const repair = async () => {
+        const repaired = logRepair(await dataPlane.repair(), log);
+        // A recreated ployz-networking has a wg0 without peers: the mesh applies them again.
+        if (repaired !== null) this.#mesh?.kick();
+        return repaired;
+      };
+      watchEngine(
+        this.docker.docker,
+        { installation: identity.installation, repair, onError },
+        this.#abort.signal,
+      );
+    }
+    // The machine's own ployz-nats requires ployzd's NKey; an operator-given URL is used as is.
+    const link =
+      this.config.natsUrl !== undefined
+        ? new NatsLink(this.config.natsUrl)
+        : new NatsLink(natsUrlFromHost(identity.subnet), await this.#ployzdSeed(identity));
+    this.#nats = link;
+    link.start();
+    await this.#afterNats(identity, link, log, !summary.error);
+  }
+
+  /** ployzd's NATS identity: created if missing, then re-read from disk at every reconnect (rotation). */
+  async #ployzdSeed(identity: MachineIdentity): Promise<() => string> {
+    await ensureNatsCredentials(this.config.stateDir, identity);
+    return ployzdSeedSource(this.config.stateDir);
+  }
+
+  #rotation: Promise<unknown> = Promise.resolve();
+
+  /** `ployzctl machine credentials rotate`: one rotation at a time (machine/nats-rotation.ts). */
+  async rotateCredentials(): Promise<RotationResult & { machine: string }> {
+    const identity = this.#requireIdentity();
+    const dataPlane = this.#dataPlane;
+    if (this.config.natsUrl !== undefined) {
+      throw new PloyzError(
+        'INVALID_ARGUMENT',
+        `ployzd uses an operator-given NATS server (${this.config.natsUrl}); its credentials are managed there, not by ployzd`,
+      );
+    }
+    if (dataPlane === null) {
+      throw new PloyzError('ENGINE_NOT_READY', 'the data plane is not started yet; retry in a moment');
+    }
+    const run = this.#rotation.then(() =>
+      rotateNatsCredentials({
+        stateDir: this.config.stateDir,
+        scope: identity,
+        natsUrl: natsUrlFromHost(identity.subnet),
+        monitorUrl: natsMonitorUrlFromHost(identity.subnet),
+        reload: () => dataPlane.reloadNats(),
+      }),
+    );
+    this.#rotation = run.catch(() => {});
+    const result = await run;
+    this.logger.info(
+      { machine: identity.machine_id, public_keys: result.public_keys, reconnected: result.reconnected },
+      'nats credentials rotated',
+    );
+    return { machine: identity.machine_id, ...result };
+  }
+
+  /** Live repair: the data plane keeps serving while the daemon runs, not only after a restart. */
+  async #repairLoop(dataPlane: DataPlane, log: Logger): Promise<void> {
+    const every = this.config.repairIntervalMs;
+    if (every === 0) return;
+    let lastProblem = '';
+    while (!this.#stopping) {
+      await sleep(every, this.#abort.signal);
+      if (this.#stopping) return;
+      try {
+        logRepair(await dataPlane.repair(), log);
+        lastProblem = '';
+      } catch (error) {
+        // Engine away, image gone…: say it once, keep checking.
+        const message = errorMessage(error);
+        if (message !== lastProblem) log.warn({ err: message }, 'data plane repair check failed');
+        lastProblem = message;
+      }
+    }
+  }
+
+  async #afterNats(
+    identity: MachineIdentity,
+    link: NatsLink,
+    log: Logger,
+    dataPlaneUp: boolean,
+  ): Promise<void> {
+    const nc = await link.ready();
+    if (this.#stopping) return;
+    log.info({ url: link.url }, 'nats connected');
+    const agent = new RpcServer({
+      nc,
+      scope: { installation: identity.installation, authority: identity.authority },
+      machine: identity.machine_id,
+      commands: this.#commands,
+    }).handleAll(this.#commandHandlers);
+    agent.start();
+    this.#agent = agent;
+    this.#agentListening = true;
+    log.info({ subject: agent.prefix, commands: agent.commands() }, 'agent listening');
+    for (let attempt = 1; !this.#stopping; attempt++) {
+      try {
+        // The one Store of this daemon: plugins share it (DaemonContext.store()).
+        // Routing-event retention: PLOYZ_ROUTING_EVENTS_MAX_MSGS / _MAX_AGE_MS (unset: the default).
+        const routingRetention = routingRetentionFromEnv(process.env);
+        this.#store ??= await Store.fromConnection(nc, {
+          installation: identity.installation,
+          authority: identity.authority,
+          ...(routingRetention === undefined ? {} : { routingRetention }),
+        });
+        const directory = new MachineDirectory(this.#store);
+        const { created } = await directory.ensure(machineRecordFor(identity, [], new Date().toISOString()));
+        this.#directory = directory;
+        this.#recordStored = true;
+        log.info({ created }, created ? 'machine record written' : 'machine record present');
+        break;
+      } catch (error) {
+        log.warn(
+          { err: error instanceof Error ? error.message : String(error), attempt },
+          'machine record not stored yet',
+        );
+        await new Promise((r) => setTimeout(r, Math.min(250 * attempt, 3000)));
+      }
+    }
+    if (dataPlaneUp && this.#store !== null && !this.#stopping) this.#startMesh(identity, this.#store, log);
+    for (const plugin of this.plugins) {
+      if (this.#stopping) return;
+      try {
+        await plugin.start?.(this.context, identity);
+        this.#started.push(plugin);
+      } catch (error) {
+        log.error(
+          { plugin: plugin.name, err: error instanceof Error ? error.message : String(error) },
+          'plugin failed to start',
+        );
+      }
+    }
+  }
+
+  /** wg0's peers and the host's peer routes follow the machine records (mesh/manager.ts). */
+  #startMesh(identity: MachineIdentity, store: Store, log: Logger): void {
+    const container = `${this.config.containerPrefix}networking`;
+    let lastError = '';
+    const onEvent = (event: MeshEvent) => {
+      if (event.kind === 'error') {
+        const message = errorMessage(event.error);
+        if (message !== lastError) log.warn({ err: message }, 'mesh not applied; retrying');
+        lastError = message;
+        return;
+      }
+      lastError = '';
+      if (event.kind === 'key_mismatch') {
+        log.error(
+          { expected: event.expected, actual: event.actual },
+          'wg0 carries another key than this machine; mesh left alone',
+        );
+      } else if (event.wireguard.peers.length + event.host.replaced.length + event.host.removed.length > 0) {
+        log.info(
+          { peers: event.peers, changes: event.wireguard.peers.map((c) => c.kind), host_routes: event.host },
+          'mesh applied',
+        );
+      }
+    };
+    this.#mesh = new MeshManager({
+      self: { id: identity.machine_id, public_key: identity.public_key },
+      feed: store.routing,
+      targets: networkingTargets(this.docker.docker, container, networkingAddress(identity.subnet)),
+      onEvent,
+    });
+    void this.#mesh.run(this.#abort.signal);
+  }
+
+  #requireIdentity(): MachineIdentity {
+    if (!this.#identity) {
+      throw new PloyzError(
+        'NOT_INITIALISED',
+        'this machine has no Ployz installation yet; run: ployzctl machine init',
+      );
+    }
+    return this.#identity;
+  }
+
+  async machine(): Promise<{ machine: MachineIdentity; record: MachineRecord | null }> {
+    const identity = this.#requireIdentity();
+    const directory = this.#nats?.connection ? this.#directory : null;
+    const record = directory ? await directory.get(identity.machine_id) : null;
+    return { machine: identity, record };
+  }
+
+  async machines(): Promise<MachineRecord[]> {
+    this.#requireIdentity();
+    const directory = this.#nats?.connection ? this.#directory : null;
+    if (!directory) {
+      throw new PloyzError(
+        'STORE_UNAVAILABLE',
+        `NATS (${this.#nats?.url ?? 'ployz-nats'}) is not connected; see ployzctl status`,
+      );
+    }
+    return directory.list();
+  }
+
+  async status(): Promise<Plain<StatusView>> {
+    const identity = this.#identity;
+    const nats = this.#nats;
+    return {
+      daemon: {
+        pid: process.pid,
+        version: DAEMON_VERSION,
+        started_at: this.startedAt,
+        socket: this.config.socketPath,
+        state_dir: this.config.stateDir,
+        supervisor: process.env.PLOYZD_SUPERVISOR ?? 'none',
+      },
+      initialised: identity !== null,
+      machine: identity ? { ...identity, record_stored: this.#recordStored } : null,
+      reconcile: this.#dataPlane?.summary() ?? null,
+      components: (await this.#dataPlane?.status()) ?? [],
+      nats: nats ? { ...nats.status(), rtt_ms: await nats.rtt() } : null,
+      agent: this.#agent
+        ? {
+            subject: `${this.#agent.prefix}.<command>`,
+            commands: this.#agent.commands(),
+            listening: this.#agentListening,
+          }
+        : null,
+      routes: await this.#routes(),
+    };
+  }
+
+  async #routes(): Promise<Plain<RoutesView> | null> {
+    const plugin = this.#started.find((p) => p.routeConflicts !== undefined);
+    if (plugin?.routeConflicts === undefined) return null;
+    try {
+      return { conflicts: await plugin.routeConflicts(), error: null };
+    } catch (error) {
+      return { conflicts: [], error: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  /** Stops the ephemeral parts in a defined order; containers are never touched. */
+  async stop(): Promise<string[]> {
+    const order: string[] = [];
+    this.#stopping = true;
+    await this.api.close();
+    order.push('local-api');
+    for (const plugin of [...this.#started].reverse()) {
+      await plugin.stop?.().catch((error: unknown) => {
+        this.logger.warn({ plugin: plugin.name, err: String(error) }, 'plugin stop failed');
+      });
+      order.push(`plugin:${plugin.name}`);
+    }
+    await this.#agent?.stop();
+    this.#agentListening = false;
+    order.push('agent-rpc');
+    await this.#nats?.close();
+    order.push('nats');
+    this.#abort.abort();
+    order.push('loops');
+    return order;
+  }
+}
+
+function logRepair(summary: ReconcileSummary | null, log: Logger): ReconcileSummary | null {
+  if (summary?.error) log.error({ error: summary.error }, 'data plane repair failed');
+  else if (summary) log.warn({ ...summary }, 'data plane repaired');
+  return summary;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function isTransient(code: string): boolean {
+  return isErrorCode(code) && ERROR_CODES[code].kind === 'transient';
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}

@@ -1,0 +1,134 @@
+/**
+ * Executes an adopt-first plan on the real engine. Removals happen first, children before
+ * parents (a netns owner is never pulled from under a child that is about to be replaced), then
+ * creations in dependency order so each child gets its parent's new id. Adopted containers are
+ * not touched at all.
+ */
+import { isPloyzError } from '@ployz/types';
+import type { DockerEngine } from '../runtime/docker.ts';
+import type { ComponentName, DesiredComponent } from './component-spec.ts';
+import type { PlannedAction } from './plan.ts';
+
+export type ComponentOutcome = 'adopted' | 'created' | 'recreated' | 'collision' | 'blocked' | 'failed';
+
+export interface ReconcileResult {
+  component: ComponentName;
+  containerName: string;
+  outcome: ComponentOutcome;
+  containerId: string | null;
+  previousContainerId: string | null;
+  /** missing | config_drift | parent_changed | not_running | parent_unavailable | name_collision | error code */
+  reason: string | null;
+  detail: string | null;
+  at: string;
+}
+
+export interface ReconcileEvents {
+  onAction?(action: PlannedAction): void;
+}
+
+export async function executePlan(
+  engine: DockerEngine,
+  desired: DesiredComponent[],
+  plan: PlannedAction[],
+  events: ReconcileEvents = {},
+): Promise<ReconcileResult[]> {
+  const byComponent = new Map(desired.map((d) => [d.spec.component, d]));
+  const now = () => new Date().toISOString();
+  for (const action of [...plan].reverse()) {
+    if (action.kind === 'recreate') {
+      events.onAction?.(action);
+      await engine.remove(action.containerId);
+    }
+  }
+
+  const ids = new Map<ComponentName, string>();
+  const results: ReconcileResult[] = [];
+  for (const action of plan) {
+    const want = byComponent.get(action.component);
+    if (!want) continue;
+    const base = { component: action.component, containerName: want.spec.name };
+    switch (action.kind) {
+      case 'adopt':
+        ids.set(action.component, action.containerId);
+        results.push({
+          ...base,
+          outcome: 'adopted',
+          containerId: action.containerId,
+          previousContainerId: null,
+          reason: null,
+          detail: 'identity matches: config hash and parent container id',
+          at: now(),
+        });
+        break;
+      case 'collision':
+        results.push({
+          ...base,
+          outcome: 'collision',
+          containerId: null,
+          previousContainerId: null,
+          reason: 'name_collision',
+          detail: action.detail,
+          at: now(),
+        });
+        break;
+      case 'blocked':
+        results.push({
+          ...base,
+          outcome: 'blocked',
+          containerId: null,
+          previousContainerId: null,
+          reason: action.reason,
+          detail: action.detail,
+          at: now(),
+        });
+        break;
+      case 'create':
+      case 'recreate': {
+        if (action.kind === 'create') events.onAction?.(action);
+        const parentId = want.parent === null ? null : (ids.get(want.parent) ?? null);
+        if (want.parent !== null && parentId === null) {
+          results.push({
+            ...base,
+            outcome: 'blocked',
+            containerId: null,
+            previousContainerId: action.kind === 'recreate' ? action.containerId : null,
+            reason: 'parent_unavailable',
+            detail: `its parent ${want.parent} could not be started`,
+            at: now(),
+          });
+          break;
+        }
+        try {
+          const id = await engine.createStarted(want.spec, want.configHash, parentId);
+          ids.set(action.component, id);
+          results.push({
+            ...base,
+            outcome: action.kind === 'create' ? 'created' : 'recreated',
+            containerId: id,
+            previousContainerId: action.kind === 'recreate' ? action.containerId : null,
+            reason: action.reason,
+            detail: action.kind === 'recreate' ? action.detail : 'no container with this name existed',
+            at: now(),
+          });
+        } catch (error) {
+          results.push({
+            ...base,
+            outcome: 'failed',
+            containerId: null,
+            previousContainerId: action.kind === 'recreate' ? action.containerId : null,
+            reason: isPloyzError(error) ? error.code : 'DOCKER_ERROR',
+            detail: error instanceof Error ? error.message : String(error),
+            at: now(),
+          });
+        }
+        break;
+      }
+      default: {
+        const never: never = action;
+        throw new Error(`unknown action ${JSON.stringify(never)}`);
+      }
+    }
+  }
+  return results;
+}

@@ -1,0 +1,274 @@
+/**
+ * The adopt-first supervisor: builds the desired specs, observes the engine, plans, executes, and
+ * answers "what state is each component in, why, and since when" from the last reconcile plus a
+ * live inspection. It only ever touches containers holding a component's name with this
+ * installation's labels; never workloads, never foreign containers.
+ */
+import { chown } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isPloyzError, PloyzError } from '@ployz/types';
+import type { DaemonConfig } from '../daemon/config.ts';
+import { type MachineIdentity, natsDataDir, wireguardDir } from '../machine/identity.ts';
+import {
+  ensureNatsCredentials,
+  natsConfDir,
+  natsSeedMountDir,
+  writeAtomic,
+} from '../machine/nats-credentials.ts';
+import type { DockerEngine } from '../runtime/docker.ts';
+import {
+  COMPONENTS,
+  type ComponentName,
+  type DataPlaneInput,
+  type DesiredComponent,
+  desiredComponents,
+  hostBridgeAddress,
+  natsServerSettings,
+} from './component-spec.ts';
+import { executePlan, type ReconcileResult } from './executor.ts';
+import { type PlannedAction, planReconcile, repairDecision, stoppedTimes } from './plan.ts';
+
+export type ComponentState =
+  | 'adopted'
+  | 'created'
+  | 'recreated'
+  | 'missing'
+  | 'unhealthy'
+  | 'collision'
+  | 'blocked'
+  | 'failed'
+  | 'pending';
+
+export interface ComponentStatus {
+  component: ComponentName;
+  container_name: string;
+  container_id: string | null;
+  state: ComponentState;
+  reason: string | null;
+  detail: string | null;
+  since: string | null;
+  running: boolean;
+  health: string;
+}
+
+export interface ReconcileSummary {
+  at: string;
+  adopted: number;
+  created: number;
+  recreated: number;
+  problems: number;
+  error: { code: string; message: string } | null;
+}
+
+/** Images keyed by component, for the spec. */
+function imagesOf(config: DaemonConfig) {
+  return {
+    networking: config.imageNetworking,
+    nats: config.imageNats,
+    gateway: config.imageGateway,
+    dns: config.imageDns,
+  };
+}
+
+/** The uid the ployz/nats image runs as (images/nats/Dockerfile). */
+const NATS_UID = 10002;
+
+export class DataPlane {
+  #results: ReconcileResult[] = [];
+  #summary: ReconcileSummary | null = null;
+  #running: Promise<ReconcileSummary> | null = null;
+  /** Components earlier repair checks found stopped, and since when (ms). */
+  #stoppedSince = new Map<ComponentName, number>();
+
+  readonly config: DaemonConfig;
+  readonly engine: DockerEngine;
+  readonly identity: MachineIdentity;
+  readonly log: (action: PlannedAction | ReconcileResult) => void;
+
+  constructor(
+    config: DaemonConfig,
+    engine: DockerEngine,
+    identity: MachineIdentity,
+    log: (action: PlannedAction | ReconcileResult) => void = () => {},
+  ) {
+    this.config = config;
+    this.engine = engine;
+    this.identity = identity;
+    this.log = log;
+  }
+
+  names(): string[] {
+    return COMPONENTS.map((c) => `${this.config.containerPrefix}${c}`);
+  }
+
+  async desired(): Promise<DesiredComponent[]> {
+    const images = imagesOf(this.config);
+    const imageIds = {
+      networking: await this.engine.imageId(images.networking),
+      nats: await this.engine.imageId(images.nats),
+      gateway: await this.engine.imageId(images.gateway),
+      dns: await this.engine.imageId(images.dns),
+    };
+    const scope = { installation: this.identity.installation, authority: this.identity.authority };
+    await ensureNatsCredentials(this.config.stateDir, scope);
+    const input: DataPlaneInput = {
+      installation: this.identity.installation,
+      authority: this.identity.authority,
+      machineId: this.identity.machine_id,
+      overlayIp: this.identity.overlay_ip,
+      overlayPrefix: this.config.overlayPrefix,
+      subnet: this.identity.subnet,
+      containerPrefix: this.config.containerPrefix,
+      bridgeName: this.config.bridgeName,
+      gatewayHostPort: this.config.gatewayPort,
+      gatewayHostIp: this.config.gatewayHostIp,
+      wireguardPort: this.config.wireguardPort,
+      wireguardKeyDir: wireguardDir(this.config.stateDir),
+      natsDataDir: natsDataDir(this.config.stateDir),
+      natsAuth: {
+        confDir: natsConfDir(this.config.stateDir),
+        gatewaySeedDir: natsSeedMountDir(this.config.stateDir, 'gateway'),
+        dnsSeedDir: natsSeedMountDir(this.config.stateDir, 'dns'),
+      },
+      images,
+      imageIds,
+      extraEnv: this.config.componentEnv,
+    };
+    await writeAtomic(join(natsConfDir(this.config.stateDir), 'nats.conf'), natsServerSettings(input), 0o644);
+    return desiredComponents(input);
+  }
+
+  /** One adopt-first pass. Concurrent callers share the pass in flight. */
+  reconcile(): Promise<ReconcileSummary> {
+    this.#running ??= this.#reconcile().finally(() => {
+      this.#running = null;
+    });
+    return this.#running;
+  }
+
+  async #reconcile(): Promise<ReconcileSummary> {
+    const at = new Date().toISOString();
+    try {
+      await this.engine.ping();
+      const desired = await this.desired();
+      await chown(natsDataDir(this.config.stateDir), NATS_UID, NATS_UID).catch(() => {});
+      await this.engine.ensureBridge({
+        name: this.config.bridgeName,
+        subnet: this.identity.subnet,
+        gateway: hostBridgeAddress(this.identity.subnet),
+        installation: this.identity.installation,
+      });
+      const observed = await this.engine.observe(this.names());
+      const plan = planReconcile({ installation: this.identity.installation, desired, observed });
+      this.#results = await executePlan(this.engine, desired, plan, { onAction: (a) => this.log(a) });
+      for (const r of this.#results) this.log(r);
+      const count = (o: ReconcileResult['outcome']) => this.#results.filter((r) => r.outcome === o).length;
+      this.#summary = {
+        at,
+        adopted: count('adopted'),
+        created: count('created'),
+        recreated: count('recreated'),
+        problems: count('collision') + count('blocked') + count('failed'),
+        error: null,
+      };
+    } catch (error) {
+      const e = isPloyzError(error)
+        ? error
+        : new PloyzError('INTERNAL', error instanceof Error ? error.message : String(error));
+      this.#summary = {
+        at,
+        adopted: 0,
+        created: 0,
+        recreated: 0,
+        problems: 0,
+        error: { code: e.code, message: e.message },
+      };
+    }
+    return this.#summary;
+  }
+
+  /**
+   * The live repair check, between full passes (`repairDecision` says when): a full adopt-first
+   * pass, logged and reported in status like any other. Returns that pass's summary, or null when
+   * nothing needed repair.
+   */
+  async repair(): Promise<ReconcileSummary | null> {
+    if (this.#running !== null) return null;
+    const desired = await this.desired();
+    const observed = await this.engine.observe(this.names());
+    const plan = planReconcile({ installation: this.identity.installation, desired, observed });
+    // A stopped component is repaired only once it has been seen stopped for STOPPED_GRACE_MS.
+    const first = repairDecision(plan, new Set());
+    const times = stoppedTimes(this.#stoppedSince, first.stopped, Date.now());
+    const decision = repairDecision(plan, times.due);
+    this.#stoppedSince = decision.repair ? new Map() : times.since;
+    return decision.repair ? this.reconcile() : null;
+  }
+
+  /** Makes ployz-nats re-read its config (public keys, permissions): SIGHUP, no restart. */
+  async reloadNats(): Promise<void> {
+    await this.engine.signal(`${this.config.containerPrefix}nats`, 'SIGHUP');
+  }
+
+  summary(): ReconcileSummary | null {
+    return this.#summary;
+  }
+
+  #repairHint(): string {
+    const every = this.config.repairIntervalMs;
+    return every === 0
+      ? 'live repair is off (--repair-interval-ms 0): restart ployzd to repair it'
+      : `ployzd repairs it within ${Math.ceil(every / 1000)} s`;
+  }
+
+  /** Last reconcile outcome + what runs right now. */
+  async status(): Promise<ComponentStatus[]> {
+    const out: ComponentStatus[] = [];
+    for (const component of COMPONENTS) {
+      const name = `${this.config.containerPrefix}${component}`;
+      const result = this.#results.find((r) => r.component === component);
+      const live = await this.engine.inspectByName(name).catch(() => null);
+      const base: ComponentStatus = {
+        component,
+        container_name: name,
+        container_id: result?.containerId ?? null,
+        state: 'pending',
+        reason: result?.reason ?? null,
+        detail: result?.detail ?? null,
+        since: result?.at ?? null,
+        running: false,
+        health: 'none',
+      };
+      if (!result) {
+        out.push({ ...base, detail: 'not reconciled yet' });
+        continue;
+      }
+      if (result.outcome === 'collision' || result.outcome === 'blocked' || result.outcome === 'failed') {
+        out.push({ ...base, state: result.outcome });
+        continue;
+      }
+      if (!live || live.id !== result.containerId) {
+        out.push({
+          ...base,
+          state: 'missing',
+          reason: 'missing',
+          detail: live
+            ? `${name} is now a different container (${live.id.slice(0, 12)}); ${this.#repairHint()}`
+            : `${name} was removed after the last reconcile; ${this.#repairHint()}`,
+        });
+        continue;
+      }
+      const since = result.outcome === 'adopted' ? (live.startedAt ?? result.at) : result.at;
+      const unhealthy = !live.running || live.health === 'unhealthy';
+      out.push({
+        ...base,
+        state: unhealthy ? 'unhealthy' : result.outcome,
+        reason: unhealthy ? (live.running ? 'healthcheck_failing' : 'not_running') : result.reason,
+        since,
+        running: live.running,
+        health: live.health,
+      });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The DeployStore port on the real @ployz/store (NATS JetStream). Every KV write is the
+ * store's compare-and-set at the revision the caller read (`save(record, expectedRevision)`,
+ * `delete(key, expectedRevision)`): a lost race is STORE_CONFLICT, never an overwrite. Only
+ * instance deletion re-reads and retries (`discard`), because the facts loop may mark a
+ * stopping instance's record and removing it is the intent either way.
+ */
+import { escapeToken, type Lease, type Store, unescapeToken } from '@ployz/store';
+import { type DeployCommit, isPloyzError, type LeaseRecord, type RoutingEvent } from '@ployz/types';
+import type { DeployStore, HeldLease } from '../ports.ts';
+
+export function storeDeployPort(store: Store): DeployStore {
+  return {
+    async listMachines() {
+      return (await store.machines.list()).map((v) => v.value);
+    },
+    async getStatus(id) {
+      return store.deployStatus.get(id);
+    },
+    async putStatus(record, expectedRevision) {
+      return (await store.deployStatus.save(record, expectedRevision)).revision;
+    },
+    async listStatuses(namespace) {
+      const all = await store.deployStatus.list();
+      return namespace === undefined ? all : all.filter((s) => s.value.namespace === namespace);
+    },
+    async listStatusIds() {
+      // Deleted statuses (none today) would read as null and be skipped by the page.
+      return (await store.deployStatus.storedKeys()).map(unescapeToken);
+    },
+    async putPhase(record, expectedRevision) {
+      return (await store.deployPhases.save(record, expectedRevision)).revision;
+    },
+    async listPhases(deployId) {
+      return store.deployPhases.list(`${escapeToken(deployId)}.>`);
+    },
+    async appendCommit(commit: DeployCommit) {
+      await store.commits.append(commit);
+    },
+    async listCommits(namespace) {
+      return (await store.commits.list(namespace)).map((c) => c.commit);
+    },
+    async getCommit(namespace, commitId) {
+      return (await store.commits.get(namespace, commitId))?.commit ?? null;
+    },
+    async putRevision(record) {
+      // Content-addressed: a create refused because the id exists means it is stored already
+      // (one round trip, not a read and then a write).
+      await store.revisions.create(record).catch((err: unknown) => {
+        if (!isPloyzError(err, 'STORE_CONFLICT')) throw err;
+      });
+    },
+    async getRevision(namespace, service, id) {
+      return (await store.revisions.get(namespace, service, id))?.value ?? null;
+    },
+    async listReleases(namespace) {
+      return store.releases.list(namespace === undefined ? '>' : `${escapeToken(namespace)}.>`);
+    },
+    async putRelease(record, expectedRevision) {
+      return (await store.releases.save(record, expectedRevision)).revision;
+    },
+    async deleteRelease(namespace, service, expectedRevision) {
+      await store.releases.delete(store.releases.key(namespace, service), expectedRevision);
+    },
+    async listInstances(namespace) {
+      return store.instances.list(namespace === undefined ? '>' : `${escapeToken(namespace)}.>`);
+    },
+    async getInstance(namespace, service, id) {
+      return store.instances.get(namespace, service, id);
+    },
+    async putInstance(record, expectedRevision) {
+      return (await store.instances.save(record, expectedRevision)).revision;
+    },
+    async deleteInstance(record) {
+      await store.instances.discard([record.namespace, record.service, record.id]);
+    },
+    async acquireLease(key, owner, ttlMs, purpose): Promise<HeldLease> {
+      let lease: Lease = await store.leases.acquire(key, { owner, ttlMs, purpose });
+      return {
+        get record() {
+          return lease.record;
+        },
+        async renew() {
+          lease = await store.leases.renew(lease, { ttlMs });
+        },
+        async release() {
+          await store.leases.release(lease);
+        },
+      };
+    },
+    async getLease(key) {
+      return store.leases.holder(key);
+    },
+    async listLeases() {
+      return (await store.locks.list()).map((v) => v.value);
+    },
+    async breakLease(record: LeaseRecord) {
+      const cur = await store.locks.getByKey(record.key);
+      if (cur !== null && cur.value.nonce === record.nonce) await store.locks.delete(cur.key, cur.revision);
+    },
+    async appendRoutingEvents(events: readonly RoutingEvent[]) {
+      await store.routing.appendAll(events);
+    },
+  };
+}

@@ -1,0 +1,327 @@
+/**
+ * One apply's volume work, around the nine steps (seed 004):
+ * - stop-first: a `single` volume has one writer, so the old instance on it is stopped (not
+ *   removed) before its candidate starts;
+ * - a rollback stops the writers of every volume its target snapshotted and reverts each before
+ *   the candidates start (they read the restored data);
+ * - at each commit, a snapshot of every volume the commit covers, labelled with the deploy id,
+ *   goes into the commit's facts; afterwards the volume records learn it;
+ * - any failure before the commit that covers a volume undoes its revert (to the `<deploy>-pre`
+ *   snapshot taken first) and starts the stopped writers again (volume-undo.ts); the durable
+ *   `pending` mark on the volume record lets the next start do the same after a kill -9.
+ * The plan's volume lines are volume-plan.ts.
+ * Without a VolumeAgent (pure-logic tests) nothing here runs.
+ */
+import {
+  type CommitSnapshot,
+  type DeployCommit,
+  isPloyzError,
+  PloyzError,
+  type VolumeRecord,
+} from '@ployz/types';
+import type { DeployPlan } from '../model/plan.ts';
+import {
+  assertVolumeUnchanged,
+  type CoveredVolume,
+  coveredVolumes,
+  foldSnapshot,
+  type PlannedRevert,
+} from '../model/volumes.ts';
+import type { VolumeAgent } from '../ports.ts';
+import type { DeployRun } from './run.ts';
+import { clearPending, undoVolumes } from './volume-undo.ts';
+
+/** What this run did to one volume before its commit, to be undone if it fails first. */
+interface VolumeUndo {
+  target: CoveredVolume;
+  /** Containers this run stopped (the old writers), started again by the undo. */
+  stopped: string[];
+  /** The snapshot of the state before this run reverted it (`<deploy>-pre`); null: not reverted. */
+  preSnapshot: string | null;
+}
+
+export class RunVolumes {
+  readonly #run: DeployRun;
+  /** By record name; removed when a commit covers the volume (its new state is committed then). */
+  readonly #undo = new Map<string, VolumeUndo>();
+  /** What this rollback restored (recorded in the final commit). */
+  readonly #restored: CommitSnapshot[] = [];
+
+  constructor(run: DeployRun) {
+    this.#run = run;
+  }
+
+  get #agent(): VolumeAgent | undefined {
+    return this.#run.engine.volumes;
+  }
+
+  #undoOf(target: CoveredVolume): VolumeUndo {
+    let undo = this.#undo.get(target.name);
+    if (undo === undefined) {
+      undo = { target, stopped: [], preSnapshot: null };
+      this.#undo.set(target.name, undo);
+    }
+    return undo;
+  }
+
+  /**
+   * The durable mark of what this run has pending on a volume (its record's `pending`), written
+   * before the writers stop or the data changes, so a daemon killed before the commit is undone
+   * by the next start's recovery. A volume without a record yet (never committed) has nothing to
+   * restore.
+   */
+  async #markPending(target: CoveredVolume, preSnapshot: string | null): Promise<void> {
+    const agent = this.#agent;
+    if (agent === undefined) return;
+    const run = this.#run;
+    for (let attempt = 0; ; attempt++) {
+      const current = await agent.getRecord(run.manifest.namespace, target.name);
+      if (current === null) return;
+      const pending = { deploy_id: run.deployId, pre_snapshot: preSnapshot };
+      try {
+        await agent.putRecord({ ...current.value, pending, updated_at: run.now() }, current.revision);
+        return;
+      } catch (error) {
+        if (attempt > 0 || !isPloyzError(error) || error.code !== 'STORE_CONFLICT') throw error;
+      }
+    }
+  }
+
+  /** Owner/mode changes of existing volumes are refused before anything starts. */
+  async check(plan: DeployPlan): Promise<void> {
+    const agent = this.#agent;
+    if (agent === undefined) return;
+    const records = await agent.listRecords(this.#run.manifest.namespace);
+    const covered = coveredVolumes(
+      this.#run.manifest,
+      plan,
+      plan.services.map((s) => s.service),
+    );
+    for (const c of covered) {
+      const record = records.find((r) => r.value.name === c.name);
+      if (record !== undefined) assertVolumeUnchanged(c.spec, record.value);
+    }
+  }
+
+  /**
+   * Stops the writers of each volume, keeps its current state as `<deploy>-pre` (what a failure
+   * restores), then reverts it to its planned snapshot.
+   */
+  async revert(reverts: readonly PlannedRevert[]): Promise<void> {
+    const agent = this.#agent;
+    if (agent === undefined) return;
+    const run = this.#run;
+    const ns = run.manifest.namespace;
+    for (const { target, snapshot } of reverts) {
+      const undo = this.#undoOf(target);
+      await this.#markPending(target, undo.preSnapshot);
+      undo.stopped.push(...(await agent.stopWriters(target.machine, ns, target)));
+      const ref = { volume: target.volume, slot: target.slot };
+      const pre = await agent.snapshot(target.machine, ns, [ref], `${run.deployId}-pre`);
+      const preId = pre.snapshots[0]?.snapshot.id;
+      if (preId === undefined) {
+        throw new PloyzError(
+          'STORAGE_FAILED',
+          `volume ${target.name} on ${target.machine} took no snapshot before its revert; nothing was reverted`,
+          {
+            details: { volume: target.name, machine: target.machine },
+          },
+        );
+      }
+      await this.#markPending(target, preId);
+      undo.preSnapshot = preId;
+      await agent.revert(target.machine, ns, target, snapshot.id);
+      this.#restored.push(snapshot);
+      run.emit({
+        type: 'volume',
+        volume: target.name,
+        machine: target.machine,
+        action: 'reverted',
+        detail: `to the snapshot of ${snapshot.label} (${snapshot.at})`,
+      });
+    }
+  }
+
+  /**
+   * Stop-first for the `single` volumes of `services` whose slot gets a new instance: the old
+   * writer is stopped before its candidate starts (the gap the preview announces).
+   */
+  async stopOldWriters(plan: DeployPlan, services: readonly string[]): Promise<void> {
+    const agent = this.#agent;
+    if (agent === undefined) return;
+    const ns = this.#run.manifest.namespace;
+    const starting = new Set(
+      plan.services
+        .filter((s) => services.includes(s.service) && s.slots.some((slot) => slot.action === 'start'))
+        .map((s) => s.service),
+    );
+    for (const c of coveredVolumes(this.#run.manifest, plan, [...starting])) {
+      if (c.spec.scope !== 'single') continue;
+      const undo = this.#undoOf(c);
+      await this.#markPending(c, undo.preSnapshot);
+      const stopped = await agent.stopWriters(c.machine, ns, c);
+      undo.stopped.push(...stopped);
+      if (stopped.length > 0) {
+        this.#run.emit({
+          type: 'volume',
+          volume: c.name,
+          machine: c.machine,
+          action: 'writer_stopped',
+          detail: `${stopped.length} old writer(s) stopped before the candidate starts (one writer per single volume)`,
+        });
+      }
+    }
+  }
+
+  /** The commit with a snapshot of every volume of `services` (a failure here fails before the commit). */
+  async withSnapshots(
+    commit: DeployCommit,
+    plan: DeployPlan,
+    services: readonly string[],
+  ): Promise<DeployCommit> {
+    const agent = this.#agent;
+    const run = this.#run;
+    const covered = coveredVolumes(run.manifest, plan, services);
+    const volumes = run.manifest.volumes.filter((v) => covered.some((c) => c.volume === v.name));
+    const reverted = commit.kind === 'final' ? [...this.#restored] : [];
+    if (agent === undefined || covered.length === 0) return { ...commit, volumes, reverted };
+    const snapshots: CommitSnapshot[] = [];
+    for (const machine of new Set(covered.map((c) => c.machine))) {
+      const refs = covered
+        .filter((c) => c.machine === machine)
+        .map((c) => ({ volume: c.volume, slot: c.slot }));
+      let taken: Awaited<ReturnType<VolumeAgent['snapshot']>>;
+      try {
+        taken = await agent.snapshot(machine, run.manifest.namespace, refs, run.deployId);
+      } catch (error) {
+        throw new PloyzError(
+          isPloyzError(error) && error.kind === 'user' ? error.code : 'STORAGE_FAILED',
+          `the snapshot of ${refs.map((r) => r.volume).join(', ')} on ${machine} failed before the commit, so nothing was committed: ${(error as Error).message}`,
+          { details: { machine }, cause: error },
+        );
+      }
+      for (const s of taken.snapshots) {
+        snapshots.push({
+          volume: s.volume,
+          slot: s.slot,
+          machine,
+          driver: taken.driver,
+          dataset: s.dataset,
+          id: s.snapshot.id,
+          label: s.snapshot.label,
+          at: s.snapshot.created_at,
+          bytes: s.snapshot.bytes,
+        });
+      }
+    }
+    for (const s of snapshots) {
+      run.emit({
+        type: 'volume',
+        volume: s.slot === null ? s.volume : `${s.volume}-${s.slot}`,
+        machine: s.machine,
+        action: 'snapshot',
+        detail: `${s.driver} snapshot ${s.label} (${s.bytes} bytes referenced)`,
+      });
+    }
+    return { ...commit, volumes, snapshots, reverted };
+  }
+
+  /** After a commit: each covered volume's record learns its snapshot (compare-and-set, retried once). */
+  async record(commit: DeployCommit, plan: DeployPlan, services: readonly string[]): Promise<void> {
+    const agent = this.#agent;
+    if (agent === undefined) return;
+    const run = this.#run;
+    const ns = run.manifest.namespace;
+    const covered = coveredVolumes(run.manifest, plan, services);
+    // The commit is durable: what it covers is not undone any more, whatever fails next.
+    for (const c of covered) this.#undo.delete(c.name);
+    if (commit.kind === 'final') this.#undo.clear();
+    for (const c of covered) {
+      const taken = commit.snapshots.find((s) => s.volume === c.volume && s.slot === c.slot);
+      let written: { record: VolumeRecord; revision: number } | undefined;
+      for (let attempt = 0; written === undefined; attempt++) {
+        const current = await agent.getRecord(ns, c.name);
+        const next = foldSnapshot(current?.value ?? null, c, commit, taken, ns, run.now());
+        try {
+          written = { record: next, revision: await agent.putRecord(next, current?.revision ?? null) };
+        } catch (error) {
+          if (attempt > 0 || !isPloyzError(error) || error.code !== 'STORE_CONFLICT') throw error;
+        }
+      }
+      if (commit.kind === 'final') await this.#prune(c, written.record, written.revision);
+    }
+  }
+
+  /**
+   * Retention after a final commit: the snapshots of all but the newest `keep_snapshots` deploys
+   * are destroyed on the machine and dropped from the record; one the machine must keep stays
+   * listed. A failure here is a warning: the deploy is committed.
+   */
+  async #prune(c: CoveredVolume, record: VolumeRecord, revision: number): Promise<void> {
+    const agent = this.#agent;
+    const excess = record.snapshots.length - record.keep_snapshots;
+    if (agent === undefined || excess <= 0) return;
+    const old = record.snapshots.slice(0, excess).map((s) => s.id);
+    try {
+      const result = await agent.prune(c.machine, record.namespace, c, old);
+      const gone = new Set(result.destroyed);
+      if (gone.size > 0) {
+        const snapshots = record.snapshots.filter((s) => !gone.has(s.id));
+        await agent.putRecord({ ...record, snapshots, updated_at: this.#run.now() }, revision);
+      }
+      const kept = result.kept.length > 0 ? `; kept ${result.kept.map((k) => k.reason).join('; ')}` : '';
+      this.#run.emit({
+        type: 'volume',
+        volume: c.name,
+        machine: c.machine,
+        action: 'pruned',
+        detail: `${gone.size} snapshot(s) older than the last ${record.keep_snapshots} deploys destroyed${kept}`,
+      });
+    } catch (error) {
+      this.#run.emit({
+        type: 'warning',
+        message: `retention of volume ${c.name} on ${c.machine} did not run: ${(error as Error).message}`,
+      });
+    }
+  }
+
+  /**
+   * A failure before the commit that covers a volume: its candidates stop, a reverted volume gets
+   * its pre-revert state back, the old writers start again and the pending mark is cleared.
+   * Errors are collected, not thrown: the caller is already failing and says what could not be
+   * restored (the next start's recovery tries again while the mark stays).
+   */
+  async undo(): Promise<string[]> {
+    const agent = this.#agent;
+    if (agent === undefined) return [];
+    const run = this.#run;
+    const entries = [...this.#undo.values()].map((u) => ({
+      target: u.target,
+      preSnapshot: u.preSnapshot,
+      containers: u.stopped,
+    }));
+    this.#undo.clear();
+    const problems = await undoVolumes(agent, run.manifest.namespace, entries);
+    for (const e of entries) {
+      if (problems.some((p) => p.volume === e.target.name)) continue;
+      if (e.preSnapshot !== null) {
+        run.emit({
+          type: 'volume',
+          volume: e.target.name,
+          machine: e.target.machine,
+          action: 'restored',
+          detail: 'the pre-rollback data is live again',
+        });
+      }
+      await clearPending(agent, run.manifest.namespace, e.target.name, run.deployId).catch(
+        (error: unknown) => {
+          problems.push({
+            volume: e.target.name,
+            message: `clearing its pending mark: ${(error as Error).message}`,
+          });
+        },
+      );
+    }
+    return problems.map((p) => `volume ${p.volume}: ${p.message}`);
+  }
+}

@@ -1,0 +1,400 @@
+/**
+ * The zfs driver (real `zfs`/`zpool`: zfs-fuse on this machine, kernel ZFS where present).
+ *
+ * Layout: a volume `<ns>/<vol>` is a container dataset `<root>/<ns>/<vol>` (canmount=off, the
+ * handle callers keep) holding generations `g1`, `g2`…; exactly one generation is live, mounted at
+ * the container's mount path with the volume's refquota (the quota limits the live data, not the
+ * history). Snapshots are taken on the live generation.
+ *
+ * Revert never uses `zfs rollback` (it destroys newer snapshots). It unmounts the live generation
+ * (STORAGE_BUSY if a writer holds it), snapshots it as `pre-revert-<ms>`, clones the target into a
+ * new generation, promotes the clone (so the live data owns the history it came from) and mounts it
+ * at the same path. Every snapshot stays, on one generation or another, and keeps its guid (the
+ * snapshot id), so reverting to an older snapshot and then to a newer one works. Any failure before
+ * the new generation is mounted remounts the old one: nothing is half-reverted.
+ * zfs-fuse cannot rename a mounted dataset ("dataset is busy"); switching mountpoints needs no rename.
+ */
+import { existsSync } from 'node:fs';
+import { chmod, chown, rmdir } from 'node:fs/promises';
+import { PloyzError } from '@ployz/types';
+import { type RunOptions, TOOLS, type ToolRunner, toolRunner } from './exec.ts';
+import {
+  checkCreate,
+  checkQuota,
+  checkQuotaNotBelowUsed,
+  checkSnapshotLabel,
+  nameUnderRoot,
+  parseVolumeName,
+} from './names.ts';
+import type {
+  CreateVolume,
+  DriverCapabilities,
+  ProbeResult,
+  RevertResult,
+  SnapshotInfo,
+  Usage,
+  Volume,
+  VolumeDriver,
+} from './port.ts';
+
+export interface ZfsDriverOptions extends RunOptions {
+  /** The dataset volumes live under, e.g. `tank/ployz`; created by probe() when missing. */
+  root: string;
+}
+
+const DATASET = /^[A-Za-z][A-Za-z0-9_.:-]*(\/[A-Za-z0-9][A-Za-z0-9_.:-]*)*$/;
+const GENERATION = /^g([1-9][0-9]*)$/;
+const CAPABILITIES: DriverCapabilities = { snapshots: true, quota: true };
+
+interface Generation {
+  dataset: string;
+  index: number;
+  mountpoint: string;
+  refquota: number | null;
+  referenced: number;
+}
+
+/** `zfs get -H -p -o name,property,value …` → name → property → value. */
+function parseGet(out: string): Map<string, Map<string, string>> {
+  const byName = new Map<string, Map<string, string>>();
+  for (const line of out.split('\n')) {
+    const [name, property, value] = line.split('\t');
+    if (name === undefined || property === undefined || value === undefined) continue;
+    let props = byName.get(name);
+    if (!props) {
+      props = new Map();
+      byName.set(name, props);
+    }
+    props.set(property, value);
+  }
+  return byName;
+}
+
+function bytes(value: string | undefined): number {
+  const n = Number(value);
+  return Number.isFinite(n) ? n : 0;
+}
+
+function quotaOf(value: string | undefined): number | null {
+  if (value === undefined || value === 'none' || value === '-' || value === '0') return null;
+  return bytes(value);
+}
+
+/**
+ * zfs-fuse finishes an unmount (and the FUSE release of the last closed file) after the command
+ * returns, so a destroy right after it can say "dataset is busy" for a moment. Only called once the
+ * unmount succeeded, i.e. when no writer holds the dataset any more.
+ */
+async function whileBusy<T>(action: () => Promise<T>, attempts = 30): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await action();
+    } catch (error) {
+      if (attempt >= attempts || !(error instanceof PloyzError && error.code === 'STORAGE_BUSY')) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50 * attempt, 300)));
+    }
+  }
+}
+
+function notFound(what: string, details: Record<string, unknown>): PloyzError {
+  return new PloyzError('NOT_FOUND', what, { details });
+}
+
+export function zfsDriver(options: ZfsDriverOptions): VolumeDriver {
+  const root = options.root;
+  if (!DATASET.test(root) || root.length > 200) {
+    throw new PloyzError(
+      'STORAGE_INVALID',
+      `zfs root ${JSON.stringify(root)} is not a dataset name like tank/ployz`,
+      {
+        details: { root },
+      },
+    );
+  }
+  const pool = root.split('/')[0] ?? root;
+  const run: ToolRunner = toolRunner(options);
+  const zfs = (...args: string[]) => run(TOOLS.zfs, args);
+
+  async function exists(dataset: string): Promise<boolean> {
+    try {
+      await zfs('list', '-H', '-o', 'name', dataset);
+      return true;
+    } catch (error) {
+      if (error instanceof PloyzError && /does not exist/.test(String(error.details?.stderr))) return false;
+      throw error;
+    }
+  }
+
+  async function generations(container: string): Promise<Generation[]> {
+    const out = await zfs(
+      'get',
+      '-H',
+      '-p',
+      '-r',
+      '-d',
+      '1',
+      '-o',
+      'name,property,value',
+      'type,mountpoint,refquota,referenced',
+      container,
+    );
+    const gens: Generation[] = [];
+    for (const [dataset, props] of parseGet(out)) {
+      const match = GENERATION.exec(dataset.slice(container.length + 1));
+      if (!dataset.startsWith(`${container}/`) || !match || props.get('type') !== 'filesystem') continue;
+      gens.push({
+        dataset,
+        index: Number(match[1]),
+        mountpoint: props.get('mountpoint') ?? 'none',
+        refquota: quotaOf(props.get('refquota')),
+        referenced: bytes(props.get('referenced')),
+      });
+    }
+    return gens.sort((a, b) => a.index - b.index);
+  }
+
+  async function live(container: string): Promise<Generation> {
+    if (!(await exists(container)))
+      throw notFound(`volume ${container} does not exist`, { dataset: container });
+    const gens = await generations(container);
+    const mounted = gens.filter((g) => g.mountpoint !== 'none' && g.mountpoint !== 'legacy');
+    const [only] = mounted;
+    if (mounted.length !== 1 || only === undefined) {
+      throw new PloyzError(
+        'STORAGE_FAILED',
+        `volume ${container} has ${mounted.length} live generations (expected 1): an interrupted revert; inspect with zfs list -r ${container}`,
+        { details: { dataset: container, generations: gens.map((g) => g.dataset) } },
+      );
+    }
+    return only;
+  }
+
+  async function containerPath(container: string): Promise<string> {
+    const path = (await zfs('get', '-H', '-o', 'value', 'mountpoint', container)).trim();
+    if (!path.startsWith('/')) {
+      throw new PloyzError(
+        'STORAGE_INVALID',
+        `${container} has no mount path (mountpoint ${path}); give ${root} a mountpoint (zfs set mountpoint=/var/lib/ployz/volumes ${root})`,
+        { details: { dataset: container, mountpoint: path } },
+      );
+    }
+    return path;
+  }
+
+  async function listSnapshots(
+    container: string,
+  ): Promise<Array<SnapshotInfo & { name: string; txg: number }>> {
+    const names = (await zfs('list', '-H', '-o', 'name', '-t', 'snapshot', '-r', container))
+      .split('\n')
+      .filter((n) => n.includes('@'));
+    if (names.length === 0) return [];
+    const props = parseGet(
+      await zfs(
+        'get',
+        '-H',
+        '-p',
+        '-o',
+        'name,property,value',
+        'guid,creation,referenced,createtxg',
+        ...names,
+      ),
+    );
+    return names
+      .map((name) => {
+        const p = props.get(name);
+        return {
+          name,
+          txg: bytes(p?.get('createtxg')),
+          id: p?.get('guid') ?? '',
+          label: name.slice(name.indexOf('@') + 1),
+          createdAt: new Date(bytes(p?.get('creation')) * 1000).toISOString(),
+          bytes: bytes(p?.get('referenced')),
+        };
+      })
+      .sort((a, b) => a.txg - b.txg);
+  }
+
+  function publicInfo(s: SnapshotInfo): SnapshotInfo {
+    return { id: s.id, label: s.label, createdAt: s.createdAt, bytes: s.bytes };
+  }
+
+  async function takeSnapshot(container: string, gen: string, label: string): Promise<SnapshotInfo> {
+    const existing = await listSnapshots(container);
+    if (existing.some((s) => s.label === label)) {
+      throw new PloyzError('STORAGE_EXISTS', `volume ${container} already has a snapshot labelled ${label}`, {
+        details: { dataset: container, label },
+      });
+    }
+    await zfs('snapshot', `${gen}@${label}`);
+    const taken = (await listSnapshots(container)).find((s) => s.label === label);
+    if (!taken)
+      throw new PloyzError('STORAGE_FAILED', `snapshot ${gen}@${label} was not listed after zfs snapshot`);
+    return publicInfo(taken);
+  }
+
+  async function usageOf(gen: Generation): Promise<Usage> {
+    return { usedBytes: gen.referenced, quotaBytes: gen.refquota };
+  }
+
+  return {
+    kind: 'zfs',
+    capabilities: CAPABILITIES,
+
+    async probe(): Promise<ProbeResult> {
+      const health = (
+        await run(TOOLS.zpool, ['list', '-H', '-o', 'health', pool]).catch((error: unknown) => {
+          if (error instanceof PloyzError && /no such pool/i.test(String(error.details?.stderr))) {
+            throw new PloyzError(
+              'STORAGE_INVALID',
+              `zfs pool ${pool} does not exist: create it (zpool create ${pool} <device or file>) or choose another with --storage zfs:<pool>`,
+              { details: { pool }, cause: error },
+            );
+          }
+          throw error;
+        })
+      ).trim();
+      if (health !== 'ONLINE') {
+        throw new PloyzError(
+          'STORAGE_FAILED',
+          `zfs pool ${pool} is ${health}, not ONLINE: see zpool status ${pool}`,
+          {
+            details: { pool, health },
+          },
+        );
+      }
+      if (!(await exists(root))) await zfs('create', '-p', root);
+      await containerPath(root);
+      return {
+        kind: 'zfs',
+        root,
+        implementation: existsSync('/dev/zfs') ? 'kernel' : 'zfs-fuse',
+        capabilities: CAPABILITIES,
+      };
+    },
+
+    async create(spec: CreateVolume): Promise<Volume> {
+      const name = checkCreate(spec);
+      const container = `${root}/${name.full}`;
+      if (await exists(container)) {
+        throw new PloyzError(
+          'STORAGE_EXISTS',
+          `volume ${name.full} already exists (${container}); adopt it instead`,
+          {
+            details: { dataset: container },
+          },
+        );
+      }
+      await zfs('create', '-p', '-o', 'canmount=off', container);
+      try {
+        const path = await containerPath(container);
+        const quota = spec.quotaBytes === null ? [] : ['-o', `refquota=${spec.quotaBytes}`];
+        await zfs('create', '-o', `mountpoint=${path}`, ...quota, `${container}/g1`);
+        await chown(path, spec.owner.uid, spec.owner.gid);
+        await chmod(path, spec.mode);
+        return { dataset: container, path };
+      } catch (error) {
+        await destroyContainer(container).catch(() => undefined);
+        throw error;
+      }
+    },
+
+    async open(nameText: string): Promise<Volume | undefined> {
+      const name = parseVolumeName(nameText);
+      const container = `${root}/${name.full}`;
+      if (!(await exists(container))) return undefined;
+      const gen = await live(container);
+      return { dataset: container, path: gen.mountpoint };
+    },
+
+    async snapshot(dataset: string, label: string): Promise<SnapshotInfo> {
+      nameUnderRoot(root, dataset);
+      checkSnapshotLabel(label);
+      const gen = await live(dataset);
+      return takeSnapshot(dataset, gen.dataset, label);
+    },
+
+    async snapshots(dataset: string): Promise<SnapshotInfo[]> {
+      nameUnderRoot(root, dataset);
+      if (!(await exists(dataset))) throw notFound(`volume ${dataset} does not exist`, { dataset });
+      return (await listSnapshots(dataset)).map(publicInfo);
+    },
+
+    async revert(dataset: string, snapshotId: string): Promise<RevertResult> {
+      nameUnderRoot(root, dataset);
+      const current = await live(dataset);
+      const target = (await listSnapshots(dataset)).find((s) => s.id === snapshotId);
+      if (!target) {
+        throw notFound(`volume ${dataset} has no snapshot with id ${snapshotId}`, { dataset, snapshotId });
+      }
+      const path = current.mountpoint;
+      const next = `${dataset}/g${Math.max(...(await generations(dataset)).map((g) => g.index)) + 1}`;
+      // Unmount first: a writer still holding the volume makes this fail with nothing changed.
+      await zfs('set', 'mountpoint=none', current.dataset);
+      let cloned = false;
+      try {
+        const preRevert = await takeSnapshot(dataset, current.dataset, `pre-revert-${Date.now()}`);
+        const quota = current.refquota === null ? [] : ['-o', `refquota=${current.refquota}`];
+        await zfs('clone', '-o', 'mountpoint=none', ...quota, target.name, next);
+        cloned = true;
+        await zfs('promote', next);
+        cloned = false; // promoted: it now holds history, never destroy it
+        await zfs('set', `mountpoint=${path}`, next);
+        return { preRevert };
+      } catch (error) {
+        if (cloned) await whileBusy(() => zfs('destroy', next)).catch(() => undefined);
+        await zfs('set', `mountpoint=${path}`, current.dataset).catch(() => undefined);
+        throw error;
+      }
+    },
+
+    async destroySnapshot(dataset: string, snapshotId: string): Promise<void> {
+      nameUnderRoot(root, dataset);
+      const target = (await listSnapshots(dataset)).find((s) => s.id === snapshotId);
+      if (!target) {
+        throw notFound(`volume ${dataset} has no snapshot with id ${snapshotId}`, { dataset, snapshotId });
+      }
+      try {
+        await zfs('destroy', target.name);
+      } catch (error) {
+        if (error instanceof PloyzError && /dependent clones/i.test(String(error.details?.stderr))) {
+          throw new PloyzError(
+            'STORAGE_BUSY',
+            `snapshot ${target.label} of ${dataset} is the origin of a generation (a revert cloned it); it stays`,
+            { details: { dataset, snapshotId }, cause: error },
+          );
+        }
+        throw error;
+      }
+    },
+
+    async growQuota(dataset: string, quotaBytes: number): Promise<Usage> {
+      nameUnderRoot(root, dataset);
+      checkQuota(quotaBytes);
+      const gen = await live(dataset);
+      checkQuotaNotBelowUsed(dataset, quotaBytes, gen.referenced);
+      await zfs('set', `refquota=${quotaBytes}`, gen.dataset);
+      return usageOf(await live(dataset));
+    },
+
+    async usage(dataset: string): Promise<Usage> {
+      nameUnderRoot(root, dataset);
+      return usageOf(await live(dataset));
+    },
+
+    async destroy(dataset: string): Promise<void> {
+      nameUnderRoot(root, dataset);
+      if (!(await exists(dataset))) return;
+      await destroyContainer(dataset);
+    },
+  };
+
+  /** Unmount every generation (STORAGE_BUSY leaves everything in place), then destroy the tree. */
+  async function destroyContainer(container: string): Promise<void> {
+    const path = await containerPath(container).catch(() => undefined);
+    for (const gen of await generations(container)) {
+      if (gen.mountpoint !== 'none') await zfs('set', 'mountpoint=none', gen.dataset);
+    }
+    await whileBusy(() => zfs('destroy', '-r', container));
+    if (path) await rmdir(path).catch(() => undefined);
+  }
+}

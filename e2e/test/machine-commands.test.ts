@@ -1,0 +1,65 @@
+/**
+ * The machine commands a running ployzd answers (issue 15 item 11): `ping`, `status` and
+ * `capacity` on `ployz.v1.<inst>.<auth>.rpc.node.<machine>.<command>`, called over the real NATS
+ * with the registry's types (@ployz/protocol `machineCommands`) — the daemon's own handlers, not
+ * ones written in a test. The caller authenticates as ployzd (its seed from the state dir), from
+ * the host's side of the guard, as a deploy engine on another machine would.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { machineCommands, RpcClient } from '@ployz/protocol';
+import { connectStore } from '@ployz/store';
+import { describe, expect, it } from 'vitest';
+import { DaemonHarness } from './daemon-harness.ts';
+
+describe('machine commands of a running ployzd (real ployzd, dockerd, nats)', () => {
+  it('answers ping, status and capacity for its machine; another machine has no responders', async () => {
+    await using h = await DaemonHarness.create();
+    await h.startInitialised();
+    await h.waitFor((s) => s.agent?.listening === true, 'agent listening', 60_000);
+    const seed = (await readFile(join(h.stateDir, 'nats-auth', 'ployzd.nk'), 'utf8')).trim();
+    const connection = await connectStore({
+      servers: `nats://${h.subnet.replace(/0\/24$/, '2')}:4222`,
+      nkeySeed: seed,
+      timeoutMs: 5000,
+    });
+    try {
+      const client = new RpcClient({
+        nc: connection.nc,
+        scope: { installation: h.installation, authority: 'auth-default' },
+        commands: machineCommands,
+        timeoutMs: 10_000,
+        caller: 'e2e',
+      });
+      const before = Date.now();
+      const pong = await client.call('m1', 'ping', null);
+      expect(pong).toMatchObject({ pong: true, machine: 'm1' });
+      expect(Date.parse(pong.at)).toBeGreaterThanOrEqual(before - 60_000);
+
+      // The status the command answers is the daemon's status, as `ployzctl status` shows it.
+      const viaRpc = await client.call('m1', 'status', null);
+      const local = await h.status();
+      expect(viaRpc).toMatchObject({
+        daemon: { pid: h.proc?.pid, state_dir: h.stateDir, socket: h.socket },
+        initialised: true,
+        machine: { machine_id: 'm1', subnet: h.subnet, overlay_ip: local?.machine?.overlay_ip },
+        agent: { listening: true, commands: expect.arrayContaining(['ping', 'status', 'capacity']) },
+      });
+      expect(viaRpc.components.map((c) => c.component).sort()).toEqual(
+        (local?.components ?? []).map((c) => c.component).sort(),
+      );
+
+      // Capacity is measured on this machine, on the disk that holds the state dir.
+      const cap = await client.call('m1', 'capacity', null);
+      expect(cap.disk_path).toBe(h.stateDir);
+      expect(cap.cpus).toBeGreaterThan(0);
+      expect(cap.memory_available_bytes).toBeGreaterThan(0);
+      expect(cap.memory_total_bytes).toBeGreaterThanOrEqual(cap.memory_available_bytes);
+      expect(cap.disk_total_bytes).toBeGreaterThanOrEqual(cap.disk_free_bytes);
+
+      await expect(client.call('m2', 'ping', null)).rejects.toMatchObject({ code: 'RPC_NO_RESPONDERS' });
+    } finally {
+      await connection.close();
+    }
+  });
+});
