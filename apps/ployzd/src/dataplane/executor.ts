@@ -35,10 +35,17 @@ export async function executePlan(
 ): Promise<ReconcileResult[]> {
   const byComponent = new Map(desired.map((d) => [d.spec.component, d]));
   const now = () => new Date().toISOString();
+  const setAside = new Map<ComponentName, string>();
   for (const action of [...plan].reverse()) {
     if (action.kind === 'recreate') {
       events.onAction?.(action);
-      await engine.remove(action.containerId);
+      const removed = await engine.remove(action.containerId);
+      if (removed.kind === 'set_aside') {
+        setAside.set(
+          action.component,
+          `; the old container could not be deleted (${removed.cause}), so it was renamed ${removed.name} and is removed on a later pass`,
+        );
+      }
     }
   }
 
@@ -108,7 +115,10 @@ export async function executePlan(
             containerId: id,
             previousContainerId: action.kind === 'recreate' ? action.containerId : null,
             reason: action.reason,
-            detail: action.kind === 'recreate' ? action.detail : 'no container with this name existed',
+            detail:
+              action.kind === 'recreate'
+                ? `${action.detail}${setAside.get(action.component) ?? ''}`
+                : 'no container with this name existed',
             at: now(),
           });
         } catch (error) {

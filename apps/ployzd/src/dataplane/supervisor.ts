@@ -79,6 +79,7 @@ export class DataPlane {
   #running: Promise<ReconcileSummary> | null = null;
   /** Components earlier repair checks found stopped, and since when (ms). */
   #stoppedSince = new Map<ComponentName, number>();
+  #setAsideLeft: string[] = [];
 
   readonly config: DaemonConfig;
   readonly engine: DockerEngine;
@@ -162,6 +163,7 @@ export class DataPlane {
       const plan = planReconcile({ installation: this.identity.installation, desired, observed });
       this.#results = await executePlan(this.engine, desired, plan, { onAction: (a) => this.log(a) });
       for (const r of this.#results) this.log(r);
+      await this.#sweepSetAside();
       const count = (o: ReconcileResult['outcome']) => this.#results.filter((r) => r.outcome === o).length;
       this.#summary = {
         at,
@@ -185,6 +187,19 @@ export class DataPlane {
       };
     }
     return this.#summary;
+  }
+
+  /**
+   * Containers an earlier pass set aside (their removal failed) are removed once the engine can;
+   * the names still there are kept for status.
+   */
+  async #sweepSetAside(): Promise<void> {
+    this.#setAsideLeft = await this.engine.sweepSetAside(this.identity.installation);
+  }
+
+  /** System containers set aside after a failed removal that the engine could not delete yet. */
+  setAside(): readonly string[] {
+    return this.#setAsideLeft;
   }
 
   /**

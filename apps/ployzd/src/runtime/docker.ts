@@ -263,13 +263,66 @@ export class DockerEngine {
     }
   }
 
-  /** Stop and remove one container by id (only ever called with ids the planner chose). */
-  async remove(id: string): Promise<void> {
+  /**
+   * Stop and remove one container by id (only ever called with ids the planner chose). When the
+   * engine stops it but cannot delete it — overlay2's "failed to remove root filesystem … device
+   * or resource busy" after an engine restart is the known case — the dead container is renamed
+   * aside (`<name>.stale-<id>`) so its name is free for the replacement; `sweepSetAside` removes
+   * it on a later pass. A container that is still running is never set aside (it would keep its
+   * address): that failure is thrown.
+   */
+  async remove(id: string): Promise<RemoveOutcome> {
+    const container = this.docker.getContainer(id);
     try {
-      await this.docker.getContainer(id).remove({ force: true, v: false });
+      await container.remove({ force: true, v: false });
+      return { kind: 'removed' };
     } catch (error) {
-      if (dockerStatus(error) === 404) return;
-      throw error;
+      if (dockerStatus(error) === 404) return { kind: 'removed' };
+      const info = await container.inspect().catch(() => null);
+      const refused = dockerError(error, `cannot remove container ${id.slice(0, 12)}`);
+      if (info === null || info.State.Running) throw refused;
+      const name = `${info.Name.replace(/^\//, '')}${SET_ASIDE_MARK}${id.slice(0, 12)}`;
+      try {
+        await container.rename({ name });
+      } catch {
+        throw refused;
+      }
+      return { kind: 'set_aside', name, cause: error instanceof Error ? error.message : String(error) };
     }
   }
+
+  /**
+   * Removes the installation's system containers an earlier `remove` set aside. Those the engine
+   * still cannot delete stay for the next sweep; their names are returned.
+   */
+  async sweepSetAside(installation: string): Promise<string[]> {
+    const listed = await this.docker
+      .listContainers({
+        all: true,
+        filters: { label: [`${LABELS.installation}=${installation}`, `${LABELS.kind}=system`] },
+      })
+      .catch(() => []);
+    const left: string[] = [];
+    for (const c of listed) {
+      const name = (c.Names[0] ?? '').replace(/^\//, '');
+      if (!isSetAsideName(name)) continue;
+      try {
+        await this.docker.getContainer(c.Id).remove({ force: true, v: false });
+      } catch (error) {
+        if (dockerStatus(error) !== 404) left.push(name);
+      }
+    }
+    return left;
+  }
+}
+
+/** What `DockerEngine.remove` did with a container. */
+export type RemoveOutcome = { kind: 'removed' } | { kind: 'set_aside'; name: string; cause: string };
+
+const SET_ASIDE_MARK = '.stale-';
+
+/** `<name>.stale-<12 hex>`: a system container `remove` renamed aside. */
+export function isSetAsideName(name: string): boolean {
+  const at = name.lastIndexOf(SET_ASIDE_MARK);
+  return at > 0 && /^[0-9a-f]{12}$/.test(name.slice(at + SET_ASIDE_MARK.length));
 }
