@@ -18,6 +18,13 @@ export const socketFlag = Flags.string({
   helpGroup: 'GLOBAL',
 });
 
+/** `--endpoint ip:port` (repeatable, or a comma list): WireGuard endpoints; ployzd validates them. */
+export function endpointFlag(
+  description = 'WireGuard endpoint ip:port other machines reach this one at (repeatable or comma list; default: <first non-loopback IPv4>:<WireGuard port>)',
+) {
+  return Flags.string({ description, multiple: true });
+}
+
 /**
  * What a command threw, as the error the user sees: oclif's parse errors (missing or unknown flag,
  * bad value) are `INVALID_ARGUMENT`; anything that is not a Ployz error is a bug, `INTERNAL`.

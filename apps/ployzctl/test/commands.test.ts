@@ -138,12 +138,34 @@ const events = [
 ];
 
 function ctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return ctlWithStdin(null, ...args);
+}
+
+function ctlWithStdin(
+  stdin: string | null,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--conditions=ployz-source', BIN, ...args], (error, stdout, stderr) => {
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      process.execPath,
+      ['--conditions=ployz-source', BIN, ...args],
+      (error, stdout, stderr) => {
+        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+      },
+    );
+    child.stdin?.end(stdin ?? undefined);
   });
 }
+
+const INVITE = {
+  token: 'ployz1.eyJpIjoibG9jYWwifQ.c2ln',
+  installation: 'local',
+  issuer: 'm1',
+  join: '192.0.2.1:51821',
+  endpoints: ['192.0.2.1:51820'],
+  region: 'eu',
+  expires_at: '2026-12-02T11:00:00.000Z',
+};
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ployzctl-test-'));
@@ -164,6 +186,19 @@ beforeAll(async () => {
             error: {
               code: 'ALREADY_INITIALISED',
               message: 'this machine is already m1; nothing was changed',
+            },
+          }),
+        );
+      }
+      if (req.url === '/v1/machine/invite') return res.end(JSON.stringify({ result: INVITE }));
+      if (req.url === '/v1/machine/join') {
+        res.statusCode = 409;
+        return res.end(
+          JSON.stringify({
+            error: {
+              code: 'INVITE_USED',
+              message: 'this invite already joined m2; nothing was changed',
+              details: { used_by: 'm2' },
             },
           }),
         );
@@ -276,6 +311,79 @@ describe('ployzctl', () => {
     expect(JSON.parse(json.stdout)).toEqual({
       error: { code: 'ALREADY_INITIALISED', message: 'this machine is already m1; nothing was changed' },
     });
+  });
+
+  it('machine init --endpoint sends every value (repeated or comma list) for ployzd to validate', async () => {
+    await ctl(
+      'machine',
+      'init',
+      '--socket',
+      socket,
+      '--endpoint',
+      '192.0.2.1:1,192.0.2.2:2',
+      '--endpoint',
+      '192.0.2.3:3',
+    );
+    const sent = seen.filter((s) => s.url === '/v1/machine/init').at(-1);
+    expect(JSON.parse(sent?.body ?? '{}').endpoints).toEqual(['192.0.2.1:1,192.0.2.2:2', '192.0.2.3:3']);
+  });
+
+  it('machine invite sends ttl, region and endpoints and prints only the token on stdout', async () => {
+    const r = await ctl(
+      'machine',
+      'invite',
+      '--socket',
+      socket,
+      '--ttl',
+      '30m',
+      '--region',
+      'eu',
+      '--endpoint',
+      '192.0.2.1:51820',
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${INVITE.token}\n`);
+    expect(r.stderr).toContain('single use, expires 2026-12-02T11:00:00.000Z');
+    const sent = seen.filter((s) => s.url === '/v1/machine/invite').at(-1);
+    expect(JSON.parse(sent?.body ?? '{}')).toEqual({
+      ttl: '30m',
+      region: 'eu',
+      endpoints: ['192.0.2.1:51820'],
+    });
+    const json = await ctl('machine', 'invite', '--socket', socket, '--json');
+    expect(JSON.parse(json.stdout)).toEqual(INVITE);
+    expect(JSON.parse(seen.filter((s) => s.url === '/v1/machine/invite').at(-1)?.body ?? '{}')).toEqual({
+      ttl: '1h',
+    });
+  });
+
+  it('machine join reads the token from stdin with --token-file - and reports INVITE_USED with exit 2', async () => {
+    const r = await ctlWithStdin(
+      `${INVITE.token}\n`,
+      'machine',
+      'join',
+      '--socket',
+      socket,
+      '--token-file',
+      '-',
+      '--id',
+      'm3',
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('INVITE_USED: this invite already joined m2; nothing was changed');
+    const sent = seen.filter((s) => s.url === '/v1/machine/join').at(-1);
+    expect(JSON.parse(sent?.body ?? '{}')).toEqual({ token: INVITE.token, machine_id: 'm3' });
+    const both = await ctl(
+      'machine',
+      'join',
+      INVITE.token,
+      '--token-file',
+      join(dir, 'token'),
+      '--socket',
+      socket,
+    );
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('INVALID_ARGUMENT');
   });
 
   it('machine ls prints one row per machine', async () => {

@@ -23,6 +23,9 @@ import {
   EventView,
   MachineInitRequest,
   MachineInitResult,
+  MachineInviteRequest,
+  MachineInviteResult,
+  MachineJoinRequest,
   MachineList,
   MachineShowResult,
   RollbackRequest,
@@ -84,6 +87,23 @@ export const api = defineRoutes({
     output: MachineList,
     progress: null,
     description: 'every machine record of the installation',
+  },
+  machineInvite: {
+    method: 'POST',
+    path: '/v1/machine/invite',
+    input: MachineInviteRequest,
+    output: MachineInviteResult,
+    progress: null,
+    description: 'a signed, expiring, single-use token for one machine to join this installation',
+  },
+  machineJoin: {
+    method: 'POST',
+    path: '/v1/machine/join',
+    input: MachineJoinRequest,
+    output: MachineInitResult,
+    progress: null,
+    description:
+      'join an installation with an invite (verified by its issuer first), then bring up the data plane',
   },
   machineCredentialsRotate: {
     method: 'POST',

@@ -102,6 +102,8 @@ export const MachineInitRequest = z.object({
   region: z.string().default('default'),
   /** `zfs:<pool>`, `btrfs:<path>` or `dir:<path>`; absent: the daemon's configured default. */
   storage: z.string().optional(),
+  /** WireGuard endpoints (`ip:port`) for the machine record; absent: `<LAN address>:<WireGuard port>`. */
+  endpoints: z.array(z.string()).optional(),
 });
 export type MachineInitRequest = z.infer<typeof MachineInitRequest>;
 
@@ -119,6 +121,38 @@ export const MachineShowResult = z.looseObject({
 export type MachineShowResult = z.infer<typeof MachineShowResult>;
 
 export const MachineList = z.array(MachineRecord);
+
+/** `machine invite`: a token for one machine to join this installation. */
+export const MachineInviteRequest = z.object({
+  /** How long the token is good for, e.g. `1h`, `30m` (default 1h). */
+  ttl: z.string().default('1h'),
+  /** The joiner's region (default: `default`). */
+  region: z.string().min(1).optional(),
+  /** The WireGuard endpoints the token names for this machine (default: its record's). */
+  endpoints: z.array(z.string()).optional(),
+});
+export type MachineInviteRequest = z.infer<typeof MachineInviteRequest>;
+
+export const MachineInviteResult = z.object({
+  token: z.string(),
+  installation: z.string(),
+  issuer: z.string(),
+  /** host:port of this machine's join listener, which the joiner contacts. */
+  join: z.string(),
+  endpoints: z.array(z.string()),
+  region: z.string().nullable(),
+  expires_at: z.string(),
+});
+export type MachineInviteResult = z.infer<typeof MachineInviteResult>;
+
+/** `machine join <token>` on a machine that is not initialised yet. */
+export const MachineJoinRequest = z.object({
+  token: z.string().min(1),
+  machine_id: z.string().optional(),
+  storage: z.string().optional(),
+  endpoints: z.array(z.string()).optional(),
+});
+export type MachineJoinRequest = z.infer<typeof MachineJoinRequest>;
 
 const PublicKeys = z.object({ ployzd: z.string(), gateway: z.string(), dns: z.string() });
 

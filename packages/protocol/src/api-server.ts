@@ -57,7 +57,8 @@ export function httpStatusFor(error: PloyzError): number {
   }
 }
 
-function asPloyzError(err: unknown): PloyzError {
+/** A thrown value as the PloyzError to answer with (anything else is INTERNAL). */
+export function asPloyzError(err: unknown): PloyzError {
   if (isPloyzError(err)) return err;
   return new PloyzError('INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
 }
@@ -234,19 +235,20 @@ export class LocalApiServer {
   }
 }
 
-function sendJson(res: ServerResponse, status: number, payload: unknown): void {
+export function sendJson(res: ServerResponse, status: number, payload: unknown): void {
   const text = JSON.stringify(payload);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+/** The request body as JSON (null when empty); API_BAD_REQUEST above `maxBytes` or when not JSON. */
+export async function readJson(req: IncomingMessage, maxBytes: number = MAX_BODY): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY)
-      throw new PloyzError('API_BAD_REQUEST', `the request body exceeds ${MAX_BODY} bytes`);
+    if (size > maxBytes)
+      throw new PloyzError('API_BAD_REQUEST', `the request body exceeds ${maxBytes} bytes`);
     chunks.push(chunk as Buffer);
   }
   if (size === 0) return null;

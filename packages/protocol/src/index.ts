@@ -9,6 +9,7 @@
  *           .call(machine, name, request, { timeoutMs, signal })`. Errors: RPC_NO_RESPONDERS, RPC_TIMEOUT,
  *           RPC_BAD_REQUEST, RPC_REMOTE_ERROR, or the remote PloyzError's own code.
  * Machine:  `machineCommands` (ping / status / capacity; no bodies).
+ * Join:     `JoinRequest` / `JoinAnswer` between a joiner's ployzd and the issuer's join listener.
  * Volumes:  `volumeCommands` (volume_snapshot / _revert / _stop_writers / _start_writers / _describe).
  * Deploy:   `deployCommands` (deploy_start / deploy_ready / deploy_stop) and their strict body
  *           schemas (`DeployStartBody`…: the service as the manifest's `ServiceSpec`, no host paths).
@@ -40,17 +41,21 @@ export {
 } from './api-routes.ts';
 export * from './api-schemas.ts';
 export {
+  asPloyzError,
   type HandlerContext,
   httpStatusFor,
   type ListenOptions,
   LocalApiServer,
   type RouteHandler,
+  readJson,
+  sendJson,
   socketAnswers,
 } from './api-server.ts';
 export * from './components.ts';
 export * from './deploy-commands.ts';
 export * from './deploy-events.ts';
 export { WireErrorBody } from './error-body.ts';
+export * from './join.ts';
 export * from './machine-commands.ts';
 export type { Plain, Sendable } from './plain.ts';
 export {

@@ -73,6 +73,8 @@ function routingLimits(r: RoutingRetention): Pick<StreamConfig, 'max_msgs' | 'ma
 /** KV buckets and how much history each keeps (1 = just the current value). */
 const BUCKETS = [
   'machines',
+  'invites',
+  'subnets',
   'deployStatus',
   'deployPhases',
   'revisions',

@@ -44,6 +44,8 @@ export function assetNames(scope: Scope) {
   const { installation: inst, authority: auth } = validateScope(scope);
   return {
     machines: `machines_${inst}`,
+    invites: `invites_${inst}`,
+    subnets: `subnets_${inst}`,
     deployCommits: `cp_deploy_commits_${auth}`,
     deployStatus: `cp_deploy_status_${auth}`,
     deployPhases: `cp_deploy_phases_${auth}`,
@@ -85,6 +87,9 @@ export function streamSubjects(scope: Scope) {
 /** KV key scheme, one function per bucket. */
 export const keys = {
   machine: (machine: string) => joinTokens(machine),
+  invite: (nonce: string) => joinTokens(nonce),
+  /** `10.210.3.0/24` → `10-210-3-0`. */
+  subnet: (subnet: string) => joinTokens(subnet.replace(/\/24$/, '').replaceAll('.', '-')),
   revision: (namespace: string, service: string, revision: string) =>
     joinTokens(namespace, service, revision),
   release: (namespace: string, service: string) => joinTokens(namespace, service),

@@ -12,11 +12,13 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import {
   DeployStatusRecord,
   InstanceRecord,
+  InviteRecord,
   LeaseRecord,
   MachineRecord,
   PhaseRecord,
   ReleaseRecord,
   RevisionRecord,
+  SubnetClaim,
   VolumeRecord,
 } from '@ployz/types';
 import { type EnsureAssetsResult, ensureAssets, type RoutingRetention } from './assets.ts';
@@ -52,6 +54,8 @@ export class Store {
   readonly assets: EnsureAssetsResult | null;
 
   readonly machines: RecordBucket<typeof MachineRecord, [machine: string]>;
+  readonly invites: RecordBucket<typeof InviteRecord, [nonce: string]>;
+  readonly subnets: RecordBucket<typeof SubnetClaim, [subnet: string]>;
   readonly revisions: RecordBucket<
     typeof RevisionRecord,
     [namespace: string, service: string, revision: string]
@@ -76,6 +80,8 @@ export class Store {
     jsm: JetStreamManager;
     kvs: Record<
       | 'machines'
+      | 'invites'
+      | 'subnets'
       | 'revisions'
       | 'releases'
       | 'instances'
@@ -101,6 +107,20 @@ export class Store {
       schema: MachineRecord,
       keyOfParts: keys.machine,
       keyOfRecord: (r) => keys.machine(r.id),
+    });
+    this.invites = new RecordBucket({
+      bucket: n.invites,
+      kv: kvs.invites,
+      schema: InviteRecord,
+      keyOfParts: keys.invite,
+      keyOfRecord: (r) => keys.invite(r.nonce),
+    });
+    this.subnets = new RecordBucket({
+      bucket: n.subnets,
+      kv: kvs.subnets,
+      schema: SubnetClaim,
+      keyOfParts: keys.subnet,
+      keyOfRecord: (r) => keys.subnet(r.subnet),
     });
     this.revisions = new RecordBucket({
       bucket: n.revisions,
@@ -193,24 +213,47 @@ export class Store {
     const jsm = await jetstreamManager(connection.nc);
     const kvm = new Kvm(connection.nc);
     const names = assetNames(scope);
-    const [machines, revisions, releases, instances, deployStatus, deployPhases, volumes, locks] =
-      await Promise.all([
-        bucket(kvm, names.machines),
-        bucket(kvm, names.revisions),
-        bucket(kvm, names.releases),
-        bucket(kvm, names.instances),
-        bucket(kvm, names.deployStatus),
-        bucket(kvm, names.deployPhases),
-        bucket(kvm, names.volumes),
-        bucket(kvm, names.locks),
-      ]);
+    const [
+      machines,
+      invites,
+      subnets,
+      revisions,
+      releases,
+      instances,
+      deployStatus,
+      deployPhases,
+      volumes,
+      locks,
+    ] = await Promise.all([
+      bucket(kvm, names.machines),
+      bucket(kvm, names.invites),
+      bucket(kvm, names.subnets),
+      bucket(kvm, names.revisions),
+      bucket(kvm, names.releases),
+      bucket(kvm, names.instances),
+      bucket(kvm, names.deployStatus),
+      bucket(kvm, names.deployPhases),
+      bucket(kvm, names.volumes),
+      bucket(kvm, names.locks),
+    ]);
     return new Store({
       scope,
       connection,
       js,
       jsm,
       assets,
-      kvs: { machines, revisions, releases, instances, deployStatus, deployPhases, volumes, locks },
+      kvs: {
+        machines,
+        invites,
+        subnets,
+        revisions,
+        releases,
+        instances,
+        deployStatus,
+        deployPhases,
+        volumes,
+        locks,
+      },
     });
   }
 

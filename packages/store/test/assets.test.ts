@@ -23,6 +23,8 @@ describe('assets', () => {
       expect(first.created.sort()).toEqual(
         [
           'machines_inst1',
+          'invites_inst1',
+          'subnets_inst1',
           'cp_deploy_commits_auth-a',
           'cp_deploy_status_auth-a',
           'cp_deploy_phases_auth-a',
@@ -36,7 +38,7 @@ describe('assets', () => {
       );
       const second = await ensureAssets(nc, scope, 1);
       expect(second.created).toEqual([]);
-      expect(second.existing).toHaveLength(10);
+      expect(second.existing).toHaveLength(12);
 
       const jsm = await jetstreamManager(nc);
       const streams: string[] = [];

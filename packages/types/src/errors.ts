@@ -119,6 +119,17 @@ export const ERROR_CODES = {
       'a sealed value was sealed under another installation key; give this daemon the installation key',
   },
   SECRET_KEY_INVALID: { kind: 'user', summary: 'the installation key is not 32 bytes of base64url' },
+  // Fleet (invites and joins)
+  INVITE_INVALID: {
+    kind: 'user',
+    summary:
+      'the invite token is malformed, its signature does not verify, or it is of another installation; nothing was changed',
+  },
+  INVITE_EXPIRED: { kind: 'user', summary: 'the invite token has expired; nothing was changed' },
+  INVITE_USED: {
+    kind: 'conflict',
+    summary: 'the invite token was already used by another join; nothing was changed',
+  },
   // Catch-all for bugs: never used for user mistakes.
   INTERNAL: { kind: 'internal', summary: 'an unexpected internal error' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;

@@ -52,6 +52,33 @@ export const MachineRecord = z.object({
 });
 export type MachineRecord = z.infer<typeof MachineRecord>;
 
+/**
+ * One issued invite (`invites_<installation>`, key = its nonce). Created when the token is
+ * printed; a join moves it to `used` by compare-and-set, so a token joins at most one machine.
+ */
+export const InviteRecord = z.object({
+  nonce: z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'a 16-byte base64url nonce'),
+  issuer: MachineId,
+  region: z.string().min(1).nullable(),
+  expires_at: Timestamp,
+  state: z.enum(['issued', 'used']),
+  used_by: MachineId.nullable(),
+  used_at: Timestamp.nullable(),
+  created_at: Timestamp,
+});
+export type InviteRecord = z.infer<typeof InviteRecord>;
+
+/**
+ * A workload /24 taken by a machine (`subnets_<installation>`, key = the subnet's base address).
+ * Created by compare-and-set at join, so two joins never hold the same /24.
+ */
+export const SubnetClaim = z.object({
+  subnet: z.string().regex(/^\d{1,3}\.\d{1,3}\.\d{1,3}\.0\/24$/, 'an IPv4 /24 like 10.210.3.0/24'),
+  machine: MachineId,
+  claimed_at: Timestamp,
+});
+export type SubnetClaim = z.infer<typeof SubnetClaim>;
+
 // ---------------------------------------------------------------- revisions and releases
 
 /**

@@ -2,6 +2,7 @@
  * The daemon's configuration, parsed once (env `PLOYZ_*`, then `--flags` on top) with one zod
  * schema. Tests give every install its own state dir, socket, bridge, subnet and name prefix.
  */
+import { DEFAULT_JOIN_PORT } from '@ployz/protocol';
 import { PloyzError } from '@ployz/types';
 import { z } from 'zod';
 import { DEFAULT_CLUSTER_RANGE, DEFAULT_OVERLAY_PREFIX } from '../machine/address.ts';
@@ -28,6 +29,13 @@ export const DaemonConfig = z.object({
   gatewayPort: Port.default(80),
   gatewayHostIp: z.string().default('0.0.0.0'),
   wireguardPort: Port.default(51820),
+  /**
+   * This machine's LAN address: the host of its default WireGuard endpoint and where the join
+   * listener binds. Default: the first non-loopback IPv4 address (fleet/endpoint.ts lanAddress).
+   */
+  lanAddress: z.union([z.ipv4(), z.ipv6()]).optional(),
+  /** TCP port of the join listener on the LAN address (0: any free port, for tests). */
+  joinPort: z.coerce.number().int().min(0).max(65535).default(DEFAULT_JOIN_PORT),
   imageNetworking: z.string().default('ployz/networking:latest'),
   imageNats: z.string().default('ployz/nats:latest'),
   imageGateway: z.string().default('ployz/gateway:latest'),

@@ -10,6 +10,7 @@
  * agent → plugins → stop) reads top to bottom here; each room's work lives in its own folder.
  */
 import { mkdir } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
 import {
   type CommandHandlers,
   type CommandRegistry,
@@ -26,9 +27,22 @@ import type { Logger } from 'pino';
 import { natsMonitorUrlFromHost, natsUrlFromHost, networkingAddress } from '../dataplane/component-spec.ts';
 import { watchEngine } from '../dataplane/engine-watch.ts';
 import { type ComponentStatus, DataPlane, type ReconcileSummary } from '../dataplane/supervisor.ts';
+import { lanAddress, parseEndpoints, recordEndpoints } from '../fleet/endpoint.ts';
+import { issueInvite, parseInviteTtl } from '../fleet/invite.ts';
+import { decodeInvite } from '../fleet/invite-token.ts';
+import { acceptJoin } from '../fleet/join-accept.ts';
+import { JoinListener, requestJoin } from '../fleet/join-listener.ts';
 import { measureCapacity } from '../machine/capacity.ts';
 import { MachineDirectory, machineRecordFor } from '../machine/directory.ts';
-import { createIdentity, type InitRequest, type MachineIdentity, readIdentity } from '../machine/identity.ts';
+import {
+  createIdentity,
+  defaultMachineId,
+  generateWireguardKeys,
+  type InitRequest,
+  type MachineIdentity,
+  readIdentity,
+} from '../machine/identity.ts';
+import { ensureInviteKey, type InviteKey, readInviteKey } from '../machine/invite-key.ts';
 import { ensureNatsCredentials, ployzdSeedSource } from '../machine/nats-credentials.ts';
 import {
   finishInterruptedRotation,
@@ -66,6 +80,11 @@ export class Daemon {
   #activation: Promise<void> | null = null;
   #started: DaemonPlugin[] = [];
   #stopping = false;
+  #joinListener: JoinListener | null = null;
+  /** host:port the join listener is bound to; null while it is not listening. */
+  #joinAddress: string | null = null;
+  /** The machine records a join answer brought, written into this machine's store once it opens. */
+  #joinPeers: MachineRecord[] = [];
 
   readonly config: DaemonConfig;
   readonly docker: DockerEngine;
@@ -140,8 +159,11 @@ export class Daemon {
         authority: input.authority,
         region: input.region,
         storage: input.storage,
+        endpoints: input.endpoints,
       }),
     );
+    ctx.implement('machineInvite', (input) => this.invite(input));
+    ctx.implement('machineJoin', (input) => this.join(input));
     ctx.implement('machineShow', () => this.machine());
     ctx.implement('machineList', () => this.machines());
     ctx.implement('machineCredentialsRotate', () => this.rotateCredentials());
@@ -166,13 +188,14 @@ export class Daemon {
     reconcile: ReconcileSummary | null;
     components: ComponentStatus[];
   }> {
-    // The storage is probed before anything is written: a missing tool or pool changes nothing.
+    // Endpoints and storage are checked before anything is written: bad input changes nothing.
+    const endpoints = parseEndpoints(request.endpoints ?? []);
     const storage = request.storage ?? this.config.storage ?? defaultStorage(this.config.stateDir);
     if ((await readIdentity(this.config.stateDir)) === null)
       await volumeDriver(parseStorageSpec(storage)).probe();
     const identity = await createIdentity(
       this.config.stateDir,
-      { ...request, storage },
+      { ...request, storage, endpoints },
       {
         clusterRange: this.config.clusterRange,
         subnet: this.config.subnet,
@@ -183,6 +206,14 @@ export class Daemon {
       { machine: identity.machine_id, installation: identity.installation, subnet: identity.subnet },
       'machine initialised',
     );
+    return this.#up(identity);
+  }
+
+  async #up(identity: MachineIdentity): Promise<{
+    machine: MachineIdentity;
+    reconcile: ReconcileSummary | null;
+    components: ComponentStatus[];
+  }> {
     this.#identity = identity;
     this.#activation = this.#activate(identity);
     await this.#activation;
@@ -195,6 +226,12 @@ export class Daemon {
 
   async #activate(identity: MachineIdentity): Promise<void> {
     const log = this.logger.child({ machine: identity.machine_id });
+    // The installation's first machine holds the invite key (created at init, or at the first
+    // start of a machine initialised before invites existed); a machine that joined has none.
+    if (identity.joined_from === undefined) {
+      const { created } = await ensureInviteKey(this.config.stateDir);
+      if (created) log.info({}, 'installation invite key created');
+    }
     const dataPlane = new DataPlane(this.config, this.docker, identity, (event) => {
       if ('outcome' in event) {
         log.info(
@@ -365,10 +402,23 @@ export class Daemon {
           ...(routingRetention === undefined ? {} : { routingRetention }),
         });
         const directory = new MachineDirectory(this.#store);
-        const { created } = await directory.ensure(machineRecordFor(identity, [], new Date().toISOString()));
+        const endpoints = this.#endpoints(identity);
+        const now = new Date().toISOString();
+        const { created, updated } = await directory.ensure(machineRecordFor(identity, endpoints, now));
+        // Until NATS spans machines (issue 18 item 4), a joined machine's own store learns the
+        // members from its join answer, so its mesh peers with them.
+        for (const peer of this.#joinPeers) await directory.ensure(peer);
+        this.#joinPeers = [];
         this.#directory = directory;
         this.#recordStored = true;
-        log.info({ created }, created ? 'machine record written' : 'machine record present');
+        log.info(
+          { created, updated, endpoints },
+          created
+            ? 'machine record written'
+            : updated
+              ? 'machine record endpoints updated'
+              : 'machine record present',
+        );
         break;
       } catch (error) {
         log.warn(
@@ -379,6 +429,7 @@ export class Daemon {
       }
     }
     if (dataPlaneUp && this.#store !== null && !this.#stopping) this.#startMesh(identity, this.#store, log);
+    if (this.#store !== null && !this.#stopping) await this.#startJoinListener(identity, this.#store, log);
     for (const plugin of this.plugins) {
       if (this.#stopping) return;
       try {
@@ -424,6 +475,168 @@ export class Daemon {
       onEvent,
     });
     void this.#mesh.run(this.#abort.signal);
+  }
+
+  /** This machine's LAN address: configured, else the first non-loopback IPv4 one. */
+  #lanAddress(): string | null {
+    return (
+      this.config.lanAddress ??
+      lanAddress(networkInterfaces(), {
+        interfaces: [this.config.bridgeName],
+        cidrs: [this.config.clusterRange],
+      })
+    );
+  }
+
+  #endpoints(identity: MachineIdentity): string[] {
+    return recordEndpoints(identity.endpoints, this.#lanAddress(), this.config.wireguardPort);
+  }
+
+  /** Members that hold the invite key answer joins on `<LAN address>:<join port>`. */
+  async #startJoinListener(identity: MachineIdentity, store: Store, log: Logger): Promise<void> {
+    const key = await readInviteKey(this.config.stateDir);
+    const host = this.#lanAddress();
+    if (key === null || host === null) {
+      if (key !== null) log.warn({}, 'no LAN address found (set --lan-address); join listener not started');
+      return;
+    }
+    const listener = new JoinListener(
+      async (request) => {
+        const answer = await acceptJoin(
+          {
+            store,
+            key: key.publicKey,
+            installation: identity.installation,
+            authority: identity.authority,
+            clusterRange: this.config.clusterRange,
+            overlayPrefix: this.config.overlayPrefix,
+            now: () => new Date(),
+          },
+          request,
+        ).catch((error: unknown) => {
+          log.warn({ joiner: request.machine_id, err: errorMessage(error) }, 'join refused');
+          throw error;
+        });
+        log.info({ joiner: answer.machine_id, subnet: answer.subnet }, 'machine joined');
+        return answer;
+      },
+      (error) => log.warn({ err: errorMessage(error) }, 'join listener request failed'),
+    );
+    try {
+      this.#joinAddress = await listener.listen(host, this.config.joinPort);
+      this.#joinListener = listener;
+      log.info({ address: this.#joinAddress }, 'join listener listening');
+    } catch (error) {
+      log.warn({ host, port: this.config.joinPort, err: errorMessage(error) }, 'join listener cannot listen');
+    }
+  }
+
+  /** `ployzctl machine invite`: a signed, expiring, single-use token (fleet/invite.ts). */
+  async invite(input: { ttl: string; region?: string | undefined; endpoints?: string[] | undefined }) {
+    const identity = this.#requireIdentity();
+    const ttlMs = parseInviteTtl(input.ttl);
+    const endpointsGiven = parseEndpoints(input.endpoints ?? []);
+    const key: InviteKey | null = await readInviteKey(this.config.stateDir);
+    if (key === null) {
+      throw new PloyzError(
+        'NOT_FOUND',
+        `this machine holds no installation invite key (it joined from ${identity.joined_from ?? 'another machine'}); run ployzctl machine invite on ${identity.joined_from ?? "the installation's first machine"}`,
+      );
+    }
+    const store = this.context.store();
+    if (this.#joinAddress === null) {
+      throw new PloyzError(
+        'ENGINE_NOT_READY',
+        "the join listener is not listening (see ployzd's log: no LAN address, or the join port is taken); set --lan-address / --join-port",
+      );
+    }
+    const endpoints = endpointsGiven.length > 0 ? endpointsGiven : this.#endpoints(identity);
+    const { token, invite } = await issueInvite(store, key, {
+      installation: identity.installation,
+      issuer: identity.machine_id,
+      issuer_public_key: identity.public_key,
+      issuer_endpoints: endpoints,
+      join: this.#joinAddress,
+      region: input.region ?? null,
+      ttlMs,
+      now: new Date(),
+    });
+    this.logger.info({ nonce: invite.nonce, expires_at: invite.expires_at.toISOString() }, 'invite issued');
+    return {
+      token,
+      installation: invite.installation,
+      issuer: invite.issuer,
+      join: invite.join,
+      endpoints,
+      region: invite.region,
+      expires_at: invite.expires_at.toISOString(),
+    };
+  }
+
+  /**
+   * `ployzctl machine join <token>`: nothing is written here before the issuer accepted the
+   * token (it verifies signature, installation, expiry and single use); then the identity is
+   * created from its answer and the data plane comes up as after `machine init`.
+   */
+  async join(input: {
+    token: string;
+    machine_id?: string | undefined;
+    storage?: string | undefined;
+    endpoints?: string[] | undefined;
+  }) {
+    const existing = await readIdentity(this.config.stateDir);
+    if (existing) {
+      throw new PloyzError(
+        'ALREADY_INITIALISED',
+        `this machine is already ${existing.machine_id} in installation ${existing.installation}; nothing was changed`,
+        { details: { machine_id: existing.machine_id, installation: existing.installation } },
+      );
+    }
+    const { invite } = decodeInvite(input.token);
+    const endpoints = parseEndpoints(input.endpoints ?? []);
+    const storage = input.storage ?? this.config.storage ?? defaultStorage(this.config.stateDir);
+    // zfs/btrfs are probed before the issuer is asked (a missing tool or pool changes nothing);
+    // a dir root is only created by its probe, so that one waits for the issuer's yes.
+    const spec = parseStorageSpec(storage);
+    const driver = volumeDriver(spec);
+    if (spec.kind !== 'dir') await driver.probe();
+    const machineId = input.machine_id ?? defaultMachineId();
+    const keys = await generateWireguardKeys();
+    const answer = await requestJoin(invite.join, {
+      token: input.token,
+      machine_id: machineId,
+      public_key: keys.publicKey,
+      endpoints: recordEndpoints(endpoints, this.#lanAddress(), this.config.wireguardPort),
+    });
+    const identity = await createIdentity(
+      this.config.stateDir,
+      {
+        machineId: answer.machine_id,
+        installation: answer.installation,
+        authority: answer.authority,
+        region: answer.region,
+        storage,
+        endpoints,
+      },
+      {
+        clusterRange: this.config.clusterRange,
+        subnet: answer.subnet,
+        overlayPrefix: this.config.overlayPrefix,
+      },
+      { keys, overlayIp: answer.overlay_ip, issuer: invite.issuer },
+    );
+    this.logger.info(
+      {
+        machine: identity.machine_id,
+        installation: identity.installation,
+        subnet: identity.subnet,
+        issuer: invite.issuer,
+      },
+      'machine joined',
+    );
+    this.#joinPeers = answer.peers;
+    if (spec.kind === 'dir') await driver.probe();
+    return this.#up(identity);
   }
 
   #requireIdentity(): MachineIdentity {
@@ -499,6 +712,9 @@ export class Daemon {
     this.#stopping = true;
     await this.api.close();
     order.push('local-api');
+    await this.#joinListener?.close();
+    this.#joinListener = null;
+    this.#joinAddress = null;
     for (const plugin of [...this.#started].reverse()) {
       await plugin.stop?.().catch((error: unknown) => {
         this.logger.warn({ plugin: plugin.name, err: String(error) }, 'plugin stop failed');

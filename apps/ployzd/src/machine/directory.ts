@@ -42,31 +42,47 @@ export class MachineDirectory {
     return (await this.store.machines.get(id))?.value ?? null;
   }
 
-  /** Creates the record when absent (plus its routing event); keeps a stored one as it is. */
-  async ensure(record: MachineRecord): Promise<{ record: MachineRecord; created: boolean }> {
-    const existing = await this.get(record.id);
-    if (existing) return { record: existing, created: false };
-    try {
-      await this.store.routing.appendAfterWrite(
-        () => this.store.machines.create(record),
-        (written) => ({
-          type: 'machine_upserted',
-          machine: written.value,
-          deploy_id: null,
-          at: record.updated_at,
-        }),
-      );
-      return { record, created: true };
-    } catch (error) {
-      if (isPloyzError(error, 'STORE_CONFLICT')) {
-        const raced = await this.get(record.id);
-        if (raced) return { record: raced, created: false };
+  /**
+   * Creates the record when absent (plus its routing event). A stored one is kept as it is,
+   * except its endpoints: when they differ from `record`'s they are replaced by compare-and-set
+   * on the revision read (a lost race re-reads and retries), with a `machine_upserted` event.
+   */
+  async ensure(
+    record: MachineRecord,
+  ): Promise<{ record: MachineRecord; created: boolean; updated: boolean }> {
+    for (let attempt = 1; ; attempt++) {
+      const existing = await this.store.machines.get(record.id);
+      try {
+        if (existing === null) {
+          await this.#write(() => this.store.machines.create(record));
+          return { record, created: true, updated: false };
+        }
+        if (sameEndpoints(existing.value.endpoints, record.endpoints)) {
+          return { record: existing.value, created: false, updated: false };
+        }
+        const next = { ...existing.value, endpoints: record.endpoints, updated_at: record.updated_at };
+        await this.#write(() => this.store.machines.update(next, existing.revision));
+        return { record: next, created: false, updated: true };
+      } catch (error) {
+        if (!isPloyzError(error, 'STORE_CONFLICT') || attempt >= 5) throw error;
       }
-      throw error;
     }
+  }
+
+  async #write(write: () => Promise<{ value: MachineRecord }>): Promise<void> {
+    await this.store.routing.appendAfterWrite(write, (written) => ({
+      type: 'machine_upserted',
+      machine: written.value,
+      deploy_id: null,
+      at: written.value.updated_at,
+    }));
   }
 
   async list(): Promise<MachineRecord[]> {
     return (await this.store.machines.list()).map((v) => v.value).sort((a, b) => a.id.localeCompare(b.id));
   }
+}
+
+function sameEndpoints(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((e, i) => e === b[i]);
 }

@@ -24,6 +24,10 @@ export const MachineIdentity = z.object({
   region: z.string().min(1),
   /** The volume storage chosen at init (`zfs:<pool>`, `btrfs:<path>`, `dir:<path>`); absent: the daemon's default. */
   storage: z.string().optional(),
+  /** WireGuard endpoints given at init (`--endpoint`); absent: `<LAN address>:<WireGuard port>`. */
+  endpoints: z.array(z.string()).optional(),
+  /** The machine whose invite this one joined with; absent on an installation's first machine. */
+  joined_from: MachineId.optional(),
   created_at: z.string(),
 });
 export type MachineIdentity = z.infer<typeof MachineIdentity>;
@@ -35,6 +39,15 @@ export interface InitRequest {
   region?: string | undefined;
   /** Already parsed and probed by the caller. */
   storage?: string | undefined;
+  /** Already validated (fleet/endpoint.ts `parseEndpoints`). */
+  endpoints?: string[] | undefined;
+}
+
+/** What a join answer fixes instead of deriving it here (the keys were sent to the issuer). */
+export interface Joined {
+  keys: { privateKey: string; publicKey: string };
+  overlayIp: string;
+  issuer: string;
 }
 
 export function identityPath(stateDir: string): string {
@@ -94,6 +107,7 @@ export async function createIdentity(
   stateDir: string,
   request: InitRequest,
   derive: { clusterRange: string; subnet?: string | undefined; overlayPrefix: string },
+  joined?: Joined,
 ): Promise<MachineIdentity> {
   const existing = await readIdentity(stateDir);
   if (existing) {
@@ -115,14 +129,18 @@ export async function createIdentity(
     const issue = fields.error.issues[0];
     throw new PloyzError('INVALID_ARGUMENT', `${String(issue?.path[0])}: ${issue?.message}`);
   }
-  const keys = await generateWireguardKeys();
+  const keys = joined?.keys ?? (await generateWireguardKeys());
   const identity: MachineIdentity = {
     ...fields.data,
     public_key: keys.publicKey,
-    overlay_ip: overlayAddress(keys.publicKey, derive.overlayPrefix),
+    overlay_ip: joined?.overlayIp ?? overlayAddress(keys.publicKey, derive.overlayPrefix),
     overlay_prefix_length: 48,
     subnet: derive.subnet ?? machineSubnet(keys.publicKey, derive.clusterRange),
     ...(request.storage === undefined ? {} : { storage: request.storage }),
+    ...(request.endpoints === undefined || request.endpoints.length === 0
+      ? {}
+      : { endpoints: request.endpoints }),
+    ...(joined === undefined ? {} : { joined_from: joined.issuer }),
     created_at: new Date().toISOString(),
   };
   await mkdir(wireguardDir(stateDir), { recursive: true, mode: 0o700 });

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import type { MachineInitResult } from '@ployz/protocol';
-import { EXIT_STATUS, exitStatus, isErrorCode } from '@ployz/types';
-import { DaemonCommand } from '../../daemon-command.ts';
+import { DaemonCommand, endpointFlag } from '../../daemon-command.ts';
+import { machineUpExitCode, machineUpLines } from '../../machine-output.ts';
 
 export default class MachineInit extends DaemonCommand {
   static override description =
@@ -10,6 +10,7 @@ export default class MachineInit extends DaemonCommand {
     '<%= config.bin %> machine init',
     '<%= config.bin %> machine init --id web-1 --installation prod --region eu',
     '<%= config.bin %> machine init --storage zfs:tank',
+    '<%= config.bin %> machine init --endpoint 203.0.113.7:51820',
   ];
   static override flags = {
     id: Flags.string({ description: 'machine id (default: the hostname)' }),
@@ -20,6 +21,7 @@ export default class MachineInit extends DaemonCommand {
       description:
         "where volumes live: zfs:<pool>, btrfs:<path> (a mounted btrfs) or dir:<path> (plain directories, no snapshots); probed first, recorded on the machine. Default: the daemon's PLOYZ_STORAGE, else dir:<state dir>/volumes",
     }),
+    endpoint: endpointFlag(),
   };
 
   async run(): Promise<MachineInitResult> {
@@ -31,20 +33,13 @@ export default class MachineInit extends DaemonCommand {
       authority: flags.authority,
       region: flags.region,
       ...(flags.storage !== undefined ? { storage: flags.storage } : {}),
+      ...(flags.endpoint !== undefined ? { endpoints: flags.endpoint } : {}),
     });
     if (!this.jsonEnabled()) {
-      const m = result.machine;
-      this.log(`machine ${m.machine_id} in installation ${m.installation}`);
-      this.log(`  overlay ${m.overlay_ip}  subnet ${m.subnet}`);
-      if (typeof m.storage === 'string') this.log(`  storage ${m.storage}`);
-      for (const c of result.components)
-        this.log(`  ${c.component.padEnd(11)} ${c.state}${c.detail ? `  ${c.detail}` : ''}`);
-      if (result.reconcile?.error)
-        this.log(`  data plane: ${result.reconcile.error.code}: ${result.reconcile.error.message}`);
+      this.log(`machine ${result.machine.machine_id} in installation ${result.machine.installation}`);
+      for (const line of machineUpLines(result)) this.log(line);
     }
-    // The machine is initialised either way; a data plane that did not come up is a failure to see.
-    const failure = result.reconcile?.error;
-    if (failure) process.exitCode = isErrorCode(failure.code) ? exitStatus(failure.code) : EXIT_STATUS.FAILED;
+    process.exitCode = machineUpExitCode(result) ?? process.exitCode;
     return result;
   }
 }

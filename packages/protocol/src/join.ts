@@ -1,0 +1,40 @@
+/**
+ * The join exchange between two ployzd (DESIGN.md §7): the joiner POSTs `JoinRequest` to the
+ * issuer's join listener (`JOIN_PATH` on `DEFAULT_JOIN_PORT`, the address the invite names); the
+ * issuer answers `JoinAnswer` (200) or `{ error }` with the code (INVITE_INVALID, INVITE_EXPIRED,
+ * INVITE_USED…). Plain HTTP on the LAN: the token is the only secret and is single-use.
+ */
+import { MachineId, MachineRecord } from '@ployz/types';
+import { z } from 'zod';
+import { WireErrorBody } from './error-body.ts';
+
+export const DEFAULT_JOIN_PORT = 51821;
+export const JOIN_PATH = '/v1/join';
+/** Largest join request body the listener reads. */
+export const JOIN_MAX_BODY = 16 * 1024;
+
+export const JoinRequest = z.strictObject({
+  token: z.string().min(1).max(4096),
+  machine_id: MachineId,
+  public_key: MachineRecord.shape.public_key,
+  endpoints: z.array(z.string().max(300)).max(8),
+});
+export type JoinRequest = z.infer<typeof JoinRequest>;
+
+export const JoinAnswer = z.strictObject({
+  installation: z.string(),
+  authority: z.string(),
+  machine_id: MachineId,
+  region: z.string(),
+  subnet: z.string(),
+  overlay_ip: z.string(),
+  /** The joiner's record as written, and every other machine's (the issuer's included). */
+  record: MachineRecord,
+  peers: z.array(MachineRecord),
+});
+export type JoinAnswer = z.infer<typeof JoinAnswer>;
+
+export const JoinReply = z.union([
+  z.strictObject({ result: JoinAnswer }),
+  z.strictObject({ error: WireErrorBody }),
+]);
