@@ -530,8 +530,12 @@ function printLatency(driver: Driver, rows: { plain: LatencyRow; volume: Latency
   }
   const diff = median(rows.volume.served) - median(rows.plain.served);
   const step = median(rows.volume.commitStep) - median(rows.plain.commitStep);
+  // The goal is the snapshot's cost: the final-commit step is where it is taken. The served
+  // difference also holds the one-writer rule's stop-first gap (the old writer's stop), shown in
+  // its own column and by the preview; it is a different cost and reported beside.
+  const stopFirst = median(rows.volume.writerStop);
   log(
-    `  difference p50: ${fmt(diff)} served, ${fmt(step)} in the final-commit step (goal ≤ 50 ms) ${diff <= 50 ? 'met' : 'NOT met'}`,
+    `  difference p50: the snapshot (final-commit step) ${fmt(step)} (goal ≤ 50 ms) ${step <= 50 ? 'met' : 'NOT met'}; served ${fmt(diff)}, of which the stop-first writer stop ${fmt(stopFirst)}`,
   );
 }
 

@@ -145,6 +145,22 @@ async function scenario(storage: string, driver: 'zfs' | 'btrfs'): Promise<void>
   expect(await readLog(d, '/seeded/seed')).toEqual(['seed']);
   expect(await readLog(d, '/seeded/log')).toEqual(['one', 'two', 'three']);
 
+  mark(`${driver}: a write past the quota fails inside the container, and nothing else does`);
+  const writer = await running(d);
+  const over = await docker(
+    'exec',
+    writer,
+    'sh',
+    '-c',
+    'dd if=/dev/zero of=/data/big bs=1M count=128 conv=fsync 2>&1; echo "exit=$?"',
+  );
+  expect(over).toMatch(/quota|No space left/i);
+  expect(over).not.toContain('exit=0');
+  await docker('exec', writer, 'rm', '-f', '/data/big');
+  expect(await readLog(d)).toEqual(['one', 'two', 'three']);
+  await d.waitServing('three');
+  expect(await running(d)).toBe(writer);
+
   mark(`${driver}: a rollback whose candidate never gets ready changes nothing`);
   await docker('tag', `${IMAGE}:broken`, `${IMAGE}:one`);
   const failed = await d.rollback(ids[0] ?? '');
@@ -262,7 +278,128 @@ async function scenario(storage: string, driver: 'zfs' | 'btrfs'): Promise<void>
   expect(refused.code).toBe(2);
   expect(refused.last).toMatchObject({ type: 'error', error: { code: 'STORAGE_INVALID' } });
   await d.waitServing('one');
+  if (driver === 'btrfs') await failures(h, d, storage.slice('btrfs:'.length));
   mark(`${driver}: done`);
+}
+
+/** The workload of `service` in `namespace` that runs now. */
+async function runningOf(h: DaemonHarness, namespace: string, service: string): Promise<string> {
+  const id = await docker(
+    'ps',
+    '-q',
+    '--filter',
+    `label=ployz.installation=${h.installation}`,
+    '--filter',
+    `label=ployz.namespace=${namespace}`,
+    '--filter',
+    `label=ployz.service=${service}`,
+  );
+  if (id === '' || id.includes('\n'))
+    throw new Error(`expected one running ${namespace}/${service}, got ${id}`);
+  return id;
+}
+
+/** A phased manifest: `db` (with a volume) commits at a checkpoint, then `web` (no volume). */
+function phased(version: string, webImage: string): string {
+  return `namespace = "ckpt"
+
+[[volumes]]
+name = "data"
+owner = "10001:10001"
+
+[[services]]
+name = "db"
+image = "${IMAGE}:good"
+entrypoint = ["sh", "-c", "echo \\"$HELLO_VERSION\\" >> /data/log && exec node /app/server.mjs"]
+ports = { http = 8080 }
+env = { PORT = "8080", HELLO_VERSION = "${version}" }
+stop_grace = "1s"
+mounts = [{ volume = "data", target = "/data" }]
+readiness = { http = { path = "/healthz" }, interval = "100ms", retries = 50, start_timeout = "6s" }
+
+[[services]]
+name = "web"
+image = "${webImage}"
+ports = { http = 8080 }
+env = { PORT = "8080", HELLO_VERSION = "${version}" }
+stop_grace = "1s"
+readiness = { http = { path = "/healthz" }, interval = "100ms", retries = 50, start_timeout = "3s" }
+
+[[phases]]
+id = "data"
+services = ["db"]
+commit_policy = "checkpoint"
+
+[[phases]]
+id = "app"
+services = ["web"]
+after = ["data"]
+`;
+}
+
+/**
+ * On btrfs (the commit path is the driver port's, the same for zfs): a snapshot that fails before
+ * the commit commits nothing and leaves no snapshot of that deploy behind; a checkpoint commit
+ * snapshots its phase's volumes, and they stay when a later phase fails (FailedAfterCheckpoint).
+ */
+async function failures(h: DaemonHarness, d: DeployHarness, root: string): Promise<void> {
+  mark('btrfs: a snapshot that fails before the commit commits nothing');
+  const { execFileSync } = await import('node:child_process');
+  const before = JSON.parse((await h.ctl('volume', 'show', 'vol/data', '--json')).stdout) as VolumeDetail;
+  // The second volume's snapshot cannot be created (its snapshot directory is immutable); the
+  // first volume's is taken before it and must be removed again.
+  const pinned = `${root}/.snapshots/vol/seeded`;
+  execFileSync('chattr', ['+i', pinned]);
+  let failed: Awaited<ReturnType<DeployHarness['deploy']>>;
+  try {
+    await docker('tag', `${IMAGE}:good`, `${IMAGE}:five`);
+    failed = await d.deploy(await d.write('five.toml', manifest('five', d.host)));
+  } finally {
+    execFileSync('chattr', ['-i', pinned]);
+  }
+  expect(failed.code).not.toBe(0);
+  expect(failed.last).toMatchObject({
+    type: 'error',
+    error: { code: 'STORAGE_FAILED', message: expect.stringContaining('failed before the commit') },
+  });
+  expect(failed.lines.filter((l) => l.type === 'commit')).toEqual([]);
+  await d.waitServing('one');
+  const failedId = deployIdOf(failed.lines);
+  const after = JSON.parse((await h.ctl('volume', 'show', 'vol/data', '--json')).stdout) as VolumeDetail;
+  expect(after.record.snapshots).toEqual(before.record.snapshots);
+  expect(after.live?.snapshots.map((s) => s.id)).toEqual(before.live?.snapshots.map((s) => s.id));
+  expect(after.live?.snapshots.some((s) => s.id.includes(failedId))).toBe(false);
+  const shown = JSON.parse((await h.ctl('deploy', 'show', failedId, '--json')).stdout) as {
+    status: { state: string };
+    commits: unknown[];
+  };
+  expect(shown.commits).toEqual([]);
+  expect(shown.status.state).not.toBe('committed');
+
+  mark('btrfs: a checkpoint commit snapshots its phase; a later phase failing keeps it');
+  const first = await d.deploy(await d.write('c1.toml', phased('c1', `${IMAGE}:good`)));
+  ok(first);
+  const c1 = deployIdOf(first.lines);
+  const broken = await d.deploy(await d.write('c2.toml', phased('c2', `${IMAGE}:broken`)));
+  expect(broken.code).not.toBe(0);
+  expect(broken.lines).toContainEqual(
+    expect.objectContaining({ type: 'error', state: 'FailedAfterCheckpoint' }),
+  );
+  const c2 = deployIdOf(broken.lines);
+  const commits = JSON.parse((await h.ctl('deploy', 'show', c2, '--json')).stdout) as {
+    commits: { kind: string; phase: string; snapshots: { volume: string; label: string }[] }[];
+  };
+  expect(commits.commits.map((c) => [c.kind, c.phase])).toEqual([['checkpoint', 'data']]);
+  expect(commits.commits[0]?.snapshots.map((s) => [s.volume, s.label])).toEqual([['data', c2]]);
+  const volume = JSON.parse((await h.ctl('volume', 'show', 'ckpt/data', '--json')).stdout) as VolumeDetail;
+  expect(volume.record.snapshots.map((s) => s.deploy_id)).toEqual([c1, c2]);
+  // The checkpointed db is live with c2's write; web still runs c1.
+  const db = await runningOf(h, 'ckpt', 'db');
+  expect((await docker('exec', db, 'cat', '/data/log')).split('\n').filter(Boolean)).toEqual(['c1', 'c2']);
+  const web = await runningOf(h, 'ckpt', 'web');
+  expect(await docker('inspect', '--format', '{{range .Config.Env}}{{println .}}{{end}}', web)).toContain(
+    'HELLO_VERSION=c1',
+  );
 }
 
 describe('volumes on real storage (real ployzd, dockerd, nats, gateway)', () => {

@@ -154,9 +154,15 @@ export function zfsDriver(options: ZfsDriverOptions): VolumeDriver {
   }
 
   async function live(container: string): Promise<Generation> {
-    if (!(await exists(container)))
-      throw notFound(`volume ${container} does not exist`, { dataset: container });
-    const gens = await generations(container);
+    let gens: Generation[];
+    try {
+      gens = await generations(container);
+    } catch (error) {
+      if (error instanceof PloyzError && /does not exist/.test(String(error.details?.stderr))) {
+        throw notFound(`volume ${container} does not exist`, { dataset: container });
+      }
+      throw error;
+    }
     const mounted = gens.filter((g) => g.mountpoint !== 'none' && g.mountpoint !== 'legacy');
     const [only] = mounted;
     if (mounted.length !== 1 || only === undefined) {
@@ -218,18 +224,39 @@ export function zfsDriver(options: ZfsDriverOptions): VolumeDriver {
     return { id: s.id, label: s.label, createdAt: s.createdAt, bytes: s.bytes };
   }
 
+  /**
+   * `zfs snapshot` then one `zfs get` of that snapshot: two commands on a commit's critical path.
+   * Labels are deploy ids, so the only repeat is a retried commit on the same live generation,
+   * which zfs refuses ("dataset already exists"): that is STORAGE_EXISTS.
+   */
   async function takeSnapshot(container: string, gen: string, label: string): Promise<SnapshotInfo> {
-    const existing = await listSnapshots(container);
-    if (existing.some((s) => s.label === label)) {
-      throw new PloyzError('STORAGE_EXISTS', `volume ${container} already has a snapshot labelled ${label}`, {
-        details: { dataset: container, label },
-      });
+    const name = `${gen}@${label}`;
+    try {
+      await zfs('snapshot', name);
+    } catch (error) {
+      if (error instanceof PloyzError && /already exists/.test(String(error.details?.stderr))) {
+        throw new PloyzError(
+          'STORAGE_EXISTS',
+          `volume ${container} already has a snapshot labelled ${label}`,
+          {
+            details: { dataset: container, label },
+          },
+        );
+      }
+      throw error;
     }
-    await zfs('snapshot', `${gen}@${label}`);
-    const taken = (await listSnapshots(container)).find((s) => s.label === label);
-    if (!taken)
-      throw new PloyzError('STORAGE_FAILED', `snapshot ${gen}@${label} was not listed after zfs snapshot`);
-    return publicInfo(taken);
+    const props = parseGet(
+      await zfs('get', '-H', '-p', '-o', 'name,property,value', 'guid,creation,referenced', name),
+    ).get(name);
+    if (props === undefined || !props.get('guid')) {
+      throw new PloyzError('STORAGE_FAILED', `snapshot ${name} has no guid after zfs snapshot`);
+    }
+    return {
+      id: props.get('guid') ?? '',
+      label,
+      createdAt: new Date(bytes(props.get('creation')) * 1000).toISOString(),
+      bytes: bytes(props.get('referenced')),
+    };
   }
 
   async function usageOf(gen: Generation): Promise<Usage> {

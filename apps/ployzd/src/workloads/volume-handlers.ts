@@ -56,9 +56,17 @@ export function volumeRpcHandlers(options: VolumeHandlerOptions): CommandHandler
       const volumes = options.volumes();
       if (!volumes.canSnapshot) return { driver: volumes.kind, snapshots: [] };
       const snapshots = [];
-      for (const ref of body.volumes) {
-        const taken = await volumes.snapshot(nameOf(body.namespace, ref), body.label);
-        snapshots.push({ ...ref, dataset: taken.dataset, snapshot: view(taken) });
+      try {
+        for (const ref of body.volumes) {
+          const taken = await volumes.snapshot(nameOf(body.namespace, ref), body.label);
+          snapshots.push({ ...ref, dataset: taken.dataset, snapshot: view(taken) });
+        }
+      } catch (error) {
+        // All or nothing: no commit will name the snapshots this call took before the failure.
+        for (const s of snapshots) {
+          await volumes.prune(nameOf(body.namespace, s), [s.snapshot.id]).catch(() => undefined);
+        }
+        throw error;
       }
       return { driver: volumes.kind, snapshots };
     },
