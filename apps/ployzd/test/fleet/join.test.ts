@@ -291,6 +291,23 @@ describe('the joiner (a real ployzd, not initialised)', () => {
     expect(await storeState()).toEqual(beforeStore);
     await expect(stat(inviteKeyPath(config.stateDir))).rejects.toThrow(/ENOENT/);
   });
+
+  it('machine init and join with a malformed --endpoint are INVALID_ARGUMENT before anything is written', async () => {
+    const dir = await tempDir();
+    const config = parseDaemonConfig(
+      ['--state-dir', join(dir, 'state'), '--socket-path', join(dir, 'd.sock')],
+      {},
+    );
+    const daemon = new Daemon(config, new DockerEngine(connectDocker()), pino({ level: 'silent' }));
+    const good = await invite();
+    const before = await storeState();
+    expect(await codeOf(daemon.init({ endpoints: ['192.0.2.1'] }))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(daemon.join({ token: good.token, endpoints: ['192.0.2.1:99999'] }))).toBe(
+      'INVALID_ARGUMENT',
+    );
+    expect(await listing(dir)).toEqual([]);
+    expect(await storeState()).toEqual(before);
+  });
 });
 
 describe('the installation invite key', () => {
