@@ -2,9 +2,21 @@
 # The product's main job on this machine: provision everything (setup), build every image locally
 # (images), start ployzd and initialise a single-node cluster, deploy examples/hello.toml and show
 # it answered through ployz-gateway.
+#   bash scripts/up.sh --join <token>   on a second machine: the same, but `machine join <token>`
+#                                       (from `ployzctl machine invite` on a member) instead of
+#                                       init, and no example deploy (docs/fleet.md).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PLOYZ_ROOT"
+
+join_token=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --join) [ $# -ge 2 ] || { echo "up: --join needs the token from ployzctl machine invite" >&2; exit 2; }; join_token=$2; shift 2 ;;
+    --join=*) join_token=${1#--join=}; shift ;;
+    *) echo "up: unknown argument $1 (usage: bash scripts/up.sh [--join <token>])" >&2; exit 2 ;;
+  esac
+done
 
 bash scripts/setup.sh
 hash -r
@@ -24,6 +36,17 @@ done
 # answers already), `ployzctl machine init` (an initialised
 # machine is fine) and `ployzctl status`: apps/ployzd/bin/ployzd-up.sh (PLOYZ_* env configures it).
 printf '\nup: ployzd\n'
+# The token reaches ployzd-up.sh in a 0600 file, never in the environment (ployzd.env keeps PLOYZ_*).
+if [ -n "$join_token" ]; then
+  token_file=$(mktemp)
+  trap 'rm -f "$token_file"' EXIT
+  chmod 600 "$token_file"
+  printf '%s\n' "$join_token" >"$token_file"
+  UP_JOIN_TOKEN_FILE=$token_file bash apps/ployzd/bin/ployzd-up.sh
+  ln -sfn "$PLOYZ_ROOT/scripts/ployzctl" /usr/local/bin/ployzctl
+  printf '\nup: done: this machine joined (ployzctl machine show; ployzctl status)\n'
+  exit 0
+fi
 bash apps/ployzd/bin/ployzd-up.sh
 # Deploy examples/hello.toml (a no-op when it is already deployed) and show it answered through
 # ployz-gateway. `ployzctl deploy` prints the nine apply steps as they happen.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts ployzd in the background (unless one already answers on its socket), initialises this
-# machine (an already initialised machine is fine) and prints `ployzctl status`. Used by
+# machine (an already initialised machine is fine; with UP_JOIN_TOKEN_FILE it joins with the invite
+# token in that file instead) and prints `ployzctl status`. Used by
 # scripts/up.sh. Config: PLOYZ_* env (PLOYZ_STATE_DIR, PLOYZ_SOCKET_PATH, PLOYZ_GATEWAY_PORT, …),
 # kept in /etc/ployz/ployzd.env for the service; log in $PLOYZ_LOG_FILE (default
 # /var/log/ployz/ployzd.log). ployzd sees how it is supervised in PLOYZD_SUPERVISOR.
@@ -82,7 +83,12 @@ if [ -z "$storage" ]; then
   }
 fi
 set +e
-out=$(ployzctl machine init ${storage:+--storage "$storage"} 2>&1)
+if [ -n "${UP_JOIN_TOKEN_FILE:-}" ]; then
+  # scripts/up.sh --join: the invite token in that file; the issuer checks it before anything is written.
+  out=$(ployzctl machine join --token-file "$UP_JOIN_TOKEN_FILE" ${storage:+--storage "$storage"} 2>&1)
+else
+  out=$(ployzctl machine init ${storage:+--storage "$storage"} 2>&1)
+fi
 rc=$?
 set -e
 if [ $rc -ne 0 ] && ! grep -q ALREADY_INITIALISED <<<"$out"; then

@@ -32,6 +32,7 @@ import { issueInvite, parseInviteTtl } from '../fleet/invite.ts';
 import { decodeInvite } from '../fleet/invite-token.ts';
 import { acceptJoin } from '../fleet/join-accept.ts';
 import { JoinListener, requestJoin } from '../fleet/join-listener.ts';
+import { clearJoinPeers, pendingJoinPeers, saveJoinPeers } from '../fleet/join-peers.ts';
 import { measureCapacity } from '../machine/capacity.ts';
 import { MachineDirectory, machineRecordFor } from '../machine/directory.ts';
 import {
@@ -83,8 +84,6 @@ export class Daemon {
   #joinListener: JoinListener | null = null;
   /** host:port the join listener is bound to; null while it is not listening. */
   #joinAddress: string | null = null;
-  /** The machine records a join answer brought, written into this machine's store once it opens. */
-  #joinPeers: MachineRecord[] = [];
 
   readonly config: DaemonConfig;
   readonly docker: DockerEngine;
@@ -407,8 +406,8 @@ export class Daemon {
         const { created, updated } = await directory.ensure(machineRecordFor(identity, endpoints, now));
         // Until NATS spans machines (issue 18 item 4), a joined machine's own store learns the
         // members from its join answer, so its mesh peers with them.
-        for (const peer of this.#joinPeers) await directory.ensure(peer);
-        this.#joinPeers = [];
+        for (const peer of await pendingJoinPeers(this.config.stateDir)) await directory.ensure(peer);
+        await clearJoinPeers(this.config.stateDir);
         this.#directory = directory;
         this.#recordStored = true;
         log.info(
@@ -634,7 +633,7 @@ export class Daemon {
       },
       'machine joined',
     );
-    this.#joinPeers = answer.peers;
+    await saveJoinPeers(this.config.stateDir, answer.peers);
     if (spec.kind === 'dir') await driver.probe();
     return this.#up(identity);
   }
