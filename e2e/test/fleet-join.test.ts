@@ -148,6 +148,8 @@ describe.skipIf(!isRoot)('join with an invite: two netns machines, two real ploy
       return r.code === 0 ? (r.json as { token: string; join: string }) : null;
     });
     expect(invite.join).toBe(`${m1.lan}:${JOIN_PORT}`);
+    const status = await m1.h.ctl('status');
+    expect((status.json as { join: { address: string | null } }).join.address).toBe(invite.join);
     const m1Record = await until('m1 record with its LAN endpoint', 30_000, async () => {
       const ls = await m1.h.ctl('machine', 'ls');
       const self = (ls.json as { machines?: MachineRecord[] } | null)?.machines?.find((r) => r.id === 'm1');

@@ -68,6 +68,7 @@ const status = {
     listening: true,
   },
   routes: { conflicts: [{ id: 'hello.localhost', winner: 'demo/hello', loser: 'thief/hello' }], error: null },
+  join: { address: '192.0.2.1:51821' },
 };
 
 const AT = '2026-11-22T00:00:00.000Z';
@@ -190,6 +191,21 @@ beforeAll(async () => {
           }),
         );
       }
+      if (req.url === '/v1/machine') {
+        const record = {
+          id: 'm1',
+          public_key: `${'A'.repeat(43)}=`,
+          overlay_ip: 'fd70::1',
+          subnet: '10.210.7.0/24',
+          endpoints: ['192.0.2.1:51820', '[2001:db8::1]:51820'],
+          region: 'eu',
+          region_role: 'home_data',
+          lifecycle: 'active',
+          created_at: new Date().toISOString(),
+          updated_at: new Date().toISOString(),
+        };
+        return res.end(JSON.stringify({ result: { machine: status.machine, record } }));
+      }
       if (req.url === '/v1/machine/invite') return res.end(JSON.stringify({ result: INVITE }));
       if (req.url === '/v1/machine/join') {
         res.statusCode = 409;
@@ -286,6 +302,7 @@ describe('ployzctl', () => {
     expect(r.stdout).toMatch(/networking\s+adopted\s+-/);
     expect(r.stdout).toMatch(/nats: connected nats:\/\/10\.210\.7\.2:4222/);
     expect(r.stdout).toMatch(/agent: listening/);
+    expect(r.stdout).toMatch(/^join: listening on 192\.0\.2\.1:51821 /m);
     expect(r.stdout).toContain('  hello.localhost: served by demo/hello, not by thief/hello\n');
   });
 
@@ -384,6 +401,12 @@ describe('ployzctl', () => {
     );
     expect(both.code).toBe(2);
     expect(both.stderr).toContain('INVALID_ARGUMENT');
+  });
+
+  it('machine show prints the record’s endpoints', async () => {
+    const r = await ctl('machine', 'show', '--socket', socket);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^endpoints\s+192\.0\.2\.1:51820, \[2001:db8::1\]:51820$/m);
   });
 
   it('machine ls prints one row per machine', async () => {

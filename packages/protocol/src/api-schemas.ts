@@ -92,6 +92,8 @@ export const StatusView = z.looseObject({
     .nullable(),
   /** null when no plugin reports route conflicts; absent from daemons older than the field. */
   routes: RoutesView.nullable().optional(),
+  /** The join listener (docs/fleet.md): its host:port, null when not listening; absent before init. */
+  join: z.looseObject({ address: z.string().nullable() }).nullable().optional(),
 });
 export type StatusView = z.infer<typeof StatusView>;
 

@@ -69,6 +69,12 @@ export default class Status extends DaemonCommand {
       this.log(
         `agent: ${s.agent.listening ? 'listening' : 'stopped'} on ${s.agent.subject} (${s.agent.commands.join(', ')})`,
       );
+    if (s.join)
+      this.log(
+        s.join.address === null
+          ? 'join: not listening (no invite key on this machine, no LAN address, or the join port is taken; see the log)'
+          : `join: listening on ${s.join.address} (ployzctl machine invite)`,
+      );
     for (const line of routeLines(s.routes)) this.log(line);
   }
 }

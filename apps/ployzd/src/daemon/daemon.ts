@@ -692,6 +692,7 @@ export class Daemon {
           }
         : null,
       routes: await this.#routes(),
+      join: identity ? { address: this.#joinAddress } : null,
     };
   }
 

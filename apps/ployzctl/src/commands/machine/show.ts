@@ -17,6 +17,8 @@ export default class MachineShow extends DaemonCommand {
       this.log(`overlay ip    ${m.overlay_ip}`);
       this.log(`subnet        ${m.subnet}`);
       this.log(`created       ${m.created_at}`);
+      if (result.record)
+        this.log(`endpoints     ${result.record.endpoints.join(', ') || '(none: no LAN address found)'}`);
       this.log(
         `record        ${result.record ? `stored (${result.record.lifecycle}, ${result.record.region_role})` : 'not stored yet (NATS not connected?)'}`,
       );
