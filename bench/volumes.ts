@@ -25,7 +25,8 @@
  * stop-first (one writer per `single` volume), so the served difference includes that gap too.
  *
  * Env: ROUNDS (3 rollbacks per size), DEPLOY_ROUNDS (10), SMALL_MIB (10), BIG_MIB (1024),
- * VOLUME_BENCH_DRIVERS (btrfs,zfs), VOLUME_BENCH_ONLY (rollback | latency; unset runs both).
+ * VOLUME_BENCH_DRIVERS (btrfs,zfs), VOLUME_BENCH_ONLY (rollback | latency; unset runs both),
+ * VOLUME_BENCH_TRACE=1 (print every event of the timed deploys).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -53,6 +54,8 @@ function knob(name: string, fallback: number): number {
 }
 const ROUNDS = knob('ROUNDS', 3);
 const DEPLOY_ROUNDS = knob('DEPLOY_ROUNDS', 10);
+/** VOLUME_BENCH_TRACE=1: every deploy event of the timed deploys, with its time since the command. */
+const TRACE = process.env.VOLUME_BENCH_TRACE === '1';
 const SMALL_MIB = knob('SMALL_MIB', 10);
 const BIG_MIB = knob('BIG_MIB', 1024);
 const DRIVERS = ['btrfs', 'zfs'] as const;
@@ -210,7 +213,9 @@ function manifest(install: Install, s: Service, version: string): string {
   return JSON.stringify({ namespace: s.namespace, volumes, services: [app] });
 }
 
-const gatewayAgent = new Agent({ connections: 4, pipelining: 0 });
+// Enough connections that probes hanging on a stopped writer's vanished address (sent during the
+// stop-first gap, answered by the retry once the new instance is routed) never queue the others.
+const gatewayAgent = new Agent({ connections: 256, pipelining: 0 });
 
 /** One GET through the gateway with the service's Host header: `<status> <body>`, or `error`. */
 async function probe(install: Install, host: string): Promise<string> {
@@ -228,8 +233,10 @@ async function probe(install: Install, host: string): Promise<string> {
 }
 
 /**
- * Polls every 10 ms until the gateway serves `version`; ms since `t0`. One poller per command:
- * it stops with the command's error as soon as `command` (what should make it serve) fails.
+ * Starts a probe every 10 ms (each on its own, never waiting for the one before: a request that
+ * hangs on the stopped writer's vanished address must not hide that newer ones are served) until
+ * one answers with `version`; ms since `t0` when that answer arrived. It stops with the command's
+ * error as soon as `command` (what should make it serve) fails.
  */
 async function servedAfter(
   t0: number,
@@ -244,13 +251,31 @@ async function servedAfter(
     failure = error ?? new Error(`the command for ${host} failed`);
   });
   let last = '';
-  while (performance.now() - t0 < 900_000) {
-    last = await probe(install, host);
-    if (last.startsWith('200') && last.includes(`(version ${version})`)) return performance.now() - t0;
+  let served: number | null = null;
+  let inFlight = 0;
+  while (served === null && performance.now() - t0 < 900_000) {
     if (failure !== null) throw failure;
+    if (inFlight < 100) {
+      inFlight++;
+      const sent = performance.now() - t0;
+      void probe(install, host).then((answer) => {
+        inFlight--;
+        if (TRACE && answer.slice(0, 60) !== last.slice(0, 60)) {
+          log(
+            `    ${(performance.now() - t0).toFixed(0).padStart(6)} ms  probe sent at ${sent.toFixed(0)} ms: ${answer.slice(0, 90)}`,
+          );
+        }
+        last = answer;
+        if (served === null && answer.startsWith('200') && answer.includes(`(version ${version})`)) {
+          served = performance.now() - t0;
+        }
+      });
+    }
     await sleep(10);
   }
-  throw new Error(`${host} never served ${version}; last: ${last.slice(0, 160)}`);
+  while (inFlight > 0) await sleep(10);
+  if (served === null) throw new Error(`${host} never served ${version}; last: ${last.slice(0, 160)}`);
+  return served;
 }
 
 // ------------------------------------------------------------------ one timed deploy or rollback
@@ -286,6 +311,7 @@ function follower(t0: number) {
   let failure: string | null = null;
   const see = (e: DeployEvent) => {
     const now = performance.now() - t0;
+    if (TRACE) log(`    ${now.toFixed(0).padStart(6)} ms  ${JSON.stringify(e).slice(0, 160)}`);
     switch (e.type) {
       case 'deploy':
         at.deployId = e.deploy_id;

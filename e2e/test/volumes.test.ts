@@ -100,7 +100,7 @@ interface VolumeDetail {
     exists: boolean;
     owner: { uid: number } | null;
     mode: number | null;
-    snapshots: { id: string }[];
+    snapshots: { id: string; label: string }[];
   } | null;
 }
 
@@ -254,6 +254,15 @@ async function scenario(storage: string, driver: 'zfs' | 'btrfs'): Promise<void>
   expect(detail.live?.mode).toBe(0o750);
   const onMachine = new Set(detail.live?.snapshots.map((s) => s.id));
   for (const s of detail.record.snapshots) expect(onMachine.has(s.id)).toBe(true);
+  if (driver === 'btrfs') {
+    // Undo-only snapshots go once a commit or an undo no longer needs them: what stays is the
+    // commits' snapshots and at most the one pre-revert snapshot of the rollback killed -9
+    // mid-way (its recovery knows only the pre snapshot it marked).
+    const recorded = new Set(detail.record.snapshots.map((s) => s.id));
+    const extra = (detail.live?.snapshots ?? []).filter((s) => !recorded.has(s.id)).map((s) => s.label);
+    expect(extra.filter((l) => !l.startsWith('pre-revert-'))).toEqual([]);
+    expect(extra.length).toBeLessThanOrEqual(1);
+  }
   // Retention: seeded keeps the snapshots of its last 3 deploys (zfs keeps an older one a revert
   // cloned, and says so); the pruning was visible in the deploy's events.
   const seeded = JSON.parse((await h.ctl('volume', 'show', 'vol/seeded', '--json')).stdout) as VolumeDetail;
@@ -402,7 +411,71 @@ async function failures(h: DaemonHarness, d: DeployHarness, root: string): Promi
   );
 }
 
+/**
+ * `dir` storage keeps no snapshots: the preview says the data will not revert, the rollback is
+ * refused with ROLLBACK_NO_SNAPSHOT and nothing changes, and `--without-volume-revert` restores
+ * the services only (the data stays as it is, which the log shows).
+ */
+async function dirScenario(): Promise<void> {
+  const h = await DaemonHarness.create();
+  await using _h = h;
+  await h.start();
+  await buildImages(h.dir);
+  const init = await h.ctl(
+    'machine',
+    'init',
+    '--id',
+    'm1',
+    '--installation',
+    h.installation,
+    '--storage',
+    `dir:${h.dir}/volumes`,
+  );
+  expect(init.code, init.stdout + init.stderr).toBe(0);
+  const d = new DeployHarness(h);
+  await d.engineReady();
+  const ids: string[] = [];
+  for (const version of ['one', 'two']) {
+    await docker('tag', `${IMAGE}:good`, `${IMAGE}:${version}`);
+    const r = await d.deploy(await d.write(`${version}.toml`, manifest(version, d.host)));
+    ok(r);
+    expect(r.lines.some((l) => l.type === 'volume' && l.action === 'snapshot')).toBe(false);
+    ids.push(deployIdOf(r.lines));
+    await d.waitServing(version);
+  }
+  mark('dir: the rollback is refused unless the data may stay as it is');
+  const refused = await d.rollback(ids[0] ?? '');
+  expect(refused.code).toBe(2);
+  expect(refused.last).toMatchObject({
+    type: 'error',
+    error: { code: 'ROLLBACK_NO_SNAPSHOT', message: expect.stringContaining('--without-volume-revert') },
+  });
+  await d.waitServing('two');
+  expect(await readLog(d)).toEqual(['one', 'two']);
+  const back = await d.write('back.toml', manifest('one', d.host));
+  // The prior manifest file is a rollback too (seed 004): its preview says the data cannot revert.
+  const refusedPreview = await h.ctl('deploy', 'preview', '-f', back);
+  expect(refusedPreview.code).toBe(2);
+  expect(refusedPreview.json).toMatchObject({ error: { code: 'ROLLBACK_NO_SNAPSHOT' } });
+  const preview = await h.ctl('deploy', 'preview', '-f', back, '--without-volume-revert');
+  expect(preview.code, preview.stderr).toBe(3);
+  const planned = JSON.parse(preview.stdout) as { volumes: { volume: string; action: string }[] };
+  expect(planned.volumes.map((v) => [v.volume, v.action])).toEqual([
+    ['data', 'not_reverted'],
+    ['seeded', 'not_reverted'],
+  ]);
+  const services = await d.stream(['deploy', 'rollback', ids[0] ?? '', '--without-volume-revert']);
+  ok(services);
+  await d.waitServing('one');
+  expect(await readLog(d)).toEqual(['one', 'two', 'one']);
+  mark('dir: done');
+}
+
 describe('volumes on real storage (real ployzd, dockerd, nats, gateway)', () => {
+  it('dir: no snapshots, so a rollback is refused unless --without-volume-revert', async () => {
+    await dirScenario();
+  });
+
   it('btrfs: snapshots at every commit, rollback reverts data and keeps history, failure restores', async () => {
     await using fs = await createBtrfsLoop({ sizeMiB: 512 });
     await scenario(`btrfs:${fs.path}/ployz`, 'btrfs');

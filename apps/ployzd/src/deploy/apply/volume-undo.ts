@@ -23,6 +23,8 @@ export async function undoVolumes(
   agent: VolumeAgent,
   namespace: string,
   entries: readonly UndoEntry[],
+  /** Each restore's own pre-revert snapshot (the failed candidates' data), for the caller to drop. */
+  onRestored: (e: UndoEntry, preRevertId: string) => void = () => {},
 ): Promise<{ volume: string; message: string }[]> {
   const problems: { volume: string; message: string }[] = [];
   const refOf = (e: UndoEntry) => ({ volume: e.target.volume, slot: e.target.slot });
@@ -34,6 +36,7 @@ export async function undoVolumes(
     if (e.preSnapshot === null || problems.some((p) => p.volume === e.target.name)) continue;
     await agent
       .revert(e.target.machine, namespace, refOf(e), e.preSnapshot)
+      .then((r) => onRestored(e, r.preRevertId))
       .catch((err: unknown) => failed(e, err));
   }
   const byMachine = new Map<string, Set<string>>();
@@ -102,6 +105,8 @@ export async function recoverVolumes(engine: EngineOptions): Promise<VolumeRecov
     const covered = (r: VolumeRecord) => commits.some((c) => c.volumes.some((v) => v.name === r.volume));
     const toUndo = records.filter((r) => !covered(r));
     let problems: { volume: string; message: string }[] = [];
+    /** By volume name: the undo-only snapshots a restore leaves (the pre snapshot, the restore's own). */
+    const scratch = new Map<string, string[]>();
     if (toUndo.length > 0) {
       const [releases, instances] = await Promise.all([
         engine.store.listReleases(ns),
@@ -120,6 +125,10 @@ export async function recoverVolumes(engine: EngineOptions): Promise<VolumeRecov
           preSnapshot: r.pending?.pre_snapshot ?? null,
           containers: containersOn(r.machine),
         })),
+        (e, preRevertId) => {
+          const pre = e.preSnapshot === null ? [] : [e.preSnapshot];
+          scratch.set(e.target.name, [...pre, preRevertId]);
+        },
       );
     }
     for (const r of records) {
@@ -131,6 +140,9 @@ export async function recoverVolumes(engine: EngineOptions): Promise<VolumeRecov
       }
       await clearPending(agent, ns, r.name, deployId);
       const undone = toUndo.includes(r);
+      const drop = scratch.get(r.name) ?? [];
+      // Best effort, as in a live undo: a snapshot the storage must keep (a zfs origin) stays.
+      if (drop.length > 0) await agent.prune(r.machine, ns, r, drop).catch(() => undefined);
       reports.push({
         ...base,
         outcome: undone ? 'restored' : 'committed',

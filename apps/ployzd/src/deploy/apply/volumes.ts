@@ -46,6 +46,12 @@ export class RunVolumes {
   readonly #undo = new Map<string, VolumeUndo>();
   /** What this rollback restored (recorded in the final commit). */
   readonly #restored: CommitSnapshot[] = [];
+  /**
+   * By record name: snapshots this run took only to be able to undo (`<deploy>-pre`, the driver's
+   * pre-revert ones). Destroyed once the final commit covers the volume, or once an undo restored
+   * it: no commit names them, and retention would never see them.
+   */
+  readonly #scratch = new Map<string, { target: CoveredVolume; ids: string[] }>();
 
   constructor(run: DeployRun) {
     this.#run = run;
@@ -53,6 +59,42 @@ export class RunVolumes {
 
   get #agent(): VolumeAgent | undefined {
     return this.#run.engine.volumes;
+  }
+
+  #scratchOf(target: CoveredVolume): string[] {
+    let entry = this.#scratch.get(target.name);
+    if (entry === undefined) {
+      entry = { target, ids: [] };
+      this.#scratch.set(target.name, entry);
+    }
+    return entry.ids;
+  }
+
+  /**
+   * Destroys a volume's undo-only snapshots (best effort: one the driver must keep, such as a zfs
+   * clone's origin, stays; a failure is a warning, the deploy's outcome is decided already).
+   */
+  async #dropScratch(name: string): Promise<void> {
+    const agent = this.#agent;
+    const entry = this.#scratch.get(name);
+    this.#scratch.delete(name);
+    if (agent === undefined || entry === undefined || entry.ids.length === 0) return;
+    const { target } = entry;
+    try {
+      const result = await agent.prune(target.machine, this.#run.manifest.namespace, target, entry.ids);
+      this.#run.emit({
+        type: 'volume',
+        volume: target.name,
+        machine: target.machine,
+        action: 'pruned',
+        detail: `${result.destroyed.length} snapshot(s) kept only for an undo destroyed${result.kept.length > 0 ? `; ${result.kept.length} the storage must keep` : ''}`,
+      });
+    } catch (error) {
+      this.#run.emit({
+        type: 'warning',
+        message: `the undo-only snapshots of volume ${target.name} on ${target.machine} were not destroyed: ${(error as Error).message}`,
+      });
+    }
   }
 
   #undoOf(target: CoveredVolume): VolumeUndo {
@@ -130,7 +172,8 @@ export class RunVolumes {
       }
       await this.#markPending(target, preId);
       undo.preSnapshot = preId;
-      await agent.revert(target.machine, ns, target, snapshot.id);
+      const { preRevertId } = await agent.revert(target.machine, ns, target, snapshot.id);
+      this.#scratchOf(target).push(preId, preRevertId);
       this.#restored.push(snapshot);
       run.emit({
         type: 'volume',
@@ -249,6 +292,7 @@ export class RunVolumes {
         }
       }
       if (commit.kind === 'final') await this.#prune(c, written.record, written.revision);
+      if (commit.kind === 'final') await this.#dropScratch(c.name);
     }
   }
 
@@ -301,7 +345,9 @@ export class RunVolumes {
       containers: u.stopped,
     }));
     this.#undo.clear();
-    const problems = await undoVolumes(agent, run.manifest.namespace, entries);
+    const problems = await undoVolumes(agent, run.manifest.namespace, entries, (e, preRevertId) =>
+      this.#scratch.get(e.target.name)?.ids.push(preRevertId),
+    );
     for (const e of entries) {
       if (problems.some((p) => p.volume === e.target.name)) continue;
       if (e.preSnapshot !== null) {
@@ -312,6 +358,7 @@ export class RunVolumes {
           action: 'restored',
           detail: 'the pre-rollback data is live again',
         });
+        await this.#dropScratch(e.target.name);
       }
       await clearPending(agent, run.manifest.namespace, e.target.name, run.deployId).catch(
         (error: unknown) => {
