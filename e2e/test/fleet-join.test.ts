@@ -1,9 +1,11 @@
 /**
- * Issue 18 item 2 on two real machines: two netns hosts on one LAN, each with its own dockerd and
+ * Issue 18 item 2 on real machines: three netns hosts on one LAN, each with its own dockerd and
  * its own ployzd (inside the netns, as on a real host) and data plane. m1 is initialised and
- * issues an invite; m2 — not initialised — joins with it through m1's join listener. A forged
- * token changes nothing on m2; afterwards both records carry their LAN endpoint, both meshes peer
- * (wg0 on each has the other's key), and a workload on m1 reaches a workload on m2 by container IP.
+ * issues invites; forged and expired tokens change nothing on the joiner (m3) or in m1's store;
+ * m2 and m3 join at the same moment and get different /24s; a used token is refused for a fourth
+ * ployzd and changes nothing. Afterwards every record carries its LAN endpoint, m1 and each joiner
+ * peer (wg0 on each has the other's key), and a workload on m1 reaches workloads on m2 and m3 by
+ * container IP. (m2 and m3 do not learn about each other yet: NATS across machines, item 4.)
  * Needs root and the images (bash scripts/images.sh).
  */
 import type { ChildProcess } from 'node:child_process';
@@ -53,8 +55,8 @@ async function startMachine(lan: NetnsLan, name: string): Promise<Machine> {
 }
 
 /** ployzd inside the machine's netns; `subnet` pinned only on the first machine (a joiner gets one). */
-async function startPloyzd(m: Machine, pinSubnet: boolean): Promise<void> {
-  const { h, host, dockerd } = m;
+async function startPloyzd(m: Machine, pinSubnet: boolean, h: DaemonHarness = m.h): Promise<ChildProcess> {
+  const { host, dockerd } = m;
   const args = [
     '--conditions=ployz-source',
     PLOYZD,
@@ -69,18 +71,17 @@ async function startPloyzd(m: Machine, pinSubnet: boolean): Promise<void> {
   const proc = host.spawn(process.execPath, args);
   proc.stdout?.on('data', (d: Buffer) => h.logs.push(d.toString()));
   proc.stderr?.on('data', (d: Buffer) => h.logs.push(d.toString()));
-  m.ployzd = proc;
+  if (h === m.h) m.ployzd = proc;
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) throw new Error(`ployzd on ${m.name} exited: ${h.logs.join('')}`);
-    if (existsSync(h.socket) && (await h.status()) !== null) return;
+    if (existsSync(h.socket) && (await h.status()) !== null) return proc;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`ployzd on ${m.name} did not answer: ${h.logs.join('')}`);
 }
 
-async function stopPloyzd(m: Machine | undefined): Promise<void> {
-  const proc = m?.ployzd;
+async function stopPloyzd(proc: ChildProcess | null | undefined): Promise<void> {
   if (!proc || proc.exitCode !== null) return;
   const exited = new Promise((r) => proc.once('exit', r));
   proc.kill('SIGTERM');
@@ -122,110 +123,172 @@ async function listing(dir: string): Promise<string[]> {
   return (await readdir(dir, { recursive: true }).catch(() => [])).sort();
 }
 
-describe.skipIf(!isRoot)('join with an invite: two netns machines, two real ployzd', () => {
+async function records(m: Machine): Promise<MachineRecord[]> {
+  return ((await m.h.ctl('machine', 'ls')).json as { machines: MachineRecord[] }).machines;
+}
+
+function errorCode(r: { json: unknown }): string | undefined {
+  return (r.json as { error?: { code?: string } } | null)?.error?.code;
+}
+
+/** A workload on `from` fetches the echo server at `target` (container IP); prints what it answered. */
+async function fetchFrom(from: Machine, name: string, source: string, target: string): Promise<string> {
+  const client = await from.dockerd.docker.createContainer({
+    name,
+    Image: 'ployz/hello:latest',
+    Entrypoint: [
+      'node',
+      '-e',
+      `(async()=>{for(let i=0;i<60;i++){try{console.log(await (await fetch('http://${target}:${ECHO_PORT}/',{signal:AbortSignal.timeout(2000)})).text());return}catch(e){await new Promise(r=>setTimeout(r,1000))}}console.log('unreachable')})()`,
+    ],
+    HostConfig: { NetworkMode: from.h.bridge },
+    NetworkingConfig: { EndpointsConfig: { [from.h.bridge]: { IPAMConfig: { IPv4Address: source } } } },
+  });
+  await client.start();
+  await client.wait();
+  return (await containerOutput(client)).stdout.trim();
+}
+
+/** Answers each request with the caller's address as this server sees it. */
+async function echoOn(m: Machine, address: string): Promise<void> {
+  const echo = await m.dockerd.docker.createContainer({
+    name: 'fleet-echo',
+    Image: 'ployz/hello:latest',
+    Entrypoint: [
+      'node',
+      '-e',
+      `require('http').createServer((q,s)=>s.end(String(q.socket.remoteAddress).replace(/^::ffff:/,''))).listen(${ECHO_PORT})`,
+    ],
+    HostConfig: { NetworkMode: m.h.bridge },
+    NetworkingConfig: { EndpointsConfig: { [m.h.bridge]: { IPAMConfig: { IPv4Address: address } } } },
+  });
+  await echo.start();
+}
+
+function host16(subnet: string, n = 16): string {
+  return subnet.replace(/\.0\/24$/, `.${n}`);
+}
+
+describe.skipIf(!isRoot)('join with invites: three netns machines, real ployzd on each', () => {
   let lan: NetnsLan;
   let m1: Machine;
   let m2: Machine;
+  let m3: Machine;
+  /** A fourth, never-initialised ployzd (in m3's netns) that tries a used token. */
+  let h4: DaemonHarness;
+  let p4: ChildProcess | null = null;
 
   beforeAll(async () => {
     lan = await createNetnsLan('fleet');
-    [m1, m2] = await Promise.all([startMachine(lan, 'm1'), startMachine(lan, 'm2')]);
-    await Promise.all([startPloyzd(m1, true), startPloyzd(m2, false)]);
+    [m1, m2, m3] = await Promise.all([
+      startMachine(lan, 'm1'),
+      startMachine(lan, 'm2'),
+      startMachine(lan, 'm3'),
+    ]);
+    h4 = await DaemonHarness.create();
+    await Promise.all([startPloyzd(m1, true), startPloyzd(m2, false), startPloyzd(m3, false)]);
   }, 300_000);
   afterAll(async () => {
-    await Promise.all([stopPloyzd(m1), stopPloyzd(m2)]);
-    await Promise.all([m1?.host.destroy(), m2?.host.destroy()]);
+    await Promise.all([stopPloyzd(p4), ...[m1, m2, m3].map((m) => stopPloyzd(m?.ployzd))]);
+    await Promise.all([m1, m2, m3].map((m) => m?.host.destroy()));
     await lan?.destroy();
-    await Promise.all([m1?.h[Symbol.asyncDispose](), m2?.h[Symbol.asyncDispose]()]);
+    await Promise.all([m1, m2, m3].map((m) => m?.h[Symbol.asyncDispose]()));
+    await h4?.[Symbol.asyncDispose]();
   }, 120_000);
 
-  it('m1 inits and invites; a forged token changes nothing on m2; the real one joins; both mesh; workload → workload by container IP', async () => {
+  it('refused tokens change nothing; two joins at once get two /24s; each joiner meshes with m1; workload → workload by container IP', async () => {
     const init = await m1.h.ctl('machine', 'init', '--id', 'm1', '--installation', m1.h.installation);
     expect(init.code, `${init.stdout}${init.stderr}\n${m1.h.logs.join('')}`).toBe(0);
-    // The invite needs NATS, the record and the join listener: retried until ployzd has them.
-    const invite = await until('an invite from m1', 120_000, async () => {
-      const r = await m1.h.ctl('machine', 'invite', '--ttl', '10m');
-      return r.code === 0 ? (r.json as { token: string; join: string }) : null;
-    });
-    expect(invite.join).toBe(`${m1.lan}:${JOIN_PORT}`);
+    // An invite needs NATS, the record and the join listener: retried until ployzd has them.
+    const issue = (ttl: string) =>
+      until(`an invite from m1 (ttl ${ttl})`, 120_000, async () => {
+        const r = await m1.h.ctl('machine', 'invite', '--ttl', ttl);
+        return r.code === 0 ? (r.json as { token: string; join: string }) : null;
+      });
+    const a = await issue('10m');
+    const b = await issue('10m');
+    const short = await issue('1s');
+    expect(a.join).toBe(`${m1.lan}:${JOIN_PORT}`);
     const status = await m1.h.ctl('status');
-    expect((status.json as { join: { address: string | null } }).join.address).toBe(invite.join);
+    expect((status.json as { join: { address: string | null } }).join.address).toBe(a.join);
     const m1Record = await until('m1 record with its LAN endpoint', 30_000, async () => {
-      const ls = await m1.h.ctl('machine', 'ls');
-      const self = (ls.json as { machines?: MachineRecord[] } | null)?.machines?.find((r) => r.id === 'm1');
+      const self = (await records(m1)).find((r) => r.id === 'm1');
       return self?.endpoints.length ? self : null;
     });
     expect(m1Record.endpoints).toEqual([`${m1.lan}:${WG_PORT}`]);
 
-    // A forged token: refused by m1, nothing on m2's disk.
-    const before = await listing(m2.h.dir);
-    const [v, payload = '', sig = ''] = invite.token.split('.');
+    // Forged and expired: refused by m1 with their codes; nothing on m3's disk, nothing in m1's store.
+    const m3Before = await listing(m3.h.dir);
+    const storeBefore = await records(m1);
+    const [v, payload = '', sig = ''] = a.token.split('.');
     const bytes = Buffer.from(payload, 'base64url');
     bytes[3] = (bytes[3] ?? 0) ^ 0x01;
-    const forged = await m2.h.ctl(
+    const forged = await m3.h.ctl(
       'machine',
       'join',
       `${v}.${bytes.toString('base64url')}.${sig}`,
       '--id',
-      'm2',
+      'm3',
     );
-    expect(forged.code).toBe(2);
-    expect((forged.json as { error: { code: string } }).error.code).toBe('INVITE_INVALID');
-    expect(await listing(m2.h.dir)).toEqual(before);
+    expect([forged.code, errorCode(forged)]).toEqual([2, 'INVITE_INVALID']);
+    await new Promise((r) => setTimeout(r, 1500));
+    const expired = await m3.h.ctl('machine', 'join', short.token, '--id', 'm3');
+    expect([expired.code, errorCode(expired)]).toEqual([2, 'INVITE_EXPIRED']);
+    expect(await listing(m3.h.dir)).toEqual(m3Before);
+    expect(await records(m1)).toEqual(storeBefore);
 
-    const joined = await m2.h.ctl('machine', 'join', invite.token, '--id', 'm2');
-    expect(joined.code, `${joined.stdout}${joined.stderr}\n${m2.h.logs.join('').slice(-4000)}`).toBe(0);
-    const identity = (
-      joined.json as { machine: { installation: string; subnet: string; public_key: string } }
-    ).machine;
-    expect(identity.installation).toBe(m1.h.installation);
+    // m2 and m3 join at the same moment: both in, two different /24s.
+    const [j2, j3] = await Promise.all([
+      m2.h.ctl('machine', 'join', a.token, '--id', 'm2'),
+      m3.h.ctl('machine', 'join', b.token, '--id', 'm3'),
+    ]);
+    expect(j2.code, `${j2.stdout}${j2.stderr}\n${m2.h.logs.join('').slice(-4000)}`).toBe(0);
+    expect(j3.code, `${j3.stdout}${j3.stderr}\n${m3.h.logs.join('').slice(-4000)}`).toBe(0);
+    type Joined = { machine: { installation: string; subnet: string; public_key: string } };
+    const id2 = (j2.json as Joined).machine;
+    const id3 = (j3.json as Joined).machine;
+    expect([id2.installation, id3.installation]).toEqual([m1.h.installation, m1.h.installation]);
+    expect(new Set([m1Record.subnet, id2.subnet, id3.subnet]).size).toBe(3);
 
-    // m1's store holds m2's record, with m2's LAN endpoint and the /24 m2 was given.
-    const ls = await m1.h.ctl('machine', 'ls');
-    const m2Record = (ls.json as { machines: MachineRecord[] }).machines.find((r) => r.id === 'm2');
-    expect(m2Record).toMatchObject({ subnet: identity.subnet, endpoints: [`${m2.lan}:${WG_PORT}`] });
+    // A used token, from a fourth ployzd that was never initialised: INVITE_USED, nothing written.
+    p4 = await startPloyzd(m3, false, h4);
+    const h4Before = await listing(h4.dir);
+    const reused = await h4.ctl('machine', 'join', a.token, '--id', 'm4');
+    expect([reused.code, errorCode(reused)]).toEqual([2, 'INVITE_USED']);
+    expect(await listing(h4.dir)).toEqual(h4Before);
 
-    // Both meshes peer: wg0 on each machine carries the other's key.
-    await until('m1 peers with m2', 90_000, async () =>
-      (await wgPeers(m1).catch((): string[] => [])).includes(identity.public_key) ? true : null,
-    );
-    await until('m2 peers with m1', 90_000, async () =>
-      (await wgPeers(m2).catch((): string[] => [])).includes(m1Record.public_key) ? true : null,
-    );
-
-    // A workload on m2 serves; a workload on m1 reaches it by container IP across wg0.
-    const target = identity.subnet.replace(/\.0\/24$/, '.16');
-    const source = m1Record.subnet.replace(/\.0\/24$/, '.16');
-    const echo = await m2.dockerd.docker.createContainer({
-      name: 'fleet-echo',
-      Image: 'ployz/hello:latest',
-      Entrypoint: [
-        'node',
-        '-e',
-        `require('http').createServer((q,s)=>s.end(String(q.socket.remoteAddress).replace(/^::ffff:/,''))).listen(${ECHO_PORT})`,
-      ],
-      HostConfig: { NetworkMode: m2.h.bridge },
-      NetworkingConfig: { EndpointsConfig: { [m2.h.bridge]: { IPAMConfig: { IPv4Address: target } } } },
+    // m1's store holds both joiners, each with its LAN endpoint and the /24 it was given.
+    const all = await records(m1);
+    expect(all.map((r) => r.id).sort()).toEqual(['m1', 'm2', 'm3']);
+    expect(all.find((r) => r.id === 'm2')).toMatchObject({
+      subnet: id2.subnet,
+      endpoints: [`${m2.lan}:${WG_PORT}`],
     });
-    await echo.start();
-    const client = await m1.dockerd.docker.createContainer({
-      name: 'fleet-client',
-      Image: 'ployz/hello:latest',
-      Entrypoint: [
-        'node',
-        '-e',
-        `(async()=>{for(let i=0;i<60;i++){try{console.log(await (await fetch('http://${target}:${ECHO_PORT}/',{signal:AbortSignal.timeout(2000)})).text());return}catch(e){await new Promise(r=>setTimeout(r,1000))}}console.log('unreachable')})()`,
-      ],
-      HostConfig: { NetworkMode: m1.h.bridge },
-      NetworkingConfig: { EndpointsConfig: { [m1.h.bridge]: { IPAMConfig: { IPv4Address: source } } } },
+    expect(all.find((r) => r.id === 'm3')).toMatchObject({
+      subnet: id3.subnet,
+      endpoints: [`${m3.lan}:${WG_PORT}`],
     });
-    await client.start();
-    await client.wait();
-    const { stdout } = await containerOutput(client);
-    // m2's workload sees m1's workload's own container IP: routed over the tunnel, not NATed.
-    expect(
-      stdout.trim(),
-      `m1:\n${m1.h.logs.join('').slice(-3000)}\nm2:\n${m2.h.logs.join('').slice(-3000)}`,
-    ).toBe(source);
-  }, 300_000);
+
+    // m1 and each joiner peer: wg0 on each side carries the other's key.
+    for (const [self, key] of [
+      [m1, id2.public_key],
+      [m1, id3.public_key],
+      [m2, m1Record.public_key],
+      [m3, m1Record.public_key],
+    ] as const) {
+      await until(`${self.name} peers with ${key}`, 90_000, async () =>
+        (await wgPeers(self).catch((): string[] => [])).includes(key) ? true : null,
+      );
+    }
+
+    // Workloads on m2 and m3 serve; a workload on m1 reaches each by container IP across wg0, and
+    // each sees m1's workload's own container IP: routed over the tunnel, not NATed.
+    await echoOn(m2, host16(id2.subnet));
+    await echoOn(m3, host16(id3.subnet));
+    const logs = () => [m1, m2, m3].map((m) => `${m.name}:\n${m.h.logs.join('').slice(-2000)}`).join('\n');
+    const source = host16(m1Record.subnet);
+    expect(await fetchFrom(m1, 'fleet-client-2', source, host16(id2.subnet)), logs()).toBe(source);
+    const source2 = host16(m1Record.subnet, 17);
+    expect(await fetchFrom(m1, 'fleet-client-3', source2, host16(id3.subnet)), logs()).toBe(source2);
+  }, 420_000);
 });
