@@ -14,6 +14,41 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const PLOYZCTL = join(ROOT, 'apps/ployzctl/bin/run.js');
 const keepAlive = new Agent({ keepAlive: true, maxSockets: 4 });
 
+/** One GET through a gateway with a Host header; the body as text. */
+export function gatewayGet(target: {
+  host: string;
+  port: number;
+  path: string;
+  hostHeader: string;
+  agent?: Agent;
+  timeoutMs: number;
+}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: target.host,
+        port: target.port,
+        path: target.path,
+        headers: { host: target.hostHeader },
+        ...(target.agent ? { agent: target.agent } : {}),
+        timeout: target.timeoutMs,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 export type DeployLine = { type: string } & Record<string, unknown>;
 
 export interface HelloOptions {
@@ -126,29 +161,13 @@ export class DeployHarness {
 
   /** GET through ployz-gateway with this harness's Host header (fetch may not set Host). */
   viaGateway(path = '/'): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      const req = httpRequest(
-        {
-          host: '127.0.0.1',
-          port: this.h.gatewayPort,
-          path,
-          headers: { host: this.host },
-          agent: keepAlive,
-          timeout: 5000,
-        },
-        (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => {
-            body += c;
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', reject);
-      req.end();
+    return gatewayGet({
+      host: '127.0.0.1',
+      port: this.h.gatewayPort,
+      path,
+      hostHeader: this.host,
+      agent: keepAlive,
+      timeoutMs: 5000,
     });
   }
 

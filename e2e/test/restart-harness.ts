@@ -6,7 +6,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -16,7 +15,7 @@ import {
   startRestartableDockerd,
 } from '@ployz/testkit';
 import { DaemonHarness } from './daemon-harness.ts';
-import { DeployHarness, helloManifest } from './deploy-harness.ts';
+import { DeployHarness, gatewayGet, helloManifest } from './deploy-harness.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PLOYZD = join(ROOT, 'apps/ployzd/src/main.ts');
@@ -136,28 +135,12 @@ export class RestartRig implements AsyncDisposable {
   }
 
   get(name: string): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      const req = httpRequest(
-        {
-          host: this.host.address,
-          port: this.h.gatewayPort,
-          path: '/',
-          headers: { host: name },
-          timeout: 2000,
-        },
-        (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => {
-            body += c;
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', reject);
-      req.end();
+    return gatewayGet({
+      host: this.host.address,
+      port: this.h.gatewayPort,
+      path: '/',
+      hostHeader: name,
+      timeoutMs: 2000,
     });
   }
 

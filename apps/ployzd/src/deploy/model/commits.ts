@@ -32,6 +32,19 @@ export interface CommitContext {
   at: string;
 }
 
+/** What every commit of a deploy carries alike; volumes are filled in at the commit (apply/volumes.ts). */
+function commitFacts(ctx: CommitContext) {
+  return {
+    volume_movements: [],
+    volumes: [],
+    snapshots: [],
+    reverted: [],
+    rollback_of: ctx.rollbackOf,
+    actor: ctx.actor,
+    created_at: ctx.at,
+  } satisfies Partial<DeployCommit>;
+}
+
 export function checkpointCommit(plan: DeployPlan, phase: string, ctx: CommitContext): DeployCommit {
   return {
     id: commitId(ctx.deployId, 'checkpoint', phase),
@@ -42,13 +55,7 @@ export function checkpointCommit(plan: DeployPlan, phase: string, ctx: CommitCon
     manifest_hash: plan.manifest_hash,
     services: plan.services.filter((s) => s.phase === phase && s.revision !== null).map(committedService),
     removed_services: [],
-    volume_movements: [],
-    volumes: [],
-    snapshots: [],
-    reverted: [],
-    rollback_of: ctx.rollbackOf,
-    actor: ctx.actor,
-    created_at: ctx.at,
+    ...commitFacts(ctx),
   };
 }
 
@@ -70,13 +77,7 @@ export function finalCommit(
     removed_services: plan.services
       .filter((s) => s.revision === null && s.previous_revision !== null)
       .map((s) => s.service),
-    volume_movements: [],
-    volumes: [],
-    snapshots: [],
-    reverted: [],
-    rollback_of: ctx.rollbackOf,
-    actor: ctx.actor,
-    created_at: ctx.at,
+    ...commitFacts(ctx),
   };
 }
 
