@@ -8,13 +8,9 @@ import { chown } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isPloyzError, PloyzError } from '@ployz/types';
 import type { DaemonConfig } from '../daemon/config.ts';
+import { writeAtomic } from '../machine/atomic-write.ts';
 import { type MachineIdentity, natsDataDir, wireguardDir } from '../machine/identity.ts';
-import {
-  ensureNatsCredentials,
-  natsConfDir,
-  natsSeedMountDir,
-  writeAtomic,
-} from '../machine/nats-credentials.ts';
+import { ensureNatsCredentials, natsConfDir, natsSeedMountDir } from '../machine/nats-credentials.ts';
 import type { DockerEngine } from '../runtime/docker.ts';
 import {
   COMPONENTS,

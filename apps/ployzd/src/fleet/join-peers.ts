@@ -4,19 +4,18 @@
  * ployzd stopped between the join and that write still peers with them at its next start. Until
  * NATS spans machines (issue 18 item 4) this is how a joined machine's mesh learns the members.
  */
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MachineRecord, PloyzError } from '@ployz/types';
 import { z } from 'zod';
+import { writeAtomic } from '../machine/atomic-write.ts';
 
 function peersPath(stateDir: string): string {
   return join(stateDir, 'join-peers.json');
 }
 
 export async function saveJoinPeers(stateDir: string, peers: readonly MachineRecord[]): Promise<void> {
-  const tmp = `${peersPath(stateDir)}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(peers, null, 2)}\n`, { mode: 0o600 });
-  await rename(tmp, peersPath(stateDir));
+  await writeAtomic(peersPath(stateDir), `${JSON.stringify(peers, null, 2)}\n`, 0o600);
 }
 
 /** The saved members ([] when none are pending). */

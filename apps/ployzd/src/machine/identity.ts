@@ -3,13 +3,14 @@
  * `<state>/wg/private.key` (0600). Created once by `machine init`; read at every start.
  */
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { MachineId, Name, PloyzError } from '@ployz/types';
 import { z } from 'zod';
 import { machineSubnet, overlayAddress } from './address.ts';
+import { writeAtomic } from './atomic-write.ts';
 
 const run = promisify(execFile);
 
@@ -148,8 +149,6 @@ export async function createIdentity(
   const keyFile = join(wireguardDir(stateDir), 'private.key');
   await writeFile(keyFile, `${keys.privateKey}\n`, { mode: 0o600 });
   await chmod(keyFile, 0o600);
-  const tmp = `${identityPath(stateDir)}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(identity, null, 2)}\n`);
-  await rename(tmp, identityPath(stateDir));
+  await writeAtomic(identityPath(stateDir), `${JSON.stringify(identity, null, 2)}\n`, 0o644);
   return identity;
 }

@@ -4,9 +4,10 @@
  * a machine that joined has none (it cannot issue invites yet).
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PloyzError } from '@ployz/types';
+import { writeAtomic } from './atomic-write.ts';
 
 export function inviteKeyPath(stateDir: string): string {
   return join(stateDir, 'installation', 'invite.key');
@@ -45,9 +46,6 @@ export async function ensureInviteKey(stateDir: string): Promise<{ key: InviteKe
   const { privateKey } = generateKeyPairSync('ed25519');
   const file = inviteKeyPath(stateDir);
   await mkdir(join(stateDir, 'installation'), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.tmp`;
-  await writeFile(tmp, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-  await chmod(tmp, 0o600);
-  await rename(tmp, file);
+  await writeAtomic(file, String(privateKey.export({ type: 'pkcs8', format: 'pem' })), 0o600);
   return { key: { privateKey, publicKey: createPublicKey(privateKey) }, created: true };
 }

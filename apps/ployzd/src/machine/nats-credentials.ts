@@ -15,11 +15,13 @@
  * with the seed it reads now. A daemon that stops between the two finds `.next` files at start
  * and promotes them.
  */
+
 import { readFileSync } from 'node:fs';
-import { chmod, chown, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nkeys } from '@nats-io/transport-node';
 import { assetNames, inboxPrefixOf, type Scope } from '@ployz/store';
+import { writeAtomic } from './atomic-write.ts';
 
 export const NATS_IDENTITIES = ['ployzd', 'gateway', 'dns'] as const;
 export type NatsIdentity = (typeof NATS_IDENTITIES)[number];
@@ -123,14 +125,6 @@ export function natsServerConfig(
       : []),
   ]);
   return `# Written by ployzd (apps/ployzd/src/machine/nats-credentials.ts); no anonymous user.\nauthorization {\n  users: [\n${users.join('\n')}\n  ]\n}\n`;
-}
-
-export async function writeAtomic(path: string, text: string, mode: number, uid?: number): Promise<void> {
-  const tmp = `${path}.tmp`;
-  await writeFile(tmp, text, { mode });
-  await chmod(tmp, mode);
-  if (uid !== undefined) await chown(tmp, uid, uid);
-  await rename(tmp, path);
 }
 
 async function readSeed(path: string): Promise<string | null> {
