@@ -130,6 +130,17 @@ export const ERROR_CODES = {
     kind: 'conflict',
     summary: 'the invite token was already used by another join; nothing was changed',
   },
+  // Operations (ps, logs, exec, namespace)
+  NAMESPACE_UNKNOWN: { kind: 'user', summary: 'no committed deploy of that namespace exists' },
+  SERVICE_UNKNOWN: { kind: 'user', summary: 'the namespace has no committed service of that name' },
+  NO_RUNNING_INSTANCE: {
+    kind: 'user',
+    summary: 'the service (or the instance asked for) has no running instance to attach to',
+  },
+  MACHINE_UNREACHABLE: {
+    kind: 'transient',
+    summary: "the machine holding the instance does not answer over RPC; its instances' output is missing",
+  },
   // Catch-all for bugs: never used for user mistakes.
   INTERNAL: { kind: 'internal', summary: 'an unexpected internal error' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
