@@ -1,7 +1,8 @@
+import { availableParallelism } from 'node:os';
 import { ADMIN_PATHS, GatewayEnv } from '@ployz/protocol';
 import { isPloyzError } from '@ployz/types';
 import { describe, expect, it } from 'vitest';
-import { helpText, parseGatewayArgs } from './config.ts';
+import { helpText, parseGatewayArgs, workerCount } from './config.ts';
 
 function run(argv: string[], env: Record<string, string>) {
   const parsed = parseGatewayArgs(argv, env);
@@ -97,6 +98,7 @@ describe('the env contract (@ployz/protocol GatewayEnv)', () => {
       PLOYZ_GATEWAY_DRAIN_TIMEOUT_MS: '17',
       PLOYZ_GATEWAY_MAX_LAG_MS: '18',
       PLOYZ_GATEWAY_LOG_LEVEL: 'debug',
+      PLOYZ_GATEWAY_WORKERS: '3',
     };
     expect(Object.keys(env).sort()).toEqual([...GatewayEnv.envNames].sort());
     expect(run([], env)).toEqual({
@@ -123,7 +125,15 @@ describe('the env contract (@ployz/protocol GatewayEnv)', () => {
       drainTimeoutMs: 17,
       maxLagMs: 18,
       logLevel: 'debug',
+      workers: 3,
     });
+  });
+
+  it('--workers: 0 (the default) is one worker per core; a count is taken as is', () => {
+    expect(run([], {}).workers).toBe(0);
+    expect(workerCount(run([], {}))).toBe(availableParallelism());
+    expect(workerCount(run(['--workers', '2'], {}))).toBe(2);
+    expect(() => parseGatewayArgs(['--workers', '65'], {})).toThrow(/--workers \/ PLOYZ_GATEWAY_WORKERS/);
   });
 
   it('--help names every env variable, the flags and the admin paths', () => {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
   ADMIN_PATHS,
@@ -48,6 +49,7 @@ const FLAGS: Record<keyof GatewaySettings, Flag> = {
   drainTimeoutMs: { flag: 'drain-timeout-ms', help: 'shutdown: wait for in-flight requests' },
   maxLagMs: { flag: 'max-lag-ms', help: 'stale when behind this long' },
   logLevel: { flag: 'log-level', help: 'pino level' },
+  workers: { flag: 'workers', help: 'worker processes sharing the ports (0: one per core)' },
 };
 
 interface Setting {
@@ -116,4 +118,9 @@ export function parseGatewayArgs(argv: readonly string[], env: NodeJS.ProcessEnv
     throw new PloyzError('CONFIG_INVALID', `invalid gateway configuration: ${problems.join('; ')}`);
   }
   return { kind: 'run', config: parsed.config };
+}
+
+/** The worker count `--workers` asks for: 0 is one per core this process may run on. */
+export function workerCount(config: Pick<GatewayConfig, 'workers'>): number {
+  return config.workers === 0 ? availableParallelism() : config.workers;
 }

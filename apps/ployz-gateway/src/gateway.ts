@@ -14,7 +14,7 @@ import {
 } from '@ployz/routing';
 import type { RoutingFeed } from '@ployz/types';
 import type { Logger } from 'pino';
-import { createAdminServer } from './admin.ts';
+import { type AdminAnswer, type AdminSources, adminAnswer, createAdminServer } from './admin.ts';
 import type { CertificateStore } from './certificates.ts';
 import type { GatewayConfig } from './config.ts';
 import { Http1Front } from './front-http1.ts';
@@ -24,7 +24,10 @@ import { CONNECT_REFUSED, closingErrorResponse, type Proto, ReverseProxy } from 
 export interface Gateway {
   readonly httpPort: number;
   readonly httpsPort: number | null;
-  readonly adminPort: number;
+  /** The admin listener's port; null in a worker (its primary serves admin, workers.ts). */
+  readonly adminPort: number | null;
+  /** This process's admin answer for `path` (what a worker sends its primary). */
+  admin(path: string): AdminAnswer;
   readonly follower: Follower<RouteTable>;
   readonly proxy: ReverseProxy;
   readonly certificates: CertificateStore | null;
@@ -37,14 +40,36 @@ export interface GatewayDeps {
   /** Overrides the feed chosen from config (tests). */
   feed?: RoutingFeed;
   version?: string;
+  /** Set in a worker of a multi-worker gateway (workers.ts). */
+  worker?: GatewayWorkerOptions;
+}
+
+export interface GatewayWorkerOptions {
+  /**
+   * Bind the serving ports with SO_REUSEPORT (each worker its own listening socket, the kernel
+   * spreading connections over them); no admin listener.
+   */
+  reusePort: true;
+  /**
+   * A replacement worker binds only once its first table is loaded (or this long has passed),
+   * so the kernel hands it no connection it would answer 503.
+   */
+  loadBeforeListenMs?: number;
 }
 
 type TlsSocket = TLSSocket & { alpnProtocol: string | false | null };
 
-function listen(server: http.Server | http2.Http2SecureServer, port: number, host: string): Promise<number> {
+function listen(
+  server: http.Server | http2.Http2SecureServer,
+  port: number,
+  host: string,
+  reusePort = false,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    // `exclusive`: a cluster worker binds its own socket instead of asking its primary for one.
+    const options = reusePort ? { port, host, reusePort: true, exclusive: true } : { port, host };
+    server.listen(options, () => {
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });
@@ -288,21 +313,26 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     });
   }
 
-  const admin = createAdminServer({
+  const adminSources: AdminSources = {
     freshness: () => follower.freshness(),
     table: () => follower.current(),
     metrics,
     inFlight: () => proxy.inFlight,
+    pools: () => proxy.poolStats(),
     certificates: () => certificates?.hostnames() ?? [],
     startedAt,
     version: deps.version ?? '0.0.0',
-  });
+  };
+  const worker = deps.worker;
+  const admin = worker === undefined ? createAdminServer(adminSources) : null;
 
   follower.start();
-  const adminPort = await listen(admin, config.adminPort, config.adminHost);
-  const httpPort = await listen(httpServer, config.httpPort, config.listenHost);
+  if (worker?.loadBeforeListenMs !== undefined) await firstLoad(follower, worker.loadBeforeListenMs);
+  const adminPort = admin === null ? null : await listen(admin, config.adminPort, config.adminHost);
+  const reusePort = worker !== undefined;
+  const httpPort = await listen(httpServer, config.httpPort, config.listenHost, reusePort);
   const httpsPort =
-    httpsServer === null ? null : await listen(httpsServer, config.httpsPort, config.listenHost);
+    httpsServer === null ? null : await listen(httpsServer, config.httpsPort, config.listenHost, reusePort);
   log.info({ httpPort, httpsPort, adminPort, listenHost: config.listenHost }, 'gateway listening');
 
   let closing: Promise<void> | undefined;
@@ -328,12 +358,37 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       if (feed instanceof LazyStoreFeed) await feed.close();
       certificates?.close();
       await proxy.close();
-      admin.closeAllConnections();
-      await closeServer(admin);
+      if (admin !== null) {
+        admin.closeAllConnections();
+        await closeServer(admin);
+      }
       log.info('gateway stopped');
     })();
     return closing;
   };
 
-  return { httpPort, httpsPort, adminPort, follower, proxy, certificates, close };
+  return {
+    httpPort,
+    httpsPort,
+    adminPort,
+    admin: (path) => adminAnswer(adminSources, path),
+    follower,
+    proxy,
+    certificates,
+    close,
+  };
+}
+
+/** Resolves once the follower has a table, or after `ms`. */
+function firstLoad(follower: Follower<RouteTable>, ms: number): Promise<void> {
+  if (follower.current() !== undefined) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      off();
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    const off = follower.onUpdate(done);
+  });
 }

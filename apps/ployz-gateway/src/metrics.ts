@@ -1,4 +1,15 @@
 import type { Freshness } from '@ployz/routing';
+import { type PoolCounters, WAIT_BUCKETS } from './upstream/pool.ts';
+
+/** One backend's upstream pool as /metrics shows it. */
+export interface PoolStats {
+  /** `ip:port`. */
+  backend: string;
+  open: number;
+  idle: number;
+  queued: number;
+  counters: PoolCounters;
+}
 
 /** Upper bounds (seconds) of the upstream latency histogram buckets. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -75,7 +86,10 @@ export class GatewayMetrics {
     this.#handOffs += 1;
   }
 
-  render(freshness: Freshness, extra: { routes: number; backends: number; inFlight: number }): string {
+  render(
+    freshness: Freshness,
+    extra: { routes: number; backends: number; inFlight: number; pools?: Iterable<PoolStats> },
+  ): string {
     const out: string[] = [];
     out.push('# HELP ployz_gateway_requests_total Requests by route and response status.');
     out.push('# TYPE ployz_gateway_requests_total counter');
@@ -102,6 +116,7 @@ export class GatewayMetrics {
       out.push(`ployz_gateway_upstream_latency_seconds_sum{route="${label}"} ${stats.latencySum}`);
       out.push(`ployz_gateway_upstream_latency_seconds_count{route="${label}"} ${stats.latencyCount}`);
     }
+    renderPools(out, extra.pools ?? []);
     const gauge = (name: string, help: string, value: number, type = 'gauge') => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
     };
@@ -176,5 +191,51 @@ export class GatewayMetrics {
     );
     gauge('ployz_gateway_projection_resyncs_total', 'Snapshots taken.', freshness.resyncs, 'counter');
     return `${out.join('\n')}\n`;
+  }
+}
+
+/** Per backend: open and idle upstream connections, requests queued for one, and their waits. */
+function renderPools(out: string[], pools: Iterable<PoolStats>): void {
+  const list = [...pools];
+  out.push(
+    '# HELP ployz_gateway_upstream_connections Upstream connections open to a backend (state: open, idle).',
+    '# TYPE ployz_gateway_upstream_connections gauge',
+  );
+  for (const p of list) {
+    const b = escapeLabel(p.backend);
+    out.push(`ployz_gateway_upstream_connections{backend="${b}",state="open"} ${p.open}`);
+    out.push(`ployz_gateway_upstream_connections{backend="${b}",state="idle"} ${p.idle}`);
+  }
+  out.push(
+    '# HELP ployz_gateway_upstream_queued_requests Requests waiting now for a connection to a backend (its pool at its cap).',
+    '# TYPE ployz_gateway_upstream_queued_requests gauge',
+  );
+  for (const p of list)
+    out.push(`ployz_gateway_upstream_queued_requests{backend="${escapeLabel(p.backend)}"} ${p.queued}`);
+  out.push(
+    "# HELP ployz_gateway_upstream_pool_requests_total Bodyless requests sent through a backend's pool.",
+    '# TYPE ployz_gateway_upstream_pool_requests_total counter',
+  );
+  for (const p of list)
+    out.push(
+      `ployz_gateway_upstream_pool_requests_total{backend="${escapeLabel(p.backend)}"} ${p.counters.requests}`,
+    );
+  out.push(
+    '# HELP ployz_gateway_upstream_queue_wait_seconds Time a request waited for a connection to a backend (only requests that waited).',
+    '# TYPE ployz_gateway_upstream_queue_wait_seconds histogram',
+  );
+  for (const p of list) {
+    const b = escapeLabel(p.backend);
+    const c = p.counters;
+    let cumulative = 0;
+    for (let i = 0; i < WAIT_BUCKETS.length; i++) {
+      cumulative += c.waitBuckets[i] ?? 0;
+      out.push(
+        `ployz_gateway_upstream_queue_wait_seconds_bucket{backend="${b}",le="${WAIT_BUCKETS[i]}"} ${cumulative}`,
+      );
+    }
+    out.push(`ployz_gateway_upstream_queue_wait_seconds_bucket{backend="${b}",le="+Inf"} ${c.waits}`);
+    out.push(`ployz_gateway_upstream_queue_wait_seconds_sum{backend="${b}"} ${c.waitSeconds}`);
+    out.push(`ployz_gateway_upstream_queue_wait_seconds_count{backend="${b}"} ${c.waits}`);
   }
 }

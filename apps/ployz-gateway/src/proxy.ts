@@ -19,7 +19,7 @@ import type { Duplex } from 'node:stream';
 import type { Backend, RouteTable } from '@ployz/routing';
 import type { Pool } from 'undici';
 import { plainUpstreamHead, scanRequestHeaders } from './forwarded-headers.ts';
-import type { GatewayMetrics } from './metrics.ts';
+import type { GatewayMetrics, PoolStats } from './metrics.ts';
 import { Balancer } from './proxy/balance.ts';
 import {
   type BodylessDeps,
@@ -118,6 +118,12 @@ export class ReverseProxy {
         pool.close();
       }
     }
+  }
+
+  /** The lean pool of each backend, with its queue (metrics). */
+  *poolStats(): Iterable<PoolStats> {
+    for (const [backend, pool] of this.#lean)
+      yield { backend, open: pool.size, idle: pool.idle, queued: pool.queued, counters: pool.counters };
   }
 
   /** Closes every upstream pool. */

@@ -141,6 +141,7 @@ describe('the edge apps’ contracts', () => {
         'PLOYZ_GATEWAY_DRAIN_TIMEOUT_MS',
         'PLOYZ_GATEWAY_MAX_LAG_MS',
         'PLOYZ_GATEWAY_LOG_LEVEL',
+        'PLOYZ_GATEWAY_WORKERS',
       ].sort(),
     );
   });

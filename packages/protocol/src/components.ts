@@ -268,6 +268,11 @@ export const GatewayEnv = defineEnvContract('ployz-gateway', {
   drainTimeoutMs: { env: 'PLOYZ_GATEWAY_DRAIN_TIMEOUT_MS', schema: Millis.default(10_000) },
   maxLagMs: { env: 'PLOYZ_GATEWAY_MAX_LAG_MS', schema: Millis.default(5_000) },
   logLevel: { env: 'PLOYZ_GATEWAY_LOG_LEVEL', schema: LogLevel.default('info') },
+  /**
+   * Worker processes sharing the serving ports with SO_REUSEPORT, each with its own follower;
+   * 0 = one per core the process may run on (docs/adr/0012-gateway-workers.md).
+   */
+  workers: { env: 'PLOYZ_GATEWAY_WORKERS', schema: z.coerce.number().int().min(0).max(64).default(0) },
 });
 export type GatewaySettings = (typeof GatewayEnv)['settings'];
 export type GatewayConfig = EnvConfig<GatewaySettings>;

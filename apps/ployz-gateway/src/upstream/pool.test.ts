@@ -230,10 +230,18 @@ describe('UpstreamPool', () => {
       setTimeout(() => socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${path.length}\r\n\r\n${path}`), 5);
     });
     const p = pool(server.port, { connections: 2 });
-    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => exchange(p, 'GET', `/r${i}`)));
+    const pending = Array.from({ length: 10 }, (_, i) => exchange(p, 'GET', `/r${i}`));
+    // Two on the wire, eight waiting for one of the two connections (what /metrics shows).
+    expect(p.queued).toBe(8);
+    const answers = await Promise.all(pending);
     expect(answers.map((a) => a.body)).toEqual(Array.from({ length: 10 }, (_, i) => `/r${i}`));
     expect(server.connections).toBe(2);
     expect(p.size).toBe(2);
+    expect(p.queued).toBe(0);
+    expect(p.counters.requests).toBe(10);
+    expect(p.counters.waits).toBe(8);
+    expect(p.counters.waitSeconds).toBeGreaterThan(0);
+    expect(p.counters.waitBuckets.reduce((a, b) => a + b, 0)).toBe(8);
   });
 
   it('stops reading the upstream while the consumer holds it paused, and reads on after resume()', async () => {

@@ -16,6 +16,27 @@ import {
   type UpstreamHandler,
 } from './connection.ts';
 
+/** Upper bounds (seconds) of the pool-wait histogram's buckets. */
+export const WAIT_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5];
+
+/** What a pool counts about its queue (rendered by metrics.ts, per backend). */
+export interface PoolCounters {
+  /** Requests sent through the pool. */
+  requests: number;
+  /** Of those, requests that waited for a connection (every connection busy, the cap reached). */
+  waits: number;
+  /** Seconds those requests spent waiting, in all, and by WAIT_BUCKETS (not cumulative). */
+  waitSeconds: number;
+  readonly waitBuckets: Float64Array;
+}
+
+interface Queued {
+  exchange: Exchange;
+  pending: Pending;
+  /** performance.now() when it joined the queue. */
+  since: number;
+}
+
 export interface UpstreamPoolOptions extends ConnectionOptions {
   /** Most open connections; further requests wait for a free one. */
   connections: number;
@@ -30,7 +51,15 @@ export class UpstreamPool implements ConnectionOwner {
   readonly options: UpstreamPoolOptions;
   readonly #idle: Connection[] = [];
   readonly #all = new Set<Connection>();
-  readonly #queue: { exchange: Exchange; pending: Pending }[] = [];
+  /** Requests waiting for a connection, oldest first from `#head` (a deque without shifting). */
+  #queue: Queued[] = [];
+  #head = 0;
+  readonly counters: PoolCounters = {
+    requests: 0,
+    waits: 0,
+    waitSeconds: 0,
+    waitBuckets: new Float64Array(WAIT_BUCKETS.length),
+  };
   #closed = false;
   #sweeper: NodeJS.Timeout | undefined;
   readonly #sweepMs: number;
@@ -75,6 +104,39 @@ export class UpstreamPool implements ConnectionOwner {
     return this.#all.size;
   }
 
+  get idle(): number {
+    return this.#idle.length;
+  }
+
+  /** Requests waiting for a connection now (aborted ones still counted until their turn). */
+  get queued(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  #dequeue(): Queued | undefined {
+    if (this.#head >= this.#queue.length) return undefined;
+    const next = this.#queue[this.#head] as Queued;
+    this.#head += 1;
+    if (this.#head === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    return next;
+  }
+
+  #waited(since: number): void {
+    const seconds = (performance.now() - since) / 1000;
+    const c = this.counters;
+    c.waits += 1;
+    c.waitSeconds += seconds;
+    let i = 0;
+    while (i < WAIT_BUCKETS.length - 1 && seconds > (WAIT_BUCKETS[i] as number)) i++;
+    if (seconds <= (WAIT_BUCKETS[i] as number)) c.waitBuckets[i] = (c.waitBuckets[i] ?? 0) + 1;
+  }
+
   /**
    * Sends `head` (a complete request head, ending with a blank line) and reports to `handler`.
    * `upgrade`: the head asks to switch protocols, and only then may the answer be a `101`.
@@ -82,6 +144,7 @@ export class UpstreamPool implements ConnectionOwner {
   request(method: string, head: string, handler: UpstreamHandler, upgrade = false): UpstreamExchange {
     const pending: Pending = { head, method, upgrade, handler, exchange: undefined };
     const exchange = new Exchange(pending);
+    this.counters.requests += 1;
     if (this.#closed) {
       queueMicrotask(() => handler.onError(new UpstreamError('UPSTREAM_CLOSED', 'pool closed'), false));
       return exchange;
@@ -90,7 +153,7 @@ export class UpstreamPool implements ConnectionOwner {
     while (conn?.socket.destroyed) conn = this.#idle.pop();
     if (conn === undefined) {
       if (this.#all.size >= this.options.connections) {
-        this.#queue.push({ exchange, pending });
+        this.#queue.push({ exchange, pending, since: performance.now() });
         return exchange;
       }
       conn = this.#open();
@@ -107,9 +170,9 @@ export class UpstreamPool implements ConnectionOwner {
       if (i !== -1) this.#idle.splice(i, 1);
     }
     // hand the connection (or a fresh one) to the next queued request
-    while (this.#queue.length > 0) {
-      const next = this.#queue.shift() as { exchange: Exchange; pending: Pending };
+    for (let next = this.#dequeue(); next !== undefined; next = this.#dequeue()) {
       if (next.exchange.aborted) continue;
+      this.#waited(next.since);
       if (reusable && !this.#closed) {
         conn.start(next.exchange, next.pending);
         return;

@@ -118,7 +118,7 @@ describe('desired component specs', () => {
     expect(JSON.stringify(nats?.spec)).not.toMatch(/parent-container-id/);
   });
 
-  it('is identical to the env the edge apps got before the contract moved to @ployz/protocol', () => {
+  it("is the env the edge apps got before the contract moved to @ployz/protocol (plus the gateway's workers)", () => {
     const edge = Object.fromEntries(desiredSpecs(input).map((s) => [s.component, s.env]));
     expect(edge.gateway).toEqual({
       PLOYZ_INSTALLATION: 'local',
@@ -130,6 +130,7 @@ describe('desired component specs', () => {
       PLOYZ_GATEWAY_HTTPS_PORT: '8443',
       PLOYZ_GATEWAY_ADMIN_HOST: '10.210.7.2',
       PLOYZ_GATEWAY_ADMIN_PORT: '9180',
+      PLOYZ_GATEWAY_WORKERS: '0',
     });
     expect(edge.dns).toEqual({
       PLOYZ_INSTALLATION: 'local',
@@ -180,6 +181,8 @@ describe('the edge apps parse what ployzd builds (@ployz/protocol components.ts)
       installation: 'local',
       authority: 'auth-default',
       machineId: 'm1',
+      // 0: one worker per core (apps/ployz-gateway workers.ts).
+      workers: 0,
     });
     expect(config.natsNkeySeed).toBeUndefined();
     // The host publishes its gateway port onto the port the gateway serves HTTP on.

@@ -349,6 +349,8 @@ export function desiredSpecs(input: DataPlaneInput): ContainerSpec[] {
         httpsPort: GATEWAY_HTTPS_PORT,
         adminHost: gatewayAdmin.host,
         adminPort: gatewayAdmin.port,
+        // One worker per core the container may use, sharing 80/443 (docs/adr/0012-gateway-workers.md).
+        workers: 0,
       }),
     ),
     binds: input.natsAuth ? [`${input.natsAuth.gatewaySeedDir}:${NATS_SEED_MOUNT}:ro`] : [],
