@@ -12,7 +12,9 @@ import {
   type IncomingMessage,
   type RequestOptions,
 } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { isErrorCode, PloyzError } from '@ployz/types';
+import type { z } from 'zod';
 import {
   type Api,
   api,
@@ -25,6 +27,13 @@ import {
   type RouteTable,
 } from './api-routes.ts';
 import { ApiErrorBody } from './api-schemas.ts';
+import {
+  TUNNEL_INPUT_HEADER,
+  TUNNEL_PROTOCOL,
+  type TunnelName,
+  type Tunnels,
+  tunnels,
+} from './exec-tunnel.ts';
 
 export const DEFAULT_SOCKET = '/run/ployz/ployzd.sock';
 
@@ -132,6 +141,58 @@ export class LocalApiClient {
         },
       );
     }
+  }
+
+  /**
+   * Opens a tunnel (exec-tunnel.ts): resolves with the connection once ployzd answered `101`;
+   * an error answer before it is thrown as its PloyzError.
+   */
+  tunnel<N extends TunnelName>(name: N, input: z.input<Tunnels[N]['input']>): Promise<Duplex> {
+    const spec = tunnels[name];
+    const parsed = spec.input.safeParse(input);
+    if (!parsed.success) {
+      throw new PloyzError('API_BAD_REQUEST', `the ${name} request does not validate`, {
+        details: { route: name, issues: parsed.error.issues },
+      });
+    }
+    return new Promise<Duplex>((resolve, reject) => {
+      const req = httpRequest({
+        socketPath: this.socketPath,
+        path: spec.path,
+        method: 'POST',
+        headers: {
+          host: 'ployzd',
+          connection: 'Upgrade',
+          upgrade: TUNNEL_PROTOCOL,
+          [TUNNEL_INPUT_HEADER]: encodeURIComponent(JSON.stringify(parsed.data)),
+        },
+      });
+      req.on('upgrade', (_res, socket, head) => {
+        if (head.length > 0) socket.unshift(head);
+        resolve(socket);
+      });
+      req.on('response', (res) => {
+        text(res).then(
+          (body) => {
+            let payload: unknown = null;
+            try {
+              payload = JSON.parse(body);
+            } catch {}
+            reject(
+              payload !== null && typeof payload === 'object' && 'error' in payload
+                ? remoteError(payload.error, res.statusCode ?? 0)
+                : new PloyzError(
+                    'INTERNAL',
+                    `ployzd answered the ${name} tunnel with HTTP ${res.statusCode}`,
+                  ),
+            );
+          },
+          (err: unknown) => reject(unreachable(this.socketPath, err)),
+        );
+      });
+      req.on('error', (err) => reject(unreachable(this.socketPath, err)));
+      req.end();
+    });
   }
 
   close(): Promise<void> {

@@ -31,6 +31,15 @@ import {
   RollbackRequest,
   StatusView,
 } from './api-schemas.ts';
+import {
+  LogsEnd,
+  LogsEntry,
+  LogsQuery,
+  NamespaceList,
+  NamespaceRemoveRequest,
+  PsQuery,
+  PsView,
+} from './ops-commands.ts';
 import { VolumeList, VolumeListQuery, VolumeShowQuery, VolumeShowView } from './volume-commands.ts';
 
 export interface RouteSpec {
@@ -169,6 +178,40 @@ export const api = defineRoutes({
     output: ApplyResultView,
     progress: DeployProgress,
     description: 'roll back to a committed deploy (a new deploy); progress streams',
+  },
+  ps: {
+    method: 'GET',
+    path: '/v1/ps',
+    input: PsQuery,
+    output: PsView,
+    progress: null,
+    description:
+      'per service its instances: machine, state, readiness and why not routable, revision, deploy, ports',
+  },
+  logs: {
+    method: 'GET',
+    path: '/v1/logs',
+    input: LogsQuery,
+    output: LogsEnd,
+    progress: LogsEntry,
+    description:
+      "a service's log lines from every instance on every machine, merged by time; with follow, new instances join",
+  },
+  namespaceList: {
+    method: 'GET',
+    path: '/v1/namespaces',
+    input: Empty,
+    output: NamespaceList,
+    progress: null,
+    description: 'each namespace with a committed deploy: services, instances, hostnames, last deploy',
+  },
+  namespaceRemove: {
+    method: 'POST',
+    path: '/v1/namespace/rm',
+    input: NamespaceRemoveRequest,
+    output: ApplyResultView,
+    progress: DeployProgress,
+    description: 'remove every service of a namespace as a deploy (lease, plan, commit, routing, cleanup)',
   },
   events: {
     method: 'GET',

@@ -8,11 +8,18 @@
  * group may talk to the daemon. A stale socket file is replaced; a live one is an error.
  */
 import { chmod, chown, mkdir, rm } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { ERROR_CODES, isPloyzError, PloyzError } from '@ployz/types';
-import type { z } from 'zod';
+import { z } from 'zod';
 import {
   type Api,
   api,
@@ -22,6 +29,15 @@ import {
   type RouteSpec,
   type RouteTable,
 } from './api-routes.ts';
+import {
+  encodeFrame,
+  FRAME,
+  TUNNEL_INPUT_HEADER,
+  TUNNEL_PROTOCOL,
+  type TunnelName,
+  type Tunnels,
+  tunnels,
+} from './exec-tunnel.ts';
 import type { Sendable } from './plain.ts';
 
 export interface HandlerContext<P> {
@@ -40,6 +56,18 @@ export type RouteHandler<T extends RouteTable, N extends keyof T> = (
   input: z.output<T[N]['input']>,
   ctx: RouteContext<T, N>,
 ) => Promise<Sendable<z.input<T[N]['output']>>> | Sendable<z.input<T[N]['output']>>;
+
+export interface TunnelContext {
+  /** Answers `101` and hands over the connection; before it, a throw is an ordinary error answer. */
+  accept(): Duplex;
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+}
+
+export type TunnelHandler<N extends TunnelName> = (
+  input: z.output<Tunnels[N]['input']>,
+  ctx: TunnelContext,
+) => Promise<void>;
 
 const STATUS_BY_KIND = { user: 400, conflict: 409, transient: 503, internal: 500 } as const;
 
@@ -118,6 +146,7 @@ export class LocalApiServer {
   readonly routes: Api = api;
   readonly #handlers = new Map<string, BoundHandler>();
   readonly #byPath = new Map<string, { name: string; spec: RouteSpec }>();
+  readonly #tunnels = new Map<string, (input: unknown, ctx: TunnelContext) => Promise<void>>();
   #server: Server | null = null;
   #socketPath: string | null = null;
 
@@ -131,6 +160,21 @@ export class LocalApiServer {
     if (!Object.hasOwn(this.routes, name)) throw new PloyzError('INTERNAL', `no route named ${name}`);
     if (this.#handlers.has(name)) throw new PloyzError('INTERNAL', `route ${name} implemented twice`);
     this.#handlers.set(name, bindHandler<Api[N], RouteContext<Api, N>>(name, this.routes[name], handler));
+    return this;
+  }
+
+  implementTunnel<N extends TunnelName>(name: N, handler: TunnelHandler<N>): this {
+    if (this.#tunnels.has(tunnels[name].path))
+      throw new PloyzError('INTERNAL', `tunnel ${name} implemented twice`);
+    this.#tunnels.set(tunnels[name].path, async (raw, ctx) => {
+      const parsed = z.safeParse<Tunnels[N]['input']>(tunnels[name].input, raw);
+      if (!parsed.success) {
+        throw new PloyzError('API_BAD_REQUEST', `the ${name} request does not validate`, {
+          details: { route: name, issues: parsed.error.issues },
+        });
+      }
+      await handler(parsed.data, ctx);
+    });
     return this;
   }
 
@@ -157,6 +201,9 @@ export class LocalApiServer {
     }
     await rm(socketPath, { force: true });
     const server = createServer(this.listener);
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      void this.#upgrade(req, socket, head);
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(socketPath, () => {
@@ -182,6 +229,52 @@ export class LocalApiServer {
     }
     if (this.#socketPath) await rm(this.#socketPath, { force: true });
     this.#socketPath = null;
+  }
+
+  /** A tunnel request: validated input, then the handler; errors as a JSON answer or a last frame. */
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const ac = new AbortController();
+    socket.once('close', () => ac.abort());
+    socket.on('error', () => ac.abort());
+    let accepted = false;
+    try {
+      const url = new URL(req.url ?? '/', 'http://ployzd');
+      const handler = this.#tunnels.get(url.pathname);
+      if (!handler || req.headers.upgrade !== TUNNEL_PROTOCOL)
+        throw new PloyzError('NOT_FOUND', `no tunnel ${url.pathname}; is ployzctl newer than ployzd?`);
+      const header = req.headers[TUNNEL_INPUT_HEADER];
+      let raw: unknown;
+      try {
+        raw = JSON.parse(decodeURIComponent(String(header ?? '{}')));
+      } catch {
+        throw new PloyzError('API_BAD_REQUEST', `the ${TUNNEL_INPUT_HEADER} header is not JSON`);
+      }
+      await handler(raw, {
+        signal: ac.signal,
+        accept: () => {
+          if (accepted) return socket;
+          accepted = true;
+          socket.write(
+            `HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${TUNNEL_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`,
+          );
+          if (head.length > 0) socket.unshift(head);
+          return socket;
+        },
+      });
+      if (!socket.destroyed) socket.end();
+    } catch (err) {
+      const e = asPloyzError(err);
+      if (socket.destroyed) return;
+      if (accepted) {
+        socket.end(encodeFrame(FRAME.error, JSON.stringify(e.toJSON())));
+        return;
+      }
+      const status = httpStatusFor(e);
+      const text = JSON.stringify({ error: e.toJSON() });
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+      );
+    }
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -50,13 +50,17 @@ export {
   readJson,
   sendJson,
   socketAnswers,
+  type TunnelContext,
+  type TunnelHandler,
 } from './api-server.ts';
 export * from './components.ts';
 export * from './deploy-commands.ts';
 export * from './deploy-events.ts';
 export { WireErrorBody } from './error-body.ts';
+export * from './exec-tunnel.ts';
 export * from './join.ts';
 export * from './machine-commands.ts';
+export * from './ops-commands.ts';
 export type { Plain, Sendable } from './plain.ts';
 export {
   type CallOptions,
