@@ -3,7 +3,15 @@
  * events route, the facts loop; later the mesh and storage — gets from the daemon, the plugin's
  * own life cycle. The status view the daemon answers with is @ployz/protocol's `StatusView`.
  */
-import type { Api, CommandHandlers, CommandRegistry, RouteHandler, RouteName } from '@ployz/protocol';
+import type {
+  Api,
+  CommandHandlers,
+  CommandRegistry,
+  RouteHandler,
+  RouteName,
+  TunnelHandler,
+  TunnelName,
+} from '@ployz/protocol';
 import type { RouteConflict } from '@ployz/routing';
 import type { Store } from '@ployz/store';
 import type { Logger } from 'pino';
@@ -26,6 +34,8 @@ export interface DaemonContext {
   registerCommands<R extends CommandRegistry>(commands: R, handlers: CommandHandlers<R>): void;
   /** Implement a route of @ployz/protocol's `api` table (before the daemon starts). */
   implement<N extends RouteName>(name: N, handler: RouteHandler<Api, N>): void;
+  /** Implement a tunnel of @ployz/protocol's `tunnels` table (`exec`), before the daemon starts. */
+  implementTunnel<N extends TunnelName>(name: N, handler: TunnelHandler<N>): void;
   /** This machine's identity, or null before `machine init`. */
   identity(): MachineIdentity | null;
   /** The NATS link to this machine's ployz-nats, or null before `machine init`. */

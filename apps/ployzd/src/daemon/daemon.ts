@@ -114,6 +114,9 @@ export class Daemon {
       implement: (name, handler) => {
         this.api.implement(name, handler);
       },
+      implementTunnel: (name, handler) => {
+        this.api.implementTunnel(name, handler);
+      },
       identity: () => this.#identity,
       nats: () => this.#nats,
       store: () => {

@@ -2,14 +2,16 @@
  * The daemon's plugins, in start order. The deploy engine (src/deploy/) registers its RPC
  * commands and local API routes, and recovers interrupted deploys at start; the events plugin
  * serves the `events` route from the routing event stream; the facts loop checks this machine's
- * instance records against the engine (workloads/facts-loop.ts).
+ * instance records against the engine (workloads/facts-loop.ts); the ops plugin serves `ps`,
+ * `logs` and `exec` (ops/).
  */
 
 import { deployPlugin } from '../deploy/plugin.ts';
 import { eventsPlugin } from '../events/route.ts';
+import { opsPlugin } from '../ops/plugin.ts';
 import { factsPlugin } from '../workloads/facts-loop.ts';
 import type { DaemonPlugin } from './daemon.ts';
 
 export function daemonPlugins(): DaemonPlugin[] {
-  return [deployPlugin(), eventsPlugin(), factsPlugin()];
+  return [deployPlugin(), eventsPlugin(), factsPlugin(), opsPlugin()];
 }

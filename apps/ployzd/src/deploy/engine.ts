@@ -4,6 +4,7 @@
  * routes and RPC handlers call into it.
  */
 import { deployId, instanceId } from '@ployz/identity';
+import type { NamespaceView } from '@ployz/protocol';
 import type { RouteConflict } from '@ployz/routing';
 import type { DeployStatusRecord } from '@ployz/types';
 import { Apply } from './apply/apply.ts';
@@ -23,6 +24,7 @@ import type { EmitDeployEvent } from './model/events.ts';
 import { storedRouteConflicts } from './model/ownership.ts';
 import type { DeployPlan } from './model/plan.ts';
 import type { DeployManifest } from './model/spec.ts';
+import { assertNamespaceKnown, namespaceViews, removalManifest } from './namespaces.ts';
 import { type RecoveryReport, recoverDeploys } from './recovery.ts';
 
 /** Deploy ids sort by time (@ployz/identity). */
@@ -77,6 +79,54 @@ export class DeployEngine {
       withoutVolumeRevert: options.withoutVolumeRevert === true,
     };
     return new Apply(this.options, manifest, request, emit).run();
+  }
+
+  /**
+   * Removes every service of a namespace as a deploy (namespaces.ts): its plan is shown first,
+   * then lease, commit, routing events and cleanup as for any deploy. `preview` only plans.
+   */
+  async removeNamespace(
+    namespace: string,
+    options: { actor: string; preview: boolean },
+    emit: EmitDeployEvent = () => {},
+  ): Promise<ApplyResult> {
+    const [releases, instances] = await Promise.all([
+      this.options.store.listReleases(namespace),
+      this.options.store.listInstances(namespace),
+    ]);
+    assertNamespaceKnown(
+      namespace,
+      releases.map((r) => r.value),
+      instances.map((i) => i.value),
+    );
+    const manifest = removalManifest(namespace);
+    if (options.preview) {
+      const plan = await this.preview(manifest);
+      return { noop: !plan.changed, plan, status: null };
+    }
+    return new Apply(this.options, manifest, { actor: options.actor, rollbackOf: null }, emit).run();
+  }
+
+  /** Each namespace with a committed release: services, instances, hostnames, newest deploy. */
+  async namespaces(): Promise<NamespaceView[]> {
+    const [releases, instances, machines] = await Promise.all([
+      this.options.store.listReleases(),
+      this.options.store.listInstances(),
+      this.options.store.listMachines(),
+    ]);
+    const values = releases.map((r) => r.value);
+    const lastDeploys = new Map<string, DeployStatusRecord>();
+    for (const ns of new Set(values.map((r) => r.namespace))) {
+      const [last] = await this.list({ namespace: ns, limit: 1 });
+      if (last !== undefined) lastDeploys.set(ns, last);
+    }
+    return namespaceViews({
+      releases: values,
+      instances: instances.map((i) => i.value),
+      machines,
+      revisions: await readRevisions(this.options, values),
+      lastDeploys,
+    });
   }
 
   /** One page of deploys, newest first. */

@@ -151,6 +151,14 @@ export function deployPlugin(): DaemonPlugin {
         }
       });
       ctx.implement('deployShow', (q) => ready().engine.show(q.id));
+      ctx.implement('namespaceList', async () => ({ namespaces: await ready().engine.namespaces() }));
+      ctx.implement('namespaceRemove', (b, { emit }) =>
+        ready().engine.removeNamespace(
+          b.namespace,
+          { actor: b.actor ?? 'ployzctl', preview: b.preview },
+          emit,
+        ),
+      );
     },
 
     async start(ctx: DaemonContext, machine: MachineIdentity) {

@@ -5,7 +5,7 @@
  */
 import { InstallationKey } from '@ployz/identity';
 import { fixtures } from '@ployz/testkit';
-import type { MachineRecord, RegionRole, RouteSpec, ServiceSpec } from '@ployz/types';
+import type { InstanceRecord, MachineRecord, RegionRole, RouteSpec, ServiceSpec } from '@ployz/types';
 import { deployServiceOf, sealedRevisionCodec } from '../../src/deploy/model/manifest.ts';
 import type { MachineCapacity } from '../../src/deploy/model/placement.ts';
 import type { DeployService } from '../../src/deploy/model/spec.ts';
@@ -28,6 +28,30 @@ export function machine(
     lifecycle,
     created_at: '2026-01-01T00:00:00.000Z',
     updated_at: '2026-01-01T00:00:00.000Z',
+  };
+}
+
+/** A running, ready instance of `shop/web` on m1 in slot 0 (override any field). */
+export function instanceRecord(id: string, over: Partial<InstanceRecord> = {}): InstanceRecord {
+  return {
+    id,
+    namespace: 'shop',
+    service: 'web',
+    slot: 0,
+    machine: 'm1',
+    revision: 'rev-a',
+    deploy: 'dep-1',
+    container_id: `c${id}`,
+    ip: '10.0.0.20',
+    ip6: null,
+    ports: {},
+    state: 'running',
+    ready: true,
+    draining: false,
+    error: null,
+    created_at: '2026-01-01T00:00:00.000Z',
+    updated_at: '2026-01-01T00:00:00.000Z',
+    ...over,
   };
 }
 

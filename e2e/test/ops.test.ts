@@ -1,0 +1,293 @@
+/**
+ * ps, logs, exec and namespace rm on one machine (real ployzd, dockerd, nats, gateway). The
+ * instances are local; a second pass restarts ployzd with PLOYZ_TEST_OPS_VIA_RPC=1, so logs and
+ * exec take the path of an instance on another machine (logs_read / exec_open / exec_io over
+ * NATS to the machine's ployzd) for real.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DeployHarness, gatewayGet, helloManifest } from './deploy-harness.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const PLOYZCTL = join(ROOT, 'apps/ployzctl/bin/run.js');
+
+const t0 = Date.now();
+const mark = (what: string) =>
+  process.stderr.write(`[ops.test +${((Date.now() - t0) / 1000).toFixed(1)}s] ${what}\n`);
+
+interface Ctl {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** ployzctl with stdin text, without --json (exec passes bytes through). */
+function ctl(socket: string, args: string[], stdin = ''): Promise<Ctl> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      ['--conditions=ployz-source', PLOYZCTL, ...args],
+      // The socket from the environment: a --socket after `--` would be part of exec's command.
+      { timeout: 60_000, env: { ...process.env, PLOYZ_SOCKET_PATH: socket } },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+    );
+    child.stdin?.end(stdin);
+  });
+}
+
+type Entry = {
+  type: string;
+  instance?: string;
+  machine?: string;
+  text?: string;
+  at?: string;
+  event?: string;
+};
+
+const jsonLines = (text: string): Entry[] =>
+  text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Entry);
+
+function twoReplicas(version: string, host: string, image?: string): string {
+  return `${helloManifest({ version, host, ...(image ? { image } : {}) })}\n[services.placement]\nreplicas = 2\n`;
+}
+
+describe('ps, logs, exec, namespace rm (real ployzd, dockerd, nats, gateway)', () => {
+  it('shows instances, merges logs across a deploy, passes exit codes, and removes a namespace as a deploy', async () => {
+    const { h, d } = await DeployHarness.up();
+    await using _h = h;
+    const v1 = await d.write('v1.toml', twoReplicas('v1', d.host));
+    const first = await d.deploy(v1);
+    expect(first.code, JSON.stringify(first.last)).toBe(0);
+    await d.waitServing('v1');
+
+    mark('---- ps');
+    const ps = await h.ctl('ps', '-n', 'demo');
+    expect(ps.code, ps.stderr).toBe(0);
+    const view = ps.json as { services: { service: string; instances: Record<string, unknown>[] }[] };
+    expect(view.services.map((s) => s.service)).toEqual(['hello']);
+    const instances = view.services[0]?.instances ?? [];
+    expect(instances).toHaveLength(2);
+    for (const i of instances) {
+      expect(i).toMatchObject({
+        machine: 'm1',
+        state: 'running',
+        ready: true,
+        unroutable: null,
+        active: true,
+      });
+      expect(i.ports).toEqual({ http: 8080 });
+    }
+    const ids = instances.map((i) => String(i.instance)).sort();
+    const human = await h.human('ps');
+    expect(human).toMatch(/^SERVICE\s+INSTANCE\s+MACHINE\s+STATE\s+READY/);
+    expect(human).toContain('demo/hello');
+
+    mark('---- logs: both instances, each line named, merged by time');
+    const logs = await ctl(h.socket, ['logs', 'demo/hello', '--json']);
+    expect(logs.code, logs.stderr).toBe(0);
+    const lines = jsonLines(logs.stdout).filter((e) => e.type === 'line');
+    expect(new Set(lines.map((l) => l.instance))).toEqual(new Set(ids));
+    expect(lines.every((l) => l.machine === 'm1' && l.text?.includes('listening'))).toBe(true);
+    const times = lines.map((l) => l.at ?? '');
+    expect(times).toEqual([...times].sort());
+    const plain = await ctl(h.socket, ['logs', 'demo/hello', '--instance', ids[0] ?? '', '--tail', '1']);
+    expect(plain.stdout.trim()).toMatch(new RegExp(`^${ids[0]}@m1 \\| .*listening`));
+
+    mark('---- exec: stdout, stderr, exit code, stdin');
+    const run = await ctl(h.socket, [
+      'exec',
+      'demo/hello',
+      '--',
+      'sh',
+      '-c',
+      'echo out; echo err >&2; exit 7',
+    ]);
+    expect(run).toMatchObject({ code: 7, stdout: 'out\n', stderr: 'err\n' });
+    const cat = await ctl(h.socket, ['exec', 'demo/hello', '-i', '--', 'cat'], 'through stdin\n');
+    expect(cat).toMatchObject({ code: 0, stdout: 'through stdin\n' });
+    const pinned = await ctl(h.socket, ['exec', 'demo/hello', '--instance', ids[1] ?? '', '--', 'hostname']);
+    expect(pinned.code).toBe(0);
+
+    // -t under a pseudo-terminal (util-linux `script`): the command gets a terminal of its own.
+    const tty = await new Promise<Ctl>((resolve) => {
+      const line = [
+        process.execPath,
+        '--conditions=ployz-source',
+        PLOYZCTL,
+        'exec',
+        'demo/hello',
+        '-t',
+        '--socket',
+        h.socket,
+        '--',
+        'tty',
+      ]
+        .map((a) => `'${a}'`)
+        .join(' ');
+      execFile('script', ['-qec', line, '/dev/null'], { timeout: 60_000 }, (error, stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+      );
+    });
+    expect(tty.code, tty.stdout + tty.stderr).toBe(0);
+    expect(tty.stdout).toMatch(/\/dev\/pts\/\d+/);
+
+    mark('---- errors with codes');
+    expect(await ctl(h.socket, ['exec', 'demo/nope', '--', 'true'])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('SERVICE_UNKNOWN'),
+    });
+    expect(await ctl(h.socket, ['logs', 'nons/hello'])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('NAMESPACE_UNKNOWN'),
+    });
+    expect(
+      await ctl(h.socket, ['exec', 'demo/hello', '--instance', 'demo-hello-9-zzzzzzzz', '--', 'true']),
+    ).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('NO_RUNNING_INSTANCE'),
+    });
+
+    mark('---- logs --follow across a deploy: the new instances join');
+    const follow = spawn(
+      process.execPath,
+      [
+        '--conditions=ployz-source',
+        PLOYZCTL,
+        'logs',
+        'demo/hello',
+        '--follow',
+        '--json',
+        '--socket',
+        h.socket,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let followed = '';
+    follow.stdout.on('data', (b: Buffer) => {
+      followed += b.toString();
+    });
+    const until = async (what: string, ok: () => boolean) => {
+      const deadline = Date.now() + 30_000;
+      while (!ok()) {
+        if (Date.now() > deadline) throw new Error(`logs --follow never showed ${what}: ${followed}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await until('the v1 lines', () => followed.includes('\\"v1\\"'));
+    const v2 = await d.write('v2.toml', twoReplicas('v2', d.host, 'ployz/hello:latest'));
+    // Another env value: a new revision, so both slots get new instances.
+    const second = await d.deploy(v2);
+    expect(second.code, JSON.stringify(second.last)).toBe(0);
+    await until('two joined instances writing v2', () => {
+      const entries = jsonLines(followed.slice(0, followed.lastIndexOf('\n') + 1));
+      const joined = entries
+        .filter((e) => e.type === 'instance' && e.event === 'joined')
+        .map((e) => e.instance);
+      const v2Lines = entries.filter((e) => e.type === 'line' && e.text?.includes('"v2"'));
+      return joined.length === 2 && new Set(v2Lines.map((l) => l.instance)).size === 2;
+    });
+    await until(
+      'the old instances leaving',
+      () =>
+        jsonLines(followed.slice(0, followed.lastIndexOf('\n') + 1)).filter(
+          (e) => e.type === 'instance' && e.event === 'left',
+        ).length === 2,
+    );
+    follow.kill('SIGINT');
+    const followedLines = jsonLines(followed.slice(0, followed.lastIndexOf('\n') + 1)).filter(
+      (e) => e.type === 'line',
+    );
+    const followTimes = followedLines.map((l) => l.at ?? '');
+    expect(followTimes).toEqual([...followTimes].sort());
+
+    mark('---- the remote path: ployzd restarted with PLOYZ_TEST_OPS_VIA_RPC=1');
+    await h.term();
+    process.env.PLOYZ_TEST_OPS_VIA_RPC = '1';
+    try {
+      await h.start();
+      await d.engineReady();
+      const remoteLogs = await ctl(h.socket, ['logs', 'demo/hello', '--json']);
+      expect(remoteLogs.code, remoteLogs.stderr).toBe(0);
+      const remoteLines = jsonLines(remoteLogs.stdout).filter((e) => e.type === 'line');
+      expect(remoteLines.length).toBeGreaterThanOrEqual(2);
+      expect(remoteLines.every((l) => l.text?.includes('"v2"'))).toBe(true);
+      const remoteRun = await ctl(h.socket, [
+        'exec',
+        'demo/hello',
+        '--',
+        'sh',
+        '-c',
+        'echo far; echo away >&2; exit 3',
+      ]);
+      expect(remoteRun).toMatchObject({ code: 3, stdout: 'far\n', stderr: 'away\n' });
+      const remoteCat = await ctl(h.socket, ['exec', 'demo/hello', '-i', '--', 'cat'], 'over rpc\n');
+      expect(remoteCat).toMatchObject({ code: 0, stdout: 'over rpc\n' });
+    } finally {
+      delete process.env.PLOYZ_TEST_OPS_VIA_RPC;
+    }
+
+    mark('---- namespace ls, then rm: a deploy that frees the hostname and stays in history');
+    const other = await d.write(
+      'other.toml',
+      helloManifest({ version: 'o1', host: d.host, namespace: 'other' }),
+    );
+    const refused = await d.deploy(other);
+    expect(refused.last).toMatchObject({ type: 'error', error: { code: 'HOSTNAME_OWNED' } });
+    const ls = await h.ctl('namespace', 'ls');
+    expect(ls.json).toEqual([
+      expect.objectContaining({
+        namespace: 'demo',
+        services: ['hello'],
+        instances: 2,
+        routable: 2,
+        hostnames: [d.host],
+      }),
+    ]);
+    const preview = await h.ctl('namespace', 'rm', 'demo', '--preview');
+    expect(preview.code, preview.stderr).toBe(0);
+    expect(preview.json).toMatchObject({ changed: true, services: [{ service: 'hello', action: 'remove' }] });
+    expect(Object.keys(await d.workloads())).toHaveLength(2);
+    const rm = await d.stream(['namespace', 'rm', 'demo']);
+    const rmLast = rm.last as Entry & { status?: { deploy_id: string; state: string } };
+    expect(rm.code, JSON.stringify(rm.last)).toBe(0);
+    expect(rm.lines.find((l) => l.type === 'plan')).toMatchObject({ plan: { summary: { remove: 1 } } });
+    expect(rmLast).toMatchObject({ type: 'done', noop: false, status: { state: 'committed' } });
+    expect(await d.workloads()).toEqual({});
+    const gone = await gatewayGet({
+      host: '127.0.0.1',
+      port: h.gatewayPort,
+      path: '/',
+      hostHeader: d.host,
+      timeoutMs: 5000,
+    });
+    expect(gone.status).toBe(404);
+    const shown = await h.ctl('deploy', 'show', String(rmLast.status?.deploy_id));
+    expect(shown.json).toMatchObject({
+      commits: [{ kind: 'final', services: [], removed_services: ['hello'] }],
+    });
+    const history = await h.ctl('deploy', 'ls', '-n', 'demo');
+    expect((history.json as { deploy_id: string }[]).map((s) => s.deploy_id)).toContain(
+      rmLast.status?.deploy_id,
+    );
+    expect((await h.ctl('namespace', 'ls')).json).toEqual([]);
+
+    mark('---- history keeps it: a rollback to the v2 deploy brings the namespace back, rm again');
+    const secondId = String((second.last?.status as { deploy_id?: string } | undefined)?.deploy_id);
+    const back = await d.rollback(secondId);
+    expect(back.code, JSON.stringify(back.last)).toBe(0);
+    await d.waitServing('v2');
+    const again = await d.stream(['namespace', 'rm', 'demo']);
+    expect(again.code, JSON.stringify(again.last)).toBe(0);
+    expect(await ctl(h.socket, ['namespace', 'rm', 'demo'])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('NAMESPACE_UNKNOWN'),
+    });
+    const taken = await d.deploy(other);
+    expect(taken.code, JSON.stringify(taken.last)).toBe(0);
+  }, 300_000);
+});
