@@ -189,6 +189,10 @@ describe('local API over a unix socket', () => {
       'volumeList',
       'volumeShow',
       'deployRollback',
+      'ps',
+      'logs',
+      'namespaceList',
+      'namespaceRemove',
     ]);
   });
 
