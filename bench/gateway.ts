@@ -3,14 +3,18 @@
  * calls this).
  *
  * 1. Throughput: one backend (nginx, `return 200`), proxied by each candidate on loopback, loaded
- *    by wrk (1 thread, keep-alive). Prints req/s, p99 and the proxy's CPU µs per request (utime +
- *    stime from /proc/<pid>/stat over the run, whole process tree), with ratios. Best of ROUNDS.
+ *    by wrk (1 thread, keep-alive). Prints req/s, p50, p99, errors, the proxy's CPU µs per request
+ *    (utime + stime from /proc over the run, whole process tree) and RSS (whole tree), with
+ *    ratios and the goals beside them. Rows: every candidate at CONNECTIONS (64); the gateway
+ *    and nginx, each with 1 and 2 workers, at MANY (1000); the same four at CONNECTIONS while
+ *    IDLE (10,000) idle keep-alive connections are held open.
  * 2. Scale: projection rebuild time for 10k instances (in process) and the gateway's RSS serving a
  *    10k-instance table under load.
  * 3. Freshness: the gateway following a real nats-server; time from the first routing event of a
  *    change appended to the first HTTP answer that shows it (p50 / p99 / max).
  *
  * Env: GW_BENCH_SECONDS (default 8), GW_BENCH_ROUNDS (2), GW_BENCH_CONNECTIONS (64),
+ *      GW_BENCH_MANY (1000), GW_BENCH_IDLE (10000; 0 skips the idle rows),
  *      GW_BENCH_EVENTS (200), GW_BENCH_ONLY (throughput | freshness: one part only),
  *      GW_BENCH_NODE_ARGS (extra node flags for the gateway, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p").
  */
@@ -18,7 +22,8 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
+import net from 'node:net';
+import { availableParallelism as nproc, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { IncrementalRoutes, ProjectionState, projectRoutes } from '@ployz/routing';
@@ -36,6 +41,10 @@ const run = promisify(execFile);
 const SECONDS = Number(process.env.GW_BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.GW_BENCH_ROUNDS ?? 2);
 const CONNECTIONS = Number(process.env.GW_BENCH_CONNECTIONS ?? 64);
+/** The high-concurrency rows (issue 22). */
+const MANY = Number(process.env.GW_BENCH_MANY ?? 1000);
+/** Idle keep-alive connections held during the idle rows (0: no idle rows). */
+const IDLE = Number(process.env.GW_BENCH_IDLE ?? 10_000);
 const EVENTS = Number(process.env.GW_BENCH_EVENTS ?? 200);
 const GATEWAY_MAIN = resolve(import.meta.dirname, '../apps/ployz-gateway/dist/main.js');
 /** The image's command line (apps/ployz-gateway/Dockerfile): a small young generation keeps RSS down. */
@@ -211,6 +220,7 @@ function toMs(value: string): number {
 
 interface WrkResult {
   rps: number;
+  p50: number;
   p99: number;
   requests: number;
   errors: number;
@@ -253,12 +263,13 @@ async function wrk(
     { maxBuffer: 1 << 20 },
   );
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? Number.NaN);
+  const p50 = toMs(/\s50%\s+(\S+)/.exec(stdout)?.[1] ?? '');
   const p99 = toMs(/\s99%\s+(\S+)/.exec(stdout)?.[1] ?? '');
   const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0);
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
   const errors = non2xx + (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
-  return { rps, p99, requests, errors };
+  return { rps, p50, p99, requests, errors };
 }
 
 async function waitHttp(port: number, path = '/', host = 'example.com', timeoutMs = 15_000): Promise<void> {
@@ -282,7 +293,89 @@ async function waitHttp(port: number, path = '/', host = 'example.com', timeoutM
 interface Candidate {
   name: string;
   port: number;
+  /** The process tree whose CPU and RSS are counted (null: the backend itself, "direct"). */
   pid: number | null;
+  /** In the 1000-connection and idle rows (the gateway and nginx at 1 and 2 workers). */
+  matrix: boolean;
+}
+
+interface Row extends WrkResult {
+  cpuUs: number | null;
+  rssMb: number | null;
+}
+
+/** RSS of a process and its children (a primary and its workers, nginx's master and workers). */
+function treeRssMb(pid: number): number {
+  let kids: number[] = [];
+  try {
+    const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    if (text) kids = text.split(/\s+/).map(Number);
+  } catch {
+    // no children file
+  }
+  let total = 0;
+  for (const p of [pid, ...kids]) {
+    try {
+      total += rssMb(p).rss;
+    } catch {
+      // gone
+    }
+  }
+  return total;
+}
+
+async function measure(
+  c: Candidate,
+  seconds: number,
+  connections: number,
+  headers: readonly string[] = [],
+): Promise<Row> {
+  const before = c.pid === null ? 0 : cpuTicks(c.pid);
+  const r = await wrk(c.port, seconds, connections, headers);
+  const ticks = c.pid === null ? 0 : cpuTicks(c.pid) - before;
+  const cpuUs = c.pid === null || r.requests === 0 ? null : ((ticks / TICKS_PER_SECOND) * 1e6) / r.requests;
+  return { ...r, cpuUs, rssMb: c.pid === null ? null : treeRssMb(c.pid) };
+}
+
+/**
+ * Opens `count` keep-alive connections to `port` from `localAddress` (its own port space, so the
+ * TIME_WAIT of one candidate's sockets never starves the next), each answered once, then idle.
+ */
+async function holdIdle(port: number, count: number, localAddress: string): Promise<net.Socket[]> {
+  const sockets: net.Socket[] = [];
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const socket = net.connect({ port, host: '127.0.0.1', localAddress });
+      let seen = '';
+      const done = () => {
+        socket.removeAllListeners('data');
+        resolve();
+      };
+      socket.on('error', () => undefined);
+      socket.once('close', done);
+      socket.on('connect', () => socket.write('GET / HTTP/1.1\r\nHost: example.com\r\n\r\n'));
+      socket.on('data', (d: Buffer) => {
+        seen += d.toString('latin1');
+        if (seen.includes('hello from the backend')) {
+          sockets.push(socket);
+          done();
+        }
+      });
+    });
+  for (let i = 0; i < count; i += 250)
+    await Promise.all(Array.from({ length: Math.min(250, count - i) }, one));
+  return sockets;
+}
+
+function nginxConf(dir: string, name: string, port: number, bport: number, workers: number): string {
+  const temp = `client_body_temp_path ${dir}/cb; proxy_temp_path ${dir}/px; fastcgi_temp_path ${dir}/fc; uwsgi_temp_path ${dir}/uw; scgi_temp_path ${dir}/sc;`;
+  return `worker_processes ${workers}; worker_rlimit_nofile 40000; pid ${dir}/${name}.pid; error_log ${dir}/${name}.err; daemon off;
+events { worker_connections 20000; }
+http { access_log off; ${temp} keepalive_timeout 120s;
+  upstream backend { server 127.0.0.1:${bport}; keepalive 128; }
+  server { listen 127.0.0.1:${port} backlog=4096; keepalive_requests 1000000;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; } } }\n`;
 }
 
 async function main(): Promise<void> {
@@ -295,33 +388,20 @@ async function main(): Promise<void> {
   }
   const dir = await mkdtemp(join(tmpdir(), 'ployz-bench-gw-'));
   try {
-    const [bport, nport, hport, cport, gport, gadmin] = await Promise.all([
-      freePort(),
-      freePort(),
-      freePort(),
-      freePort(),
-      freePort(),
-      freePort(),
-    ]);
+    const [bport, n1port, n2port, hport, cport, g1port, g1admin, g2port, g2admin] = (await Promise.all(
+      Array.from({ length: 9 }, () => freePort()),
+    )) as [number, number, number, number, number, number, number, number, number];
     const temp = `client_body_temp_path ${dir}/cb; proxy_temp_path ${dir}/px; fastcgi_temp_path ${dir}/fc; uwsgi_temp_path ${dir}/uw; scgi_temp_path ${dir}/sc;`;
     await writeFile(
       join(dir, 'backend.conf'),
-      `worker_processes 1; pid ${dir}/backend.pid; error_log ${dir}/backend.err; daemon off;
-events { worker_connections 4096; }
+      `worker_processes 1; worker_rlimit_nofile 40000; pid ${dir}/backend.pid; error_log ${dir}/backend.err; daemon off;
+events { worker_connections 20000; }
 http { access_log off; ${temp}
   server { listen 127.0.0.1:${bport} backlog=4096; keepalive_requests 1000000;
     location / { default_type text/plain; return 200 "hello from the backend\\n"; } } }\n`,
     );
-    await writeFile(
-      join(dir, 'nginx.conf'),
-      `worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/nginx.err; daemon off;
-events { worker_connections 4096; }
-http { access_log off; ${temp}
-  upstream backend { server 127.0.0.1:${bport}; keepalive 128; }
-  server { listen 127.0.0.1:${nport} backlog=4096; keepalive_requests 1000000;
-    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";
-      proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; } } }\n`,
-    );
+    await writeFile(join(dir, 'nginx1.conf'), nginxConf(dir, 'nginx1', n1port, bport, 1));
+    await writeFile(join(dir, 'nginx2.conf'), nginxConf(dir, 'nginx2', n2port, bport, 2));
     await writeFile(
       join(dir, 'haproxy.cfg'),
       `global
@@ -355,7 +435,8 @@ backend b
     await writeFile(join(dir, 'snapshot.json'), JSON.stringify(snapshot(1, 1, bport)));
 
     const backend = start('nginx', ['-p', dir, '-c', join(dir, 'backend.conf')]);
-    const nginx = start('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')]);
+    const nginx1 = start('nginx', ['-p', dir, '-c', join(dir, 'nginx1.conf')]);
+    const nginx2 = start('nginx', ['-p', dir, '-c', join(dir, 'nginx2.conf')]);
     const haproxy = start('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')]);
     const caddy = start('caddy', ['run', '--config', join(dir, 'Caddyfile'), '--adapter', 'caddyfile'], {
       GOMAXPROCS: '1',
@@ -363,90 +444,128 @@ backend b
       XDG_DATA_HOME: dir,
       XDG_CONFIG_HOME: dir,
     });
-    const gateway = start(
-      'node',
-      gatewayArgs(gport, gadmin, ['--snapshot-file', join(dir, 'snapshot.json')]),
-    );
-    await Promise.all([bport, nport, hport, cport, gport].map((p) => waitForPort(p)));
-    for (const p of [bport, nport, hport, cport, gport]) await waitHttp(p);
+    // Idle keep-alive clients are held for the idle row: the gateway's keep-alive as nginx's.
+    const gatewayFeed = ['--snapshot-file', join(dir, 'snapshot.json'), '--keep-alive-timeout-ms', '120000'];
+    const gateway1 = start('node', [...gatewayArgs(g1port, g1admin, gatewayFeed), '--workers', '1']);
+    const gateway2 = start('node', [...gatewayArgs(g2port, g2admin, gatewayFeed), '--workers', '2']);
+    const ports = [bport, n1port, n2port, hport, cport, g1port, g2port];
+    await Promise.all(ports.map((p) => waitForPort(p)));
+    for (const p of ports) await waitHttp(p);
 
     const candidates: Candidate[] = [
-      { name: 'direct', port: bport, pid: null },
-      { name: 'nginx (1 worker)', port: nport, pid: nginx.pid ?? null },
-      { name: 'haproxy (1 thread)', port: hport, pid: haproxy.pid ?? null },
-      { name: 'caddy (GOMAXPROCS=1)', port: cport, pid: caddy.pid ?? null },
-      { name: 'ployz-gateway (1 process)', port: gport, pid: gateway.pid ?? null },
+      { name: 'direct', port: bport, pid: null, matrix: false },
+      { name: 'nginx (1 worker)', port: n1port, pid: nginx1.pid ?? null, matrix: true },
+      { name: 'nginx (2 workers)', port: n2port, pid: nginx2.pid ?? null, matrix: true },
+      { name: 'haproxy (1 thread)', port: hport, pid: haproxy.pid ?? null, matrix: false },
+      { name: 'caddy (GOMAXPROCS=1)', port: cport, pid: caddy.pid ?? null, matrix: false },
+      { name: 'ployz-gateway (1 worker)', port: g1port, pid: gateway1.pid ?? null, matrix: true },
+      { name: 'ployz-gateway (2 workers)', port: g2port, pid: gateway2.pid ?? null, matrix: true },
     ];
+    const byName = (name: string) => candidates.find((c) => c.name === name) as Candidate;
     // Warm up every path (JIT, pools).
     for (const c of candidates) await wrk(c.port, 2);
 
-    const best = new Map<string, WrkResult & { cpuUs: number | null }>();
-    // CPU per request only grows with contention from other processes: the least of the rounds
-    // is the figure closest to the candidate's own cost (printed beside the best round's).
+    // 64 connections: every candidate; best of ROUNDS (CPU: the least of the rounds, beside it).
+    const best = new Map<string, Row>();
     const minCpu = new Map<string, number>();
     for (let round = 0; round < ROUNDS; round++) {
       for (const c of candidates) {
-        const before = c.pid === null ? 0 : cpuTicks(c.pid);
-        const r = await wrk(c.port, SECONDS);
-        const ticks = c.pid === null ? 0 : cpuTicks(c.pid) - before;
-        const cpuUs =
-          c.pid === null || r.requests === 0 ? null : ((ticks / TICKS_PER_SECOND) * 1e6) / r.requests;
+        const r = await measure(c, SECONDS, CONNECTIONS);
         const prev = best.get(c.name);
-        if (prev === undefined || r.rps > prev.rps) best.set(c.name, { ...r, cpuUs });
-        if (cpuUs !== null)
-          minCpu.set(c.name, Math.min(cpuUs, minCpu.get(c.name) ?? Number.POSITIVE_INFINITY));
+        if (prev === undefined || r.rps > prev.rps) best.set(c.name, r);
+        if (r.cpuUs !== null)
+          minCpu.set(c.name, Math.min(r.cpuUs, minCpu.get(c.name) ?? Number.POSITIVE_INFINITY));
+      }
+    }
+    // 1000 connections: the gateway and nginx at 1 and 2 workers, interleaved, best of ROUNDS.
+    const matrix = candidates.filter((c) => c.matrix);
+    const many = new Map<string, Row>();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const c of matrix) {
+        const r = await measure(c, SECONDS, MANY);
+        const prev = many.get(c.name);
+        if (prev === undefined || r.p99 < prev.p99) many.set(c.name, r);
+      }
+    }
+    // IDLE keep-alive connections held open while CONNECTIONS clients load the same candidate.
+    const idle = new Map<string, Row & { held: number; kept: number }>();
+    if (IDLE > 0) {
+      let source = 2;
+      for (const c of matrix) {
+        const sockets = await holdIdle(c.port, IDLE, `127.0.0.${source++}`);
+        const r = await measure(c, SECONDS, CONNECTIONS);
+        const kept = sockets.filter((s) => !s.destroyed && s.readyState === 'open').length;
+        idle.set(c.name, { ...r, held: sockets.length, kept });
+        for (const s of sockets) s.destroy();
+        await new Promise((resolve) => setTimeout(resolve, 500));
       }
     }
 
-    const get = (name: string) => best.get(name) as WrkResult & { cpuUs: number | null };
-    const g = get('ployz-gateway (1 process)');
-    const nginxR = get('nginx (1 worker)');
-    const haproxyR = get('haproxy (1 thread)');
-    const caddyR = get('caddy (GOMAXPROCS=1)');
-    console.log(
-      `\nthroughput: wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, best of ${ROUNDS} rounds, same nginx backend`,
-    );
-    console.log(
-      `${'target'.padEnd(28)}${'req/s'.padStart(10)}${'p99 ms'.padStart(9)}${'CPU µs/req'.padStart(12)}${'errors'.padStart(8)}${'min CPU µs'.padStart(12)}`,
-    );
-    for (const c of candidates) {
-      const r = get(c.name);
+    const cell = (v: number | null | undefined, digits: number) =>
+      v === null || v === undefined || Number.isNaN(v) ? '-' : v.toFixed(digits);
+    const header = `${'target'.padEnd(28)}${'conns'.padStart(7)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'errors'.padStart(8)}${'CPU µs/req'.padStart(12)}${'RSS MB'.padStart(8)}`;
+    const line = (name: string, conns: string, r: Row) =>
       console.log(
-        `${c.name.padEnd(28)}${r.rps.toFixed(0).padStart(10)}${r.p99.toFixed(2).padStart(9)}${(r.cpuUs === null ? '-' : r.cpuUs.toFixed(1)).padStart(12)}${String(r.errors).padStart(8)}${(minCpu.get(c.name)?.toFixed(1) ?? '-').padStart(12)}`,
+        `${name.padEnd(28)}${conns.padStart(7)}${cell(r.rps, 0).padStart(9)}${cell(r.p50, 2).padStart(9)}${cell(r.p99, 2).padStart(9)}${String(r.errors).padStart(8)}${cell(r.cpuUs, 1).padStart(12)}${cell(r.rssMb, 0).padStart(8)}`,
       );
-    }
-    const ratio = (a: number, b: number) => (a / b).toFixed(2);
-    console.log('\nployz-gateway ratios (goal in brackets):');
-    console.log(`  req/s vs nginx    ${ratio(g.rps, nginxR.rps)}x  [>= 0.75x]`);
-    console.log(`  req/s vs caddy    ${ratio(g.rps, caddyR.rps)}x  [>= 1.5x]`);
-    console.log(`  req/s vs haproxy  ${ratio(g.rps, haproxyR.rps)}x`);
-    console.log(`  p99 vs haproxy    ${ratio(g.p99, haproxyR.p99)}x  [<= 1.5x]`);
     console.log(
-      `  CPU µs/request    ${g.cpuUs?.toFixed(1)} (nginx ${nginxR.cpuUs?.toFixed(1)}); least of the rounds ${minCpu.get('ployz-gateway (1 process)')?.toFixed(1)} (nginx ${minCpu.get('nginx (1 worker)')?.toFixed(1)})  [<= 25]`,
+      `\nthroughput: wrk -t1 -d${SECONDS}s, best of ${ROUNDS} rounds (1000: the round with the least p99), same nginx backend, ${nproc()} cores shared by every process here (proxies, backend, wrk): noisy`,
     );
-    console.log(`  RSS after load    ${rssMb(gateway.pid as number).rss.toFixed(0)} MB`);
+    console.log(header);
+    for (const c of candidates) line(c.name, String(CONNECTIONS), best.get(c.name) as Row);
+    for (const c of matrix) line(c.name, String(MANY), many.get(c.name) as Row);
+    for (const c of matrix) {
+      const r = idle.get(c.name);
+      if (r !== undefined) line(c.name, `${CONNECTIONS}+${IDLE / 1000}k`, r);
+    }
+    if (IDLE > 0)
+      console.log(
+        `  (${CONNECTIONS}+${IDLE / 1000}k: ${CONNECTIONS} loading while ${IDLE} idle keep-alive connections are held; RSS of the whole process tree)`,
+      );
+
+    const ratio = (a: number, b: number) => (a / b).toFixed(2);
+    const g = best.get('ployz-gateway (1 worker)') as Row;
+    const nginxR = best.get('nginx (1 worker)') as Row;
+    const haproxyR = best.get('haproxy (1 thread)') as Row;
+    const caddyR = best.get('caddy (GOMAXPROCS=1)') as Row;
+    console.log('\nployz-gateway against the goals (goal in brackets):');
+    console.log(
+      `  ${CONNECTIONS} conns, 1 worker: req/s vs nginx ${ratio(g.rps, nginxR.rps)}x [>= 0.75x], vs caddy ${ratio(g.rps, caddyR.rps)}x [>= 1.5x], p99 vs haproxy ${ratio(g.p99, haproxyR.p99)}x [<= 1.5x]`,
+    );
+    console.log(
+      `  CPU µs/request ${cell(g.cpuUs, 1)} (nginx ${cell(nginxR.cpuUs, 1)}); least of the rounds ${cell(minCpu.get('ployz-gateway (1 worker)'), 1)} (nginx ${cell(minCpu.get('nginx (1 worker)'), 1)})  [<= 25]`,
+    );
+    for (const w of [1, 2]) {
+      const gw = many.get(`ployz-gateway (${w} worker${w > 1 ? 's' : ''})`) as Row;
+      const ng = many.get(`nginx (${w} worker${w > 1 ? 's' : ''})`) as Row;
+      const gw64 = best.get(`ployz-gateway (${w} worker${w > 1 ? 's' : ''})`) as Row;
+      const ng64 = best.get(`nginx (${w} worker${w > 1 ? 's' : ''})`) as Row;
+      console.log(
+        `  ${w} worker${w > 1 ? 's' : ' '}: ${MANY} conns p99 ${cell(gw.p99, 1)} vs nginx ${cell(ng.p99, 1)} ms = ${ratio(gw.p99, ng.p99)}x [<= 1.5x], errors ${gw.errors} [0]; req/s ${ratio(gw.rps, ng.rps)}x nginx; at ${CONNECTIONS}: ${ratio(gw64.rps, ng64.rps)}x nginx`,
+      );
+      const id = idle.get(`ployz-gateway (${w} worker${w > 1 ? 's' : ''})`);
+      if (id !== undefined)
+        console.log(
+          `            ${IDLE} idle keep-alive held: RSS ${cell(id.rssMb, 0)} MB [<= 250 MB], ${id.kept}/${id.held} still open after the run; ${CONNECTIONS}-conn p99 ${cell(id.p99, 2)} ms beside them vs ${cell(gw64.p99, 2)} without, errors ${id.errors} [unaffected]`,
+        );
+    }
 
     // Browser-like heads: bigger, and rewritten by the gateway (hop-by-hop Connection header).
-    const browser = new Map<string, WrkResult & { cpuUs: number | null }>();
+    const browser = new Map<string, Row>();
     for (let round = 0; round < ROUNDS; round++) {
-      for (const c of candidates.filter((x) => x.name.startsWith('nginx') || x.name.startsWith('ployz'))) {
-        const before = cpuTicks(c.pid as number);
-        const r = await wrk(c.port, SECONDS, CONNECTIONS, BROWSER_HEADERS);
-        const cpuUs =
-          r.requests === 0
-            ? null
-            : (((cpuTicks(c.pid as number) - before) / TICKS_PER_SECOND) * 1e6) / r.requests;
+      for (const c of [byName('nginx (1 worker)'), byName('ployz-gateway (1 worker)')]) {
+        const r = await measure(c, SECONDS, CONNECTIONS, BROWSER_HEADERS);
         const prev = browser.get(c.name);
-        if (prev === undefined || r.rps > prev.rps) browser.set(c.name, { ...r, cpuUs });
+        if (prev === undefined || r.rps > prev.rps) browser.set(c.name, r);
       }
     }
-    const bn = browser.get('nginx (1 worker)') as WrkResult & { cpuUs: number | null };
-    const bg = browser.get('ployz-gateway (1 process)') as WrkResult & { cpuUs: number | null };
+    const bn = browser.get('nginx (1 worker)') as Row;
+    const bg = browser.get('ployz-gateway (1 worker)') as Row;
     console.log(
-      `\nbrowser-like request heads (${BROWSER_HEADERS.length + 1} headers, ≈ 900 B): nginx ${bn.rps.toFixed(0)} req/s ${bn.cpuUs?.toFixed(1)} µs/req; ployz-gateway ${bg.rps.toFixed(0)} req/s ${bg.cpuUs?.toFixed(1)} µs/req, errors ${bg.errors} → ${ratio(bg.rps, bn.rps)}x nginx`,
+      `\nbrowser-like request heads (${BROWSER_HEADERS.length + 1} headers, ≈ 900 B): nginx ${bn.rps.toFixed(0)} req/s ${cell(bn.cpuUs, 1)} µs/req; ployz-gateway ${bg.rps.toFixed(0)} req/s ${cell(bg.cpuUs, 1)} µs/req, errors ${bg.errors} → ${ratio(bg.rps, bn.rps)}x nginx  [>= 0.8x]`,
     );
 
-    for (const child of [nginx, haproxy, caddy, gateway]) await stop(child);
+    for (const child of [nginx1, nginx2, haproxy, caddy, gateway1, gateway2]) await stop(child);
     if (process.env.GW_BENCH_ONLY === 'throughput') {
       await stop(backend);
       return;
@@ -493,10 +612,11 @@ backend b
     await writeFile(join(dir, 'big.json'), JSON.stringify(big));
     const gport2 = await freePort();
     const gadmin2 = await freePort();
-    const bigGateway = start(
-      'node',
-      gatewayArgs(gport2, gadmin2, ['--snapshot-file', join(dir, 'big.json')]),
-    );
+    const bigGateway = start('node', [
+      ...gatewayArgs(gport2, gadmin2, ['--snapshot-file', join(dir, 'big.json')]),
+      '--workers',
+      '1',
+    ]);
     await waitForPort(gport2);
     await waitHttp(gport2);
     const loaded = await wrk(gport2, 4);

@@ -59,6 +59,9 @@ export interface GatewayWorkerOptions {
 
 type TlsSocket = TLSSocket & { alpnProtocol: string | false | null };
 
+/** The serving ports' accept queue (the kernel caps it at net.core.somaxconn, 4096 by default). */
+const LISTEN_BACKLOG = 4096;
+
 function listen(
   server: http.Server | http2.Http2SecureServer,
   port: number,
@@ -68,7 +71,11 @@ function listen(
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     // `exclusive`: a cluster worker binds its own socket instead of asking its primary for one.
-    const options = reusePort ? { port, host, reusePort: true, exclusive: true } : { port, host };
+    // `backlog`: a burst of connects (1000 clients at once) would overflow node's default of 511, and
+    // a client whose handshake ACK was dropped retransmits its request after 200 ms, 400 ms, ….
+    const options = reusePort
+      ? { port, host, backlog: LISTEN_BACKLOG, reusePort: true, exclusive: true }
+      : { port, host, backlog: LISTEN_BACKLOG };
     server.listen(options, () => {
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
