@@ -290,5 +290,30 @@ describe.skipIf(!isRoot)('join with invites: three netns machines, real ployzd o
     expect(await fetchFrom(m1, 'fleet-client-2', source, host16(id2.subnet)), logs()).toBe(source);
     const source2 = host16(m1Record.subnet, 17);
     expect(await fetchFrom(m1, 'fleet-client-3', source2, host16(id3.subnet)), logs()).toBe(source2);
-  }, 420_000);
+
+    // NATS spans the machines (m2's and m3's ployz-nats are leaves of m1's JetStream): each joiner
+    // reads the one store — m2 sees m3, which joined after m2's answer was written — and the two
+    // joiners peer with each other from those records, with no restart.
+    for (const m of [m2, m3]) {
+      await until(`${m.name} reads every record from the shared store`, 60_000, async () => {
+        const ids = (await records(m).catch((): MachineRecord[] => [])).map((r) => r.id).sort();
+        return ids.join() === 'm1,m2,m3' ? true : null;
+      });
+    }
+    for (const [self, key] of [
+      [m2, id3.public_key],
+      [m3, id2.public_key],
+    ] as const) {
+      await until(`${self.name} peers with ${key}`, 90_000, async () =>
+        (await wgPeers(self).catch((): string[] => [])).includes(key) ? true : null,
+      );
+    }
+    // A joined machine holds the installation's invite key: it issues invites too, recorded in
+    // the one store (m1 reads the nonce m2 wrote).
+    const fromM2 = await m2.h.ctl('machine', 'invite', '--ttl', '10m');
+    expect(fromM2.code, `${fromM2.stdout}${fromM2.stderr}\n${m2.h.logs.join('').slice(-3000)}`).toBe(0);
+    // Its workloads reach m3's across wg0 (m2 → m3 is a path only the shared records made).
+    const source3 = host16(id2.subnet, 18);
+    expect(await fetchFrom(m2, 'fleet-client-23', source3, host16(id3.subnet)), logs()).toBe(source3);
+  }, 480_000);
 });

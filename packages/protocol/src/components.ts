@@ -14,6 +14,8 @@ import { z } from 'zod';
 /** ployz-nats, inside the networking netns (and on the bridge `.2` for the host). */
 export const NATS_CLIENT_PORT = 4222;
 export const NATS_MONITOR_PORT = 8222;
+/** The user every member's ployz-nats authenticates as on that port (with the installation's leaf secret). */
+export const LEAF_USER = 'ployz-leaf';
 /** NATS cluster and leafnode ports: not served yet, closed to workloads ahead of the mesh. */
 export const NATS_CLUSTER_PORT = 6222;
 export const NATS_LEAF_PORT = 7422;

@@ -21,6 +21,15 @@ export const JoinRequest = z.strictObject({
 });
 export type JoinRequest = z.infer<typeof JoinRequest>;
 
+/** Installation secrets sealed to the joiner's WireGuard key (ployzd fleet/join-secrets.ts). */
+export const SealedJoinSecrets = z.strictObject({
+  /** Ephemeral X25519 public key, base64url. */
+  epk: z.string().max(64),
+  iv: z.string().max(32),
+  box: z.string().max(16 * 1024),
+});
+export type SealedJoinSecrets = z.infer<typeof SealedJoinSecrets>;
+
 export const JoinAnswer = z.strictObject({
   installation: z.string(),
   authority: z.string(),
@@ -31,6 +40,9 @@ export const JoinAnswer = z.strictObject({
   /** The joiner's record as written, and every other machine's (the issuer's included). */
   record: MachineRecord,
   peers: z.array(MachineRecord),
+  /** Overlay addresses of the machines holding JetStream: the joiner's ployz-nats leaf remotes. */
+  store_hubs: z.array(z.string()).min(1),
+  secrets: SealedJoinSecrets,
 });
 export type JoinAnswer = z.infer<typeof JoinAnswer>;
 

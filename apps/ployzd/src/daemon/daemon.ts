@@ -32,7 +32,8 @@ import { issueInvite, parseInviteTtl } from '../fleet/invite.ts';
 import { decodeInvite } from '../fleet/invite-token.ts';
 import { acceptJoin } from '../fleet/join-accept.ts';
 import { JoinListener, requestJoin } from '../fleet/join-listener.ts';
-import { clearJoinPeers, pendingJoinPeers, saveJoinPeers } from '../fleet/join-peers.ts';
+import { collectJoinSecrets, installJoinSecrets, openJoinSecrets } from '../fleet/join-secrets.ts';
+import { knownPeers, saveKnownPeers } from '../fleet/known-peers.ts';
 import { measureCapacity } from '../machine/capacity.ts';
 import { MachineDirectory, machineRecordFor } from '../machine/directory.ts';
 import {
@@ -305,6 +306,8 @@ export class Daemon {
         this.#abort.signal,
       );
     }
+    // Before NATS: a member's ployz-nats reaches the storage machine only through wg0.
+    if (!summary.error && !this.#stopping) await this.#startMesh(identity, log);
     // The machine's own ployz-nats requires ployzd's NKey; an operator-given URL is used as is.
     const link =
       this.config.natsUrl !== undefined
@@ -407,10 +410,6 @@ export class Daemon {
         const endpoints = this.#endpoints(identity);
         const now = new Date().toISOString();
         const { created, updated } = await directory.ensure(machineRecordFor(identity, endpoints, now));
-        // Until NATS spans machines (issue 18 item 4), a joined machine's own store learns the
-        // members from its join answer, so its mesh peers with them.
-        for (const peer of await pendingJoinPeers(this.config.stateDir)) await directory.ensure(peer);
-        await clearJoinPeers(this.config.stateDir);
         this.#directory = directory;
         this.#recordStored = true;
         log.info(
@@ -430,7 +429,6 @@ export class Daemon {
         await new Promise((r) => setTimeout(r, Math.min(250 * attempt, 3000)));
       }
     }
-    if (dataPlaneUp && this.#store !== null && !this.#stopping) this.#startMesh(identity, this.#store, log);
     if (this.#store !== null && !this.#stopping) await this.#startJoinListener(identity, this.#store, log);
     for (const plugin of this.plugins) {
       if (this.#stopping) return;
@@ -447,7 +445,7 @@ export class Daemon {
   }
 
   /** wg0's peers and the host's peer routes follow the machine records (mesh/manager.ts). */
-  #startMesh(identity: MachineIdentity, store: Store, log: Logger): void {
+  async #startMesh(identity: MachineIdentity, log: Logger): Promise<void> {
     const container = `${this.config.containerPrefix}networking`;
     let lastError = '';
     const onEvent = (event: MeshEvent) => {
@@ -472,7 +470,12 @@ export class Daemon {
     };
     this.#mesh = new MeshManager({
       self: { id: identity.machine_id, public_key: identity.public_key },
-      feed: store.routing,
+      feed: () => this.#store?.routing ?? null,
+      known: await knownPeers(this.config.stateDir).catch((error: unknown) => {
+        log.warn({ err: errorMessage(error) }, 'known peers not read; the mesh waits for the store');
+        return [];
+      }),
+      onApplied: (machines) => saveKnownPeers(this.config.stateDir, machines),
       targets: networkingTargets(this.docker.docker, container, networkingAddress(identity.subnet)),
       onEvent,
     });
@@ -512,6 +515,8 @@ export class Daemon {
             authority: identity.authority,
             clusterRange: this.config.clusterRange,
             overlayPrefix: this.config.overlayPrefix,
+            storeHubs: identity.nats_hubs ?? [identity.overlay_ip],
+            secrets: () => collectJoinSecrets(this.config.stateDir),
             now: () => new Date(),
           },
           request,
@@ -610,6 +615,8 @@ export class Daemon {
       public_key: keys.publicKey,
       endpoints: recordEndpoints(endpoints, this.#lanAddress(), this.config.wireguardPort),
     });
+    // Opened before anything is written here: a box this machine cannot open leaves it untouched.
+    const secrets = openJoinSecrets(answer.secrets, keys, answer.machine_id);
     const identity = await createIdentity(
       this.config.stateDir,
       {
@@ -625,8 +632,9 @@ export class Daemon {
         subnet: answer.subnet,
         overlayPrefix: this.config.overlayPrefix,
       },
-      { keys, overlayIp: answer.overlay_ip, issuer: invite.issuer },
+      { keys, overlayIp: answer.overlay_ip, issuer: invite.issuer, natsHubs: answer.store_hubs },
     );
+    await installJoinSecrets(this.config.stateDir, secrets);
     this.logger.info(
       {
         machine: identity.machine_id,
@@ -636,7 +644,7 @@ export class Daemon {
       },
       'machine joined',
     );
-    await saveJoinPeers(this.config.stateDir, answer.peers);
+    await saveKnownPeers(this.config.stateDir, [answer.record, ...answer.peers]);
     if (spec.kind === 'dir') await driver.probe();
     return this.#up(identity);
   }

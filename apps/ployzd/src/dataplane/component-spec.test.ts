@@ -33,6 +33,7 @@ const input: DataPlaneInput = {
     gatewaySeedDir: '/var/lib/ployz/nats-auth/mount/gateway',
     dnsSeedDir: '/var/lib/ployz/nats-auth/mount/dns',
   },
+  natsMesh: null,
   images,
   imageIds: { networking: 'sha256:a', nats: 'sha256:b', gateway: 'sha256:c', dns: 'sha256:d' },
   extraEnv: {},
@@ -42,6 +43,34 @@ const hashes = (i: DataPlaneInput) =>
   Object.fromEntries(desiredComponents(i).map((d) => [d.spec.component, d.configHash]));
 
 describe('desired component specs', () => {
+  it('ployz-nats: the storage machine holds JetStream and a leafnode port; a member is a leaf of the hubs', () => {
+    const secret = 'S'.repeat(43);
+    const hub = natsServerSettings({ ...input, natsMesh: { leafSecret: secret, hubs: null } });
+    expect(hub).toContain('jetstream { store_dir: "/data" }');
+    expect(hub).toContain('default_js_domain: { "$G": "" }');
+    expect(hub).toContain(
+      `leafnodes { listen: "[::]:7422", authorization { user: "ployz-leaf", password: "${secret}"`,
+    );
+    expect(hub).not.toContain('remotes');
+    const leaf = natsServerSettings({
+      ...input,
+      natsMesh: { leafSecret: secret, hubs: ['fd70:6c6f:797a:1::1', 'fd70:6c6f:797a:2::1'] },
+    });
+    expect(leaf).not.toContain('jetstream {');
+    expect(leaf).toContain('default_js_domain: { "$G": "" }');
+    expect(leaf).toContain(
+      `remotes: [ { urls: ["nats-leaf://ployz-leaf:${secret}@[fd70:6c6f:797a:1::1]:7422","nats-leaf://ployz-leaf:${secret}@[fd70:6c6f:797a:2::1]:7422"] } ]`,
+    );
+    expect(leaf).not.toContain('listen: "[::]:7422"');
+    // A changed role or secret is a changed file: the settings hash (ployz-nats's drift) moves.
+    const hashOf = (mesh: DataPlaneInput['natsMesh']) =>
+      desiredComponents({ ...input, natsMesh: mesh }).find((d) => d.spec.component === 'nats')?.spec.env
+        .PLOYZ_NATS_SETTINGS_HASH;
+    const hubHash = hashOf({ leafSecret: secret, hubs: null });
+    expect(hashOf({ leafSecret: secret, hubs: ['fd70:6c6f:797a:1::1'] })).not.toBe(hubHash);
+    expect(hashOf({ leafSecret: 'T'.repeat(43), hubs: null })).not.toBe(hubHash);
+  });
+
   it('lays out the data plane of DESIGN.md §3', () => {
     const [net, nats, gw, dns] = desiredComponents(input);
     expect(net?.spec).toMatchObject({

@@ -18,6 +18,7 @@ import {
   GATEWAY_HTTPS_PORT,
   GatewayEnv,
   type HostPort,
+  LEAF_USER,
   NATS_CLIENT_PORT,
   NATS_CLUSTER_PORT,
   NATS_LEAF_PORT,
@@ -119,6 +120,12 @@ export interface DataPlaneInput {
     gatewaySeedDir: string;
     dnsSeedDir: string;
   } | null;
+  /**
+   * ployz-nats's place in the installation's NATS (docs/adr/0013-nats-leafnodes.md): `hubs` null —
+   * this machine holds JetStream and accepts the members' leafnode connections; otherwise it runs
+   * no JetStream and is a leaf of the hubs (their overlay addresses). Null: standalone (tests).
+   */
+  natsMesh: { leafSecret: string; hubs: readonly string[] | null } | null;
   images: DataPlaneImages;
   imageIds: DataPlaneImages;
   /** Per-component extra env (tests use it to force drift; operators to tune). */
@@ -191,17 +198,34 @@ function adminHealthcheck(admin: HostPort): string[] {
  * ployz-nats's server settings file (with auth; `NATS_CONFIG_FILE`). The credentials are in the
  * included auth file, which changes on rotation without touching this one.
  */
-export function natsServerSettings(input: Pick<DataPlaneInput, 'machineId'>): string {
-  return [
+export function natsServerSettings(input: Pick<DataPlaneInput, 'machineId' | 'natsMesh'>): string {
+  const mesh = input.natsMesh;
+  const lines = [
     '# Written by ployzd (apps/ployzd/src/dataplane/component-spec.ts). Reloaded with SIGHUP.',
     `server_name: ${JSON.stringify(input.machineId)}`,
     // `::` is dual-stack: the bridge address (for the host) and the overlay IPv6 (for the mesh).
     `listen: "[::]:${NATS_CLIENT_PORT}"`,
     `http_port: ${NATS_MONITOR_PORT}`,
-    'jetstream { store_dir: "/data" }',
-    `include "${NATS_AUTH_FILE}"`,
-    '',
-  ].join('\n');
+  ];
+  if (mesh !== null) {
+    // Without it nats-server 2.9 denies $JS.API/$KV across every leaf connection ("JetStream Not
+    // Extended"); with it the leaf's clients reach the hub's JetStream by plain interest.
+    lines.push('default_js_domain: { "$G": "" }');
+  }
+  if (mesh === null || mesh.hubs === null) lines.push('jetstream { store_dir: "/data" }');
+  if (mesh !== null && mesh.hubs === null) {
+    lines.push(
+      `leafnodes { listen: "[::]:${NATS_LEAF_PORT}", authorization { user: ${JSON.stringify(LEAF_USER)}, password: ${JSON.stringify(mesh.leafSecret)}, timeout: 2 } }`,
+    );
+  } else if (mesh !== null && mesh.hubs !== null) {
+    const urls = mesh.hubs.map(
+      (hub) =>
+        `nats-leaf://${LEAF_USER}:${mesh.leafSecret}@${formatHostPort({ host: hub, port: NATS_LEAF_PORT })}`,
+    );
+    lines.push(`leafnodes { reconnect: 2, remotes: [ { urls: ${JSON.stringify(urls)} } ] }`);
+  }
+  lines.push(`include "${NATS_AUTH_FILE}"`, '');
+  return lines.join('\n');
 }
 
 /** ployz-nats's monitoring endpoint as the host reaches it (the bridge address `.2`). */

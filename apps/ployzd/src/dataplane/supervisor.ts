@@ -10,6 +10,7 @@ import { isPloyzError, PloyzError } from '@ployz/types';
 import type { DaemonConfig } from '../daemon/config.ts';
 import { writeAtomic } from '../machine/atomic-write.ts';
 import { type MachineIdentity, natsDataDir, wireguardDir } from '../machine/identity.ts';
+import { ensureLeafSecret, leafSecretPath, readLeafSecret } from '../machine/leaf-secret.ts';
 import { ensureNatsCredentials, natsConfDir, natsSeedMountDir } from '../machine/nats-credentials.ts';
 import type { DockerEngine } from '../runtime/docker.ts';
 import {
@@ -127,12 +128,33 @@ export class DataPlane {
         gatewaySeedDir: natsSeedMountDir(this.config.stateDir, 'gateway'),
         dnsSeedDir: natsSeedMountDir(this.config.stateDir, 'dns'),
       },
+      natsMesh: await this.#natsMesh(),
       images,
       imageIds,
       extraEnv: this.config.componentEnv,
     };
-    await writeAtomic(join(natsConfDir(this.config.stateDir), 'nats.conf'), natsServerSettings(input), 0o644);
+    // It holds the leaf secret: readable by the nats image's user only.
+    await writeAtomic(
+      join(natsConfDir(this.config.stateDir), 'nats.conf'),
+      natsServerSettings(input),
+      0o600,
+      NATS_UID,
+    );
     return desiredComponents(input);
+  }
+
+  /** The storage machine makes the installation's leaf secret; a member got it at join. */
+  async #natsMesh(): Promise<DataPlaneInput['natsMesh']> {
+    const hubs = this.identity.nats_hubs ?? null;
+    if (hubs === null) return { leafSecret: await ensureLeafSecret(this.config.stateDir), hubs: null };
+    const leafSecret = await readLeafSecret(this.config.stateDir);
+    if (leafSecret === null) {
+      throw new PloyzError(
+        'STORE_CORRUPT',
+        `${leafSecretPath(this.config.stateDir)} is missing: this machine joined but holds no leaf secret, so its ployz-nats cannot reach the storage machine. Copy it from a member's state directory (0600)`,
+      );
+    }
+    return { leafSecret, hubs };
   }
 
   /** One adopt-first pass. Concurrent callers share the pass in flight. */

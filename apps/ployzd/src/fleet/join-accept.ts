@@ -13,6 +13,7 @@ import { isPloyzError, MachineRecord, PloyzError } from '@ployz/types';
 import { overlayAddress } from '../machine/address.ts';
 import { parseEndpoints } from './endpoint.ts';
 import { verifyInvite } from './invite-token.ts';
+import { type JoinSecrets, sealJoinSecrets } from './join-secrets.ts';
 import { claimSubnet } from './subnet-claim.ts';
 
 export interface AcceptDeps {
@@ -23,6 +24,10 @@ export interface AcceptDeps {
   authority: string;
   clusterRange: string;
   overlayPrefix: string;
+  /** Overlay addresses of the machines holding JetStream (the joiner's leaf remotes). */
+  storeHubs: string[];
+  /** What the joiner needs to be a full member; sealed to its WireGuard key in the answer. */
+  secrets(): Promise<JoinSecrets>;
   now(): Date;
 }
 
@@ -62,6 +67,8 @@ export async function acceptJoin(deps: AcceptDeps, request: JoinRequest): Promis
       'that WireGuard public key belongs to a machine of this installation already; nothing was changed',
     );
   }
+  // Read before anything is written: a member that cannot hand over the secrets changes nothing.
+  const secrets = await deps.secrets();
   let consumed: { revision: number };
   try {
     consumed = await store.invites.update(
@@ -117,5 +124,7 @@ export async function acceptJoin(deps: AcceptDeps, request: JoinRequest): Promis
     overlay_ip: record.overlay_ip,
     record,
     peers: machines,
+    store_hubs: deps.storeHubs,
+    secrets: sealJoinSecrets(secrets, request.public_key, record.id),
   };
 }

@@ -29,6 +29,11 @@ export const MachineIdentity = z.object({
   endpoints: z.array(z.string()).optional(),
   /** The machine whose invite this one joined with; absent on an installation's first machine. */
   joined_from: MachineId.optional(),
+  /**
+   * Overlay addresses of the machines holding JetStream, which this machine's ployz-nats is a leaf
+   * of (docs/adr/0013-nats-leafnodes.md); absent: this machine holds JetStream itself.
+   */
+  nats_hubs: z.array(z.string()).min(1).optional(),
   created_at: z.string(),
 });
 export type MachineIdentity = z.infer<typeof MachineIdentity>;
@@ -49,6 +54,8 @@ export interface Joined {
   keys: { privateKey: string; publicKey: string };
   overlayIp: string;
   issuer: string;
+  /** The machines holding JetStream, from the answer. */
+  natsHubs: string[];
 }
 
 export function identityPath(stateDir: string): string {
@@ -141,7 +148,7 @@ export async function createIdentity(
     ...(request.endpoints === undefined || request.endpoints.length === 0
       ? {}
       : { endpoints: request.endpoints }),
-    ...(joined === undefined ? {} : { joined_from: joined.issuer }),
+    ...(joined === undefined ? {} : { joined_from: joined.issuer, nats_hubs: joined.natsHubs }),
     created_at: new Date().toISOString(),
   };
   await mkdir(wireguardDir(stateDir), { recursive: true, mode: 0o700 });

@@ -49,3 +49,13 @@ export async function ensureInviteKey(stateDir: string): Promise<{ key: InviteKe
   await writeAtomic(file, String(privateKey.export({ type: 'pkcs8', format: 'pem' })), 0o600);
   return { key: { privateKey, publicKey: createPublicKey(privateKey) }, created: true };
 }
+
+/** A joined machine's copy of the installation's key (from its join answer), checked before it is kept. */
+export async function writeInviteKey(stateDir: string, pem: string): Promise<void> {
+  const privateKey = createPrivateKey(pem);
+  if (privateKey.asymmetricKeyType !== 'ed25519') {
+    throw new PloyzError('INTERNAL', `the invite key handed over is a ${privateKey.asymmetricKeyType} key`);
+  }
+  await mkdir(join(stateDir, 'installation'), { recursive: true, mode: 0o700 });
+  await writeAtomic(inviteKeyPath(stateDir), pem, 0o600);
+}

@@ -1,5 +1,7 @@
 /**
- * The mesh loop of one machine: takes the machine records from a routing snapshot, applies the
+ * The mesh loop of one machine: applies the records it knew last (`known`, before the store
+ * answers: a member reaches the store only through wg0), then takes the machine records from a
+ * routing snapshot, applies the
  * derived peers to wg0 and the peer routes to the host, then re-applies on every
  * `machine_upserted` / `machine_removed` event, on `kick()` (the data plane recreated
  * ployz-networking) and every `resyncMs`. Each pass is adopt-first (only the difference is applied,
@@ -29,7 +31,12 @@ export type MeshEvent =
 
 export interface MeshManagerOptions {
   self: Pick<MachineRecord, 'id' | 'public_key'>;
-  feed: RoutingFeed;
+  /** The store's routing feed; null while the store is not reachable yet (asked again after retryMs). */
+  feed: () => RoutingFeed | null;
+  /** The records applied last time (fleet/known-peers.ts): applied at once, before the feed answers. */
+  known?: readonly MachineRecord[];
+  /** After each applied pass: the records it applied (to keep them as the next start's `known`). */
+  onApplied?(machines: readonly MachineRecord[]): Promise<void>;
   targets: MeshTargets;
   onEvent(event: MeshEvent): void;
   /** Wait before a new snapshot after a failure. */
@@ -65,11 +72,20 @@ export class MeshManager {
 
   /** Follows the feed until `signal` aborts; never throws. */
   async run(signal: AbortSignal): Promise<void> {
-    const { feed, retryMs = 2000, resyncMs = 30_000 } = this.#options;
+    const { retryMs = 2000, resyncMs = 30_000, known = [] } = this.#options;
     const resync = resyncMs > 0 ? setInterval(() => this.kick(), resyncMs) : null;
+    if (known.length > 0) {
+      this.#machines = new Map(known.map((m) => [m.id, m]));
+      await this.sync(known).catch((error: unknown) => this.#options.onEvent({ kind: 'error', error }));
+    }
     try {
       while (!signal.aborted) {
         try {
+          const feed = this.#options.feed();
+          if (feed === null) {
+            await delay(retryMs, undefined, { signal }).catch(() => {});
+            continue;
+          }
           const snapshot = await feed.snapshot();
           const machines = new Map(snapshot.machines.map((m) => [m.id, m]));
           this.#machines = machines;
@@ -103,6 +119,7 @@ export class MeshManager {
     const wireguard = await targets.apply(desired);
     const host = await targets.hostRoutes(desired.map((p) => p.subnet));
     const event: MeshEvent = { kind: 'applied', peers: desired.map((p) => p.machineId), wireguard, host };
+    await this.#options.onApplied?.(machines);
     onEvent(event);
     return event;
   }

@@ -18,6 +18,7 @@ import { Daemon } from '../../src/daemon/daemon.ts';
 import { issueInvite } from '../../src/fleet/invite.ts';
 import { acceptJoin } from '../../src/fleet/join-accept.ts';
 import { JoinListener, requestJoin } from '../../src/fleet/join-listener.ts';
+import { type JoinSecrets, openJoinSecrets } from '../../src/fleet/join-secrets.ts';
 import { ensureInviteKey, type InviteKey, inviteKeyPath } from '../../src/machine/invite-key.ts';
 import { connectDocker, DockerEngine } from '../../src/runtime/docker.ts';
 import { machineRecord, wireguardKeys } from '../mesh/keys.ts';
@@ -32,6 +33,11 @@ let joinAddress: string;
 let clock = new Date('2026-12-02T10:00:00.000Z');
 const dirs: string[] = [];
 const issuerKeys = wireguardKeys();
+const SECRETS: JoinSecrets = {
+  leaf_secret: 'l'.repeat(43),
+  installation_key: 'k'.repeat(43),
+  invite_key_pem: '-----BEGIN PRIVATE KEY-----\n…\n-----END PRIVATE KEY-----\n',
+};
 /** The token of the first join, used from then on. */
 let usedToken = '';
 
@@ -61,6 +67,8 @@ beforeAll(async () => {
         authority: 'auth-default',
         clusterRange: RANGE,
         overlayPrefix: 'fd70:6c6f:797a::/48',
+        storeHubs: ['fd70:6c6f:797a:1::1'],
+        secrets: async () => SECRETS,
         now: () => clock,
       },
       request,
@@ -88,11 +96,11 @@ async function invite(over: { ttlMs?: number; signWith?: InviteKey; installation
   });
 }
 
-function joinRequest(token: string, id: string): JoinRequest {
+function joinRequest(token: string, id: string, keys = wireguardKeys()): JoinRequest {
   return JoinRequest.parse({
     token,
     machine_id: id,
-    public_key: wireguardKeys().publicKey,
+    public_key: keys.publicKey,
     endpoints: [`192.0.2.${id.slice(1)}:51820`],
   });
 }
@@ -130,8 +138,15 @@ describe('join over the listener (real nats-server)', () => {
     const { token, invite: issued } = await invite();
     expect((await store.invites.get(issued.nonce))?.value.state).toBe('issued');
     const before = await store.routing.lastSeq();
-    const request = joinRequest(token, 'm2');
+    const keys = wireguardKeys();
+    const request = joinRequest(token, 'm2', keys);
     const answer: JoinAnswer = await requestJoin(joinAddress, request);
+    // The secrets open with the joiner's WireGuard key only, and only for the machine id they name.
+    expect(openJoinSecrets(answer.secrets, keys, 'm2')).toEqual(SECRETS);
+    expect(() => openJoinSecrets(answer.secrets, wireguardKeys(), 'm2')).toThrow(/cannot open/);
+    expect(() => openJoinSecrets(answer.secrets, keys, 'm3')).toThrow(/cannot open/);
+    expect(JSON.stringify(answer)).not.toContain(SECRETS.leaf_secret);
+    expect(answer.store_hubs).toEqual(['fd70:6c6f:797a:1::1']);
     expect(answer).toMatchObject({
       installation: INSTALLATION,
       machine_id: 'm2',
@@ -210,6 +225,8 @@ describe('join over the listener (real nats-server)', () => {
           authority: 'auth-default',
           clusterRange: '10.211.0.0/16',
           overlayPrefix: 'fd70:6c6f:797a::/48',
+          storeHubs: ['fd70:6c6f:797a:1::1'],
+          secrets: async () => SECRETS,
           now: () => clock,
         },
         request,

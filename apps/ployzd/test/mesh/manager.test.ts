@@ -57,7 +57,7 @@ function start(feed: MemoryRoutingFeed, mesh: FakeMesh) {
   const abort = new AbortController();
   const manager = new MeshManager({
     self: record(1),
-    feed,
+    feed: () => feed,
     targets: mesh,
     onEvent: (e) => {
       events.push(e);
@@ -169,7 +169,7 @@ describe('MeshManager', () => {
     const abort = new AbortController();
     const running = new MeshManager({
       self: record(1),
-      feed,
+      feed: () => feed,
       targets: mesh,
       onEvent: (e) => {
         events.push(e);
@@ -182,5 +182,49 @@ describe('MeshManager', () => {
     await running;
     expect(events.map((e) => e.kind)).toEqual(['error', 'applied']);
     expect(mesh.peers.map((p) => p.publicKey)).toEqual([record(2).public_key]);
+  });
+  it('applies the known peers before the store answers, then follows the store and keeps what it applied', async () => {
+    const feed = new MemoryRoutingFeed({ machines: [record(1), record(3)] });
+    let reachable = false;
+    const mesh = new FakeMesh(record(1).public_key);
+    const applied: string[][] = [];
+    const events: MeshEvent[] = [];
+    const waiters: (() => void)[] = [];
+    const abort = new AbortController();
+    const running = new MeshManager({
+      self: record(1),
+      // The store answers only once wg0 carries the known peer (a member reaches it through wg0).
+      feed: () => (reachable ? feed : null),
+      known: [record(1), record(2)],
+      onApplied: async (machines) => {
+        applied.push(machines.map((m) => m.id).sort());
+      },
+      targets: mesh,
+      onEvent: (e) => {
+        events.push(e);
+        for (const w of waiters.splice(0)) w();
+      },
+      retryMs: 1,
+      resyncMs: 0,
+    }).run(abort.signal);
+    const nth = async (n: number) => {
+      while (events.length < n) await new Promise<void>((r) => waiters.push(r));
+      return events[n - 1];
+    };
+    try {
+      expect(await nth(1)).toMatchObject({ kind: 'applied', peers: ['m2'] });
+      expect(mesh.peers.map((p) => p.publicKey)).toEqual([record(2).public_key]);
+      reachable = true;
+      // The store's records replace the known ones: m2 left while this machine was away, m3 came.
+      expect(await nth(2)).toMatchObject({ kind: 'applied', peers: ['m3'] });
+      expect(mesh.peers.map((p) => p.publicKey)).toEqual([record(3).public_key]);
+      expect(applied).toEqual([
+        ['m1', 'm2'],
+        ['m1', 'm3'],
+      ]);
+    } finally {
+      abort.abort();
+      await running;
+    }
   });
 });

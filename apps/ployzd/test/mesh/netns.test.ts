@@ -101,6 +101,7 @@ async function startMachine(lan: NetnsLan, n: number): Promise<Machine> {
       wireguardKeyDir: keyDir,
       natsDataDir: join(keyDir, 'nats'),
       natsAuth: null,
+      natsMesh: null,
       images: { networking: 'ployz/networking', nats: 'none', gateway: 'none', dns: 'none' },
       imageIds: { networking: imageId, nats: 'none', gateway: 'none', dns: 'none' },
       extraEnv: {},
@@ -343,7 +344,7 @@ describe.skipIf(!isRoot)('the mesh between two netns machines (wireguard-go, nee
       const abort = new AbortController();
       const running = new MeshManager({
         self: a.record,
-        feed,
+        feed: () => feed,
         targets,
         onEvent: (e) => {
           events.push(e);
