@@ -10,7 +10,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -24,6 +24,7 @@ import {
 import type { MachineRecord } from '@ployz/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonHarness } from './daemon-harness.ts';
+import { gatewayGet, helloManifest } from './deploy-harness.ts';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot && process.env.CI) throw new Error('fleet-join.test.ts needs root (network namespaces)');
@@ -316,4 +317,49 @@ describe.skipIf(!isRoot)('join with invites: three netns machines, real ployzd o
     const source3 = host16(id2.subnet, 18);
     expect(await fetchFrom(m2, 'fleet-client-23', source3, host16(id3.subnet)), logs()).toBe(source3);
   }, 480_000);
+
+  it('a deploy of replicas = 3 on m1 places one instance per machine over RPC; every gateway reaches all three', async () => {
+    const file = join(m1.h.dir, 'fleet-hello.toml');
+    const host = 'fleet-hello.localhost';
+    await writeFile(
+      file,
+      helloManifest({ version: 'v1', host, namespace: 'fleet' }).replace(
+        'name = "hello"\n',
+        'name = "hello"\nplacement = { replicas = 3 }\n',
+      ),
+    );
+    const logs = () => [m1, m2, m3].map((m) => `${m.name}:\n${m.h.logs.join('').slice(-3000)}`).join('\n');
+    const deployed = await m1.h.ctl('deploy', '-f', file);
+    expect(deployed.code, `${deployed.stdout}${deployed.stderr}\n${logs()}`).toBe(0);
+    // The history is the one store's: m3 lists the deploy m1 made.
+    const history = await m3.h.ctl('deploy', 'ls');
+    expect(history.code, history.stderr).toBe(0);
+    expect(history.stdout).toContain('fleet');
+    // One running instance on each machine's own dockerd; the container names its machine.
+    const hostnames = new Map<string, string>();
+    for (const m of [m1, m2, m3]) {
+      const running = await m.dockerd.docker.listContainers({
+        filters: { label: ['ployz.namespace=fleet'], status: ['running'] },
+      });
+      expect(running.length, `${m.name}: ${JSON.stringify(running.map((c) => c.Names))}`).toBe(1);
+      const info = await m.dockerd.docker.getContainer(running[0]?.Id ?? '').inspect();
+      hostnames.set(info.Config.Hostname, m.name);
+    }
+    // Each machine's gateway routes to instances on all three (answers name their container).
+    for (const m of [m1, m2, m3]) {
+      const seen = new Set<string>();
+      for (let i = 0; i < 60 && seen.size < 3; i++) {
+        const r = await gatewayGet({
+          host: m.host.address,
+          port: m.h.gatewayPort,
+          path: '/',
+          hostHeader: host,
+          timeoutMs: 5000,
+        }).catch(() => ({ status: 0, body: '' }));
+        const from = /\) from (\S+)\s*$/.exec(r.body)?.[1];
+        if (r.status === 200 && from !== undefined) seen.add(hostnames.get(from) ?? `unknown ${from}`);
+      }
+      expect([...seen].sort(), `${m.name}'s gateway\n${logs()}`).toEqual(['m1', 'm2', 'm3']);
+    }
+  }, 240_000);
 });

@@ -68,7 +68,12 @@ export const DeployStopBody = z.strictObject({
 });
 export type DeployStopBody = z.infer<typeof DeployStopBody>;
 
-export const DeployStarted = z.strictObject({ container_id: z.string(), ip: z.string().nullable() });
+export const DeployStarted = z.strictObject({
+  container_id: z.string(),
+  ip: z.string().nullable(),
+  /** The container's name on the participant (its own container prefix). */
+  name: z.string(),
+});
 export type DeployStarted = z.infer<typeof DeployStarted>;
 
 /** The participant side of a deploy, one command per step a machine takes part in. */

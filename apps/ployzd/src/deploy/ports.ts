@@ -100,7 +100,7 @@ export interface MachineAgent {
   /** Resolves once ready; throws DEPLOY_READINESS_FAILED when the probe gives up. */
   waitReady(
     machine: string,
-    instance: StartedInstance & { name: string },
+    instance: StartedInstance,
     readiness: DeployReadiness | null,
     signal: AbortSignal,
   ): Promise<void>;

@@ -81,7 +81,7 @@ export class DockerWorkloads {
     }
     const info = await container.inspect();
     const ip = info.NetworkSettings.Networks[this.#settings.bridge]?.IPAddress || null;
-    return { container_id: info.Id, ip };
+    return { container_id: info.Id, ip, name };
   }
 
   /** Create the container at a free workload address; creates are queued so picks never race. */

@@ -62,6 +62,8 @@ export interface StartRequest {
 export interface StartedInstance {
   container_id: string;
   ip: string | null;
+  /** The container's name on its machine (the participant's container prefix, not the coordinator's). */
+  name: string;
 }
 
 export interface StopRequest {

@@ -56,12 +56,12 @@ export class RpcMachineAgent implements MachineAgent {
     const started = await this.#client.call(request.machine, DEPLOY_RPC.start, startBodyOf(request), {
       timeoutMs: 60_000,
     });
-    return { container_id: started.container_id, ip: started.ip };
+    return { container_id: started.container_id, ip: started.ip, name: started.name };
   }
 
   async waitReady(
     machine: string,
-    instance: StartedInstance & { name: string },
+    instance: StartedInstance,
     readiness: ReadinessSpec | null,
     signal: AbortSignal,
   ): Promise<void> {

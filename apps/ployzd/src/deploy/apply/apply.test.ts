@@ -29,7 +29,7 @@ class ScriptedAgent implements MachineAgent {
   async start(req: StartRequest) {
     this.started.push(req);
     this.running.add(req.instance);
-    return { container_id: `c-${req.instance}`, ip: '10.210.0.9' };
+    return { container_id: `c-${req.instance}`, ip: '10.210.0.9', name: `ployz-${req.instance}` };
   }
   async waitReady(_m: string, inst: { container_id: string }, _r: unknown, _s: AbortSignal) {
     this.duringReady?.();

@@ -3,7 +3,6 @@
  * starts per machine at a time, and wait until each passes readiness. The first failure stops
  * the phase (the others are aborted) and is the one reported.
  */
-import { workloadName } from '../../workloads/container.ts';
 import { defaultStartConcurrency, runBounded } from '../../workloads/start-queue.ts';
 import { instanceEvent } from '../model/events.ts';
 import type { ServicePlan, SlotPlan } from '../model/plan.ts';
@@ -90,12 +89,7 @@ async function startOne(
   record = { ...record, container_id: started.container_id, ip: started.ip, updated_at: run.now() };
   await run.saveCandidate(record);
   const startedAt = clock.now().getTime();
-  await agent.waitReady(
-    slot.machine,
-    { ...started, name: workloadName(run.engine.containerPrefix, slot.instance) },
-    spec.readiness,
-    signal,
-  );
+  await agent.waitReady(slot.machine, started, spec.readiness, signal);
   record = { ...record, state: 'running', ready: true, updated_at: run.now() };
   await run.saveCandidate(record);
   run.emit(

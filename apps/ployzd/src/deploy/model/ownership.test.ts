@@ -114,7 +114,7 @@ const agent: MachineAgent = {
     return { cpus: 2, memory_free_mb: 4096, disk_free_mb: 1000 };
   },
   async start(req) {
-    return { container_id: `c-${req.instance}`, ip: '10.210.0.9' };
+    return { container_id: `c-${req.instance}`, ip: '10.210.0.9', name: `ployz-${req.instance}` };
   },
   async waitReady() {},
   async stop() {},
