@@ -179,6 +179,23 @@ export class DaemonHarness implements AsyncDisposable {
     return code;
   }
 
+  /**
+   * `ployzctl <args>` as typed, stdin fed, no `--json` appended; the socket comes from the
+   * environment (a `--socket` after `--` would be part of `exec`'s command).
+   */
+  run(args: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = execFile(
+        process.execPath,
+        ['--conditions=ployz-source', PLOYZCTL, ...args],
+        { timeout: 60_000, env: { ...process.env, PLOYZ_SOCKET_PATH: this.socket } },
+        (error, stdout, stderr) =>
+          resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+      );
+      child.stdin?.end(stdin);
+    });
+  }
+
   async ctl(...args: string[]): Promise<CtlResult> {
     return new Promise((resolve) => {
       execFile(

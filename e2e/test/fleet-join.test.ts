@@ -337,6 +337,7 @@ describe.skipIf(!isRoot)('join with invites: three netns machines, real ployzd o
     expect(history.stdout).toContain('fleet');
     // One running instance on each machine's own dockerd; the container names its machine.
     const hostnames = new Map<string, string>();
+    const instances = new Map<string, string>();
     for (const m of [m1, m2, m3]) {
       const running = await m.dockerd.docker.listContainers({
         filters: { label: ['ployz.namespace=fleet'], status: ['running'] },
@@ -344,6 +345,7 @@ describe.skipIf(!isRoot)('join with invites: three netns machines, real ployzd o
       expect(running.length, `${m.name}: ${JSON.stringify(running.map((c) => c.Names))}`).toBe(1);
       const info = await m.dockerd.docker.getContainer(running[0]?.Id ?? '').inspect();
       hostnames.set(info.Config.Hostname, m.name);
+      instances.set(m.name, info.Config.Labels?.['ployz.instance'] ?? '');
     }
     // Each machine's gateway routes to instances on all three (answers name their container).
     for (const m of [m1, m2, m3]) {
@@ -361,5 +363,19 @@ describe.skipIf(!isRoot)('join with invites: three netns machines, real ployzd o
       }
       expect([...seen].sort(), `${m.name}'s gateway\n${logs()}`).toEqual(['m1', 'm2', 'm3']);
     }
+    // From the instance on m3, its service's short name resolves (ployz-dns on m3, by source IP)
+    // to the three instances' addresses, one per machine's /24, and each answers across wg0.
+    const onM3 = instances.get('m3') ?? '';
+    const probe =
+      "require('dns').promises.resolve4('hello').then(async a=>{const ok=[];for(const ip of a.sort()){const r=await fetch('http://'+ip+':8080/',{signal:AbortSignal.timeout(3000)}).catch(()=>null);ok.push(ip+'='+(r?r.status:0))}console.log(ok.join(' '))},e=>console.log('dns error '+e.code))";
+    const resolved = await m3.h.run(['exec', 'fleet/hello', '--instance', onM3, '--', 'node', '-e', probe]);
+    expect(resolved.code, `${resolved.stdout}${resolved.stderr}`).toBe(0);
+    const answers = resolved.stdout.trim().split(' ');
+    expect(answers.length, resolved.stdout).toBe(3);
+    expect(
+      answers.every((a) => a.endsWith('=200')),
+      resolved.stdout,
+    ).toBe(true);
+    expect(new Set(answers.map((a) => a.split('.').slice(0, 3).join('.'))).size, resolved.stdout).toBe(3);
   }, 240_000);
 });

@@ -23,19 +23,6 @@ interface Ctl {
 }
 
 /** ployzctl with stdin text, without --json (exec passes bytes through). */
-function ctl(socket: string, args: string[], stdin = ''): Promise<Ctl> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      ['--conditions=ployz-source', PLOYZCTL, ...args],
-      // The socket from the environment: a --socket after `--` would be part of exec's command.
-      { timeout: 60_000, env: { ...process.env, PLOYZ_SOCKET_PATH: socket } },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-    );
-    child.stdin?.end(stdin);
-  });
-}
 
 type Entry = {
   type: string;
@@ -88,29 +75,22 @@ describe('ps, logs, exec, namespace rm (real ployzd, dockerd, nats, gateway)', (
     expect(human).toContain('demo/hello');
 
     mark('---- logs: both instances, each line named, merged by time');
-    const logs = await ctl(h.socket, ['logs', 'demo/hello', '--json']);
+    const logs = await h.run(['logs', 'demo/hello', '--json']);
     expect(logs.code, logs.stderr).toBe(0);
     const lines = jsonLines(logs.stdout).filter((e) => e.type === 'line');
     expect(new Set(lines.map((l) => l.instance))).toEqual(new Set(ids));
     expect(lines.every((l) => l.machine === 'm1' && l.text?.includes('listening'))).toBe(true);
     const times = lines.map((l) => l.at ?? '');
     expect(times).toEqual([...times].sort());
-    const plain = await ctl(h.socket, ['logs', 'demo/hello', '--instance', ids[0] ?? '', '--tail', '1']);
+    const plain = await h.run(['logs', 'demo/hello', '--instance', ids[0] ?? '', '--tail', '1']);
     expect(plain.stdout.trim()).toMatch(new RegExp(`^${ids[0]}@m1 \\| .*listening`));
 
     mark('---- exec: stdout, stderr, exit code, stdin');
-    const run = await ctl(h.socket, [
-      'exec',
-      'demo/hello',
-      '--',
-      'sh',
-      '-c',
-      'echo out; echo err >&2; exit 7',
-    ]);
+    const run = await h.run(['exec', 'demo/hello', '--', 'sh', '-c', 'echo out; echo err >&2; exit 7']);
     expect(run).toMatchObject({ code: 7, stdout: 'out\n', stderr: 'err\n' });
-    const cat = await ctl(h.socket, ['exec', 'demo/hello', '-i', '--', 'cat'], 'through stdin\n');
+    const cat = await h.run(['exec', 'demo/hello', '-i', '--', 'cat'], 'through stdin\n');
     expect(cat).toMatchObject({ code: 0, stdout: 'through stdin\n' });
-    const pinned = await ctl(h.socket, ['exec', 'demo/hello', '--instance', ids[1] ?? '', '--', 'hostname']);
+    const pinned = await h.run(['exec', 'demo/hello', '--instance', ids[1] ?? '', '--', 'hostname']);
     expect(pinned.code).toBe(0);
 
     // -t under a pseudo-terminal (util-linux `script`): the command gets a terminal of its own.
@@ -137,16 +117,16 @@ describe('ps, logs, exec, namespace rm (real ployzd, dockerd, nats, gateway)', (
     expect(tty.stdout).toMatch(/\/dev\/pts\/\d+/);
 
     mark('---- errors with codes');
-    expect(await ctl(h.socket, ['exec', 'demo/nope', '--', 'true'])).toMatchObject({
+    expect(await h.run(['exec', 'demo/nope', '--', 'true'])).toMatchObject({
       code: 2,
       stderr: expect.stringContaining('SERVICE_UNKNOWN'),
     });
-    expect(await ctl(h.socket, ['logs', 'nons/hello'])).toMatchObject({
+    expect(await h.run(['logs', 'nons/hello'])).toMatchObject({
       code: 2,
       stderr: expect.stringContaining('NAMESPACE_UNKNOWN'),
     });
     expect(
-      await ctl(h.socket, ['exec', 'demo/hello', '--instance', 'demo-hello-9-zzzzzzzz', '--', 'true']),
+      await h.run(['exec', 'demo/hello', '--instance', 'demo-hello-9-zzzzzzzz', '--', 'true']),
     ).toMatchObject({
       code: 2,
       stderr: expect.stringContaining('NO_RUNNING_INSTANCE'),
@@ -211,12 +191,12 @@ describe('ps, logs, exec, namespace rm (real ployzd, dockerd, nats, gateway)', (
     try {
       await h.start();
       await d.engineReady();
-      const remoteLogs = await ctl(h.socket, ['logs', 'demo/hello', '--json']);
+      const remoteLogs = await h.run(['logs', 'demo/hello', '--json']);
       expect(remoteLogs.code, remoteLogs.stderr).toBe(0);
       const remoteLines = jsonLines(remoteLogs.stdout).filter((e) => e.type === 'line');
       expect(remoteLines.length).toBeGreaterThanOrEqual(2);
       expect(remoteLines.every((l) => l.text?.includes('"v2"'))).toBe(true);
-      const remoteRun = await ctl(h.socket, [
+      const remoteRun = await h.run([
         'exec',
         'demo/hello',
         '--',
@@ -225,7 +205,7 @@ describe('ps, logs, exec, namespace rm (real ployzd, dockerd, nats, gateway)', (
         'echo far; echo away >&2; exit 3',
       ]);
       expect(remoteRun).toMatchObject({ code: 3, stdout: 'far\n', stderr: 'away\n' });
-      const remoteCat = await ctl(h.socket, ['exec', 'demo/hello', '-i', '--', 'cat'], 'over rpc\n');
+      const remoteCat = await h.run(['exec', 'demo/hello', '-i', '--', 'cat'], 'over rpc\n');
       expect(remoteCat).toMatchObject({ code: 0, stdout: 'over rpc\n' });
     } finally {
       delete process.env.PLOYZ_TEST_OPS_VIA_RPC;
@@ -283,7 +263,7 @@ describe('ps, logs, exec, namespace rm (real ployzd, dockerd, nats, gateway)', (
     await d.waitServing('v2');
     const again = await d.stream(['namespace', 'rm', 'demo']);
     expect(again.code, JSON.stringify(again.last)).toBe(0);
-    expect(await ctl(h.socket, ['namespace', 'rm', 'demo'])).toMatchObject({
+    expect(await h.run(['namespace', 'rm', 'demo'])).toMatchObject({
       code: 2,
       stderr: expect.stringContaining('NAMESPACE_UNKNOWN'),
     });
