@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { MachineListEntry } from '@ployz/protocol';
 import {
   containerOutput,
   createNetnsHost,
@@ -124,8 +125,13 @@ async function listing(dir: string): Promise<string[]> {
   return (await readdir(dir, { recursive: true }).catch(() => [])).sort();
 }
 
+/** `machine ls --json` on `m`: the stored records and, apart, what is live now. */
+async function listed(m: Machine): Promise<(MachineRecord & { live: MachineListEntry['live'] })[]> {
+  return ((await m.h.ctl('machine', 'ls')).json as { machines: MachineListEntry[] }).machines;
+}
+
 async function records(m: Machine): Promise<MachineRecord[]> {
-  return ((await m.h.ctl('machine', 'ls')).json as { machines: MachineRecord[] }).machines;
+  return (await listed(m)).map(({ live: _live, ...record }) => record);
 }
 
 function errorCode(r: { json: unknown }): string | undefined {
@@ -331,6 +337,13 @@ describe.skipIf(!isRoot)('join with invites: three netns machines, real ployzd o
     const logs = () => [m1, m2, m3].map((m) => `${m.name}:\n${m.h.logs.join('').slice(-3000)}`).join('\n');
     const deployed = await m1.h.ctl('deploy', '-f', file);
     expect(deployed.code, `${deployed.stdout}${deployed.stderr}\n${logs()}`).toBe(0);
+    // machine ls on m1: every machine's ployzd answers a ping now; wg0 has a handshake with each
+    // peer (none with itself).
+    const live = new Map((await listed(m1)).map((e) => [e.id, e.live]));
+    expect([...live.keys()].sort()).toEqual(['m1', 'm2', 'm3']);
+    for (const [id, l] of live) expect(l.reachable, `${id}: ${l.detail}`).toBe(true);
+    expect(live.get('m1')?.handshake_at).toBeNull();
+    for (const id of ['m2', 'm3']) expect(Date.parse(live.get(id)?.handshake_at ?? '')).toBeGreaterThan(0);
     // The history is the one store's: m3 lists the deploy m1 made.
     const history = await m3.h.ctl('deploy', 'ls');
     expect(history.code, history.stderr).toBe(0);

@@ -274,6 +274,25 @@ beforeAll(async () => {
                 lifecycle: 'active',
                 created_at: new Date().toISOString(),
                 updated_at: new Date().toISOString(),
+                live: { reachable: true, rtt_ms: 1.5, handshake_at: null, detail: null },
+              },
+              {
+                id: 'm2',
+                public_key: `${'A'.repeat(42)}E=`,
+                overlay_ip: 'fd70::2',
+                subnet: '10.210.8.0/24',
+                endpoints: ['192.0.2.2:51820'],
+                region: 'eu',
+                region_role: 'home_data',
+                lifecycle: 'active',
+                created_at: new Date().toISOString(),
+                updated_at: new Date().toISOString(),
+                live: {
+                  reachable: false,
+                  rtt_ms: null,
+                  handshake_at: new Date(Date.now() - 30_000).toISOString(),
+                  detail: 'no responders',
+                },
               },
             ],
           }),
@@ -409,9 +428,14 @@ describe('ployzctl', () => {
     expect(r.stdout).toMatch(/^endpoints\s+192\.0\.2\.1:51820, \[2001:db8::1\]:51820$/m);
   });
 
-  it('machine ls prints one row per machine', async () => {
+  it('machine ls prints one row per machine, with the live handshake and probe columns', async () => {
     const r = await ctl('machine', 'ls', '--socket', socket);
-    expect(r.stdout.split('\n')[1]).toMatch(/^m1\s+eu\s+home_data\s+active\s+10\.210\.7\.0\/24\s+fd70::1$/);
+    const [head, m1, m2] = r.stdout.split('\n');
+    expect(head).toMatch(
+      /^ID\s+REGION\s+ROLE\s+LIFECYCLE\s+SUBNET\s+OVERLAY\s+ENDPOINT\s+HANDSHAKE\s+PROBE$/,
+    );
+    expect(m1).toMatch(/^m1\s+eu\s+home_data\s+active\s+10\.210\.7\.0\/24\s+fd70::1\s+-\s+-\s+ok 1\.5ms$/);
+    expect(m2).toMatch(/^m2\s+.*192\.0\.2\.2:51820\s+3\ds ago\s+unreachable \(no responders\)$/);
   });
 
   it('deploy ls sends limit/before, says newest first in --help, and hints the next page', async () => {

@@ -122,7 +122,22 @@ export const MachineShowResult = z.looseObject({
 });
 export type MachineShowResult = z.infer<typeof MachineShowResult>;
 
-export const MachineList = z.array(MachineRecord);
+/**
+ * `machine ls`: each record with what is true *now* — never stored (DESIGN.md §7): whether its
+ * ployzd answered a ping just now (and how fast), and wg0's last handshake with it.
+ */
+export const MachineListEntry = MachineRecord.extend({
+  live: z.object({
+    reachable: z.boolean(),
+    rtt_ms: z.number().nullable(),
+    /** ISO time of wg0's latest handshake with this peer; null: none yet, or this machine itself. */
+    handshake_at: z.string().nullable(),
+    /** Why it is not reachable (no responder, timeout). */
+    detail: z.string().nullable(),
+  }),
+});
+export type MachineListEntry = z.infer<typeof MachineListEntry>;
+export const MachineList = z.array(MachineListEntry);
 
 /** `machine invite`: a token for one machine to join this installation. */
 export const MachineInviteRequest = z.object({

@@ -15,8 +15,10 @@ import {
   type CommandHandlers,
   type CommandRegistry,
   LocalApiServer,
+  type MachineListEntry,
   type Plain,
   type RoutesView,
+  RpcClient,
   RpcServer,
   type StatusView,
 } from '@ployz/protocol';
@@ -51,7 +53,9 @@ import {
   type RotationResult,
   rotateNatsCredentials,
 } from '../machine/nats-rotation.ts';
+import { dockerExecRunner } from '../mesh/command.ts';
 import { type MeshEvent, MeshManager, networkingTargets } from '../mesh/manager.ts';
+import { WireguardInterface } from '../mesh/wireguard.ts';
 import type { DockerEngine } from '../runtime/docker.ts';
 import { NatsLink } from '../runtime/nats-link.ts';
 import { defaultStorage, parseStorageSpec, volumeDriver } from '../storage/storage-spec.ts';
@@ -666,8 +670,8 @@ export class Daemon {
     return { machine: identity, record };
   }
 
-  async machines(): Promise<MachineRecord[]> {
-    this.#requireIdentity();
+  async machines(): Promise<MachineListEntry[]> {
+    const identity = this.#requireIdentity();
     const directory = this.#nats?.connection ? this.#directory : null;
     if (!directory) {
       throw new PloyzError(
@@ -675,7 +679,44 @@ export class Daemon {
         `NATS (${this.#nats?.url ?? 'ployz-nats'}) is not connected; see ployzctl status`,
       );
     }
-    return directory.list();
+    const records = await directory.list();
+    const nc = this.#nats?.connection;
+    const rpc =
+      nc === null || nc === undefined
+        ? null
+        : new RpcClient({
+            nc,
+            scope: { installation: identity.installation, authority: identity.authority },
+            commands: machineCommands,
+          });
+    const handshakes = new Map<string, number>();
+    try {
+      const wg = new WireguardInterface(
+        dockerExecRunner(this.docker.docker, `${this.config.containerPrefix}networking`),
+        { where: 'networking' },
+      );
+      for (const peer of (await wg.read()).peers) handshakes.set(peer.publicKey, peer.latestHandshake);
+    } catch {
+      // wg0 not readable now (networking away): no handshake column, the records still list.
+    }
+    return Promise.all(
+      records.map(async (record): Promise<MachineListEntry> => {
+        const seconds = handshakes.get(record.public_key) ?? 0;
+        const handshake_at = seconds > 0 ? new Date(seconds * 1000).toISOString() : null;
+        const started = performance.now();
+        try {
+          if (rpc === null) throw new Error('NATS is not connected');
+          await rpc.call(record.id, 'ping', null, { timeoutMs: 1500 });
+          const rtt_ms = Math.round((performance.now() - started) * 10) / 10;
+          return { ...record, live: { reachable: true, rtt_ms, handshake_at, detail: null } };
+        } catch (error) {
+          return {
+            ...record,
+            live: { reachable: false, rtt_ms: null, handshake_at, detail: errorMessage(error) },
+          };
+        }
+      }),
+    );
   }
 
   async status(): Promise<Plain<StatusView>> {
