@@ -390,5 +390,52 @@ describe.skipIf(!isRoot)('join with invites: three netns machines, real ployzd o
       resolved.stdout,
     ).toBe(true);
     expect(new Set(answers.map((a) => a.split('.').slice(0, 3).join('.'))).size, resolved.stdout).toBe(3);
+
+    // machine rm while m3 runs a slot: MACHINE_IN_USE, nothing changed. drain → the next
+    // deploy moves slot 2 off m3 → rm: every member drops m3's peer, no gateway sends it traffic.
+    const refused = await m1.h.ctl('machine', 'rm', 'm3');
+    expect([refused.code, errorCode(refused)], refused.stderr).toEqual([2, 'MACHINE_IN_USE']);
+    expect((await records(m1)).find((r) => r.id === 'm3')?.lifecycle).toBe('active');
+    const drained = await m1.h.ctl('machine', 'drain', 'm3');
+    expect(drained.code, drained.stderr).toBe(0);
+    const moved = await m1.h.ctl('deploy', '-f', file);
+    expect(moved.code, `${moved.stdout}${moved.stderr}\n${logs()}`).toBe(0);
+    await until('m3 runs no instance of fleet', 60_000, async () =>
+      (await m3.dockerd.docker.listContainers({ filters: { label: ['ployz.namespace=fleet'] } })).length === 0
+        ? true
+        : null,
+    );
+    const m3Key = (await records(m1)).find((r) => r.id === 'm3')?.public_key ?? '';
+    const removed = await m1.h.ctl('machine', 'rm', 'm3');
+    expect(removed.code, removed.stderr).toBe(0);
+    expect((removed.json as { abandoned: { slots: string[] } }).abandoned.slots).toEqual([]);
+    for (const self of [m1, m2]) {
+      await until(`${self.name} drops m3's peer`, 60_000, async () =>
+        (await wgPeers(self).catch(() => [m3Key])).includes(m3Key) ? null : true,
+      );
+    }
+    const after = new Set<string>();
+    for (let i = 0; i < 30; i++) {
+      const r = await gatewayGet({
+        host: m1.host.address,
+        port: m1.h.gatewayPort,
+        path: '/',
+        hostHeader: host,
+        timeoutMs: 5000,
+      });
+      expect(r.status).toBe(200);
+      after.add(/\) from (\S+)\s*$/.exec(r.body)?.[1] ?? '');
+    }
+    // Three instances answer, each a container running on m1 or m2 now.
+    const serving = new Set<string>();
+    for (const m of [m1, m2]) {
+      for (const c of await m.dockerd.docker.listContainers({
+        filters: { label: ['ployz.namespace=fleet'] },
+      })) {
+        serving.add((await m.dockerd.docker.getContainer(c.Id).inspect()).Config.Hostname);
+      }
+    }
+    expect(serving.size).toBe(3);
+    expect([...after].sort()).toEqual([...serving].sort());
   }, 240_000);
 });

@@ -139,6 +139,17 @@ export const MachineListEntry = MachineRecord.extend({
 export type MachineListEntry = z.infer<typeof MachineListEntry>;
 export const MachineList = z.array(MachineListEntry);
 
+/** `machine drain` / `machine rm`: the machine's record after the change. */
+export const MachineDrainRequest = z.strictObject({ machine: MachineRecord.shape.id });
+export const MachineDrainResult = z.object({ machine: MachineRecord, changed: z.boolean() });
+export type MachineDrainResult = z.infer<typeof MachineDrainResult>;
+export const MachineRemoveRequest = z.strictObject({ machine: MachineRecord.shape.id, force: z.boolean() });
+export const MachineRemoveResult = MachineDrainResult.extend({
+  /** What --force left behind: `<ns>/<service>#<slot>` and `<ns>/<volume>`. */
+  abandoned: z.object({ slots: z.array(z.string()), volumes: z.array(z.string()) }),
+});
+export type MachineRemoveResult = z.infer<typeof MachineRemoveResult>;
+
 /** `machine invite`: a token for one machine to join this installation. */
 export const MachineInviteRequest = z.object({
   /** How long the token is good for, e.g. `1h`, `30m` (default 1h). */

@@ -182,6 +182,8 @@ describe('local API over a unix socket', () => {
     expect((await failure(client.call('status', {}))).code).toBe('INTERNAL');
     expect(server.missing()).toEqual([
       'machineList',
+      'machineDrain',
+      'machineRemove',
       'machineInvite',
       'machineJoin',
       'machineCredentialsRotate',

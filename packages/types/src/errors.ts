@@ -141,6 +141,11 @@ export const ERROR_CODES = {
     kind: 'transient',
     summary: "the machine holding the instance does not answer over RPC; its instances' output is missing",
   },
+  MACHINE_IN_USE: {
+    kind: 'conflict',
+    summary:
+      'the machine still runs committed slots or holds volumes; drain it and deploy again, or remove it with --force',
+  },
   // Catch-all for bugs: never used for user mistakes.
   INTERNAL: { kind: 'internal', summary: 'an unexpected internal error' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;

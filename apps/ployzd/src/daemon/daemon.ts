@@ -36,6 +36,7 @@ import { acceptJoin } from '../fleet/join-accept.ts';
 import { JoinListener, requestJoin } from '../fleet/join-listener.ts';
 import { collectJoinSecrets, installJoinSecrets, openJoinSecrets } from '../fleet/join-secrets.ts';
 import { knownPeers, saveKnownPeers } from '../fleet/known-peers.ts';
+import { drainMachine, removeMachine } from '../fleet/machine-lifecycle.ts';
 import { measureCapacity } from '../machine/capacity.ts';
 import { MachineDirectory, machineRecordFor } from '../machine/directory.ts';
 import {
@@ -173,6 +174,14 @@ export class Daemon {
     ctx.implement('machineJoin', (input) => this.join(input));
     ctx.implement('machineShow', () => this.machine());
     ctx.implement('machineList', () => this.machines());
+    ctx.implement('machineDrain', (b) => drainMachine(this.#requireStore(), b.machine, new Date()));
+    ctx.implement('machineRemove', (b) =>
+      removeMachine(this.#requireStore(), b.machine, {
+        force: b.force,
+        self: this.#requireIdentity().machine_id,
+        now: new Date(),
+      }),
+    );
     ctx.implement('machineCredentialsRotate', () => this.rotateCredentials());
     ctx.registerCommands(machineCommands, this.machineCommandHandlers());
   }
@@ -668,6 +677,17 @@ export class Daemon {
     const directory = this.#nats?.connection ? this.#directory : null;
     const record = directory ? await directory.get(identity.machine_id) : null;
     return { machine: identity, record };
+  }
+
+  #requireStore(): Store {
+    this.#requireIdentity();
+    if (this.#store === null || !this.#nats?.connection) {
+      throw new PloyzError(
+        'STORE_UNAVAILABLE',
+        `NATS (${this.#nats?.url ?? 'ployz-nats'}) is not connected; see ployzctl status`,
+      );
+    }
+    return this.#store;
   }
 
   async machines(): Promise<MachineListEntry[]> {
