@@ -13,7 +13,10 @@ export default class MachineRm extends DaemonCommand {
     machine: Args.string({ description: 'machine id (see machine ls)', required: true }),
   };
   static override flags = {
-    force: Flags.boolean({ description: 'remove it even though it runs slots or holds volumes (listed)' }),
+    force: Flags.boolean({
+      description: 'remove it even though it runs slots or holds volumes (listed)',
+      default: false,
+    }),
   };
 
   async run(): Promise<MachineRemoveResult> {
