@@ -692,14 +692,7 @@ export class Daemon {
 
   async machines(): Promise<MachineListEntry[]> {
     const identity = this.#requireIdentity();
-    const directory = this.#nats?.connection ? this.#directory : null;
-    if (!directory) {
-      throw new PloyzError(
-        'STORE_UNAVAILABLE',
-        `NATS (${this.#nats?.url ?? 'ployz-nats'}) is not connected; see ployzctl status`,
-      );
-    }
-    const records = await directory.list();
+    const records = await new MachineDirectory(this.#requireStore()).list();
     const nc = this.#nats?.connection;
     const rpc =
       nc === null || nc === undefined

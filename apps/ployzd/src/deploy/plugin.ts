@@ -30,9 +30,14 @@ import { DeployEngine, newDeployId, newInstanceId } from './engine.ts';
 import { deployManifestOf, sealedRevisionCodec } from './model/manifest.ts';
 import { systemClock, type VolumeAgent } from './ports.ts';
 
-/** The installation key that seals env values at rest: `<state>/installation.key`, 0600. */
+/** Where the installation key that seals env values at rest lives (0600). */
+export function installationKeyPath(stateDir: string): string {
+  return join(stateDir, 'installation.key');
+}
+
+/** The installation key: read, or created on the installation's first machine. */
 export async function loadInstallationKey(stateDir: string): Promise<InstallationKey> {
-  const path = join(stateDir, 'installation.key');
+  const path = installationKeyPath(stateDir);
   try {
     return InstallationKey.fromText(await readFile(path, 'utf8'));
   } catch (error) {

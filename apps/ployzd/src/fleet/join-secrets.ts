@@ -22,11 +22,10 @@ import {
   type KeyObject,
   randomBytes,
 } from 'node:crypto';
-import { join } from 'node:path';
 import type { SealedJoinSecrets } from '@ployz/protocol';
 import { PloyzError } from '@ployz/types';
 import { z } from 'zod';
-import { loadInstallationKey } from '../deploy/plugin.ts';
+import { installationKeyPath, loadInstallationKey } from '../deploy/plugin.ts';
 import { writeAtomic } from '../machine/atomic-write.ts';
 import { readInviteKey, writeInviteKey } from '../machine/invite-key.ts';
 import { ensureLeafSecret, writeLeafSecret } from '../machine/leaf-secret.ts';
@@ -128,11 +127,6 @@ export function openJoinSecrets(
       { cause: error },
     );
   }
-}
-
-/** Where each secret lives in a state directory (the installation key: deploy/plugin.ts). */
-function installationKeyPath(stateDir: string): string {
-  return join(stateDir, 'installation.key');
 }
 
 /** The issuer's side: what it hands over (the installation key is created if no deploy made it yet). */
