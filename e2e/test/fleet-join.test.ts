@@ -9,172 +9,34 @@
  * Needs root and the images (bash scripts/images.sh).
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { readdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { MachineListEntry } from '@ployz/protocol';
-import {
-  containerOutput,
-  createNetnsHost,
-  createNetnsLan,
-  type NetnsDockerd,
-  type NetnsHost,
-  type NetnsLan,
-} from '@ployz/testkit';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createNetnsLan, type NetnsLan } from '@ployz/testkit';
 import type { MachineRecord } from '@ployz/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonHarness } from './daemon-harness.ts';
 import { gatewayGet, helloManifest } from './deploy-harness.ts';
+import {
+  echoOn,
+  errorCode,
+  fetchFrom,
+  host16,
+  JOIN_PORT,
+  listed,
+  listing,
+  type Machine,
+  records,
+  startMachine,
+  startPloyzd,
+  stopPloyzd,
+  until,
+  WG_PORT,
+  wgPeers,
+} from './fleet-harness.ts';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot && process.env.CI) throw new Error('fleet-join.test.ts needs root (network namespaces)');
 if (!isRoot) console.warn('fleet-join.test.ts SKIPPED: not root');
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const PLOYZD = join(ROOT, 'apps/ployzd/src/main.ts');
-const WG_PORT = 51820;
-const JOIN_PORT = 51821;
-const ECHO_PORT = 8080;
-
-interface Machine {
-  name: string;
-  host: NetnsHost;
-  dockerd: NetnsDockerd;
-  h: DaemonHarness;
-  ployzd: ChildProcess | null;
-  lan: string;
-}
-
-async function startMachine(lan: NetnsLan, name: string): Promise<Machine> {
-  const host = await createNetnsHost(`fleet-${name}`, { lan });
-  const dockerd = await host.startDockerd();
-  const h = await DaemonHarness.create();
-  await dockerd.loadImages([...Object.values(h.images), 'ployz/hello:latest']);
-  for (const [c, id] of Object.entries(h.images))
-    await dockerd.docker.getImage(id).tag({ repo: `ployz/${c}`, tag: 'latest' });
-  return { name, host, dockerd, h, ployzd: null, lan: host.lanAddress ?? '' };
-}
-
-/** ployzd inside the machine's netns; `subnet` pinned only on the first machine (a joiner gets one). */
-async function startPloyzd(m: Machine, pinSubnet: boolean, h: DaemonHarness = m.h): Promise<ChildProcess> {
-  const { host, dockerd } = m;
-  const args = [
-    '--conditions=ployz-source',
-    PLOYZD,
-    'run',
-    ...['--state-dir', h.stateDir, '--socket-path', h.socket, '--container-prefix', h.prefix],
-    ...['--bridge-name', h.bridge, '--docker-socket', dockerd.socketPath],
-    ...(pinSubnet ? ['--subnet', h.subnet] : []),
-    ...['--gateway-port', String(h.gatewayPort), '--gateway-host-ip', host.address],
-    ...['--wireguard-port', String(WG_PORT), '--lan-address', m.lan, '--join-port', String(JOIN_PORT)],
-    ...Object.entries(h.images).flatMap(([c, id]) => [`--image-${c}`, id]),
-  ];
-  const proc = host.spawn(process.execPath, args);
-  proc.stdout?.on('data', (d: Buffer) => h.logs.push(d.toString()));
-  proc.stderr?.on('data', (d: Buffer) => h.logs.push(d.toString()));
-  if (h === m.h) m.ployzd = proc;
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`ployzd on ${m.name} exited: ${h.logs.join('')}`);
-    if (existsSync(h.socket) && (await h.status()) !== null) return proc;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`ployzd on ${m.name} did not answer: ${h.logs.join('')}`);
-}
-
-async function stopPloyzd(proc: ChildProcess | null | undefined): Promise<void> {
-  if (!proc || proc.exitCode !== null) return;
-  const exited = new Promise((r) => proc.once('exit', r));
-  proc.kill('SIGTERM');
-  await exited;
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-async function wgPeers(m: Machine): Promise<string[]> {
-  const exec = await m.dockerd.docker
-    .getContainer(`${m.h.prefix}networking`)
-    .exec({ Cmd: ['wg', 'show', 'wg0', 'peers'], AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({});
-  const chunks: Buffer[] = [];
-  await new Promise((resolve) => {
-    stream.on('data', (d: Buffer) => chunks.push(d));
-    stream.on('end', resolve);
-  });
-  // Docker's multiplexed stream: 8-byte frame headers before each chunk.
-  const raw = Buffer.concat(chunks);
-  let text = '';
-  for (let i = 0; i + 8 <= raw.length; ) {
-    const size = raw.readUInt32BE(i + 4);
-    text += raw.subarray(i + 8, i + 8 + size).toString();
-    i += 8 + size;
-  }
-  return text.split('\n').filter(Boolean);
-}
-
-async function listing(dir: string): Promise<string[]> {
-  return (await readdir(dir, { recursive: true }).catch(() => [])).sort();
-}
-
-/** `machine ls --json` on `m`: the stored records and, apart, what is live now. */
-async function listed(m: Machine): Promise<(MachineRecord & { live: MachineListEntry['live'] })[]> {
-  return ((await m.h.ctl('machine', 'ls')).json as { machines: MachineListEntry[] }).machines;
-}
-
-async function records(m: Machine): Promise<MachineRecord[]> {
-  return (await listed(m)).map(({ live: _live, ...record }) => record);
-}
-
-function errorCode(r: { json: unknown }): string | undefined {
-  return (r.json as { error?: { code?: string } } | null)?.error?.code;
-}
-
-/** A workload on `from` fetches the echo server at `target` (container IP); prints what it answered. */
-async function fetchFrom(from: Machine, name: string, source: string, target: string): Promise<string> {
-  const client = await from.dockerd.docker.createContainer({
-    name,
-    Image: 'ployz/hello:latest',
-    Entrypoint: [
-      'node',
-      '-e',
-      `(async()=>{for(let i=0;i<60;i++){try{console.log(await (await fetch('http://${target}:${ECHO_PORT}/',{signal:AbortSignal.timeout(2000)})).text());return}catch(e){await new Promise(r=>setTimeout(r,1000))}}console.log('unreachable')})()`,
-    ],
-    HostConfig: { NetworkMode: from.h.bridge },
-    NetworkingConfig: { EndpointsConfig: { [from.h.bridge]: { IPAMConfig: { IPv4Address: source } } } },
-  });
-  await client.start();
-  await client.wait();
-  return (await containerOutput(client)).stdout.trim();
-}
-
-/** Answers each request with the caller's address as this server sees it. */
-async function echoOn(m: Machine, address: string): Promise<void> {
-  const echo = await m.dockerd.docker.createContainer({
-    name: 'fleet-echo',
-    Image: 'ployz/hello:latest',
-    Entrypoint: [
-      'node',
-      '-e',
-      `require('http').createServer((q,s)=>s.end(String(q.socket.remoteAddress).replace(/^::ffff:/,''))).listen(${ECHO_PORT})`,
-    ],
-    HostConfig: { NetworkMode: m.h.bridge },
-    NetworkingConfig: { EndpointsConfig: { [m.h.bridge]: { IPAMConfig: { IPv4Address: address } } } },
-  });
-  await echo.start();
-}
-
-function host16(subnet: string, n = 16): string {
-  return subnet.replace(/\.0\/24$/, `.${n}`);
-}
 
 describe.skipIf(!isRoot)('join with invites: three netns machines, real ployzd on each', () => {
   let lan: NetnsLan;

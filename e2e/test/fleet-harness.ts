@@ -1,0 +1,258 @@
+/**
+ * Machines of a local fleet for e2e tests: each a netns host on one LAN with its own dockerd (the
+ * images loaded once), its own ployzd inside the netns as on a real host, and its data plane.
+ * `bootFleet` makes an initialised first machine and joins the others with invites from it.
+ * Needs root and the images (bash scripts/images.sh).
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { MachineListEntry } from '@ployz/protocol';
+import {
+  containerOutput,
+  createNetnsHost,
+  createNetnsLan,
+  type NetnsDockerd,
+  type NetnsHost,
+  type NetnsLan,
+} from '@ployz/testkit';
+import type { MachineRecord } from '@ployz/types';
+import { DaemonHarness } from './daemon-harness.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const PLOYZD = join(ROOT, 'apps/ployzd/src/main.ts');
+export const WG_PORT = 51820;
+export const JOIN_PORT = 51821;
+export const ECHO_PORT = 8080;
+
+export interface Machine {
+  name: string;
+  host: NetnsHost;
+  dockerd: NetnsDockerd;
+  h: DaemonHarness;
+  ployzd: ChildProcess | null;
+  lan: string;
+}
+
+export async function startMachine(lan: NetnsLan, name: string): Promise<Machine> {
+  const host = await createNetnsHost(`fleet-${name}`, { lan });
+  const dockerd = await host.startDockerd();
+  const h = await DaemonHarness.create();
+  await dockerd.loadImages([...Object.values(h.images), 'ployz/hello:latest']);
+  for (const [c, id] of Object.entries(h.images))
+    await dockerd.docker.getImage(id).tag({ repo: `ployz/${c}`, tag: 'latest' });
+  return { name, host, dockerd, h, ployzd: null, lan: host.lanAddress ?? '' };
+}
+
+/** ployzd inside the machine's netns; `subnet` pinned only on the first machine (a joiner gets one). */
+export async function startPloyzd(
+  m: Machine,
+  pinSubnet: boolean,
+  h: DaemonHarness = m.h,
+): Promise<ChildProcess> {
+  const { host, dockerd } = m;
+  const args = [
+    '--conditions=ployz-source',
+    PLOYZD,
+    'run',
+    ...['--state-dir', h.stateDir, '--socket-path', h.socket, '--container-prefix', h.prefix],
+    ...['--bridge-name', h.bridge, '--docker-socket', dockerd.socketPath],
+    ...(pinSubnet ? ['--subnet', h.subnet] : []),
+    ...['--gateway-port', String(h.gatewayPort), '--gateway-host-ip', host.address],
+    ...['--wireguard-port', String(WG_PORT), '--lan-address', m.lan, '--join-port', String(JOIN_PORT)],
+    ...Object.entries(h.images).flatMap(([c, id]) => [`--image-${c}`, id]),
+  ];
+  const proc = host.spawn(process.execPath, args);
+  proc.stdout?.on('data', (d: Buffer) => h.logs.push(d.toString()));
+  proc.stderr?.on('data', (d: Buffer) => h.logs.push(d.toString()));
+  if (h === m.h) m.ployzd = proc;
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`ployzd on ${m.name} exited: ${h.logs.join('')}`);
+    if (existsSync(h.socket) && (await h.status()) !== null) return proc;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`ployzd on ${m.name} did not answer: ${h.logs.join('')}`);
+}
+
+export async function stopPloyzd(proc: ChildProcess | null | undefined): Promise<void> {
+  if (!proc || proc.exitCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  await exited;
+}
+
+export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== null) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+export async function wgPeers(m: Machine): Promise<string[]> {
+  const exec = await m.dockerd.docker
+    .getContainer(`${m.h.prefix}networking`)
+    .exec({ Cmd: ['wg', 'show', 'wg0', 'peers'], AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({});
+  const chunks: Buffer[] = [];
+  await new Promise((resolve) => {
+    stream.on('data', (d: Buffer) => chunks.push(d));
+    stream.on('end', resolve);
+  });
+  // Docker's multiplexed stream: 8-byte frame headers before each chunk.
+  const raw = Buffer.concat(chunks);
+  let text = '';
+  for (let i = 0; i + 8 <= raw.length; ) {
+    const size = raw.readUInt32BE(i + 4);
+    text += raw.subarray(i + 8, i + 8 + size).toString();
+    i += 8 + size;
+  }
+  return text.split('\n').filter(Boolean);
+}
+
+export async function listing(dir: string): Promise<string[]> {
+  return (await readdir(dir, { recursive: true }).catch(() => [])).sort();
+}
+
+/** `machine ls --json` on `m`: the stored records and, apart, what is live now. */
+export async function listed(m: Machine): Promise<(MachineRecord & { live: MachineListEntry['live'] })[]> {
+  return ((await m.h.ctl('machine', 'ls')).json as { machines: MachineListEntry[] }).machines;
+}
+
+export async function records(m: Machine): Promise<MachineRecord[]> {
+  return (await listed(m)).map(({ live: _live, ...record }) => record);
+}
+
+export function errorCode(r: { json: unknown }): string | undefined {
+  return (r.json as { error?: { code?: string } } | null)?.error?.code;
+}
+
+/** A workload on `from` fetches the echo server at `target` (container IP); prints what it answered. */
+export async function fetchFrom(
+  from: Machine,
+  name: string,
+  source: string,
+  target: string,
+): Promise<string> {
+  const client = await from.dockerd.docker.createContainer({
+    name,
+    Image: 'ployz/hello:latest',
+    Entrypoint: [
+      'node',
+      '-e',
+      `(async()=>{for(let i=0;i<60;i++){try{console.log(await (await fetch('http://${target}:${ECHO_PORT}/',{signal:AbortSignal.timeout(2000)})).text());return}catch(e){await new Promise(r=>setTimeout(r,1000))}}console.log('unreachable')})()`,
+    ],
+    HostConfig: { NetworkMode: from.h.bridge },
+    NetworkingConfig: { EndpointsConfig: { [from.h.bridge]: { IPAMConfig: { IPv4Address: source } } } },
+  });
+  await client.start();
+  await client.wait();
+  return (await containerOutput(client)).stdout.trim();
+}
+
+/** Answers each request with the caller's address as this server sees it. */
+export async function echoOn(m: Machine, address: string): Promise<void> {
+  const echo = await m.dockerd.docker.createContainer({
+    name: 'fleet-echo',
+    Image: 'ployz/hello:latest',
+    Entrypoint: [
+      'node',
+      '-e',
+      `require('http').createServer((q,s)=>s.end(String(q.socket.remoteAddress).replace(/^::ffff:/,''))).listen(${ECHO_PORT})`,
+    ],
+    HostConfig: { NetworkMode: m.h.bridge },
+    NetworkingConfig: { EndpointsConfig: { [m.h.bridge]: { IPAMConfig: { IPv4Address: address } } } },
+  });
+  await echo.start();
+}
+
+export function host16(subnet: string, n = 16): string {
+  return subnet.replace(/\.0\/24$/, `.${n}`);
+}
+
+/** Takes `m` off the LAN (its `lan0` down) with every process running; `heal` brings it back. */
+export async function cut(m: Machine): Promise<void> {
+  await m.host.run('ip', ['link', 'set', 'lan0', 'down']);
+}
+
+export async function heal(m: Machine): Promise<void> {
+  await m.host.run('ip', ['link', 'set', 'lan0', 'up']);
+}
+
+/** Every machine's last log lines, for assertion messages. */
+export function fleetLogs(machines: readonly Machine[], chars = 3000): string {
+  return machines.map((m) => `${m.name}:\n${m.h.logs.join('').slice(-chars)}`).join('\n');
+}
+
+export interface Fleet extends AsyncDisposable {
+  readonly lan: NetnsLan;
+  readonly machines: readonly Machine[];
+  destroy(): Promise<void>;
+}
+
+/**
+ * `names.length` machines on one LAN: the first initialised (installation of its harness), the
+ * others joined with invites from it, one after the other; resolves once every machine reads every
+ * record from the one store and wg0 on each carries every other machine's key.
+ */
+export async function bootFleet(label: string, names: readonly string[]): Promise<Fleet> {
+  const lan = await createNetnsLan(label);
+  const machines: Machine[] = [];
+  const destroy = async () => {
+    await Promise.all(machines.map((m) => stopPloyzd(m.ployzd)));
+    await Promise.all(machines.map((m) => m.host.destroy()));
+    await lan.destroy();
+    await Promise.all(machines.map((m) => m.h[Symbol.asyncDispose]()));
+  };
+  try {
+    machines.push(...(await Promise.all(names.map((n) => startMachine(lan, n)))));
+    const [first, ...rest] = machines;
+    if (first === undefined) throw new Error('bootFleet needs at least one machine');
+    await Promise.all(machines.map((m) => startPloyzd(m, m === first)));
+    const init = await first.h.ctl(
+      'machine',
+      'init',
+      '--id',
+      first.name,
+      '--installation',
+      first.h.installation,
+    );
+    if (init.code !== 0) throw new Error(`machine init on ${first.name}: ${init.stdout}${init.stderr}`);
+    for (const m of rest) {
+      const invite = await until(`an invite from ${first.name}`, 120_000, async () => {
+        const r = await first.h.ctl('machine', 'invite', '--ttl', '10m');
+        return r.code === 0 ? (r.json as { token: string }) : null;
+      });
+      const joined = await m.h.ctl('machine', 'join', invite.token, '--id', m.name);
+      if (joined.code !== 0) throw new Error(`machine join on ${m.name}: ${joined.stdout}${joined.stderr}`);
+    }
+    const ids = names.slice().sort().join();
+    for (const m of machines) {
+      await until(`${m.name} reads every record`, 90_000, async () =>
+        (await records(m).catch((): MachineRecord[] => []))
+          .map((r) => r.id)
+          .sort()
+          .join() === ids
+          ? true
+          : null,
+      );
+    }
+    const all = await records(first);
+    for (const m of machines) {
+      const others = all.filter((r) => r.id !== m.name).map((r) => r.public_key);
+      await until(`${m.name} peers with every machine`, 90_000, async () => {
+        const peers = await wgPeers(m).catch((): string[] => []);
+        return others.every((k) => peers.includes(k)) ? true : null;
+      });
+    }
+  } catch (error) {
+    await destroy();
+    throw new Error(`${(error as Error).message}\n${fleetLogs(machines)}`);
+  }
+  return { lan, machines, destroy, [Symbol.asyncDispose]: destroy };
+}
