@@ -45,11 +45,21 @@ const FLAGS: Record<keyof GatewaySettings, Flag> = {
   bodyIdleTimeoutMs: { flag: 'body-idle-timeout-ms', help: 'longest pause inside a request body' },
   upstreamTimeoutMs: { flag: 'upstream-timeout-ms', help: 'longest upstream silence' },
   connectTimeoutMs: { flag: 'connect-timeout-ms', help: 'upstream connect timeout' },
+  machineProbeIntervalMs: {
+    flag: 'machine-probe-interval-ms',
+    help: 'probe each other machine this often (0: never)',
+  },
+  machineProbeTimeoutMs: { flag: 'machine-probe-timeout-ms', help: 'a machine probe missed after this' },
   keepAliveTimeoutMs: { flag: 'keep-alive-timeout-ms', help: 'idle client keep-alive' },
   drainTimeoutMs: { flag: 'drain-timeout-ms', help: 'shutdown: wait for in-flight requests' },
   maxLagMs: { flag: 'max-lag-ms', help: 'stale when behind this long' },
   logLevel: { flag: 'log-level', help: 'pino level' },
   workers: { flag: 'workers', help: 'worker processes sharing the ports (0: one per core)' },
+  startWaitMs: {
+    flag: 'start-wait-ms',
+    help: 'replace-beside: bind with SO_REUSEPORT after the first table (at most this long; 0: off)',
+  },
+  adminAltPort: { flag: 'admin-alt-port', help: 'replace-beside: admin port while the admin port is taken' },
 };
 
 interface Setting {

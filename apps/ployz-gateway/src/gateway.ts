@@ -19,7 +19,11 @@ import type { CertificateStore } from './certificates.ts';
 import type { GatewayConfig } from './config.ts';
 import { Http1Front } from './front-http1.ts';
 import { GatewayMetrics } from './metrics.ts';
+import { MachineHealth } from './proxy/machine-health.ts';
 import { CONNECT_REFUSED, closingErrorResponse, type Proto, ReverseProxy } from './proxy.ts';
+
+/** Probes in a row a machine misses before its backends are passed over (proxy/machine-health.ts). */
+const MACHINE_PROBE_MISSES = 2;
 
 export interface Gateway {
   readonly httpPort: number;
@@ -202,13 +206,31 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     wasStale = freshness.stale;
     lastLoggedError = '';
     proxy.prunePools(table);
+    health.update(table);
     for (const conflict of table.conflicts)
       log.warn({ conflict }, 'two services claim the same host and path');
   });
 
+  const health = new MachineHealth({
+    self: config.machineId,
+    intervalMs: config.machineProbeIntervalMs,
+    timeoutMs: config.machineProbeTimeoutMs,
+    misses: MACHINE_PROBE_MISSES,
+    onChange: (machine, down, backends) => {
+      if (down) {
+        log.warn(
+          { machine, backends: backends.length },
+          'machine not answering: its backends are passed over',
+        );
+        proxy.dropBackends(backends);
+      } else log.info({ machine }, 'machine answers again');
+    },
+  });
+  health.start();
   const proxy = new ReverseProxy({
     table: () => follower.current(),
     metrics,
+    machinesDown: health.down,
     limits: {
       bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
       upstreamTimeoutMs: config.upstreamTimeoutMs,
@@ -361,6 +383,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       proxy.closeTunnels();
       for (const session of sessions) session.destroy();
       await Promise.all(closed);
+      health.stop();
       await follower.stop();
       if (feed instanceof LazyStoreFeed) await feed.close();
       certificates?.close();

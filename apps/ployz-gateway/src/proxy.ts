@@ -57,6 +57,8 @@ export interface ProxyOptions {
   limits: ProxyLimits;
   /** Most connections kept open to one backend (default 256). */
   connectionsPerBackend?: number;
+  /** Machines marked down now (proxy/machine-health.ts): their backends are passed over. */
+  machinesDown?: ReadonlySet<string>;
 }
 
 /** Idle upstream keep-alive connections are closed after this (below node's 5 s server default). */
@@ -75,7 +77,7 @@ export class ReverseProxy {
 
   constructor(options: ProxyOptions) {
     this.#options = options;
-    const balancer = new Balancer();
+    const balancer = new Balancer(options.machinesDown);
     this.#bodyless = { metrics: options.metrics, balancer, pool: (backend) => this.#leanPool(backend) };
     this.#withBody = {
       metrics: options.metrics,
@@ -116,6 +118,26 @@ export class ReverseProxy {
       if (!keep.has(key)) {
         this.#lean.delete(key);
         pool.close();
+      }
+    }
+  }
+
+  /**
+   * A machine was marked down: every pooled connection to `backends` goes now. Exchanges waiting
+   * on them fail as closed before an answer, so idempotent bodyless ones are retried on another
+   * machine (proxy/retry.ts); the others answer 502.
+   */
+  dropBackends(backends: readonly Backend[]): void {
+    for (const b of backends) {
+      const lean = this.#lean.get(b.key);
+      if (lean !== undefined) {
+        this.#lean.delete(b.key);
+        lean.destroy();
+      }
+      const pool = this.#pools.get(b.key);
+      if (pool !== undefined) {
+        this.#pools.delete(b.key);
+        void pool.destroy().catch(() => undefined);
       }
     }
   }

@@ -23,8 +23,14 @@ export const NATS_LEAF_PORT = 7422;
 export const GATEWAY_HTTP_PORT = 8080;
 export const GATEWAY_HTTPS_PORT = 8443;
 export const GATEWAY_ADMIN_PORT = 9180;
+/**
+ * Where a replacement edge app answers admin while the instance it replaces still holds the admin
+ * port (docs/adr/0014-replace-beside.md); it moves to the main port once that is free.
+ */
+export const GATEWAY_ADMIN_ALT_PORT = 9181;
 export const DNS_PORT = 53;
 export const DNS_ADMIN_PORT = 9053;
+export const DNS_ADMIN_ALT_PORT = 9054;
 
 /** What every edge app's admin listener serves; ployzd's Docker healthcheck probes `health`. */
 export const ADMIN_PATHS = {
@@ -266,6 +272,15 @@ export const GatewayEnv = defineEnvContract('ployz-gateway', {
   bodyIdleTimeoutMs: { env: 'PLOYZ_GATEWAY_BODY_IDLE_TIMEOUT_MS', schema: Millis.default(15_000) },
   upstreamTimeoutMs: { env: 'PLOYZ_GATEWAY_UPSTREAM_TIMEOUT_MS', schema: Millis.default(60_000) },
   connectTimeoutMs: { env: 'PLOYZ_GATEWAY_CONNECT_TIMEOUT_MS', schema: Millis.default(3_000) },
+  /**
+   * Down-marking of other machines: one TCP probe per machine this often (0: never), a miss after
+   * the timeout; two misses in a row pass over its backends until it answers again.
+   */
+  machineProbeIntervalMs: {
+    env: 'PLOYZ_GATEWAY_MACHINE_PROBE_INTERVAL_MS',
+    schema: z.coerce.number().int().min(0).default(1_000),
+  },
+  machineProbeTimeoutMs: { env: 'PLOYZ_GATEWAY_MACHINE_PROBE_TIMEOUT_MS', schema: Millis.default(1_000) },
   keepAliveTimeoutMs: { env: 'PLOYZ_GATEWAY_KEEP_ALIVE_TIMEOUT_MS', schema: Millis.default(5_000) },
   drainTimeoutMs: { env: 'PLOYZ_GATEWAY_DRAIN_TIMEOUT_MS', schema: Millis.default(10_000) },
   maxLagMs: { env: 'PLOYZ_GATEWAY_MAX_LAG_MS', schema: Millis.default(5_000) },
@@ -275,6 +290,17 @@ export const GatewayEnv = defineEnvContract('ployz-gateway', {
    * 0 = one per core the process may run on (docs/adr/0012-gateway-workers.md).
    */
   workers: { env: 'PLOYZ_GATEWAY_WORKERS', schema: z.coerce.number().int().min(0).max(64).default(0) },
+  /**
+   * Replace-beside (docs/adr/0014-replace-beside.md): > 0 lets a new instance start while another
+   * serves the same ports — it binds them with SO_REUSEPORT only once its first routing table is
+   * loaded (or after this long), and answers admin on `adminAltPort` while the admin port is taken.
+   * 0: one instance, as before.
+   */
+  startWaitMs: {
+    env: 'PLOYZ_GATEWAY_START_WAIT_MS',
+    schema: z.coerce.number().int().min(0).max(600_000).default(0),
+  },
+  adminAltPort: { env: 'PLOYZ_GATEWAY_ADMIN_ALT_PORT', schema: Port.default(GATEWAY_ADMIN_ALT_PORT) },
 });
 export type GatewaySettings = (typeof GatewayEnv)['settings'];
 export type GatewayConfig = EnvConfig<GatewaySettings>;
@@ -311,6 +337,12 @@ export const DnsEnv = defineEnvContract('ployz-dns', {
   logLevel: { env: 'PLOYZ_LOG_LEVEL', schema: LogLevel.default('info') },
   /** DNS worker processes sharing the listen ports with SO_REUSEPORT (1 = no extra process). */
   workers: { env: 'PLOYZ_DNS_WORKERS', schema: z.coerce.number().int().min(1).max(64).default(1) },
+  /** Replace-beside, as the gateway's `startWaitMs`: UDP and TCP with SO_REUSEPORT after the first view. */
+  startWaitMs: {
+    env: 'PLOYZ_DNS_START_WAIT_MS',
+    schema: z.coerce.number().int().min(0).max(600_000).default(0),
+  },
+  adminAltPort: { env: 'PLOYZ_DNS_ADMIN_ALT_PORT', schema: Port.default(DNS_ADMIN_ALT_PORT) },
   /** Upstream answers kept for names outside the zone (0 turns the cache off). */
   cacheMaxEntries: {
     env: 'PLOYZ_DNS_CACHE_MAX_ENTRIES',

@@ -12,7 +12,7 @@ import type { GatewayMetrics } from '../metrics.ts';
 import type { UpstreamError, UpstreamExchange, UpstreamHandler } from '../upstream/connection.ts';
 import type { UpstreamPool } from '../upstream/pool.ts';
 import type { ResponseHead } from '../upstream/response-head.ts';
-import { type Balancer, backendFor } from './balance.ts';
+import type { Balancer } from './balance.ts';
 import { sendError } from './replies.ts';
 import { failureReply, INVALID_RESPONSE, isConnectFailure, isIdempotent, shouldRetry } from './retry.ts';
 
@@ -62,6 +62,8 @@ export class LeanExchange implements UpstreamHandler {
   #attempt = 0;
   #sentAt = 0;
   #backend: Backend | undefined;
+  /** The backends of the attempts so far (a retry goes to one not in it). */
+  readonly #tried: Backend[] = [];
   #upstream: UpstreamExchange | undefined;
 
   constructor(
@@ -88,8 +90,9 @@ export class LeanExchange implements UpstreamHandler {
 
   /** Sends the request to the backend of the current attempt. */
   send(): void {
-    const backend = backendFor(this.#route, this.#start, this.#attempt);
+    const backend = this.#deps.balancer.backend(this.#route, this.#start, this.#tried);
     this.#backend = backend;
+    this.#tried.push(backend);
     this.#sentAt = performance.now();
     this.#upstream = this.#deps.pool(backend).request(this.#method, this.#head, this, this.#upgrade);
   }

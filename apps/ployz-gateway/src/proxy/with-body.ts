@@ -11,7 +11,7 @@ import type { Backend, Route } from '@ployz/routing';
 import type { Dispatcher, Pool } from 'undici';
 import { headerObject, scanResponseHeaders } from '../forwarded-headers.ts';
 import type { GatewayMetrics } from '../metrics.ts';
-import { type Balancer, backendFor } from './balance.ts';
+import type { Balancer } from './balance.ts';
 import { sendError } from './replies.ts';
 import { errorCode, failureReply, INVALID_RESPONSE, isConnectFailure } from './retry.ts';
 
@@ -68,7 +68,8 @@ export class BodyExchange {
 
   /** Sends the request (its body as it arrives) and watches the body for stalls. */
   start(): void {
-    this.#forward(backendFor(this.#route, this.#deps.balancer.start(this.#route), 0));
+    const balancer = this.#deps.balancer;
+    this.#forward(balancer.backend(this.#route, balancer.start(this.#route), []));
     this.#watchBodyIdle();
   }
 
