@@ -3,10 +3,9 @@
  * (JSON freshness and counters) and `/metrics` (Prometheus text).
  */
 
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ADMIN_PATHS } from '@ployz/protocol';
+import { ADMIN_PATHS, type AdminListener, listenAdmin } from '@ployz/protocol';
 
 export interface AdminHandlers {
   health(): { ok: boolean; reason: string | null };
@@ -15,10 +14,11 @@ export interface AdminHandlers {
 }
 
 export class AdminServer {
-  readonly #server: Server;
+  readonly #handle: RequestListener;
+  #listener: AdminListener | null = null;
 
   constructor(handlers: AdminHandlers) {
-    this.#server = createServer((request, response) => {
+    this.#handle = (request, response) => {
       const path = (request.url ?? '/').split('?')[0];
       if (request.method !== 'GET' && request.method !== 'HEAD') {
         response.writeHead(405, { allow: 'GET, HEAD' }).end();
@@ -39,20 +39,20 @@ export class AdminServer {
         default:
           sendJson(response, 404, { code: 'NOT_FOUND', message: `no admin endpoint ${path}` });
       }
-    });
+    };
   }
 
-  async listen(host: string, port: number): Promise<AddressInfo> {
-    this.#server.listen(port, host);
-    await once(this.#server, 'listening');
-    return this.#server.address() as AddressInfo;
+  /**
+   * With `altPort`, a taken port (the instance this one replaces holds it) falls back to altPort
+   * until it is free (docs/adr/0014-replace-beside.md).
+   */
+  async listen(host: string, port: number, altPort: number | null = null): Promise<AddressInfo> {
+    this.#listener = await listenAdmin(() => createServer(this.#handle), { host, port, altPort });
+    return { address: host, family: host.includes(':') ? 'IPv6' : 'IPv4', port: this.#listener.port };
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
-    });
+  async close(): Promise<void> {
+    await this.#listener?.close();
   }
 }
 

@@ -92,6 +92,8 @@ describe('parseCli', () => {
       PLOYZ_DNS_CACHE_MAX_TTL: '6',
       PLOYZ_DNS_TCP_MESSAGE_TIMEOUT_MS: '700',
       PLOYZ_DNS_TCP_MAX_PER_SOURCE: '8',
+      PLOYZ_DNS_START_WAIT_MS: '900',
+      PLOYZ_DNS_ADMIN_ALT_PORT: '9001',
     };
     expect(Object.keys(env).sort()).toEqual([...DnsEnv.envNames].sort());
     expect(run([], env)).toEqual({
@@ -113,6 +115,8 @@ describe('parseCli', () => {
       cacheMaxTtl: 6,
       tcpMessageTimeoutMs: 700,
       tcpMaxPerSource: 8,
+      startWaitMs: 900,
+      adminAltPort: 9001,
     });
   });
 

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import {
   ADMIN_PATHS,
+  DNS_ADMIN_ALT_PORT,
   DNS_ADMIN_PORT,
   DNS_PORT,
   DNS_TCP_MAX_PER_SOURCE,
@@ -40,6 +41,8 @@ const FLAGS: Record<keyof DnsSettings, string | null> = {
   snapshotFile: 'snapshot-file',
   logLevel: 'log-level',
   workers: 'workers',
+  startWaitMs: 'start-wait-ms',
+  adminAltPort: 'admin-alt-port',
   cacheMaxEntries: 'cache-max-entries',
   cacheMaxTtl: 'cache-max-ttl',
   tcpMessageTimeoutMs: 'tcp-message-timeout-ms',
@@ -81,6 +84,10 @@ Options (environment variable in brackets; flags win):
                               [${env('tcpMaxPerSource')}] default ${DNS_TCP_MAX_PER_SOURCE}
   --workers <n>               DNS worker processes sharing the ports (SO_REUSEPORT); each follows
                               the routing feed; worker 1 serves the admin listener [${env('workers')}] default 1
+  --start-wait-ms <n>         replace-beside: bind with SO_REUSEPORT once the first view is loaded
+                              (at most this long; 0: off) [${env('startWaitMs')}] default 0
+  --admin-alt-port <port>     replace-beside: admin port while the admin port is taken
+                              [${env('adminAltPort')}] default ${DNS_ADMIN_ALT_PORT}
   --log-level <level>         [${env('logLevel')}] default info
   --version                   print the version
   --help                      print this help

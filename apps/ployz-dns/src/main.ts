@@ -106,7 +106,9 @@ async function main(): Promise<number> {
       listen: config.listen,
       // With several workers, the first one serves the admin listener (all follow the same feed).
       admin: workerIndex === 0 ? config.admin : null,
-      reusePort: config.workers > 1,
+      reusePort: config.workers > 1 || config.startWaitMs > 0,
+      startWaitMs: config.startWaitMs,
+      adminAltPort: config.adminAltPort,
       upstreams,
       upstreamTimeoutMs: config.upstreamTimeoutMs,
       cache: { maxEntries: config.cacheMaxEntries, maxTtlSeconds: config.cacheMaxTtl },

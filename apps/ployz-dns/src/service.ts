@@ -30,6 +30,13 @@ export interface DnsServiceOptions {
   tcp?: { messageMs: number; maxPerSource: number };
   /** SO_REUSEPORT on the DNS listeners, for several worker processes (see main.ts --workers). */
   reusePort?: boolean;
+  /**
+   * Replace-beside (docs/adr/0014-replace-beside.md): bind the DNS listeners only once the first
+   * view is loaded, waiting at most this long; and answer admin on `adminAltPort` while the admin
+   * port is taken. 0 or unset: bind at once, as a single instance.
+   */
+  startWaitMs?: number;
+  adminAltPort?: number;
   /** Told about feed and rebuild failures (the app logs them). */
   onError?(error: unknown, context: string): void;
   /** Told about every view swap (the app logs at debug). */
@@ -101,6 +108,11 @@ export async function startDnsService(options: DnsServiceOptions): Promise<DnsSe
 
   let admin: AdminServer | null = null;
   let adminAddress: AddressInfo | null = null;
+  const startWaitMs = options.startWaitMs ?? 0;
+  if (startWaitMs > 0) {
+    follower.start();
+    await firstView(server, startWaitMs);
+  }
   try {
     await server.start();
     if (options.admin !== null) {
@@ -133,14 +145,19 @@ export async function startDnsService(options: DnsServiceOptions): Promise<DnsSe
           );
         },
       });
-      adminAddress = await admin.listen(options.admin.host, options.admin.port);
+      adminAddress = await admin.listen(
+        options.admin.host,
+        options.admin.port,
+        startWaitMs > 0 ? (options.adminAltPort ?? null) : null,
+      );
     }
   } catch (error) {
+    await follower.stop();
     await server.close();
     forwarder.close();
     throw error;
   }
-  follower.start();
+  if (startWaitMs === 0) follower.start();
 
   let closed: Promise<void> | undefined;
   const close = () => {
@@ -162,4 +179,10 @@ export async function startDnsService(options: DnsServiceOptions): Promise<DnsSe
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/** Resolves once the server holds its first view, or after `ms` (it then binds answering SERVFAIL). */
+async function firstView(server: DnsServer, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!server.ready && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }

@@ -101,6 +101,8 @@ describe('the env contract (@ployz/protocol GatewayEnv)', () => {
       PLOYZ_GATEWAY_MAX_LAG_MS: '18',
       PLOYZ_GATEWAY_LOG_LEVEL: 'debug',
       PLOYZ_GATEWAY_WORKERS: '3',
+      PLOYZ_GATEWAY_START_WAIT_MS: '900',
+      PLOYZ_GATEWAY_ADMIN_ALT_PORT: '1181',
     };
     expect(Object.keys(env).sort()).toEqual([...GatewayEnv.envNames].sort());
     expect(run([], env)).toEqual({
@@ -130,6 +132,8 @@ describe('the env contract (@ployz/protocol GatewayEnv)', () => {
       maxLagMs: 18,
       logLevel: 'debug',
       workers: 3,
+      startWaitMs: 900,
+      adminAltPort: 1181,
     });
   });
 

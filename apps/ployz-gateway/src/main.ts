@@ -30,7 +30,9 @@ async function main(): Promise<number> {
   const config = parsed.config;
   const workers = workerCount(config);
   const slot = workerSlot();
-  if (workers > 1 && slot === null) {
+  // Replace-beside (start wait set) always runs a primary: it holds the admin listener that moves
+  // from the alternate port to the admin port (docs/adr/0014-replace-beside.md).
+  if ((workers > 1 || config.startWaitMs > 0) && slot === null) {
     if (config.httpPort === 0 || (config.certDir !== undefined && config.httpsPort === 0)) {
       process.stderr.write(
         'CONFIG_INVALID: --workers > 1 needs explicit serving ports (--http-port, --https-port not 0)\n',
@@ -60,7 +62,11 @@ async function main(): Promise<number> {
         : {
             worker: {
               reusePort: true,
-              ...(isReplacementWorker() ? { loadBeforeListenMs: REPLACEMENT_LOAD_MS } : {}),
+              ...(isReplacementWorker()
+                ? { loadBeforeListenMs: REPLACEMENT_LOAD_MS }
+                : config.startWaitMs > 0
+                  ? { loadBeforeListenMs: config.startWaitMs }
+                  : {}),
             },
           }),
     });

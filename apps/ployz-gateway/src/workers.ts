@@ -8,7 +8,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AdminListener, listenAdmin } from '@ployz/protocol';
 import type { Logger } from 'pino';
 import { type AdminAnswer, adminPath, METHOD_REFUSED, sendAnswer } from './admin.ts';
 import type { GatewayConfig } from './config.ts';
@@ -171,7 +171,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     });
   };
 
-  const admin = http.createServer((req, res) => {
+  const answerAdmin = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const path = adminPath(req);
     if (path === null) {
       sendAnswer(res, METHOD_REFUSED);
@@ -186,14 +186,16 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
       }));
       sendAnswer(res, mergeAdmin(path, { version, startedAt, workers: count }, merged));
     });
-  });
+  };
+  let admin: AdminListener;
   try {
-    await new Promise<void>((resolve, reject) => {
-      admin.once('error', reject);
-      admin.listen(config.adminPort, config.adminHost, () => {
-        admin.off('error', reject);
-        resolve();
-      });
+    // Replace-beside: while the instance this one replaces holds the admin port, answer on the
+    // alternate port (docs/adr/0014-replace-beside.md).
+    admin = await listenAdmin(() => http.createServer(answerAdmin), {
+      host: config.adminHost,
+      port: config.adminPort,
+      altPort: config.startWaitMs > 0 ? config.adminAltPort : null,
+      onMoved: (adminPort) => log.info({ adminPort }, 'gateway admin moved to its port'),
     });
   } catch (error) {
     log.fatal({ err: error }, 'cannot bind the admin listener; stopping the workers');
@@ -202,7 +204,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     await exited;
     return 1;
   }
-  log.info({ adminPort: (admin.address() as AddressInfo).port, workers: count }, 'gateway admin listening');
+  log.info({ adminPort: admin.port, workers: count }, 'gateway admin listening');
 
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
@@ -219,8 +221,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     slot.worker?.process.kill('SIGTERM');
   }
   if (slots.some((s) => s.worker !== undefined)) await exited;
-  admin.closeAllConnections();
-  await new Promise<void>((resolve) => admin.close(() => resolve()));
+  await admin.close();
   log.info({ exitCode }, 'gateway stopped');
   return exitCode;
 }

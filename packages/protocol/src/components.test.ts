@@ -144,6 +144,8 @@ describe('the edge apps’ contracts', () => {
         'PLOYZ_GATEWAY_MAX_LAG_MS',
         'PLOYZ_GATEWAY_LOG_LEVEL',
         'PLOYZ_GATEWAY_WORKERS',
+        'PLOYZ_GATEWAY_START_WAIT_MS',
+        'PLOYZ_GATEWAY_ADMIN_ALT_PORT',
       ].sort(),
     );
   });
@@ -164,6 +166,8 @@ describe('the edge apps’ contracts', () => {
         'PLOYZ_DNS_CACHE_MAX_TTL',
         'PLOYZ_DNS_TCP_MESSAGE_TIMEOUT_MS',
         'PLOYZ_DNS_TCP_MAX_PER_SOURCE',
+        'PLOYZ_DNS_START_WAIT_MS',
+        'PLOYZ_DNS_ADMIN_ALT_PORT',
       ].sort(),
     );
   });

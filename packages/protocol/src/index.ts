@@ -28,6 +28,7 @@
  *           `parseHostPort` / `formatHostPort`. Zod only.
  */
 
+export { ADMIN_RETRY_MS, type AdminListener, listenAdmin } from './admin-beside.ts';
 export { DEFAULT_SOCKET, LocalApiClient, type LocalApiClientOptions, type StreamItem } from './api-client.ts';
 export {
   type Api,

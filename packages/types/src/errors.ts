@@ -65,6 +65,11 @@ export const ERROR_CODES = {
     kind: 'transient',
     summary: 'ployz-nats did not take its new config (credentials rotation); the keys that worked still work',
   },
+  REPLACEMENT_UNHEALTHY: {
+    kind: 'transient',
+    summary:
+      'a new gateway or dns container started beside the old one did not become healthy; the old one keeps serving',
+  },
   NAME_COLLISION: { kind: 'user', summary: 'a container without Ployz labels holds a name Ployz needs' },
   IMAGE_MISSING: { kind: 'user', summary: 'an image is not present locally' },
   // Deploy

@@ -116,7 +116,7 @@ describe('desired component specs', () => {
     expect(net?.spec.env).toMatchObject({
       PLOYZ_GUARD_SUBNET: '10.210.7.0/24',
       PLOYZ_GUARD_ALLOW: '10.210.7.1',
-      PLOYZ_GUARD_TCP_PORTS: '4222,6222,7422,8222,9180,9053',
+      PLOYZ_GUARD_TCP_PORTS: '4222,6222,7422,8222,9180,9181,9053,9054',
     });
     for (const d of desiredComponents(input)) {
       expect(d.spec.labels).toMatchObject({
@@ -160,6 +160,8 @@ describe('desired component specs', () => {
       PLOYZ_GATEWAY_ADMIN_HOST: '10.210.7.2',
       PLOYZ_GATEWAY_ADMIN_PORT: '9180',
       PLOYZ_GATEWAY_WORKERS: '0',
+      PLOYZ_GATEWAY_START_WAIT_MS: '10000',
+      PLOYZ_GATEWAY_ADMIN_ALT_PORT: '9181',
     });
     expect(edge.dns).toEqual({
       PLOYZ_INSTALLATION: 'local',
@@ -169,6 +171,8 @@ describe('desired component specs', () => {
       PLOYZ_NATS_NKEY_SEED_FILE: '/run/ployz/nats/seed',
       PLOYZ_DNS_LISTEN: '10.210.7.2:53,127.0.0.1:53,[fd70:6c6f:797a:1:2:3:4:5]:53',
       PLOYZ_DNS_ADMIN: '10.210.7.2:9053',
+      PLOYZ_DNS_START_WAIT_MS: '10000',
+      PLOYZ_DNS_ADMIN_ALT_PORT: '9054',
     });
     const unauthenticated = desiredSpecs({ ...input, natsAuth: null });
     for (const spec of unauthenticated.filter((s) => s.component === 'gateway' || s.component === 'dns')) {

@@ -9,10 +9,12 @@ import { createHash } from 'node:crypto';
 import { configHash, type ContainerSpec as IdentityContainerSpec, LABELS } from '@ployz/identity';
 import {
   ADMIN_PATHS,
+  DNS_ADMIN_ALT_PORT,
   DNS_ADMIN_PORT,
   DNS_PORT,
   DnsEnv,
   formatHostPort,
+  GATEWAY_ADMIN_ALT_PORT,
   GATEWAY_ADMIN_PORT,
   GATEWAY_HTTP_PORT,
   GATEWAY_HTTPS_PORT,
@@ -74,6 +76,12 @@ export interface ContainerSpec {
   healthcheck: string[] | null;
   /** Identity labels other than the hash and the parent id. */
   labels: Record<string, string>;
+  /**
+   * Replaced beside the old container (docs/adr/0014-replace-beside.md): the health URL the new
+   * one answers on while the old holds the admin port, and how long the old may drain. Null:
+   * replaced by stop-then-start. Not part of the hash (the env that enables it is).
+   */
+  beside: { altHealthUrl: string; drainSeconds: number } | null;
 }
 
 export interface DesiredComponent {
@@ -158,6 +166,16 @@ export function dnsAdminAddress(subnet: string): HostPort {
 }
 
 /**
+ * How long a replacement edge app waits for its first routing view before binding anyway
+ * (`startWaitMs`): the replaced one serves meanwhile.
+ */
+export const REPLACE_START_WAIT_MS = 10_000;
+
+function besideHealth(subnet: string, altPort: number): string {
+  return `http://${formatHostPort({ host: networkingAddress(subnet), port: altPort })}${ADMIN_PATHS.health}`;
+}
+
+/**
  * System ports a workload on the bridge must not reach (docs/adr/0011-trust-model.md): the
  * networking container rejects TCP to them from the subnet except from the host's bridge address.
  * DNS (53) and the gateway's serving ports stay open.
@@ -168,7 +186,9 @@ export const GUARDED_TCP_PORTS = [
   NATS_LEAF_PORT,
   NATS_MONITOR_PORT,
   GATEWAY_ADMIN_PORT,
+  GATEWAY_ADMIN_ALT_PORT,
   DNS_ADMIN_PORT,
+  DNS_ADMIN_ALT_PORT,
 ] as const;
 
 function systemLabels(input: DataPlaneInput, component: ComponentName): Record<string, string> {
@@ -290,6 +310,10 @@ export function desiredSpecs(input: DataPlaneInput): ContainerSpec[] {
       'net.ipv6.conf.all.disable_ipv6': '0',
       'net.ipv4.ip_unprivileged_port_start': '0',
       'net.ipv6.ip_nonlocal_bind': '1',
+      // A listener that closes hands the connections in its accept queue to another socket of
+      // its SO_REUSEPORT group instead of resetting them: the replaced gateway's drain
+      // (docs/adr/0014-replace-beside.md).
+      'net.ipv4.tcp_migrate_req': '1',
     },
     user: null,
     network: { kind: 'bridge', bridge: input.bridgeName, ipv4: bridgeIp },
@@ -309,6 +333,7 @@ export function desiredSpecs(input: DataPlaneInput): ContainerSpec[] {
     ],
     healthcheck: null, // the image defines its own (wg0 up)
     labels: systemLabels(input, 'networking'),
+    beside: null,
   };
   const nats: ContainerSpec = {
     component: 'nats',
@@ -355,6 +380,7 @@ export function desiredSpecs(input: DataPlaneInput): ContainerSpec[] {
     ...IN_NETWORKING_NETNS,
     healthcheck: null,
     labels: systemLabels(input, 'nats'),
+    beside: null,
   };
   const gateway: ContainerSpec = {
     component: 'gateway',
@@ -375,12 +401,16 @@ export function desiredSpecs(input: DataPlaneInput): ContainerSpec[] {
         adminPort: gatewayAdmin.port,
         // One worker per core the container may use, sharing 80/443 (docs/adr/0012-gateway-workers.md).
         workers: 0,
+        startWaitMs: REPLACE_START_WAIT_MS,
+        adminAltPort: GATEWAY_ADMIN_ALT_PORT,
       }),
     ),
     binds: input.natsAuth ? [`${input.natsAuth.gatewaySeedDir}:${NATS_SEED_MOUNT}:ro`] : [],
     ...IN_NETWORKING_NETNS,
     healthcheck: adminHealthcheck(gatewayAdmin),
     labels: systemLabels(input, 'gateway'),
+    // Its drain timeout (GatewayEnv drainTimeoutMs, 10 s) and a margin.
+    beside: { altHealthUrl: besideHealth(input.subnet, GATEWAY_ADMIN_ALT_PORT), drainSeconds: 15 },
   };
   const dns: ContainerSpec = {
     component: 'dns',
@@ -401,12 +431,15 @@ export function desiredSpecs(input: DataPlaneInput): ContainerSpec[] {
           { host: input.overlayIp, port: DNS_PORT },
         ],
         admin: dnsAdmin,
+        startWaitMs: REPLACE_START_WAIT_MS,
+        adminAltPort: DNS_ADMIN_ALT_PORT,
       }),
     ),
     binds: input.natsAuth ? [`${input.natsAuth.dnsSeedDir}:${NATS_SEED_MOUNT}:ro`] : [],
     ...IN_NETWORKING_NETNS,
     healthcheck: adminHealthcheck(dnsAdmin),
     labels: systemLabels(input, 'dns'),
+    beside: { altHealthUrl: besideHealth(input.subnet, DNS_ADMIN_ALT_PORT), drainSeconds: 5 },
   };
   return [networking, nats, gateway, dns];
 }

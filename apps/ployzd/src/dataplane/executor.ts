@@ -1,11 +1,13 @@
 /**
  * Executes an adopt-first plan on the real engine. Removals happen first, children before
  * parents (a netns owner is never pulled from under a child that is about to be replaced), then
- * creations in dependency order so each child gets its parent's new id. Adopted containers are
+ * creations in dependency order so each child gets its parent's new id. An edge app whose own
+ * config drifted is replaced beside its old container instead (beside.ts). Adopted containers are
  * not touched at all.
  */
 import { isPloyzError } from '@ployz/types';
 import type { DockerEngine } from '../runtime/docker.ts';
+import { replaceBeside } from './beside.ts';
 import type { ComponentName, DesiredComponent } from './component-spec.ts';
 import type { PlannedAction } from './plan.ts';
 
@@ -36,8 +38,19 @@ export async function executePlan(
   const byComponent = new Map(desired.map((d) => [d.spec.component, d]));
   const now = () => new Date().toISOString();
   const setAside = new Map<ComponentName, string>();
+  // Replaced beside the old one (docs/adr/0014-replace-beside.md): an edge app whose own config
+  // changed while its parent stays and its old container runs. The old one is removed only once
+  // the new one is healthy.
+  const beside = new Set<ComponentName>();
+  for (const action of plan) {
+    const want = byComponent.get(action.component);
+    if (action.kind !== 'recreate' || action.reason !== 'config_drift' || !want?.spec.beside) continue;
+    const parent = plan.find((p) => p.component === want.parent);
+    if (want.parent !== null && parent?.kind !== 'adopt') continue;
+    if ((await engine.inspectByName(action.containerId))?.running === true) beside.add(action.component);
+  }
   for (const action of [...plan].reverse()) {
-    if (action.kind === 'recreate') {
+    if (action.kind === 'recreate' && !beside.has(action.component)) {
       events.onAction?.(action);
       const removed = await engine.remove(action.containerId);
       if (removed.kind === 'set_aside') {
@@ -107,7 +120,16 @@ export async function executePlan(
           break;
         }
         try {
-          const id = await engine.createStarted(want.spec, want.configHash, parentId);
+          let id: string;
+          let besideDetail = '';
+          if (action.kind === 'recreate' && beside.has(action.component)) {
+            events.onAction?.(action);
+            const out = await replaceBeside(engine, want, action.containerId, parentId);
+            id = out.id;
+            besideDetail = `; ${out.detail}`;
+          } else {
+            id = await engine.createStarted(want.spec, want.configHash, parentId);
+          }
           ids.set(action.component, id);
           results.push({
             ...base,
@@ -117,7 +139,7 @@ export async function executePlan(
             reason: action.reason,
             detail:
               action.kind === 'recreate'
-                ? `${action.detail}${setAside.get(action.component) ?? ''}`
+                ? `${action.detail}${besideDetail}${setAside.get(action.component) ?? ''}`
                 : 'no container with this name existed',
             at: now(),
           });

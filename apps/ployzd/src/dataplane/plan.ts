@@ -15,6 +15,9 @@ export interface ObservedContainer {
   /** Docker health when the image defines a check, else 'none'. */
   health: 'healthy' | 'unhealthy' | 'starting' | 'none';
   startedAt: string | null;
+  /** The image the container runs (its id) and that image's version label, when known. */
+  imageId?: string;
+  version?: string | null;
 }
 
 export type RecreateReason = 'config_drift' | 'parent_changed' | 'not_running';

@@ -13,6 +13,7 @@ import { type MachineIdentity, natsDataDir, wireguardDir } from '../machine/iden
 import { ensureLeafSecret, leafSecretPath, readLeafSecret } from '../machine/leaf-secret.ts';
 import { ensureNatsCredentials, natsConfDir, natsSeedMountDir } from '../machine/nats-credentials.ts';
 import type { DockerEngine } from '../runtime/docker.ts';
+import { settleBeside } from './beside.ts';
 import {
   COMPONENTS,
   type ComponentName,
@@ -46,6 +47,13 @@ export interface ComponentStatus {
   since: string | null;
   running: boolean;
   health: string;
+  /** The image the running container was created from, and its version label (null: none). */
+  image_id: string | null;
+  version: string | null;
+  /** The image this ployzd expects (its --image-<component>, resolved at the last pass). */
+  expected_image_id: string | null;
+  /** Set when the running image is not the expected one: what runs, what is expected. */
+  skew: string | null;
 }
 
 export interface ReconcileSummary {
@@ -77,6 +85,8 @@ export class DataPlane {
   /** Components earlier repair checks found stopped, and since when (ms). */
   #stoppedSince = new Map<ComponentName, number>();
   #setAsideLeft: string[] = [];
+  /** The image id each component should run, from the last pass's desired specs. */
+  #expectedImages = new Map<ComponentName, string>();
 
   readonly config: DaemonConfig;
   readonly engine: DockerEngine;
@@ -170,6 +180,7 @@ export class DataPlane {
     try {
       await this.engine.ping();
       const desired = await this.desired();
+      this.#expectedImages = new Map(desired.map((d) => [d.spec.component, d.spec.imageId]));
       await chown(natsDataDir(this.config.stateDir), NATS_UID, NATS_UID).catch(() => {});
       await this.engine.ensureBridge({
         name: this.config.bridgeName,
@@ -177,6 +188,8 @@ export class DataPlane {
         gateway: hostBridgeAddress(this.identity.subnet),
         installation: this.identity.installation,
       });
+      // A replacement a dead daemon left half-way is finished or undone first (beside.ts).
+      for (const r of await settleBeside(this.engine, desired, this.identity.installation)) this.log(r);
       const observed = await this.engine.observe(this.names());
       const plan = planReconcile({ installation: this.identity.installation, desired, observed });
       this.#results = await executePlan(this.engine, desired, plan, { onAction: (a) => this.log(a) });
@@ -271,6 +284,7 @@ export class DataPlane {
         since: result?.at ?? null,
         running: false,
         health: 'none',
+        ...versions(live, this.#expectedImages.get(component) ?? null),
       };
       if (!result) {
         out.push({ ...base, detail: 'not reconciled yet' });
@@ -304,4 +318,19 @@ export class DataPlane {
     }
     return out;
   }
+}
+
+const short = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
+
+/** What runs against what this ployzd expects (`ployzctl status` shows the skew). */
+function versions(
+  live: { imageId?: string; version?: string | null } | null,
+  expected: string | null,
+): Pick<ComponentStatus, 'image_id' | 'version' | 'expected_image_id' | 'skew'> {
+  const imageId = live?.imageId ?? null;
+  const skew =
+    imageId !== null && expected !== null && imageId !== expected
+      ? `runs image ${short(imageId)}, this ployzd expects ${short(expected)}`
+      : null;
+  return { image_id: imageId, version: live?.version ?? null, expected_image_id: expected, skew };
 }

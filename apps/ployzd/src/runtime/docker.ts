@@ -149,6 +149,8 @@ export class DockerEngine {
         running: info.State.Running,
         health: health === 'healthy' || health === 'unhealthy' || health === 'starting' ? health : 'none',
         startedAt: info.State.Running ? info.State.StartedAt : null,
+        imageId: info.Image,
+        version: info.Config.Labels?.[OCI_VERSION_LABEL] ?? null,
       };
     } catch (error) {
       if (dockerStatus(error) === 404) return null;
@@ -250,6 +252,28 @@ export class DockerEngine {
     return container.id;
   }
 
+  /**
+   * Stops a container the way its app drains: SIGTERM, then SIGKILL after `seconds` (replace-beside
+   * drains the old edge app this way). One already stopped or gone is no error.
+   */
+  async stop(id: string, seconds: number): Promise<void> {
+    try {
+      await this.docker.getContainer(id).stop({ t: seconds });
+    } catch (error) {
+      const status = dockerStatus(error);
+      if (status !== 304 && status !== 404)
+        throw dockerError(error, `cannot stop container ${id.slice(0, 12)}`);
+    }
+  }
+
+  async rename(id: string, name: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).rename({ name });
+    } catch (error) {
+      throw dockerError(error, `cannot rename container ${id.slice(0, 12)} to ${name}`);
+    }
+  }
+
   /** Sends a signal to a running container (ployz-nats: SIGHUP reloads its config). */
   async signal(nameOrId: string, signal: 'SIGHUP'): Promise<void> {
     try {
@@ -315,6 +339,9 @@ export class DockerEngine {
     return left;
   }
 }
+
+/** The OCI label an image carries its version in (scripts/images.sh); Docker copies it onto containers. */
+export const OCI_VERSION_LABEL = 'org.opencontainers.image.version';
 
 /** What `DockerEngine.remove` did with a container. */
 export type RemoveOutcome = { kind: 'removed' } | { kind: 'set_aside'; name: string; cause: string };
