@@ -144,7 +144,7 @@ export const ERROR_CODES = {
   },
   MACHINE_UNREACHABLE: {
     kind: 'transient',
-    summary: "the machine holding the instance does not answer over RPC; its instances' output is missing",
+    summary: 'a machine does not answer over RPC (the one holding an instance, or a deploy participant lost mid-deploy)',
   },
   MACHINE_IN_USE: {
     kind: 'conflict',
