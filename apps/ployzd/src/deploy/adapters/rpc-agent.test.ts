@@ -47,6 +47,11 @@ const instance = { container_id: 'c0ffee0c0ffee0c0', ip: '10.210.2.5', name: 'p-
 /** No readiness: a 10 s budget, so without the watch a silent participant is an RPC_TIMEOUT at 10 s. */
 const readiness = null;
 
+/** An agent that pings every 200 ms and gives up after two misses. */
+function fastWatch(): RpcMachineAgent {
+  return new RpcMachineAgent(nc, scope.installation, scope.authority, { intervalMs: 200, misses: 2 });
+}
+
 describe('RpcMachineAgent: a participant lost during a long call', () => {
   it('a participant that answers its pings is waited for past several ping intervals', async () => {
     participant.silent = false;
