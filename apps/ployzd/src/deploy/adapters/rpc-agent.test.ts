@@ -56,10 +56,7 @@ describe('RpcMachineAgent: a participant lost during a long call', () => {
   it('a participant that answers its pings is waited for past several ping intervals', async () => {
     participant.silent = false;
     participant.readyAfterMs = 1200;
-    const agent = new RpcMachineAgent(nc, scope.installation, scope.authority, {
-      intervalMs: 200,
-      misses: 2,
-    });
+    const agent = fastWatch();
     await expect(
       agent.waitReady('m2', instance, readiness, new AbortController().signal),
     ).resolves.toBeUndefined();
@@ -68,10 +65,7 @@ describe('RpcMachineAgent: a participant lost during a long call', () => {
   it('a participant that goes silent ends the wait with MACHINE_UNREACHABLE naming it', async () => {
     participant.silent = false;
     participant.readyAfterMs = 30_000;
-    const agent = new RpcMachineAgent(nc, scope.installation, scope.authority, {
-      intervalMs: 200,
-      misses: 2,
-    });
+    const agent = fastWatch();
     const started = Date.now();
     const waiting = agent.waitReady('m2', instance, readiness, new AbortController().signal);
     await new Promise((r) => setTimeout(r, 500));
@@ -91,10 +85,7 @@ describe('RpcMachineAgent: a participant lost during a long call', () => {
 
   it("the deploy's own abort still ends the wait with its reason", async () => {
     participant.readyAfterMs = 30_000;
-    const agent = new RpcMachineAgent(nc, scope.installation, scope.authority, {
-      intervalMs: 200,
-      misses: 2,
-    });
+    const agent = fastWatch();
     const abort = new AbortController();
     const waiting = agent.waitReady('m2', instance, readiness, abort.signal);
     abort.abort(new Error('deploy cancelled'));
