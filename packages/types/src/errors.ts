@@ -21,6 +21,18 @@ export const ERROR_CODES = {
   STORE_CORRUPT: { kind: 'internal', summary: 'a stored record does not match its schema' },
   COMMIT_CONFLICT: { kind: 'conflict', summary: 'a different commit already exists under this id' },
   REPLICAS_INVALID: { kind: 'user', summary: 'replica count must be 1, 3 or 5' },
+  STORE_NO_QUORUM: {
+    kind: 'transient',
+    summary: 'the replicated store has lost its quorum (a majority of storage servers is down); writes are refused',
+  },
+  STORE_MIGRATION_FAILED: {
+    kind: 'transient',
+    summary: 'copying or verifying the store into its new cluster failed; the old store is untouched and stays in use',
+  },
+  STORE_MIGRATION_TARGET_IN_USE: {
+    kind: 'user',
+    summary: 'the migration target already holds store assets that are not from an unfinished migration',
+  },
   ROUTING_FEED_BROKEN: {
     kind: 'transient',
     summary: 'the routing event feed has a gap, lost its consumer or saw a restart; rebuild from a snapshot',
