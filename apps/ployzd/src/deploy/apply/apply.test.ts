@@ -21,9 +21,12 @@ class ScriptedAgent implements MachineAgent {
   running = new Set<string>();
   notReady = new Set<string>(); // images that never become ready
   failStop = false;
+  /** Machines that answer nothing (the probe and every command to them time out). */
+  silent = new Set<string>();
   /** Runs while a candidate waits for readiness (another writer acting meanwhile). */
   duringReady: (() => void) | null = null;
-  async capacity() {
+  async capacity(machine: string) {
+    if (this.silent.has(machine)) throw new PloyzError('RPC_TIMEOUT', `machine ${machine} did not answer`);
     return { cpus: 2, memory_free_mb: 4096, disk_free_mb: 1000 };
   }
   async start(req: StartRequest) {
@@ -38,8 +41,10 @@ class ScriptedAgent implements MachineAgent {
       throw new PloyzError('DEPLOY_READINESS_FAILED', `${req.service.name} never became ready`);
     }
   }
-  async stop(req: { instance: string }) {
+  async stop(req: { instance: string; machine: string }) {
     if (this.failStop) throw new Error('docker went away');
+    if (this.silent.has(req.machine))
+      throw new PloyzError('RPC_TIMEOUT', `machine ${req.machine} did not answer`);
     this.stopped.push(req.instance);
     this.running.delete(req.instance);
   }
@@ -256,6 +261,44 @@ describe('apply', () => {
     agent.failStop = false;
     const next = await engine.preview(manifest([service('web', { image: 'ployz/hello:2' })]));
     expect(next.services[0]?.stops.map((s) => s.reason)).toEqual(['orphan']);
+  });
+
+  it('an old instance on a machine that did not answer the probe is left draining, not waited for; the deploy commits', async () => {
+    store.machines.set('m2', machine('m2'));
+    await run(manifest([service('web', { placement: { mode: 'replicated', replicas: 2, regions: [] } })]));
+    const onM2 = [...store.instances.values()].find((i) => i.machine === 'm2');
+    expect(onM2).toBeDefined();
+    agent.silent.add('m2');
+    const { result, events } = await run(
+      manifest([
+        service('web', {
+          image: 'ployz/hello:2',
+          placement: { mode: 'replicated', replicas: 2, regions: [] },
+        }),
+      ]),
+    );
+    expect(result.status?.state).toBe('committed');
+    expect(agent.stopped).not.toContain(onM2?.id);
+    expect(events).toContainEqual({
+      type: 'machine',
+      machine: 'm2',
+      available: false,
+      detail: 'machine m2 did not answer',
+    });
+    const warning = events.find((e) => e.type === 'warning');
+    expect(warning).toMatchObject({ message: expect.stringContaining(`${onM2?.id} on m2 left for later`) });
+    // Not routed meanwhile: its record is draining. Once m2 answers, the next deploy removes it.
+    expect([...store.instances.values()].find((i) => i.id === onM2?.id)?.draining).toBe(true);
+    agent.silent.clear();
+    await run(
+      manifest([
+        service('web', {
+          image: 'ployz/hello:2',
+          placement: { mode: 'replicated', replicas: 2, regions: [] },
+        }),
+      ]),
+    );
+    expect(agent.stopped).toContain(onM2?.id);
   });
 
   it('rollback restores the revisions of an earlier deploy as a new deploy with rollback_of', async () => {

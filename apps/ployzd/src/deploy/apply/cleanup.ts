@@ -2,6 +2,11 @@
  * Step 9: drain and remove the old instances the plan stops. Each is marked draining (an
  * event, so the gateway stops picking it), then after the drain time stopped with its grace
  * and removed. A failure here leaves the deploy live and says so (FailedAfterCheckpoint).
+ *
+ * An old instance on a machine that did not answer the probe (step 3) is marked draining — so no
+ * gateway that hears of it routes to it — but not waited for: that machine is cut off or down, and
+ * a stop sent to it would only time out. The deploy says so (a warning) and succeeds; the first
+ * deploy of the namespace that reaches the machine again removes the instance.
  */
 import { type InstanceRecord, isPloyzError, PloyzError, toErrorBody } from '@ployz/types';
 import type { EngineOptions } from '../context.ts';
@@ -34,16 +39,27 @@ export async function drainAndRemove(run: DeployRun, plan: DeployPlan): Promise<
   if (draining.length === 0) return;
   await run.engine.clock.sleep(run.engine.drainMs ?? DEFAULT_DRAIN_MS);
   const errors: unknown[] = [];
+  const unreachable = draining.filter((rec) => run.unavailable.has(rec.machine));
+  for (const rec of unreachable) {
+    run.emit({
+      type: 'warning',
+      message:
+        `old instance ${rec.id} on ${rec.machine} left for later: ${rec.machine} did not answer the probe. ` +
+        `It is not routed; the next deploy that reaches ${rec.machine} removes it.`,
+    });
+  }
   await Promise.all(
-    draining.map(async (rec) => {
-      try {
-        const grace = run.specs.get(rec.service)?.stop_grace_ms ?? DEFAULT_STOP_GRACE_MS;
-        await removeInstance(run.engine, rec, grace, run.deployId);
-        run.emit(instanceEvent('removed', rec, run.now()));
-      } catch (err) {
-        errors.push(err);
-      }
-    }),
+    draining
+      .filter((rec) => !run.unavailable.has(rec.machine))
+      .map(async (rec) => {
+        try {
+          const grace = run.specs.get(rec.service)?.stop_grace_ms ?? DEFAULT_STOP_GRACE_MS;
+          await removeInstance(run.engine, rec, grace, run.deployId);
+          run.emit(instanceEvent('removed', rec, run.now()));
+        } catch (err) {
+          errors.push(err);
+        }
+      }),
   );
   if (errors.length > 0) {
     throw new PloyzError(

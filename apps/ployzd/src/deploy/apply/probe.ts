@@ -16,6 +16,7 @@ export async function probeMachines(run: DeployRun, machines: readonly MachineRe
           run.capacity.set(m.id, await run.engine.agent.capacity(m.id));
           run.emit({ type: 'machine', machine: m.id, available: true });
         } catch (err) {
+          run.unavailable.add(m.id);
           run.emit({ type: 'machine', machine: m.id, available: false, detail: toErrorBody(err).message });
         }
       }),

@@ -46,6 +46,8 @@ export class DeployRun {
   readonly candidates = new Map<string, InstanceRecord>();
   /** Probe results of step 3: machine id → capacity. */
   readonly capacity = new Map<string, MachineCapacity>();
+  /** Machines the probe of step 3 asked and that did not answer. */
+  readonly unavailable = new Set<string>();
   /**
    * Store revisions of the releases of this namespace as read under the lease (step 3) and
    * as written since: a commit folds into them compare-and-set, so a release someone else
