@@ -15,7 +15,8 @@ import { connectDocker, DockerEngine } from './runtime/docker.ts';
 const HELP = `ployzd ${DAEMON_VERSION} — the Ployz daemon
 
 usage: ployzd run [--state-dir DIR] [--socket-path PATH] [--gateway-port N] [--container-prefix P]
-                  [--bridge-name NAME] [--cluster-range CIDR] [--subnet CIDR] [--log-level LEVEL] …
+                  [--bridge-name NAME] [--cluster-range CIDR] [--subnet CIDR] [--log-level LEVEL]
+                  [--metrics-listen HOST:PORT|off] …
        ployzd --version
 
 Every flag also reads from env PLOYZ_<FLAG> (e.g. PLOYZ_STATE_DIR).`;

@@ -72,12 +72,14 @@ export {
   issuePath,
   type RequestOf,
   type ResponseOf,
+  RPC_TIMING_CHANNEL,
   RpcClient,
   type RpcContext,
   type RpcHandler,
   RpcReplyEnvelope,
   RpcRequestEnvelope,
   RpcServer,
+  type RpcTiming,
   rpcFailure,
 } from './rpc.ts';
 export {

@@ -10,7 +10,12 @@
  * `{ ok: false, error: { code, message, details? } }`. A server-side PloyzError is rethrown on
  * the caller with the same code. No responder → RPC_NO_RESPONDERS, no reply in time →
  * RPC_TIMEOUT; both are returned to the caller at once: nothing is queued or retried.
+ *
+ * Observing: every call (client side) and every answer (server side) is published on the
+ * `node:diagnostics_channel` channel `RPC_TIMING_CHANNEL` as an `RpcTiming`, only while someone
+ * subscribes (ployzd's metrics do); nothing is measured otherwise.
  */
+import { channel } from 'node:diagnostics_channel';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { isErrorCode, PloyzError, toErrorBody } from '@ployz/types';
 import { z } from 'zod';
@@ -78,6 +83,26 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** One machine's command listener (queue group per machine). */
+/** The diagnostics channel RPC timings are published on (`subscribe(RPC_TIMING_CHANNEL, …)`). */
+export const RPC_TIMING_CHANNEL = 'ployz:rpc:timing';
+
+/** One RPC as measured by its caller (`client`: send to reply) or its answerer (`server`: dispatch). */
+export interface RpcTiming {
+  side: 'client' | 'server';
+  /** The command; `unknown` for a request to a command this server has no handler for. */
+  command: string;
+  seconds: number;
+  /** null when it succeeded; else the error code the caller got (`RPC_TIMEOUT`, a handler's code…). */
+  code: string | null;
+}
+
+const timings = channel(RPC_TIMING_CHANNEL);
+
+function publishTiming(side: RpcTiming['side'], command: string, started: number, code: string | null): void {
+  const timing: RpcTiming = { side, command, seconds: (performance.now() - started) / 1000, code };
+  timings.publish(timing);
+}
+
 export class RpcServer<R extends CommandRegistry> {
   readonly machine: string;
   readonly prefix: string;
@@ -146,7 +171,13 @@ export class RpcServer<R extends CommandRegistry> {
   }
 
   async #answer(msg: Msg): Promise<void> {
+    const started = timings.hasSubscribers ? performance.now() : -1;
     const reply = await this.#dispatch(msg);
+    if (started >= 0) {
+      const command = unescapeToken(msg.subject.slice(this.prefix.length + 1));
+      const known = this.#handlers.has(command) ? command : 'unknown';
+      publishTiming('server', known, started, reply.ok ? null : reply.error.code);
+    }
     try {
       msg.respond(encoder.encode(JSON.stringify(reply)));
     } catch {
@@ -263,6 +294,25 @@ export class RpcClient<R extends CommandRegistry> {
     command: C,
     request: RequestOf<R, C>,
     options: CallOptions = {},
+  ): Promise<ResponseOf<R, C>> {
+    if (!timings.hasSubscribers) return this.#call(machine, command, request, options);
+    const started = performance.now();
+    try {
+      const response = await this.#call(machine, command, request, options);
+      publishTiming('client', command, started, null);
+      return response;
+    } catch (err) {
+      const code = err instanceof PloyzError ? err.code : options.signal?.aborted ? 'ABORTED' : 'INTERNAL';
+      publishTiming('client', command, started, code);
+      throw err;
+    }
+  }
+
+  async #call<C extends keyof R & string>(
+    machine: string,
+    command: C,
+    request: RequestOf<R, C>,
+    options: CallOptions,
   ): Promise<ResponseOf<R, C>> {
     const spec = this.#registry[command];
     if (!spec) throw new PloyzError('RPC_BAD_REQUEST', `'${command}' is not a known RPC command`);

@@ -27,6 +27,8 @@
  *           `validateReplicas(n)` (1, 3, 5; else `REPLICAS_INVALID`).
  * Durable:  `durabilitySettings(serverVersion, replicas)` → nats-server `jetstream {}` settings
  *           (docs/adr/0003-jetstream-durability.md).
+ * Errors:   typed store errors are published on `node:diagnostics_channel` `STORE_ERROR_CHANNEL`
+ *           (`StoreErrorReport`) while observed (ployzd's metrics).
  * State:    `store.connection.state` / `onState(fn)`: connecting | connected | reconnecting |
  *           disconnected | closed.
  */
@@ -51,6 +53,7 @@ export {
   nkeyAuth,
   type StoreConnection,
 } from './connection.ts';
+export { STORE_ERROR_CHANNEL, type StoreErrorReport } from './diagnostics.ts';
 export { type DurabilitySettings, durabilitySettings, parseServerVersion } from './durability.ts';
 export {
   type AssetNames,

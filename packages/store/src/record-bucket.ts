@@ -14,6 +14,7 @@ import {
 import type { KV, KvEntry } from '@nats-io/kv';
 import { PloyzError } from '@ployz/types';
 import type { z } from 'zod';
+import { reported } from './diagnostics.ts';
 
 export interface Versioned<T> {
   key: string;
@@ -38,12 +39,10 @@ export function isWrongLastSequence(err: unknown): boolean {
 
 export function storeError(err: unknown, what: string): PloyzError {
   if (err instanceof PloyzError) return err;
-  return new PloyzError(
-    'STORE_UNAVAILABLE',
-    `${what} failed: NATS JetStream did not answer; check ployz-nats`,
-    {
+  return reported(
+    new PloyzError('STORE_UNAVAILABLE', `${what} failed: NATS JetStream did not answer; check ployz-nats`, {
       cause: err,
-    },
+    }),
   );
 }
 
@@ -107,9 +106,11 @@ export class RecordBucket<S extends z.ZodType, P extends string[]> {
       return { key, value, revision };
     } catch (err) {
       if (isWrongLastSequence(err)) {
-        throw new PloyzError('STORE_CONFLICT', `${this.bucket}/${key} already exists`, {
-          details: { bucket: this.bucket, key },
-        });
+        throw reported(
+          new PloyzError('STORE_CONFLICT', `${this.bucket}/${key} already exists`, {
+            details: { bucket: this.bucket, key },
+          }),
+        );
       }
       throw storeError(err, `creating ${this.bucket}/${key}`);
     }
@@ -288,22 +289,26 @@ export class RecordBucket<S extends z.ZodType, P extends string[]> {
     try {
       raw = JSON.parse(text);
     } catch (cause) {
-      throw new PloyzError('STORE_CORRUPT', `${this.bucket}/${key} is not JSON`, { cause });
+      throw reported(new PloyzError('STORE_CORRUPT', `${this.bucket}/${key} is not JSON`, { cause }));
     }
     const parsed = this.#schema.safeParse(raw);
     if (!parsed.success) {
-      throw new PloyzError('STORE_CORRUPT', `${this.bucket}/${key} does not match its schema`, {
-        details: { bucket: this.bucket, key, revision, issues: parsed.error.issues },
-      });
+      throw reported(
+        new PloyzError('STORE_CORRUPT', `${this.bucket}/${key} does not match its schema`, {
+          details: { bucket: this.bucket, key, revision, issues: parsed.error.issues },
+        }),
+      );
     }
     return parsed.data;
   }
 
   #conflict(key: string, expectedRevision: number): PloyzError {
-    return new PloyzError(
-      'STORE_CONFLICT',
-      `${this.bucket}/${key} changed since revision ${expectedRevision}; read it again and retry`,
-      { details: { bucket: this.bucket, key, expectedRevision } },
+    return reported(
+      new PloyzError(
+        'STORE_CONFLICT',
+        `${this.bucket}/${key} changed since revision ${expectedRevision}; read it again and retry`,
+        { details: { bucket: this.bucket, key, expectedRevision } },
+      ),
     );
   }
 }

@@ -27,4 +27,15 @@ describe('parseDaemonConfig', () => {
     expect(() => parseDaemonConfig(['--nope', '1'], {})).toThrow(/unknown flag --nope/);
     expect(() => parseDaemonConfig([], { PLOYZ_COMPONENT_ENV: '[' })).toThrow(/component-env/);
   });
+
+  it('serves metrics on loopback by default; host:port or off', () => {
+    expect(parseDaemonConfig([], {}).metricsListen).toEqual({ host: '127.0.0.1', port: 9190 });
+    expect(parseDaemonConfig(['--metrics-listen', 'off'], {}).metricsListen).toBeNull();
+    expect(parseDaemonConfig([], { PLOYZ_METRICS_LISTEN: '[::1]:0' }).metricsListen).toEqual({
+      host: '::1',
+      port: 0,
+    });
+    expect(() => parseDaemonConfig(['--metrics-listen', '9190'], {})).toThrow(/--metrics-listen/);
+    expect(() => parseDaemonConfig(['--metrics-listen', 'h:70000'], {})).toThrow(/host:port/);
+  });
 });

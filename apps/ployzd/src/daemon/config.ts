@@ -63,6 +63,23 @@ export const DaemonConfig = z.object({
    * was removed or stays stopped (0 turns the live repair off: repairs wait for the next start).
    */
   repairIntervalMs: z.coerce.number().int().min(0).default(10_000),
+  /**
+   * Where ployzd serves its Prometheus metrics (`GET /metrics`): `host:port` (`[::1]:port` for
+   * IPv6; port 0: any free port, for tests), or `off`. Loopback by default: scrape it on the machine.
+   */
+  metricsListen: z
+    .string()
+    .default('127.0.0.1:9190')
+    .transform((text, ctx) => {
+      if (text === 'off') return null;
+      const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+      const port = Number(m?.[3]);
+      if (m === null || port > 65535) {
+        ctx.addIssue({ code: 'custom', message: 'must be host:port (e.g. 127.0.0.1:9190) or off' });
+        return z.NEVER;
+      }
+      return { host: m[1] ?? m[2] ?? '', port };
+    }),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
 });
 export type DaemonConfig = z.infer<typeof DaemonConfig>;

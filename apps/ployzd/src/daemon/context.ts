@@ -16,6 +16,7 @@ import type { RouteConflict } from '@ployz/routing';
 import type { Store } from '@ployz/store';
 import type { Logger } from 'pino';
 import type { MachineIdentity } from '../machine/identity.ts';
+import type { DaemonMetrics } from '../metrics/daemon-metrics.ts';
 import type { DockerEngine } from '../runtime/docker.ts';
 import type { NatsLink } from '../runtime/nats-link.ts';
 import type { DaemonConfig } from './config.ts';
@@ -25,6 +26,8 @@ export interface DaemonContext {
   readonly config: DaemonConfig;
   readonly logger: Logger;
   readonly docker: DockerEngine;
+  /** ployzd's metrics: the deploy engine runs each deploy through `metrics.deploy(…)`. */
+  readonly metrics: DaemonMetrics;
   /** Aborted when the daemon stops. */
   readonly signal: AbortSignal;
   /**

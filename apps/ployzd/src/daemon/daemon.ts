@@ -2,7 +2,7 @@
  * The composition root of ployzd. It wires the local API (@ployz/protocol's `LocalApiServer` over
  * its `api` route table), the adopt-first data plane, the NATS link, this machine's agent
  * (@ployz/protocol's `RpcServer`, commands from typed registries) and the plugins (the deploy
- * engine registers itself in `plugins.ts`). Everything here is ephemeral: `stop()` closes, in order, the local API, the
+ * engine registers itself in `plugins.ts`). Everything here is ephemeral: `stop()` closes, in order, the local API and the metrics listener, the
  * plugins (reverse registration order), the agent's RPC listener, the NATS link and the loops; it
  * never stops or removes a container, so the data plane outlives the daemon.
  *
@@ -57,6 +57,8 @@ import {
 import { dockerExecRunner } from '../mesh/command.ts';
 import { type MeshEvent, MeshManager, networkingTargets } from '../mesh/manager.ts';
 import { WireguardInterface } from '../mesh/wireguard.ts';
+import { DaemonMetrics } from '../metrics/daemon-metrics.ts';
+import { MetricsListener } from '../metrics/listener.ts';
 import type { DockerEngine } from '../runtime/docker.ts';
 import { NatsLink } from '../runtime/nats-link.ts';
 import { defaultStorage, parseStorageSpec, volumeDriver } from '../storage/storage-spec.ts';
@@ -90,6 +92,11 @@ export class Daemon {
   #joinListener: JoinListener | null = null;
   /** host:port the join listener is bound to; null while it is not listening. */
   #joinAddress: string | null = null;
+  /** ployzd's own Prometheus metrics (metrics/), served on --metrics-listen. */
+  readonly metrics = new DaemonMetrics(DAEMON_VERSION);
+  #metricsListener: MetricsListener | null = null;
+  /** host:port the metrics listener is bound to; null while it is not listening. */
+  metricsAddress: string | null = null;
 
   readonly config: DaemonConfig;
   readonly docker: DockerEngine;
@@ -108,6 +115,7 @@ export class Daemon {
       config: this.config,
       logger: this.logger,
       docker: this.docker,
+      metrics: this.metrics,
       signal: this.#abort.signal,
       registerCommands: (commands, handlers) => {
         for (const name of Object.keys(commands)) {
@@ -140,6 +148,7 @@ export class Daemon {
     for (const plugin of this.plugins) await plugin.register(this.context);
     this.#identity = await readIdentity(this.config.stateDir);
     await this.api.listen(this.config.socketPath);
+    await this.#listenMetrics();
     this.logger.info(
       {
         socket: this.config.socketPath,
@@ -150,6 +159,24 @@ export class Daemon {
       'ployzd listening',
     );
     if (this.#identity) this.#activation = this.#activate(this.#identity);
+  }
+
+  /** Metrics are not essential: a taken port is logged and ployzd runs on without them. */
+  async #listenMetrics(): Promise<void> {
+    this.metrics.start();
+    const where = this.config.metricsListen;
+    if (where === null) return;
+    const listener = new MetricsListener(() => this.metrics.render());
+    try {
+      this.metricsAddress = await listener.listen(where.host, where.port);
+      this.#metricsListener = listener;
+      this.logger.info({ address: this.metricsAddress, path: '/metrics' }, 'metrics listening');
+    } catch (error) {
+      this.logger.error(
+        { host: where.host, port: where.port, err: errorMessage(error) },
+        'metrics cannot listen (set --metrics-listen host:port or off); ployzd runs without them',
+      );
+    }
   }
 
   /** Resolves when the startup reconcile (if any) has finished; for tests and `machine init`. */
@@ -250,6 +277,7 @@ export class Daemon {
     }
     const dataPlane = new DataPlane(this.config, this.docker, identity, (event) => {
       if ('outcome' in event) {
+        this.metrics.reconciled(event.component, event.outcome);
         log.info(
           {
             component: event.component,
@@ -777,6 +805,11 @@ export class Daemon {
     this.#stopping = true;
     await this.api.close();
     order.push('local-api');
+    await this.#metricsListener?.close();
+    this.#metricsListener = null;
+    this.metricsAddress = null;
+    this.metrics.stop();
+    order.push('metrics');
     await this.#joinListener?.close();
     this.#joinListener = null;
     this.#joinAddress = null;

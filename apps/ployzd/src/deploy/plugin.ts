@@ -27,6 +27,7 @@ import { deployCommands, RpcMachineAgent } from './adapters/rpc-agent.ts';
 import { rpcVolumeAgent } from './adapters/rpc-volumes.ts';
 import { storeDeployPort } from './adapters/store-port.ts';
 import { DeployEngine, newDeployId, newInstanceId } from './engine.ts';
+import type { EmitDeployEvent } from './model/events.ts';
 import { deployManifestOf, sealedRevisionCodec } from './model/manifest.ts';
 import { systemClock, type VolumeAgent } from './ports.ts';
 
@@ -119,22 +120,27 @@ export function deployPlugin(): DaemonPlugin {
           withoutVolumeRevert: b.without_volume_revert,
         }),
       );
+      // Each deploy runs through the metrics, which watch its events (metrics/daemon-metrics.ts).
       ctx.implement('deployApply', (b, { emit }) => {
         const manifest = parse(b.manifest, b.filename ?? undefined, b.format);
-        return ready().engine.apply(
-          manifest,
-          {
-            actor: b.actor ?? 'ployzctl',
-            ...(b.start_concurrency === null ? {} : { startConcurrency: b.start_concurrency }),
-            withoutVolumeRevert: b.without_volume_revert,
-          },
-          emit,
+        return ctx.metrics.deploy('apply', emit, (watched) =>
+          ready().engine.apply(
+            manifest,
+            {
+              actor: b.actor ?? 'ployzctl',
+              ...(b.start_concurrency === null ? {} : { startConcurrency: b.start_concurrency }),
+              withoutVolumeRevert: b.without_volume_revert,
+            },
+            watched,
+          ),
         );
       });
       ctx.implement('deployRollback', (b, { emit }) =>
-        ready().engine.rollback(b.deploy_id, b.actor ?? 'ployzctl', emit, {
-          withoutVolumeRevert: b.without_volume_revert,
-        }),
+        ctx.metrics.deploy('rollback', emit, (watched) =>
+          ready().engine.rollback(b.deploy_id, b.actor ?? 'ployzctl', watched, {
+            withoutVolumeRevert: b.without_volume_revert,
+          }),
+        ),
       );
       ctx.implement('deployList', (q) => ready().engine.list(q));
       ctx.implement('volumeList', async (q) => ({
@@ -157,13 +163,15 @@ export function deployPlugin(): DaemonPlugin {
       });
       ctx.implement('deployShow', (q) => ready().engine.show(q.id));
       ctx.implement('namespaceList', async () => ({ namespaces: await ready().engine.namespaces() }));
-      ctx.implement('namespaceRemove', (b, { emit }) =>
-        ready().engine.removeNamespace(
-          b.namespace,
-          { actor: b.actor ?? 'ployzctl', preview: b.preview },
-          emit,
-        ),
-      );
+      ctx.implement('namespaceRemove', (b, { emit }) => {
+        const remove = (e: EmitDeployEvent) =>
+          ready().engine.removeNamespace(
+            b.namespace,
+            { actor: b.actor ?? 'ployzctl', preview: b.preview },
+            e,
+          );
+        return b.preview ? remove(emit) : ctx.metrics.deploy('namespace_remove', emit, remove);
+      });
     },
 
     async start(ctx: DaemonContext, machine: MachineIdentity) {
