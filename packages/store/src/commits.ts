@@ -21,6 +21,7 @@ import {
 import { canonicalJson } from '@ployz/identity';
 import { DeployCommit, PloyzError } from '@ployz/types';
 import type { z } from 'zod';
+import { reported } from './diagnostics.ts';
 import { escapeToken, type Scope, streamSubjects } from './keys.ts';
 import { isWrongLastSequence, storeError } from './record-bucket.ts';
 
@@ -153,9 +154,11 @@ export class DeployCommits {
   #decode(seq: number, data: Uint8Array): DeployCommit {
     const parsed = DeployCommit.safeParse(JSON.parse(decoder.decode(data)));
     if (!parsed.success) {
-      throw new PloyzError('STORE_CORRUPT', `deploy commit at seq ${seq} does not match its schema`, {
-        details: { seq, issues: parsed.error.issues },
-      });
+      throw reported(
+        new PloyzError('STORE_CORRUPT', `deploy commit at seq ${seq} does not match its schema`, {
+          details: { seq, issues: parsed.error.issues },
+        }),
+      );
     }
     return parsed.data;
   }

@@ -35,6 +35,7 @@ import {
   type SequencedRoutingEvent,
 } from '@ployz/types';
 import type { z } from 'zod';
+import { reported } from './diagnostics.ts';
 import { storeError } from './record-bucket.ts';
 
 export type FeedBreak = 'gap' | 'stream_reset' | 'consumer_lost' | 'disconnected';
@@ -246,9 +247,11 @@ export class RoutingEvents implements RoutingFeed {
         }
         const parsed = RoutingEvent.safeParse(JSON.parse(decoder.decode(m.data)));
         if (!parsed.success) {
-          throw new PloyzError('STORE_CORRUPT', `routing event ${m.seq} does not match its schema`, {
-            details: { seq: m.seq, issues: parsed.error.issues },
-          });
+          throw reported(
+            new PloyzError('STORE_CORRUPT', `routing event ${m.seq} does not match its schema`, {
+              details: { seq: m.seq, issues: parsed.error.issues },
+            }),
+          );
         }
         expected++;
         yield { seq: m.seq, event: parsed.data };
