@@ -12,7 +12,10 @@
  * Everything runs under a unique installation, bridge, subnet, container prefix and state dir and
  * is removed at the end. Images are pinned by id at the start, so a concurrent image rebuild
  * cannot count as drift. Env: RESTARTS (10), CONCURRENCY (per target, 2), SETTLE_MS (300),
- * ENGINE_RESTARTS (3), DAEMON_BENCH_ONLY=daemon|engine (one row only).
+ * ENGINE_RESTARTS (3), GATEWAY_REPLACES (10), DAEMON_BENCH_ONLY=daemon|engine|beside (one row only).
+ *
+ * Then the beside row (issue 20): the gateway replaced GATEWAY_REPLACES times by config changes
+ * under load (docs/adr/0014-replace-beside.md); failed requests, goal 0.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -23,6 +26,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { freePort } from '@ployz/testkit';
 import { Agent, Client, request } from 'undici';
+import { httpLoop } from '../e2e/test/beside-load.ts';
+import { DaemonHarness } from '../e2e/test/daemon-harness.ts';
+import { DeployHarness, helloManifest } from '../e2e/test/deploy-harness.ts';
 import { RestartRig, TENANTS, tally, type Window } from '../e2e/test/restart-harness.ts';
 
 const run = promisify(execFile);
@@ -31,6 +37,7 @@ const RESTARTS = Number(process.env.RESTARTS ?? 10);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 2);
 const SETTLE_MS = Number(process.env.SETTLE_MS ?? 300);
 const ENGINE_RESTARTS = Number(process.env.ENGINE_RESTARTS ?? 3);
+const GATEWAY_REPLACES = Number(process.env.GATEWAY_REPLACES ?? 10);
 const ONLY = process.env.DAEMON_BENCH_ONLY ?? '';
 const COMPONENTS = ['networking', 'nats', 'gateway', 'dns'] as const;
 
@@ -299,6 +306,52 @@ async function engineRow(): Promise<number> {
   return wrong.length === 0 && outside.length === 0 ? 0 : 1;
 }
 
-const daemon = ONLY === 'engine' ? 0 : await daemonRow();
-const engine = ONLY === 'daemon' ? 0 : await engineRow();
-process.exitCode = daemon || engine;
+/**
+ * The gateway replaced beside itself GATEWAY_REPLACES times (docs/adr/0014-replace-beside.md):
+ * each time a gateway config change and a ployzd restart, under a keep-alive and a
+ * connection-per-request load loop on a deployed service. Goal: 0 failed requests.
+ */
+async function besideRow(): Promise<number> {
+  await using h = await DaemonHarness.create();
+  await h.startInitialised();
+  const d = new DeployHarness(h);
+  await d.engineReady();
+  const deployed = await d.deploy(await d.write('v1.toml', helloManifest({ version: 'v1', host: d.host })));
+  if (deployed.code !== 0) throw new Error(`deploy failed: ${JSON.stringify(deployed.last)}`);
+  const target = { host: '127.0.0.1', port: h.gatewayPort, hostHeader: d.host, expect: '(version v1)' };
+  const loops = [httpLoop(target, true), httpLoop(target, false)];
+  const replaceMs: number[] = [];
+  let beside = 0;
+  for (let i = 1; i <= GATEWAY_REPLACES; i++) {
+    const from = performance.now();
+    await h.kill9();
+    h.componentEnv = { gateway: { PLOYZ_GATEWAY_BENCH_ROUND: String(i) } };
+    await h.start();
+    const s = await h.settledStatus();
+    const gw = s.components.find((c) => c.component === 'gateway');
+    if (gw?.state === 'recreated' && /started beside/.test(gw.detail ?? '')) beside += 1;
+    replaceMs.push(Math.round(performance.now() - from));
+    process.stdout.write(
+      `gateway replace ${i}/${GATEWAY_REPLACES}: ${gw?.state} in ${replaceMs.at(-1)} ms\n`,
+    );
+    await sleep(500);
+  }
+  const [keepAlive, perRequest] = await Promise.all(loops.map((l) => l.stop()));
+  const failed = (keepAlive?.failed.length ?? 0) + (perRequest?.failed.length ?? 0);
+  const requests = (keepAlive?.ok ?? 0) + (perRequest?.ok ?? 0) + failed;
+  process.stdout.write(
+    `\n${GATEWAY_REPLACES} x gateway replaced beside (config change + ployzd restart) under load\n` +
+      `requests: ${requests}  failed: ${failed} (goal 0)  replaced beside: ${beside}/${GATEWAY_REPLACES}\n`,
+  );
+  for (const f of [...(keepAlive?.failed ?? []), ...(perRequest?.failed ?? [])].slice(0, 5))
+    process.stdout.write(`      ${f}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ bench: 'daemon-restart-beside', replaces: GATEWAY_REPLACES, requests, failed, failed_keep_alive: keepAlive?.failed.length, failed_per_request: perRequest?.failed.length, beside, replace_ms_median: [...replaceMs].sort((a, b) => a - b)[Math.floor(replaceMs.length / 2)] })}\n`,
+  );
+  return failed === 0 && beside === GATEWAY_REPLACES ? 0 : 1;
+}
+
+const daemon = ONLY === 'engine' || ONLY === 'beside' ? 0 : await daemonRow();
+const engine = ONLY === 'daemon' || ONLY === 'beside' ? 0 : await engineRow();
+const besideCode = ONLY === 'daemon' || ONLY === 'engine' ? 0 : await besideRow();
+process.exitCode = daemon || engine || besideCode;

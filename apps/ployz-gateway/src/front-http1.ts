@@ -160,9 +160,15 @@ class FrontConnection implements ClientSide {
     return this.#closeAfter || this.#closeWhenIdle;
   }
 
+  /**
+   * Shutdown: a busy connection closes after its answer; an idle one once it has been idle for a
+   * whole sweep. Closing it at once raced a request the client was writing on it — a keep-alive
+   * client saw a reset during a replace-beside drain (docs/adr/0014-replace-beside.md); its next
+   * request is answered with `connection: close` instead.
+   */
   closeWhenIdle(): void {
     this.#closeWhenIdle = true;
-    if (!this.#busy) this.#socket.destroy();
+    if (!this.#busy && !this.#active) this.#socket.destroy();
   }
 
   destroy(): void {
@@ -170,6 +176,10 @@ class FrontConnection implements ClientSide {
   }
 
   sweep(now: number, sweepMs: number, keepAliveTimeoutMs: number, writeStallMs: number): void {
+    if (this.#closeWhenIdle && !this.#active && !this.#busy) {
+      this.#socket.destroy();
+      return;
+    }
     if (this.#active || this.#busy) {
       this.#active = false;
       this.#idleMs = 0;

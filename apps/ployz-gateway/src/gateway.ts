@@ -374,7 +374,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       tlsFront?.closeIdle();
       for (const session of sessions) session.close();
       const deadline = Date.now() + config.drainTimeoutMs;
-      while (proxy.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      // Idle fast-path connections linger for a sweep (front-http1.ts closeWhenIdle).
+      const open = () => proxy.inFlight > 0 || front.connections > 0 || (tlsFront?.connections ?? 0) > 0;
+      while (open() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
       if (proxy.inFlight > 0)
         log.warn({ inFlight: proxy.inFlight }, 'drain timeout: closing remaining requests');
       httpServer.closeAllConnections();
