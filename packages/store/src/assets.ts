@@ -84,6 +84,8 @@ const BUCKETS = [
   'locks',
 ] as const satisfies readonly (keyof AssetNames)[];
 export type BucketAsset = (typeof BUCKETS)[number];
+/** The KV buckets every store has (a migration copies each). */
+export const BUCKET_ASSETS: readonly BucketAsset[] = BUCKETS;
 
 const NANOS_PER_MS = 1_000_000;
 

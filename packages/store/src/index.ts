@@ -69,6 +69,20 @@ export {
   validateScope,
 } from './keys.ts';
 export { type AcquireOptions, DEFAULT_LEASE_TTL_MS, type Lease, Leases } from './lease.ts';
+export {
+  type AssetDigest,
+  type AssetRef,
+  digestAsset,
+  finishMigration,
+  type MigrateOptions,
+  type MigrationPlan,
+  type MigrationProgress,
+  type MigrationReport,
+  migrateStore,
+  migrationAssets,
+  migrationMarkerBucket,
+  planMigration,
+} from './migrate.ts';
 export { RecordBucket, type Versioned } from './record-bucket.ts';
 export { type FeedBreak, feedBroken, RoutingEvents, type SnapshotSources } from './routing-feed.ts';
 export { type OpenStoreOptions, openStore, Store } from './store.ts';

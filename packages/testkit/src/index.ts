@@ -17,7 +17,15 @@ export {
   waitForDocker,
 } from './docker.ts';
 export * as fixtures from './fixtures.ts';
-export { freePort, type NatsOptions, type NatsServer, startNats, waitForPort } from './nats.ts';
+export {
+  freePort,
+  type NatsCluster,
+  type NatsOptions,
+  type NatsServer,
+  startNats,
+  startNatsCluster,
+  waitForPort,
+} from './nats.ts';
 export {
   createNetnsHost,
   createNetnsLan,

@@ -39,6 +39,12 @@ export interface NatsOptions {
    * reloads with SIGHUP (`pid`), the way ployz-nats reads ployzd's nats.conf.
    */
   include?: string;
+  /** Listen on this client port (default: a free one). */
+  port?: number;
+  /** `server_name` (needed by clustered JetStream). */
+  serverName?: string;
+  /** Join a cluster: this server's route port, the cluster name and every member's route port. */
+  cluster?: { name: string; port: number; routes: number[] };
 }
 
 export async function freePort(): Promise<number> {
@@ -74,7 +80,7 @@ export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 
 
 export async function startNats(options: NatsOptions = {}): Promise<NatsServer> {
   const dir = await mkdtemp(join(tmpdir(), 'ployz-nats-'));
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const binary = options.binary ?? 'nats-server';
   const syncAlways = options.syncAlways ?? false;
   let child: ChildProcess | undefined;
@@ -84,9 +90,16 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
     // `sync_interval` is only settable from a config file, so everything goes there.
     const conf = join(dir, 'nats.conf');
     const sync = syncAlways ? ', sync_interval: always' : '';
+    const name = options.serverName ? `server_name: "${options.serverName}"\n` : '';
+    const c = options.cluster;
+    const cluster = c
+      ? `cluster { name: "${c.name}", listen: "127.0.0.1:${c.port}", routes: [${c.routes
+          .map((r) => `"nats-route://127.0.0.1:${r}"`)
+          .join(', ')}] }\n`
+      : '';
     await writeFile(
       conf,
-      `listen: "127.0.0.1:${port}"\njetstream { store_dir: "${dir}"${sync} }\n${options.extraConfig ?? ''}\n` +
+      `${name}listen: "127.0.0.1:${port}"\njetstream { store_dir: "${dir}"${sync} }\n${cluster}${options.extraConfig ?? ''}\n` +
         // nats-server resolves an include relative to the including file, even an absolute one.
         (options.include ? `include "${relative(dir, options.include)}"\n` : ''),
     );
@@ -140,4 +153,66 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
     },
   };
   return server;
+}
+
+export interface NatsCluster extends AsyncDisposable {
+  readonly servers: readonly NatsServer[];
+  /** Every member's client URL (pass all to a client so it fails over). */
+  readonly urls: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * `size` clustered nats-servers with JetStream on loopback (`s1`…, routes to each other). Each
+ * member can be `kill()`ed (SIGKILL) and `restart()`ed on its port and data directory. Resolves
+ * once the JetStream meta group has a leader (every member answers `$JS.API.INFO`).
+ */
+export async function startNatsCluster(
+  options: { size?: number; name?: string; readyTimeoutMs?: number } = {},
+): Promise<NatsCluster> {
+  const size = options.size ?? 3;
+  const name = options.name ?? 'ployz-test';
+  const routes = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const servers = await Promise.all(
+    routes.map((port, i) => startNats({ serverName: `s${i + 1}`, cluster: { name, port, routes } })),
+  );
+  const cluster: NatsCluster = {
+    servers,
+    urls: servers.map((s) => s.url),
+    async stop() {
+      await Promise.all(servers.map((s) => s.stop()));
+    },
+    [Symbol.asyncDispose]() {
+      return cluster.stop();
+    },
+  };
+  try {
+    await waitForMetaLeader(servers, options.readyTimeoutMs ?? 20_000);
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  return cluster;
+}
+
+/** Polls each member's monitoring-free JetStream API until one reports a meta leader. */
+async function waitForMetaLeader(servers: readonly NatsServer[], timeoutMs: number): Promise<void> {
+  const { connect } = await import('@nats-io/transport-node');
+  const deadline = Date.now() + timeoutMs;
+  for (const s of servers) {
+    const nc = await connect({ servers: s.url });
+    try {
+      for (;;) {
+        const ok = await nc
+          .request('$JS.API.INFO', undefined, { timeout: 1000 })
+          .then((m) => !('error' in (m.json() as object)))
+          .catch(() => false);
+        if (ok) break;
+        if (Date.now() > deadline) throw new Error(`no JetStream meta leader after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      await nc.close();
+    }
+  }
 }
