@@ -23,11 +23,13 @@ export const ERROR_CODES = {
   REPLICAS_INVALID: { kind: 'user', summary: 'replica count must be 1, 3 or 5' },
   STORE_NO_QUORUM: {
     kind: 'transient',
-    summary: 'the replicated store has lost its quorum (a majority of storage servers is down); writes are refused',
+    summary:
+      'the replicated store has lost its quorum (a majority of storage servers is down); writes are refused',
   },
   STORE_MIGRATION_FAILED: {
     kind: 'transient',
-    summary: 'copying or verifying the store into its new cluster failed; the old store is untouched and stays in use',
+    summary:
+      'copying or verifying the store into its new cluster failed; the old store is untouched and stays in use',
   },
   STORE_MIGRATION_TARGET_IN_USE: {
     kind: 'user',
@@ -156,7 +158,8 @@ export const ERROR_CODES = {
   },
   MACHINE_UNREACHABLE: {
     kind: 'transient',
-    summary: 'a machine does not answer over RPC (the one holding an instance, or a deploy participant lost mid-deploy)',
+    summary:
+      'a machine does not answer over RPC (the one holding an instance, or a deploy participant lost mid-deploy)',
   },
   MACHINE_IN_USE: {
     kind: 'conflict',
