@@ -23,6 +23,7 @@ import { DeployCommit, PloyzError } from '@ployz/types';
 import type { z } from 'zod';
 import { reported } from './diagnostics.ts';
 import { escapeToken, type Scope, streamSubjects } from './keys.ts';
+import { connectionOf, storeFailure } from './quorum.ts';
 import { isWrongLastSequence, storeError } from './record-bucket.ts';
 
 export interface StoredCommit {
@@ -74,7 +75,8 @@ export class DeployCommits {
       if (!ack.duplicate) return { seq: ack.seq, commit, duplicate: false };
       storedSeq = ack.seq;
     } catch (err) {
-      if (!isWrongLastSequence(err)) throw storeError(err, `appending commit ${commit.id}`);
+      if (!isWrongLastSequence(err))
+        throw await storeFailure(connectionOf(this.#js), err, `appending commit ${commit.id}`);
     }
     const stored = await this.#load(storedSeq === null ? { last_by_subj: subject } : { seq: storedSeq });
     if (stored && stored.subject === subject && decoder.decode(stored.data) === body) {

@@ -29,6 +29,11 @@
  *           (docs/adr/0003-jetstream-durability.md).
  * Errors:   typed store errors are published on `node:diagnostics_channel` `STORE_ERROR_CHANNEL`
  *           (`StoreErrorReport`) while observed (ployzd's metrics).
+ * Migrate:  `planMigration(source, scope)` (digests, read only), `migrateStore({ source, target,
+ *           scope, replicas: 3 })` (R1 → R3 copy, verified; STORE_MIGRATION_FAILED /
+ *           STORE_MIGRATION_TARGET_IN_USE), `finishMigration(target, scope)` at switch-over.
+ * Quorum:   at R3 a write without quorum is STORE_NO_QUORUM (`details.outcome`: not_written |
+ *           unknown); `requestTimeoutMs` bounds the wait.
  * State:    `store.connection.state` / `onState(fn)`: connecting | connected | reconnecting |
  *           disconnected | closed.
  */

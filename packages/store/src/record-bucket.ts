@@ -15,6 +15,7 @@ import type { KV, KvEntry } from '@nats-io/kv';
 import { PloyzError } from '@ployz/types';
 import type { z } from 'zod';
 import { reported } from './diagnostics.ts';
+import { connectionOf, storeError, storeFailure } from './quorum.ts';
 
 export interface Versioned<T> {
   key: string;
@@ -37,14 +38,7 @@ export function isWrongLastSequence(err: unknown): boolean {
   );
 }
 
-export function storeError(err: unknown, what: string): PloyzError {
-  if (err instanceof PloyzError) return err;
-  return reported(
-    new PloyzError('STORE_UNAVAILABLE', `${what} failed: NATS JetStream did not answer; check ployz-nats`, {
-      cause: err,
-    }),
-  );
-}
+export { storeError } from './quorum.ts';
 
 const encoder = new TextEncoder();
 
@@ -112,7 +106,9 @@ export class RecordBucket<S extends z.ZodType, P extends string[]> {
           }),
         );
       }
-      throw storeError(err, `creating ${this.bucket}/${key}`);
+      throw await storeFailure(connectionOf(this.#kv), err, `creating ${this.bucket}/${key}`, {
+        retried: true,
+      });
     }
   }
 
@@ -128,7 +124,9 @@ export class RecordBucket<S extends z.ZodType, P extends string[]> {
       return { key, value, revision };
     } catch (err) {
       if (isWrongLastSequence(err)) throw this.#conflict(key, expectedRevision);
-      throw storeError(err, `updating ${this.bucket}/${key}`);
+      throw await storeFailure(connectionOf(this.#kv), err, `updating ${this.bucket}/${key}`, {
+        retried: true,
+      });
     }
   }
 
@@ -143,7 +141,9 @@ export class RecordBucket<S extends z.ZodType, P extends string[]> {
       await this.#kv.delete(key, { previousSeq: expectedRevision });
     } catch (err) {
       if (isWrongLastSequence(err)) throw this.#conflict(key, expectedRevision);
-      throw storeError(err, `deleting ${this.bucket}/${key}`);
+      throw await storeFailure(connectionOf(this.#kv), err, `deleting ${this.bucket}/${key}`, {
+        retried: true,
+      });
     }
   }
 

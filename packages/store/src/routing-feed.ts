@@ -36,7 +36,7 @@ import {
 } from '@ployz/types';
 import type { z } from 'zod';
 import { reported } from './diagnostics.ts';
-import { storeError } from './record-bucket.ts';
+import { storeError, storeFailure } from './quorum.ts';
 
 export type FeedBreak = 'gap' | 'stream_reset' | 'consumer_lost' | 'disconnected';
 
@@ -124,8 +124,8 @@ export class RoutingEvents implements RoutingFeed {
     const acks = events.map((e) =>
       this.#js.publish(this.subject, encoder.encode(JSON.stringify(e))).then(
         (ack) => ack.seq,
-        (err: unknown) => {
-          throw storeError(err, `appending routing event ${e.type}`);
+        async (err: unknown) => {
+          throw await storeFailure(this.#nc, err, `appending routing event ${e.type}`);
         },
       ),
     );

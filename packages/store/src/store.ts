@@ -39,6 +39,12 @@ export interface OpenStoreOptions extends Scope {
    * stream gets DEFAULT_ROUTING_RETENTION and an existing one keeps its limits.
    */
   routingRetention?: RoutingRetention;
+  /**
+   * How long a store call waits for JetStream's answer (default 5000 ms, the client's). At R3 a
+   * write normally acks in milliseconds; a write without quorum is refused (STORE_NO_QUORUM)
+   * after this wait plus one ≤ 1 s probe, so a replicated store may set it lower.
+   */
+  requestTimeoutMs?: number;
 }
 
 async function bucket(kvm: Kvm, name: string): Promise<KV> {
@@ -209,9 +215,11 @@ export class Store {
       options.ensure === false
         ? null
         : await ensureAssets(connection.nc, scope, options.replicas ?? 1, options.routingRetention);
-    const js = jetstream(connection.nc);
-    const jsm = await jetstreamManager(connection.nc);
-    const kvm = new Kvm(connection.nc);
+    const timeout = options.requestTimeoutMs === undefined ? {} : { timeout: options.requestTimeoutMs };
+    const js = jetstream(connection.nc, timeout);
+    const jsm = await jetstreamManager(connection.nc, timeout);
+    // @nats-io/kv carries its own copy of @nats-io/jetstream: the client is the same at runtime.
+    const kvm = new Kvm(jetstream(connection.nc, timeout) as unknown as ConstructorParameters<typeof Kvm>[0]);
     const names = assetNames(scope);
     const [
       machines,
