@@ -21,26 +21,32 @@ export function besideName(name: string): string {
   return `${name}.next`;
 }
 
-async function healthy(url: string): Promise<boolean> {
+/** The admin health's HTTP status at `url`, or null when nothing answers. */
+async function healthStatus(url: string): Promise<number | null> {
   try {
     const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
     await r.body?.cancel();
-    return r.status === 200;
+    return r.status;
   } catch {
-    return false;
+    return null;
   }
 }
 
-/** Waits for the replacement `id` to answer 200 on `url`; fails if it stops or the time runs out. */
+/**
+ * Waits for the replacement `id` to answer on `url` — 200 when `strict`, any answer otherwise —
+ * and fails if it stops or the time runs out.
+ */
 async function waitHealthy(
   engine: DockerEngine,
   id: string,
   url: string,
   timeoutMs: number,
+  strict: boolean,
 ): Promise<number> {
   const started = Date.now();
   for (;;) {
-    if (await healthy(url)) return Date.now() - started;
+    const status = await healthStatus(url);
+    if (status === 200 || (!strict && status !== null)) return Date.now() - started;
     const live = await engine.inspectByName(id);
     if (live === null || !live.running) {
       throw new PloyzError(
@@ -81,8 +87,12 @@ async function finish(
   const old = oldId === null ? null : await engine.inspectByName(oldId);
   let healthyMs = 0;
   if (old?.running === true) {
+    // The new one must be as healthy as the old: when the old one is not healthy either (its view
+    // is stale — the store unreachable, or no routing stream yet), an answer of any status on the
+    // alternate port (up, serving its own view) is enough, or nothing could ever replace it.
+    const strict = (await healthStatus(beside.healthUrl)) === 200;
     try {
-      healthyMs = await waitHealthy(engine, id, beside.altHealthUrl, timeoutMs);
+      healthyMs = await waitHealthy(engine, id, beside.altHealthUrl, timeoutMs, strict);
     } catch (error) {
       await engine.remove(id);
       throw error;

@@ -81,7 +81,7 @@ export interface ContainerSpec {
    * one answers on while the old holds the admin port, and how long the old may drain. Null:
    * replaced by stop-then-start. Not part of the hash (the env that enables it is).
    */
-  beside: { altHealthUrl: string; drainSeconds: number } | null;
+  beside: { altHealthUrl: string; healthUrl: string; drainSeconds: number } | null;
 }
 
 export interface DesiredComponent {
@@ -410,7 +410,11 @@ export function desiredSpecs(input: DataPlaneInput): ContainerSpec[] {
     healthcheck: adminHealthcheck(gatewayAdmin),
     labels: systemLabels(input, 'gateway'),
     // Its drain timeout (GatewayEnv drainTimeoutMs, 10 s) and a margin.
-    beside: { altHealthUrl: besideHealth(input.subnet, GATEWAY_ADMIN_ALT_PORT), drainSeconds: 15 },
+    beside: {
+      altHealthUrl: besideHealth(input.subnet, GATEWAY_ADMIN_ALT_PORT),
+      healthUrl: besideHealth(input.subnet, gatewayAdmin.port),
+      drainSeconds: 15,
+    },
   };
   const dns: ContainerSpec = {
     component: 'dns',
@@ -439,7 +443,11 @@ export function desiredSpecs(input: DataPlaneInput): ContainerSpec[] {
     ...IN_NETWORKING_NETNS,
     healthcheck: adminHealthcheck(dnsAdmin),
     labels: systemLabels(input, 'dns'),
-    beside: { altHealthUrl: besideHealth(input.subnet, DNS_ADMIN_ALT_PORT), drainSeconds: 5 },
+    beside: {
+      altHealthUrl: besideHealth(input.subnet, DNS_ADMIN_ALT_PORT),
+      healthUrl: besideHealth(input.subnet, dnsAdmin.port),
+      drainSeconds: 5,
+    },
   };
   return [networking, nats, gateway, dns];
 }
