@@ -23,7 +23,7 @@ import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection, nkeys } from '@nats-io/transport-node';
 import { deployId } from '@ployz/identity';
 import { nkeyAuth, openStore, type Store } from '@ployz/store';
-import { fixtures, startNats } from '@ployz/testkit';
+import { fixtures, startNats, startNatsCluster } from '@ployz/testkit';
 
 const N = Number(process.env.STORE_BENCH_N ?? 2000);
 const BLOCK = Number(process.env.STORE_BENCH_BLOCK ?? 200);
@@ -141,7 +141,16 @@ async function storeOps(store: Store): Promise<[string, Op][]> {
   ];
 }
 
+/** Commit append and lease acquire (issue 19: R1 beside R3), with fresh ids per call. */
+function durableOps(store: Store): Op[] {
+  return [
+    (i) => store.commits.append(fixtures.commit(`dep-${i}.final`, { deploy_id: `dep-${i}` })),
+    (i) => store.leases.acquire(store.deployLockKey(`d${i}`), { owner: 'bench' }),
+  ];
+}
+
 const open = await startNats();
+const cluster = await startNatsCluster();
 const user = nkeys.createUser();
 const seed = new TextDecoder().decode(user.getSeed());
 const authed = await startNats({
@@ -244,6 +253,22 @@ try {
     ),
   );
 
+  // Replicas (issue 19): the standalone R1 store beside a 3-server R3 cluster on loopback.
+  const r1 = await openStore({ servers: open.url, installation: 'bench3', authority: 'auth-bench3' });
+  stores.push(r1);
+  const r3 = await openStore({
+    servers: cluster.urls,
+    installation: 'bench3',
+    authority: 'auth-bench3',
+    replicas: 3,
+  });
+  stores.push(r3);
+  const [r1Ops, r3Ops] = [durableOps(r1), durableOps(r3)];
+  const vsReplicas: Result[] = [];
+  for (const [i, label] of ['commit append', 'lease acquire'].entries()) {
+    vsReplicas.push(await measure(label, [r3Ops[i] as Op, r1Ops[i] as Op]));
+  }
+
   const version = store.nc.info?.version ?? 'unknown';
   printTable(
     `nats-server ${version} on loopback, N=${N} per op and side (deploy ls: ${PAGE_N}), sequential, times in ms`,
@@ -258,9 +283,17 @@ try {
     vsAuth,
     'goal: nkey / open within noise (the A/A row: two stores on the open server, same op); connect pays the NKey challenge once per connection',
   );
+  console.log('');
+  printTable(
+    'replicas (issue 19): R3 on a 3-server cluster (loopback) beside the standalone R1 store, times in ms',
+    ['R3', 'R1'],
+    vsReplicas,
+    'R3 pays one raft round (leader + one follower ack) per write; no goal yet',
+  );
 } finally {
   for (const s of stores) await s.close().catch(() => undefined);
   for (const nc of connections) await nc.close().catch(() => undefined);
   await open.stop();
   await authed.stop();
+  await cluster.stop();
 }
