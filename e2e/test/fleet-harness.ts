@@ -20,6 +20,7 @@ import {
 } from '@ployz/testkit';
 import type { MachineRecord } from '@ployz/types';
 import { DaemonHarness } from './daemon-harness.ts';
+import { gatewayGet } from './deploy-harness.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PLOYZD = join(ROOT, 'apps/ployzd/src/main.ts');
@@ -255,4 +256,31 @@ export async function bootFleet(label: string, names: readonly string[]): Promis
     throw new Error(`${(error as Error).message}\n${fleetLogs(machines)}`);
   }
   return { lan, machines, destroy, [Symbol.asyncDispose]: destroy };
+}
+
+/**
+ * The machines whose instances answered through `via`'s gateway for `host` (hello's answer names
+ * its container's hostname; `hostnames` maps those to machines), after at most `tries` requests
+ * or once `want` machines answered.
+ */
+export async function machinesAnswering(
+  via: Machine,
+  host: string,
+  hostnames: ReadonlyMap<string, string>,
+  want: number,
+  tries = 60,
+): Promise<string[]> {
+  const seen = new Set<string>();
+  for (let i = 0; i < tries && seen.size < want; i++) {
+    const r = await gatewayGet({
+      host: via.host.address,
+      port: via.h.gatewayPort,
+      path: '/',
+      hostHeader: host,
+      timeoutMs: 5000,
+    }).catch(() => ({ status: 0, body: '' }));
+    const from = /\) from (\S+)\s*$/.exec(r.body)?.[1];
+    if (r.status === 200 && from !== undefined) seen.add(hostnames.get(from) ?? `unknown ${from}`);
+  }
+  return [...seen].sort();
 }

@@ -1,7 +1,7 @@
 import type { DeployPlanView } from '@ployz/protocol';
 import { DeployEvent } from '@ployz/protocol';
 import { describe, expect, it } from 'vitest';
-import { eventLine, planLines, previewExitCode } from './deploy-output.ts';
+import { eventLine, imagePushLines, planLines, previewExitCode } from './deploy-output.ts';
 
 const plan = (changed: boolean): DeployPlanView => ({
   namespace: 'demo',
@@ -29,6 +29,7 @@ const plan = (changed: boolean): DeployPlanView => ({
     },
   ],
   volumes: [],
+  images: [],
   rollback_of: null,
   summary: {
     create: 0,
@@ -74,6 +75,70 @@ describe('deploy output', () => {
     expect(lines).toContain('  ! cache                no_snapshots on m1: dir storage');
   });
 
+  it('a preview names the machines that lack an image, and only those', () => {
+    const id = `sha256:${'e688846aa19a'.padEnd(64, '0')}`;
+    const line = (machine: string, action: DeployPlanView['images'][number]['action'], detail: string) => ({
+      image: 'ployz/hello:latest',
+      machine,
+      image_id: id,
+      action,
+      size_bytes: 206_030_721,
+      detail,
+    });
+    const lines = planLines({
+      ...plan(true),
+      images: [
+        line('m1', 'present', 'on the coordinating machine'),
+        line('m2', 'send', 'sent from m1 at the probe step'),
+        line('m3', 'unknown', 'machine m3 did not say: timeout'),
+      ],
+    });
+    const images = lines.slice(lines.indexOf('Images:'), lines.indexOf('Phases:'));
+    expect(images).toEqual([
+      'Images:',
+      '  > ployz/hello:latest on m2: lacks it (e688846aa19a, 206.0 MB), sent from m1 at the probe step',
+      '  ? ployz/hello:latest on m3: unknown, machine m3 did not say: timeout',
+    ]);
+    expect(planLines({ ...plan(true), images: [line('m1', 'present', 'x')] })).not.toContain('Images:');
+  });
+
+  it('renders image progress in a deploy and the push summary', () => {
+    const base = { type: 'image' as const, image: 'ployz/hello:latest', machine: 'm2', image_id: null };
+    expect(eventLine({ ...base, action: 'progress', bytes: 107_000_000, total_bytes: 214_000_000 })).toBe(
+      '      image     ployz/hello:latest → m2: 107.0 MB of ~214.0 MB (50 %)',
+    );
+    expect(
+      eventLine({
+        ...base,
+        action: 'loaded',
+        bytes: 214_000_000,
+        total_bytes: null,
+        detail: '214.0 MB in 4.0 s',
+      }),
+    ).toBe('      image     ployz/hello:latest → m2: loaded: 214.0 MB in 4.0 s');
+    expect(
+      imagePushLines({
+        image: 'ployz/hello:latest',
+        image_id: `sha256:${'a'.repeat(64)}`,
+        from: 'm1',
+        machines: [
+          {
+            machine: 'm2',
+            action: 'present',
+            bytes: 0,
+            seconds: 0.01,
+            detail: 'already holds aaaaaaaaaaaa; nothing sent',
+          },
+          { machine: 'm3', action: 'sent', bytes: 214_000_000, seconds: 4, detail: 'loaded' },
+        ],
+      }),
+    ).toEqual([
+      'ployz/hello:latest (aaaaaaaaaaaa) from m1:',
+      '  m2               already there, nothing sent (already holds aaaaaaaaaaaa; nothing sent)',
+      '  m3               sent, 214.0 MB in 4.0 s',
+    ]);
+  });
+
   it('renders finished steps and instance events, hides step starts', () => {
     const at = '2026-01-01T00:00:00.000Z';
     expect(
@@ -107,6 +172,15 @@ describe('deploy output', () => {
       { type: 'paused', step: 5, name: 'phases', pid: 1 },
       { type: 'volume', volume: 'data', machine: 'm1', action: 'snapshot', detail: 'zfs snapshot dep-1' },
       { type: 'warning', message: 'could not restore' },
+      {
+        type: 'image',
+        machine: 'm2',
+        image: 'ployz/hello:latest',
+        image_id: null,
+        action: 'sending',
+        bytes: 0,
+        total_bytes: 1000,
+      },
       { type: 'result', noop: true, status: null, plan: plan(false) },
       { type: 'error', error: { code: 'DEPLOY_LOCK_HELD', message: 'held' }, state: null },
     ];
@@ -115,6 +189,7 @@ describe('deploy output', () => {
     expect(samples.map((e) => eventLine(e) !== null)).toEqual([
       true,
       false,
+      true,
       true,
       true,
       true,

@@ -2,7 +2,14 @@
  * Human rendering of deploy plans, progress events, history and details for `ployzctl deploy …`.
  * Pure: values in, lines out (tested in deploy-output.test.ts).
  */
-import type { DeployDetailView, DeployEvent, DeployPlanView } from '@ployz/protocol';
+import {
+  type DeployDetailView,
+  type DeployEvent,
+  type DeployPlanView,
+  formatBytes,
+  type ImageEvent,
+  type ImagePushResult,
+} from '@ployz/protocol';
 import { type DeployStatusRecord, EXIT_STATUS } from '@ployz/types';
 
 const SIGN: Record<string, string> = { create: '+', replace: '~', update: '~', remove: '-', unchanged: '=' };
@@ -24,6 +31,66 @@ const VOLUME_SIGN: Record<DeployPlanView['volumes'][number]['action'], string> =
   not_reverted: '=',
   no_snapshots: '!',
 };
+
+const IMAGE_SIGN: Record<DeployPlanView['images'][number]['action'], string> = {
+  present: '=',
+  send: '>',
+  missing: '!',
+  unknown: '?',
+};
+
+/** `ployz/hello:latest on m2: lacks it — e688846aa19a (206.0 MB) sent from m1 at the probe step`. */
+export function imagePlanLine(i: DeployPlanView['images'][number]): string {
+  const id = i.image_id !== null ? `${i.image_id.replace(/^sha256:/, '').slice(0, 12)}` : 'no id';
+  const size = i.size_bytes !== null ? `, ${formatBytes(i.size_bytes)}` : '';
+  switch (i.action) {
+    case 'send':
+      return `${i.image} on ${i.machine}: lacks it (${id}${size}), ${i.detail}`;
+    case 'missing':
+      return `${i.image} on ${i.machine}: missing, ${i.detail}; the start will fail IMAGE_MISSING`;
+    case 'unknown':
+      return `${i.image} on ${i.machine}: unknown, ${i.detail}`;
+    case 'present':
+      return `${i.image} on ${i.machine}: present (${id})`;
+  }
+}
+
+/** One line of an image's progress to one machine (deploy and `image push`). */
+export function imageEventLine(e: ImageEvent): string {
+  const id = e.image_id !== null ? ` ${e.image_id.replace(/^sha256:/, '').slice(0, 12)}` : '';
+  const of = e.total_bytes !== null ? ` of ~${formatBytes(e.total_bytes)}` : '';
+  const detail = e.detail !== undefined ? `: ${e.detail}` : '';
+  switch (e.action) {
+    case 'progress': {
+      const pct =
+        e.total_bytes !== null && e.total_bytes > 0
+          ? ` (${Math.min(100, Math.round((100 * e.bytes) / e.total_bytes))} %)`
+          : '';
+      return `      image     ${e.image} → ${e.machine}: ${formatBytes(e.bytes)}${of}${pct}`;
+    }
+    case 'sending':
+      return `      image     ${e.image} → ${e.machine}: sending${id}${of}${detail}`;
+    default:
+      return `      image     ${e.image} → ${e.machine}: ${e.action}${detail}`;
+  }
+}
+
+/** The summary of `image push`: one line per machine. */
+export function imagePushLines(r: ImagePushResult): string[] {
+  const id = r.image_id.replace(/^sha256:/, '').slice(0, 12);
+  if (r.machines.length === 0) return [`${r.image} (${id}): no other eligible machine; nothing sent.`];
+  const out = [`${r.image} (${id}) from ${r.from}:`];
+  for (const m of r.machines) {
+    const what =
+      m.action === 'sent'
+        ? `sent, ${formatBytes(m.bytes)} in ${m.seconds.toFixed(1)} s`
+        : m.action === 'present'
+          ? `already there, nothing sent (${m.detail})`
+          : `${m.action}: ${m.detail}`;
+    out.push(`  ${m.machine.padEnd(16)} ${what}`);
+  }
+  return out;
+}
 
 export function planLines(plan: DeployPlanView): string[] {
   const out: string[] = [];
@@ -60,6 +127,11 @@ export function planLines(plan: DeployPlanView): string[] {
         `  ${VOLUME_SIGN[v.action]} ${v.volume.padEnd(20)} ${v.action.padEnd(12)} on ${v.machine}: ${v.detail}`,
       );
   }
+  const lacking = plan.images.filter((i) => i.action !== 'present');
+  if (lacking.length > 0) {
+    out.push('Images:');
+    for (const i of lacking) out.push(`  ${IMAGE_SIGN[i.action]} ${imagePlanLine(i)}`);
+  }
   out.push('Phases:');
   for (const p of plan.phases) {
     out.push(`  ${p.index + 1}. ${p.id} [${p.commit_policy}] ${p.does}`);
@@ -93,6 +165,8 @@ export function eventLine(e: DeployEvent): string | null {
       return `      commit ${e.commit_id} (${e.kind})`;
     case 'volume':
       return `      volume    ${e.volume} on ${e.machine}: ${e.action.replace('_', ' ')}, ${e.detail}`;
+    case 'image':
+      return imageEventLine(e);
     case 'warning':
       return `      warning: ${e.message}`;
     case 'paused':

@@ -44,6 +44,7 @@ import {
   PsQuery,
   PsView,
 } from './ops-commands.ts';
+import { ImageEvent, ImagePushRequest, ImagePushResult } from './image-commands.ts';
 import { VolumeList, VolumeListQuery, VolumeShowQuery, VolumeShowView } from './volume-commands.ts';
 
 export interface RouteSpec {
@@ -198,6 +199,15 @@ export const api = defineRoutes({
     output: ApplyResultView,
     progress: DeployProgress,
     description: 'roll back to a committed deploy (a new deploy); progress streams',
+  },
+  imagePush: {
+    method: 'POST',
+    path: '/v1/image/push',
+    input: ImagePushRequest,
+    output: ImagePushResult,
+    progress: ImageEvent,
+    description:
+      'send a local image to one machine, or to every eligible machine that lacks it (by id), over the mesh',
   },
   ps: {
     method: 'GET',

@@ -7,6 +7,7 @@
 import { CommitPolicy, DeployStatusRecord } from '@ployz/types';
 import { z } from 'zod';
 import { WireErrorBody } from './error-body.ts';
+import { ImageEvent, ImagePlan } from './image-commands.ts';
 
 /** The nine steps of an apply (DESIGN.md §5), in order. */
 export const STEPS = [
@@ -93,6 +94,8 @@ export const DeployPlan = z.object({
   services: z.array(ServicePlan),
   phases: z.array(PhasePlan),
   volumes: z.array(VolumePlan).default([]),
+  /** Per machine that gets a candidate, each image it starts: there, sent at the probe step, or missing. */
+  images: z.array(ImagePlan).default([]),
   /** Set when this deploy restores an earlier one (its data too): `deploy rollback`, or its manifest again. */
   rollback_of: z.string().nullable().default(null),
   summary: z.object({
@@ -160,6 +163,8 @@ export const DeployEvent = z.discriminatedUnion('type', [
     action: z.enum(['snapshot', 'writer_stopped', 'reverted', 'restored', 'pruned']),
     detail: z.string(),
   }),
+  /** An image sent to a machine that lacked it (the probe step), with its progress. */
+  ImageEvent,
   /** Something the deploy could not do on its way out (it says what to check). */
   z.object({ type: z.literal('warning'), message: z.string() }),
   /** Test hook (PLOYZ_TEST_PAUSE_AT_STEP): the apply waits at this step. */

@@ -11,6 +11,9 @@
  * Machine:  `machineCommands` (ping / status / capacity; no bodies).
  * Join:     `JoinRequest` / `JoinAnswer` between a joiner's ployzd and the issuer's join listener.
  * Volumes:  `volumeCommands` (volume_snapshot / _revert / _stop_writers / _start_writers / _describe).
+ * Images:   `imageCommands` (image_has / image_receive_open / _chunk / _close / _abort): an image
+ *           streamed from `docker save` on one machine into `docker load` on another, chunked
+ *           under NATS's 1 MiB with a bounded window of unacknowledged chunks.
  * Deploy:   `deployCommands` (deploy_start / deploy_ready / deploy_stop) and their strict body
  *           schemas (`DeployStartBody`…: the service as the manifest's `ServiceSpec`, no host paths).
  * Local API (HTTP/JSON over the daemon's unix socket):
@@ -59,6 +62,7 @@ export * from './deploy-commands.ts';
 export * from './deploy-events.ts';
 export { WireErrorBody } from './error-body.ts';
 export * from './exec-tunnel.ts';
+export * from './image-commands.ts';
 export * from './join.ts';
 export * from './machine-commands.ts';
 export * from './ops-commands.ts';

@@ -44,6 +44,7 @@ const plan: DeployPlanView = {
     },
   ],
   volumes: [],
+  images: [],
   rollback_of: null,
   summary: { create: 1, replace: 0, update: 0, remove: 0, unchanged: 0, starts: 1, stops: 0 },
 };
@@ -191,6 +192,7 @@ describe('local API over a unix socket', () => {
       'volumeList',
       'volumeShow',
       'deployRollback',
+      'imagePush',
       'ps',
       'logs',
       'namespaceList',

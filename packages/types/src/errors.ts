@@ -86,6 +86,14 @@ export const ERROR_CODES = {
   },
   NAME_COLLISION: { kind: 'user', summary: 'a container without Ployz labels holds a name Ployz needs' },
   IMAGE_MISSING: { kind: 'user', summary: 'an image is not present locally' },
+  IMAGE_TRANSFER_FAILED: {
+    kind: 'transient',
+    summary: 'sending an image to a machine over the mesh broke off; nothing was registered there',
+  },
+  IMAGE_TRANSFER_MISMATCH: {
+    kind: 'internal',
+    summary: 'what a machine received is not the image sent (bytes, sha256 or image id); it was removed',
+  },
   // Deploy
   DEPLOY_NO_CAPACITY: { kind: 'user', summary: 'no eligible machine can take the placement' },
   DEPLOY_READINESS_FAILED: { kind: 'user', summary: 'a candidate never became ready' },

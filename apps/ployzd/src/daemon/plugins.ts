@@ -3,15 +3,17 @@
  * commands and local API routes, and recovers interrupted deploys at start; the events plugin
  * serves the `events` route from the routing event stream; the facts loop checks this machine's
  * instance records against the engine (workloads/facts-loop.ts); the ops plugin serves `ps`,
- * `logs` and `exec` (ops/).
+ * `logs` and `exec` (ops/); the images plugin receives images other machines send and serves
+ * `image push` (images/).
  */
 
 import { deployPlugin } from '../deploy/plugin.ts';
 import { eventsPlugin } from '../events/route.ts';
+import { imagesPlugin } from '../images/plugin.ts';
 import { opsPlugin } from '../ops/plugin.ts';
 import { factsPlugin } from '../workloads/facts-loop.ts';
 import type { DaemonPlugin } from './daemon.ts';
 
 export function daemonPlugins(): DaemonPlugin[] {
-  return [deployPlugin(), eventsPlugin(), factsPlugin(), opsPlugin()];
+  return [deployPlugin(), eventsPlugin(), factsPlugin(), opsPlugin(), imagesPlugin()];
 }

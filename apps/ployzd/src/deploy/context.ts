@@ -1,5 +1,5 @@
 /** What every part of the engine is built from: the ports plus this daemon's identity and knobs. */
-import type { Clock, DeployStore, MachineAgent, RevisionCodec, VolumeAgent } from './ports.ts';
+import type { Clock, DeployStore, ImageAgent, MachineAgent, RevisionCodec, VolumeAgent } from './ports.ts';
 
 export interface EngineOptions {
   store: DeployStore;
@@ -7,6 +7,8 @@ export interface EngineOptions {
   codec: RevisionCodec;
   /** Snapshots at commits and reverts on rollbacks; absent (pure-logic tests), volumes are not snapshotted. */
   volumes?: VolumeAgent | undefined;
+  /** Images sent to the machines that lack them; absent (pure-logic tests), nothing is checked or sent. */
+  images?: ImageAgent | undefined;
   clock: Clock;
   /** Container name prefix (`--container-prefix`, `ployz-`): names come from workloads' one name function. */
   containerPrefix: string;

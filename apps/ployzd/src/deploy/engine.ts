@@ -8,6 +8,7 @@ import type { NamespaceView } from '@ployz/protocol';
 import type { RouteConflict } from '@ployz/routing';
 import type { DeployStatusRecord } from '@ployz/types';
 import { Apply } from './apply/apply.ts';
+import { planImages } from './apply/images.ts';
 import { previewPlan, readRevisions } from './apply/preview.ts';
 import type { ApplyOptions, ApplyResult } from './apply/run.ts';
 import { earlierDeployOf, planVolumes } from './apply/volume-plan.ts';
@@ -44,15 +45,22 @@ export class DeployEngine {
     this.options = options;
   }
 
-  /** The plan, volumes included; a manifest of an earlier deploy previews as its rollback. */
+  /** The plan, volumes and images included; a manifest of an earlier deploy previews as its rollback. */
   async preview(
     manifest: DeployManifest,
     options: { withoutVolumeRevert?: boolean } = {},
   ): Promise<DeployPlan> {
     const { plan } = await previewPlan(this.options, manifest);
     const rollbackOf = await earlierDeployOf(this.options, manifest);
-    return (await planVolumes(this.options, manifest, plan, rollbackOf, options.withoutVolumeRevert === true))
-      .plan;
+    const volumed = await planVolumes(
+      this.options,
+      manifest,
+      plan,
+      rollbackOf,
+      options.withoutVolumeRevert === true,
+    );
+    // Which machines lack which image (by the coordinator's id); nothing is sent by a preview.
+    return planImages(this.options, volumed.plan, new Map(manifest.services.map((s) => [s.name, s])));
   }
 
   /** A manifest of an earlier committed deploy (with volumes) is applied as its rollback: its data reverts too. */

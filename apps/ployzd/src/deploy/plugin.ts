@@ -17,6 +17,7 @@ import type { Store } from '@ployz/store';
 import { PloyzError, parseManifest } from '@ployz/types';
 import type { DaemonContext, DaemonPlugin } from '../daemon/daemon.ts';
 import { networkingAddress } from '../dataplane/component-spec.ts';
+import { imageSenderOf } from '../images/plugin.ts';
 import type { MachineIdentity } from '../machine/identity.ts';
 import { defaultStorage, parseStorageSpec } from '../storage/storage-spec.ts';
 import { LocalVolumes } from '../storage/volumes.ts';
@@ -24,6 +25,7 @@ import { DockerWorkloads } from '../workloads/docker-workloads.ts';
 import { deployRpcHandlers } from '../workloads/rpc-handlers.ts';
 import { volumeRpcHandlers } from '../workloads/volume-handlers.ts';
 import { deployCommands, RpcMachineAgent } from './adapters/rpc-agent.ts';
+import { rpcImageAgent } from './adapters/rpc-images.ts';
 import { rpcVolumeAgent } from './adapters/rpc-volumes.ts';
 import { storeDeployPort } from './adapters/store-port.ts';
 import { DeployEngine, newDeployId, newInstanceId } from './engine.ts';
@@ -209,6 +211,7 @@ export function deployPlugin(): DaemonPlugin {
         agent: new RpcMachineAgent(nc, machine.installation, machine.authority),
         codec: sealedRevisionCodec(key, volumesRoot),
         volumes: volumeAgent,
+        images: rpcImageAgent(imageSenderOf(ctx, machine)),
         clock: systemClock,
         containerPrefix: ctx.config.containerPrefix,
         machineId: machine.machine_id,

@@ -4,7 +4,7 @@
  * in-memory store sits beside the real one for the orchestrator's pure-logic tests.
  */
 
-import type { DeployReadiness, VolumeDescribeResult } from '@ployz/protocol';
+import type { DeployReadiness, ImageEvent, VolumeDescribeResult } from '@ployz/protocol';
 import type {
   DeployCommit,
   DeployStatusRecord,
@@ -106,6 +106,25 @@ export interface MachineAgent {
   ): Promise<void>;
   /** Stops (grace, then kill) and removes; an already absent container is success. */
   stop(request: StopRequest): Promise<void>;
+}
+
+/**
+ * Images without a registry (images/): the coordinating machine's own images, whether another
+ * machine holds one (by id), and sending it there over the mesh.
+ */
+export interface ImageAgent {
+  /** This machine's id and size of the image, or null when it does not hold it. */
+  local(image: string): Promise<{ id: string; size: number } | null>;
+  /** Whether `machine` holds the image (by id when given); throws when it does not answer. */
+  has(machine: string, image: string, imageId: string | null): Promise<boolean>;
+  /** Sends it; its progress as `image` events. IMAGE_TRANSFER_FAILED names the machine. */
+  send(
+    machine: string,
+    image: string,
+    local: { id: string; size: number },
+    emit: (event: ImageEvent) => void,
+    signal?: AbortSignal,
+  ): Promise<void>;
 }
 
 /** How a service becomes a stored revision and back (sealing lives behind this). */

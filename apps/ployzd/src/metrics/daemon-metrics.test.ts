@@ -136,6 +136,7 @@ function emptyPlan() {
     services: [],
     phases: [],
     volumes: [],
+    images: [],
     rollback_of: null,
     summary: { create: 0, replace: 0, update: 0, remove: 0, unchanged: 0, starts: 0, stops: 0 },
   };

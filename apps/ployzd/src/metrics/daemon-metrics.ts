@@ -220,6 +220,7 @@ export class DaemonMetrics {
       case 'machine':
       case 'commit':
       case 'volume':
+      case 'image':
       case 'warning':
       case 'paused':
         return;

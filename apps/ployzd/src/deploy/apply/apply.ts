@@ -17,6 +17,7 @@ import { startCandidates } from './candidates.ts';
 import { drainAndRemove } from './cleanup.ts';
 import { appendCommit, releaseRevisionsOf } from './commit.ts';
 import { failRun } from './failure.ts';
+import { planImages, sendImages } from './images.ts';
 import { acquireDeployLease } from './lease.ts';
 import { type Preview, previewPlan, summarise } from './preview.ts';
 import { probeMachines } from './probe.ts';
@@ -66,7 +67,7 @@ export class Apply {
 
   private async underLease(first: Preview): Promise<ApplyResult> {
     const run = this.#deploy;
-    // ---- 3. probe, and re-plan against fresh state now that the lease is ours
+    // ---- 3. probe, re-plan against fresh state now that the lease is ours, send missing images
     await run.enter(3);
     await probeMachines(run, first.machines);
     const fresh = await previewPlan(run.engine, run.manifest, run.capacity);
@@ -75,15 +76,21 @@ export class Apply {
     // A rollback's reverts are planned (and refused) before anything changes; the services whose
     // data reverts get new instances even when their revision is the same.
     await this.#volumes.check(fresh.plan);
-    const { plan, reverts } = await planVolumes(
+    const volumed = await planVolumes(
       run.engine,
       run.manifest,
       fresh.plan,
       run.request.rollbackOf ?? null,
       run.request.withoutVolumeRevert === true,
     );
+    const { reverts } = volumed;
+    // The machines that lack an image get it from this one now, before anything is written.
+    const plan = await planImages(run.engine, volumed.plan, run.specs);
     run.emit({ type: 'plan', plan });
-    run.step(3, 'done', { detail: `${run.capacity.size}/${first.machines.length} machine(s) available` });
+    const sent = await sendImages(run, plan);
+    run.step(3, 'done', {
+      detail: `${run.capacity.size}/${first.machines.length} machine(s) available${sent > 0 ? `, ${sent} image(s) sent` : ''}`,
+    });
 
     // ---- 4. applying status + pending phases: the first durable writes
     await writeApplying(run, plan);

@@ -198,6 +198,7 @@ export function planDeploy(input: PlanInput): DeployPlan {
     services,
     phases,
     volumes: [],
+    images: [],
     rollback_of: null,
     summary: {
       create: count('create'),

@@ -72,6 +72,7 @@ const plan: DeployPlan = {
     },
   ],
   volumes: [],
+  images: [],
   rollback_of: null,
   summary: { create: 0, replace: 3, update: 0, remove: 0, unchanged: 0, starts: 3, stops: 0 },
 };
