@@ -37,6 +37,7 @@ const FLAGS: Record<keyof GatewaySettings, Flag> = {
   httpPort: { flag: 'http-port', help: 'HTTP port (80)' },
   httpsPort: { flag: 'https-port', help: 'HTTPS port (443)' },
   certDir: { flag: 'cert-dir', help: 'certificates as <hostname>.crt/.key, watched; enables HTTPS' },
+  acmeDir: { flag: 'acme-dir', help: 'ACME certificates and HTTP-01 answers fed by ployzd; enables HTTPS' },
   adminHost: { flag: 'admin-host', help: 'admin listen address' },
   adminPort: { flag: 'admin-port', help: `admin port (${GATEWAY_ADMIN_PORT})` },
   maxHeaderBytes: { flag: 'max-header-bytes', help: 'request header limit' },

@@ -8,7 +8,7 @@
 import type { Socket } from 'node:net';
 import type { GatewayMetrics } from './metrics.ts';
 import type { ClientSide, LeanExchange } from './proxy/bodyless.ts';
-import { errorResponse, statusLine } from './proxy/replies.ts';
+import { errorResponse, type OwnAnswer, statusLine } from './proxy/replies.ts';
 import type { Proto, ReverseProxy } from './proxy.ts';
 import { parsePlainRequestHead } from './request-head.ts';
 import type { ResponseHead } from './upstream/response-head.ts';
@@ -328,7 +328,7 @@ class FrontConnection implements ClientSide {
     this.#socket.destroy();
   }
 
-  reply(status: number, reason: string): void {
+  reply(status: number, reason: string, own?: OwnAnswer): void {
     if (this.#socket.destroyed) {
       this.#done();
       return;
@@ -338,7 +338,7 @@ class FrontConnection implements ClientSide {
       return;
     }
     this.#committed = true;
-    this.#socket.write(errorResponse(status, reason, this.#closesAfterAnswer, httpDate));
+    this.#socket.write(errorResponse(status, reason, this.#closesAfterAnswer, httpDate, own));
     this.#done();
   }
 

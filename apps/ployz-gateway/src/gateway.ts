@@ -14,6 +14,7 @@ import {
 } from '@ployz/routing';
 import type { RoutingFeed } from '@ployz/types';
 import type { Logger } from 'pino';
+import type { AcmeFeed } from './acme.ts';
 import { type AdminAnswer, type AdminSources, adminAnswer, createAdminServer } from './admin.ts';
 import type { CertificateStore } from './certificates.ts';
 import type { GatewayConfig } from './config.ts';
@@ -35,6 +36,8 @@ export interface Gateway {
   readonly follower: Follower<RouteTable>;
   readonly proxy: ReverseProxy;
   readonly certificates: CertificateStore | null;
+  /** ACME certificates and challenge answers fed by ployzd (`--acme-dir`), null without. */
+  readonly acme: AcmeFeed | null;
   /** Stops accepting, waits for in-flight requests (up to the drain timeout), then closes. */
   close(): Promise<void>;
 }
@@ -227,7 +230,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     },
   });
   health.start();
+  let acme: AcmeFeed | null = null;
   const proxy = new ReverseProxy({
+    ...(config.acmeDir === undefined ? {} : { edge: { challenge: (token) => acme?.challenge(token) } }),
     table: () => follower.current(),
     metrics,
     machinesDown: health.down,
@@ -275,23 +280,38 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   let certificates: CertificateStore | null = null;
   let httpsServer: http2.Http2SecureServer | null = null;
   const sessions = new Set<http2.ServerHttp2Session>();
-  if (config.certDir !== undefined) {
+  if (config.certDir !== undefined || config.acmeDir !== undefined) {
     // TLS, HTTP/2 and the certificate store load only when HTTPS is on (RSS of a plain gateway).
-    const [{ CertificateStore }, { createSecureServer }] = await Promise.all([
+    const [{ CertificateStore }, { AcmeFeed, sniOver }, { createSecureServer }] = await Promise.all([
       import('./certificates.ts'),
+      import('./acme.ts'),
       import('node:http2'),
     ]);
-    certificates = new CertificateStore(config.certDir, (load) =>
-      log.info({ loaded: load.loaded, failed: load.failed }, 'certificates reloaded'),
-    );
-    const load = await certificates.load();
-    log.info({ dir: config.certDir, loaded: load.loaded, failed: load.failed }, 'certificates loaded');
-    certificates.watch();
+    const stores: CertificateStore[] = [];
+    if (config.certDir !== undefined) {
+      certificates = new CertificateStore(config.certDir, (load) =>
+        log.info({ loaded: load.loaded, failed: load.failed }, 'certificates reloaded'),
+      );
+      const load = await certificates.load();
+      log.info({ dir: config.certDir, loaded: load.loaded, failed: load.failed }, 'certificates loaded');
+      certificates.watch();
+      stores.push(certificates);
+    }
+    if (config.acmeDir !== undefined) {
+      const feed = new AcmeFeed(config.acmeDir, (load) =>
+        log.info({ loaded: load.loaded, failed: load.failed }, 'acme certificates reloaded'),
+      );
+      const load = await feed.load();
+      log.info({ dir: config.acmeDir, loaded: load.loaded, failed: load.failed }, 'acme certificates loaded');
+      feed.watch();
+      stores.push(feed.certificates);
+      acme = feed;
+    }
     httpsServer = createSecureServer(
       {
         allowHTTP1: true,
         handshakeTimeout: config.headersTimeoutMs,
-        SNICallback: certificates.sniCallback,
+        SNICallback: sniOver(stores),
         maxSessionMemory: 16,
         settings: { maxHeaderListSize: config.maxHeaderBytes },
         maxSendHeaderBlockLength: config.maxHeaderBytes * 4,
@@ -348,7 +368,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     metrics,
     inFlight: () => proxy.inFlight,
     pools: () => proxy.poolStats(),
-    certificates: () => certificates?.hostnames() ?? [],
+    certificates: () => [
+      ...new Set([...(certificates?.hostnames() ?? []), ...(acme?.certificates.hostnames() ?? [])]),
+    ],
     startedAt,
     version: deps.version ?? '0.0.0',
   };
@@ -389,6 +411,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       await follower.stop();
       if (feed instanceof LazyStoreFeed) await feed.close();
       certificates?.close();
+      acme?.close();
       await proxy.close();
       if (admin !== null) {
         admin.closeAllConnections();
@@ -407,6 +430,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     follower,
     proxy,
     certificates,
+    acme,
     close,
   };
 }

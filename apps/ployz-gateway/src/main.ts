@@ -33,7 +33,10 @@ async function main(): Promise<number> {
   // Replace-beside (start wait set) always runs a primary: it holds the admin listener that moves
   // from the alternate port to the admin port (docs/adr/0014-replace-beside.md).
   if ((workers > 1 || config.startWaitMs > 0) && slot === null) {
-    if (config.httpPort === 0 || (config.certDir !== undefined && config.httpsPort === 0)) {
+    if (
+      config.httpPort === 0 ||
+      ((config.certDir !== undefined || config.acmeDir !== undefined) && config.httpsPort === 0)
+    ) {
       process.stderr.write(
         'CONFIG_INVALID: --workers > 1 needs explicit serving ports (--http-port, --https-port not 0)\n',
       );

@@ -28,8 +28,15 @@ import {
   NodeClient,
   requestHead,
 } from './proxy/bodyless.ts';
-import { sendError } from './proxy/replies.ts';
-import { BAD_ESCAPE, CONNECT_REFUSED, NO_ROUTE, requestTarget, resolveRoute } from './proxy/resolve.ts';
+import { type OwnAnswer, sendError } from './proxy/replies.ts';
+import {
+  BAD_ESCAPE,
+  CONNECT_REFUSED,
+  type EdgeAnswers,
+  NO_ROUTE,
+  requestTarget,
+  resolveRoute,
+} from './proxy/resolve.ts';
 import { UpgradeClient } from './proxy/tunnel.ts';
 import { BodyExchange, type Undici, type WithBodyDeps } from './proxy/with-body.ts';
 import { type PlainRequestHead, plainRawHeaders } from './request-head.ts';
@@ -59,6 +66,8 @@ export interface ProxyOptions {
   connectionsPerBackend?: number;
   /** Machines marked down now (proxy/machine-health.ts): their backends are passed over. */
   machinesDown?: ReadonlySet<string>;
+  /** ACME challenge answers and https redirects on plain HTTP (acme.ts). */
+  edge?: EdgeAnswers;
 }
 
 /** Idle upstream keep-alive connections are closed after this (below node's 5 s server default). */
@@ -225,9 +234,9 @@ export class ReverseProxy {
       this.#reject(req, res, 400, NO_ROUTE, scan.invalid);
       return;
     }
-    const resolved = resolveRoute(table, scan.host, path);
+    const resolved = resolveRoute(table, scan.host, path, proto === 'http' ? this.#options.edge : undefined);
     if (!('route' in resolved)) {
-      this.#reject(req, res, resolved.status, resolved.label, resolved.reason);
+      this.#reject(req, res, resolved.status, resolved.label, resolved.reason, resolved.own);
       return;
     }
     const route = resolved.route;
@@ -283,10 +292,10 @@ export class ReverseProxy {
       host = scan.host ?? host;
       upstreamHead = requestHead(head.method, path, scan.headers);
     }
-    const resolved = resolveRoute(table, host, path);
+    const resolved = resolveRoute(table, host, path, proto === 'http' ? this.#options.edge : undefined);
     if (!('route' in resolved)) {
       metrics.request(resolved.label, resolved.status);
-      client.reply(resolved.status, resolved.reason);
+      client.reply(resolved.status, resolved.reason, resolved.own);
       return undefined;
     }
     const x = new LeanExchange(this.#bodyless, client, resolved.route, head.method, upstreamHead);
@@ -353,9 +362,16 @@ export class ReverseProxy {
     x.send();
   }
 
-  #reject(req: AnyRequest, res: AnyResponse, status: number, label: string, reason: string): void {
+  #reject(
+    req: AnyRequest,
+    res: AnyResponse,
+    status: number,
+    label: string,
+    reason: string,
+    own?: OwnAnswer,
+  ): void {
     this.#options.metrics.request(label, status);
     req.resume();
-    sendError(res, status, reason);
+    sendError(res, status, reason, false, own);
   }
 }

@@ -129,6 +129,7 @@ describe('the edge apps’ contracts', () => {
         'PLOYZ_GATEWAY_HTTP_PORT',
         'PLOYZ_GATEWAY_HTTPS_PORT',
         'PLOYZ_GATEWAY_CERT_DIR',
+        'PLOYZ_GATEWAY_ACME_DIR',
         'PLOYZ_GATEWAY_ADMIN_HOST',
         'PLOYZ_GATEWAY_ADMIN_PORT',
         'PLOYZ_GATEWAY_MAX_HEADER_BYTES',

@@ -256,6 +256,11 @@ export const GatewayEnv = defineEnvContract('ployz-gateway', {
   httpsPort: { env: 'PLOYZ_GATEWAY_HTTPS_PORT', schema: Port.default(443) },
   /** Directory of `<hostname>.crt` + `<hostname>.key` (PEM); HTTPS is served only when set. */
   certDir: { env: 'PLOYZ_GATEWAY_CERT_DIR', schema: Text.optional() },
+  /**
+   * What ployzd's ACME renewer feeds (docs/adr/0015-acme.md): `certs/<hostname>.crt|.key` and
+   * `challenges/<token>` (the HTTP-01 key authorization); enables HTTPS and the challenge answers.
+   */
+  acmeDir: { env: 'PLOYZ_GATEWAY_ACME_DIR', schema: Text.optional() },
   adminHost: { env: 'PLOYZ_GATEWAY_ADMIN_HOST', schema: Text.default('127.0.0.1') },
   adminPort: { env: 'PLOYZ_GATEWAY_ADMIN_PORT', schema: Port.default(GATEWAY_ADMIN_PORT) },
   maxHeaderBytes: {

@@ -57,6 +57,7 @@ export {
   type TunnelContext,
   type TunnelHandler,
 } from './api-server.ts';
+export * from './cert-commands.ts';
 export * from './components.ts';
 export * from './deploy-commands.ts';
 export * from './deploy-events.ts';

@@ -12,6 +12,10 @@ export interface HttpRouteView {
   readonly path: string;
   /** Port name on the instance (the manifest resolves every route to a declared port). */
   readonly port: string;
+  /** Certificates from the installation's ACME directory (`tls = "auto"`). */
+  readonly tlsAuto: boolean;
+  /** Plain HTTP is answered 308 to https. */
+  readonly httpsRedirect: boolean;
 }
 
 /** `api/` → `/api`, `` → `/`, `/a//b/` → `/a//b` (inner segments are kept as written). */
@@ -39,6 +43,8 @@ export function httpRoutesOf(spec: { readonly routes: readonly RouteSpec[] }): H
       hostnames: route.hostnames.map(normalizeHostname),
       path: normalizePathPrefix(route.path),
       port: route.port,
+      tlsAuto: route.tls === 'auto',
+      httpsRedirect: route.https_redirect === true,
     });
   }
   return out;

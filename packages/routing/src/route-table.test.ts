@@ -26,12 +26,25 @@ describe('route specs', () => {
         routes: [
           { kind: 'http', hostnames: ['A.Example.com.', '*.Apps.example.com'], path: '/api/', port: 'web' },
           { kind: 'tcp', listen: 5432, port: 'pg' },
-          { kind: 'http', hostnames: ['d.example.com'], path: '/', port: 'http' },
+          {
+            kind: 'http',
+            hostnames: ['d.example.com'],
+            path: '/',
+            port: 'http',
+            tls: 'auto',
+            https_redirect: true,
+          },
         ],
       }),
     ).toEqual([
-      { hostnames: ['a.example.com', '*.apps.example.com'], path: '/api', port: 'web' },
-      { hostnames: ['d.example.com'], path: '/', port: 'http' },
+      {
+        hostnames: ['a.example.com', '*.apps.example.com'],
+        path: '/api',
+        port: 'web',
+        tlsAuto: false,
+        httpsRedirect: false,
+      },
+      { hostnames: ['d.example.com'], path: '/', port: 'http', tlsAuto: true, httpsRedirect: true },
     ]);
     expect(httpRoutesOf({ routes: [] })).toEqual([]);
     expect(normalizePathPrefix('')).toBe('/');

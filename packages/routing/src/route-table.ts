@@ -22,6 +22,8 @@ export interface Route {
   readonly namespace: string;
   readonly service: string;
   readonly backends: readonly Backend[];
+  /** Plain HTTP is answered 308 to https (`https_redirect`); absent when not asked for. */
+  readonly httpsRedirect?: true;
 }
 
 /** Two services claiming the same host and path; the first (by namespace/service) wins. */
@@ -121,6 +123,7 @@ export function releaseRoutes(
         namespace: release.namespace,
         service: release.service,
         backends,
+        ...(spec.httpsRedirect ? { httpsRedirect: true as const } : {}),
       });
     }
   }

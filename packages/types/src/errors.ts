@@ -158,6 +158,12 @@ export const ERROR_CODES = {
     summary: 'the invite token was already used by another join; nothing was changed',
   },
   // Operations (ps, logs, exec, namespace)
+  // Automatic HTTPS (ACME)
+  ACME_ORDER_FAILED: {
+    kind: 'transient',
+    summary: 'the ACME directory did not issue a certificate (unreachable, challenge not validated, refused)',
+  },
+  CERT_UNKNOWN: { kind: 'user', summary: 'no route with tls = "auto" and no certificate for that hostname' },
   NAMESPACE_UNKNOWN: { kind: 'user', summary: 'no committed deploy of that namespace exists' },
   SERVICE_UNKNOWN: { kind: 'user', summary: 'the namespace has no committed service of that name' },
   NO_RUNNING_INSTANCE: {

@@ -166,6 +166,10 @@ export const HttpRouteInput = z.strictObject({
   hostnames: z.array(HostnameInput).min(1).max(100),
   path: RoutePathInput.optional(),
   port: PortRef.optional(),
+  /** `"auto"`: the installation's ACME directory issues and renews its certificates. */
+  tls: z.literal('auto').optional(),
+  /** Plain HTTP requests for these hostnames are answered 308 to https (needs HTTPS for them). */
+  https_redirect: z.boolean().optional(),
 });
 
 export const TcpRouteInput = z.strictObject({ listen: PortNumber, port: PortRef.optional() });

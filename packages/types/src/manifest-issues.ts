@@ -41,6 +41,7 @@ export const MANIFEST_ISSUE_CODES = {
   PORT_PROTOCOL_MISMATCH: 'an http or tcp route or check points at a udp port',
   ROUTE_DUPLICATE: 'two routes claim the same hostname and path, or the same tcp listen port',
   ROUTE_PORT_RESERVED: 'a tcp route listens on a port the gateway or DNS already uses',
+  TLS_AUTO_WILDCARD: 'a route with tls = "auto" names a wildcard hostname (HTTP-01 cannot issue those)',
   VOLUME_REF_UNKNOWN: 'a mount or phase names a volume that is not declared',
   VOLUME_SCOPE_CONFLICT: 'a single-scope volume backs a global or multi-replica service, or several services',
   MOUNT_TARGET_DUPLICATE: 'two mounts of one service have the same target',

@@ -64,6 +64,8 @@ function route(r: RouteInput, service: ServiceInput): RouteSpec {
       hostnames: r.http.hostnames.map((h) => h.toLowerCase()),
       path: normaliseRoutePath(r.http.path),
       port: portName(r.http.port, service),
+      ...(r.http.tls === undefined ? {} : { tls: r.http.tls }),
+      ...(r.http.https_redirect === true ? { https_redirect: true as const } : {}),
     };
   }
   const tcp = r.tcp ?? { listen: 0 };

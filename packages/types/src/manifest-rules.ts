@@ -133,6 +133,12 @@ export function checkManifestRules(input: CheckedInput): RawIssue[] {
         for (const [hi, host] of route.http.hostnames.entries()) {
           const claim = `${host.toLowerCase()} ${path}`;
           const where = `services[${si}].routes[${ri}].http.hostnames[${hi}]`;
+          if (route.http.tls === 'auto' && host.startsWith('*.'))
+            add(
+              'TLS_AUTO_WILDCARD',
+              [...routePath, 'hostnames', hi],
+              `${host} is a wildcard: ACME HTTP-01 cannot issue it; import its certificate instead`,
+            );
           const prior = httpClaims.get(claim);
           if (prior !== undefined) {
             add(

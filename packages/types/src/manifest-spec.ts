@@ -32,6 +32,13 @@ export const RouteSpec = z.discriminatedUnion('kind', [
     hostnames: z.array(z.string()).min(1),
     path: z.string().startsWith('/'),
     port: SpecPortName,
+    /**
+     * `auto`: certificates for its hostnames come from the installation's ACME directory.
+     * Omitted (never `undefined`) when not asked for, so older specs keep their revision ids.
+     */
+    tls: z.literal('auto').optional(),
+    /** Plain HTTP is answered 308 to https; omitted when false. */
+    https_redirect: z.literal(true).optional(),
   }),
   z.object({ kind: z.literal('tcp'), listen: PortNumber, port: SpecPortName }),
 ]);

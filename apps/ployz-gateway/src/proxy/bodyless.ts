@@ -13,7 +13,7 @@ import type { UpstreamError, UpstreamExchange, UpstreamHandler } from '../upstre
 import type { UpstreamPool } from '../upstream/pool.ts';
 import type { ResponseHead } from '../upstream/response-head.ts';
 import type { Balancer } from './balance.ts';
-import { sendError } from './replies.ts';
+import { type OwnAnswer, sendError } from './replies.ts';
 import { failureReply, INVALID_RESPONSE, isConnectFailure, isIdempotent, shouldRetry } from './retry.ts';
 
 /** The client half of a bodyless exchange: the proxy drives it; it never throws. */
@@ -32,7 +32,7 @@ export interface ClientSide {
   /** The upstream broke after the head was sent: cut the client connection. */
   abort(): void;
   /** The gateway's own short answer (`<status> <reason>`, replies.ts), e.g. 404, 502, 504. */
-  reply(status: number, reason: string): void;
+  reply(status: number, reason: string, own?: OwnAnswer): void;
 }
 
 /** What bodyless exchanges share: metrics, the balancer and the lean pool of each backend. */
@@ -195,7 +195,7 @@ export class NodeClient implements ClientSide {
   abort(): void {
     this.#res.destroy();
   }
-  reply(status: number, reason: string): void {
-    sendError(this.#res, status, reason);
+  reply(status: number, reason: string, own?: OwnAnswer): void {
+    sendError(this.#res, status, reason, false, own);
   }
 }

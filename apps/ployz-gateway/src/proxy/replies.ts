@@ -27,18 +27,29 @@ export function statusLine(status: number): string {
   return line;
 }
 
+/**
+ * An answer of the gateway's own that is no error (an ACME HTTP-01 key authorization, an https
+ * redirect): its body replaces `<status> <reason>`, its header fields are added.
+ */
+export interface OwnAnswer {
+  readonly body: string;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
 /** The one builder: the body and header fields of the gateway's answer. */
 function errorReply(
   status: number,
   reason: string,
   close: boolean,
   date: string | undefined,
+  own?: OwnAnswer,
 ): { body: string; headers: Record<string, string> } {
-  const body = `${status} ${reason}\n`;
+  const body = own?.body ?? `${status} ${reason}\n`;
   const headers: Record<string, string> = {
     'Content-Type': 'text/plain; charset=utf-8',
     'Content-Length': String(Buffer.byteLength(body)),
-    'X-Ployz-Gateway': 'error',
+    'X-Ployz-Gateway': own === undefined ? 'error' : 'answer',
+    ...own?.headers,
   };
   if (date !== undefined) headers.Date = date;
   if (close) headers.Connection = 'close';
@@ -49,8 +60,14 @@ function errorReply(
  * The gateway's answer as HTTP/1.1 bytes. `close`: the connection closes after it. `date`: the
  * `Date` value (the fast path keeps one, refreshed every second).
  */
-export function errorResponse(status: number, reason: string, close: boolean, date: string): string {
-  const { body, headers } = errorReply(status, reason, close, date);
+export function errorResponse(
+  status: number,
+  reason: string,
+  close: boolean,
+  date: string,
+  own?: OwnAnswer,
+): string {
+  const { body, headers } = errorReply(status, reason, close, date, own);
   let out = statusLine(status);
   for (const name in headers) out += `${name}: ${headers[name]}\r\n`;
   return `${out}\r\n${body}`;
@@ -70,13 +87,14 @@ export function sendError(
   status: number,
   reason: string,
   close = false,
+  own?: OwnAnswer,
 ): void {
   if (res.destroyed) return;
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const { body, headers } = errorReply(status, reason, close && !('stream' in res), undefined);
+  const { body, headers } = errorReply(status, reason, close && !('stream' in res), undefined, own);
   (res as http.ServerResponse).writeHead(status, headers);
   res.end(body);
 }

@@ -6,6 +6,7 @@
  */
 import { matchRoute, normalizeRequestHost, type Route, type RouteTable } from '@ployz/routing';
 import { isValidHost, normalizeTarget } from '../request-target.ts';
+import type { OwnAnswer } from './replies.ts';
 
 /** The metrics label of a request no route took. */
 export const NO_ROUTE = 'none';
@@ -21,7 +22,17 @@ export interface Refusal {
   status: number;
   label: string;
   reason: string;
+  /** Not an error: the gateway's own answer (an ACME challenge, an https redirect). */
+  own?: OwnAnswer;
 }
+
+/** Answers the gateway gives on plain HTTP before routing (apps/ployz-gateway/src/acme.ts). */
+export interface EdgeAnswers {
+  /** The HTTP-01 key authorization for `token`, if ployzd fed one. */
+  challenge(token: string): string | undefined;
+}
+
+const CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
 
 export type Resolved = { route: Route } | Refusal;
 
@@ -58,12 +69,34 @@ export function requestTarget(req: {
   return { path, rawHeaders };
 }
 
-/** The route for a Host header and a canonical path: 400, 404, or 503 without a routable backend. */
-export function resolveRoute(table: RouteTable, hostHeader: string | undefined, path: string): Resolved {
+/**
+ * The route for a Host header and a canonical path: 400, 404, or 503 without a routable backend.
+ * With `edge` (plain HTTP only): a known ACME challenge token is answered with its key
+ * authorization, and a route asking `https_redirect` with a 308 to the same host and path.
+ */
+export function resolveRoute(
+  table: RouteTable,
+  hostHeader: string | undefined,
+  path: string,
+  edge?: EdgeAnswers,
+): Resolved {
   if (hostHeader !== undefined && !isValidHost(hostHeader))
     return { status: 400, label: NO_ROUTE, reason: 'malformed Host' };
-  const route = matchRoute(table, normalizeRequestHost(hostHeader), path);
+  const host = normalizeRequestHost(hostHeader);
+  if (edge !== undefined && path.startsWith(CHALLENGE_PREFIX)) {
+    const answer = edge.challenge(path.slice(CHALLENGE_PREFIX.length));
+    if (answer !== undefined)
+      return { status: 200, label: NO_ROUTE, reason: 'acme challenge', own: { body: answer, headers: {} } };
+  }
+  const route = matchRoute(table, host, path);
   if (route === undefined) return { status: 404, label: NO_ROUTE, reason: 'no route for this host and path' };
+  if (edge !== undefined && route.httpsRedirect === true && host !== undefined)
+    return {
+      status: 308,
+      label: route.id,
+      reason: 'https only',
+      own: { body: '', headers: { Location: `https://${host}${path}` } },
+    };
   if (route.backends.length === 0)
     return {
       status: 503,

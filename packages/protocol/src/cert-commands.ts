@@ -1,0 +1,36 @@
+/**
+ * `ployzctl cert ls|show <host>`: the certificates of routes with `tls = "auto"` (ACME), as
+ * ployzd's renewer keeps them (docs/adr/0015-acme.md).
+ */
+import { z } from 'zod';
+
+export const CertificateState = z.enum(['pending', 'valid', 'failing']);
+
+export const CertificateView = z.looseObject({
+  hostname: z.string(),
+  /** A committed route asks for it now (false: kept from a route that went). */
+  wanted: z.boolean(),
+  /** pending: never issued yet; valid: the last order succeeded; failing: it did not. */
+  state: CertificateState,
+  serial: z.string().nullable(),
+  not_before: z.string().nullable(),
+  not_after: z.string().nullable(),
+  /** Two thirds of its lifetime. */
+  renew_at: z.string().nullable(),
+  issued_at: z.string().nullable(),
+  directory_url: z.string().nullable(),
+  failures: z.number().int(),
+  last_error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  last_attempt_at: z.string().nullable(),
+  next_attempt_at: z.string().nullable(),
+  renewer: z.string().nullable(),
+});
+export type CertificateView = z.infer<typeof CertificateView>;
+
+export const CertificateList = z.looseObject({
+  directory_url: z.string(),
+  certificates: z.array(CertificateView),
+});
+export type CertificateList = z.infer<typeof CertificateList>;
+
+export const CertificateShowQuery = z.object({ hostname: z.string().min(1).max(253) });
