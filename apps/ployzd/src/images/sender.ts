@@ -133,6 +133,7 @@ export class ImageSender {
           },
         },
       );
+      const streamed = performance.now();
       const closed = await this.#client.call(
         machine,
         IMAGE_RPC.close,
@@ -140,7 +141,13 @@ export class ImageSender {
         { timeoutMs: this.#closeTimeoutMs },
       );
       const seconds = (performance.now() - started) / 1000;
-      emit({ ...base, action: 'loaded', bytes: closed.bytes, detail: rateLine(closed.bytes, seconds) });
+      const split = `${((streamed - started) / 1000).toFixed(1)} s streaming, ${((performance.now() - streamed) / 1000).toFixed(1)} s docker load`;
+      emit({
+        ...base,
+        action: 'loaded',
+        bytes: closed.bytes,
+        detail: `${rateLine(closed.bytes, seconds)}: ${split}`,
+      });
       return { present: false, bytes: closed.bytes, seconds };
     } catch (error) {
       source?.destroy();
