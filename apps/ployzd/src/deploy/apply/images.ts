@@ -3,7 +3,7 @@
  * candidate, whether it holds each image it starts by the coordinator's id (preview and step 3),
  * and step 3 sends the missing ones from the coordinator over the mesh — after the probe and the
  * re-plan, before the applying status (step 4), so a transfer that breaks off fails the deploy
- * with nothing of it written (docs/adr/0015-images-over-the-mesh.md).
+ * with nothing of it written (docs/adr/0016-images-over-the-mesh.md).
  */
 import type { ImagePlan } from '@ployz/protocol';
 import { PloyzError, toErrorBody } from '@ployz/types';
