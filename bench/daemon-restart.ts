@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { freePort } from '@ployz/testkit';
 import { Agent, Client, request } from 'undici';
-import { httpLoop } from '../e2e/test/beside-load.ts';
+import { httpLoop, waitServing } from '../e2e/test/beside-load.ts';
 import { DaemonHarness } from '../e2e/test/daemon-harness.ts';
 import { DeployHarness, helloManifest } from '../e2e/test/deploy-harness.ts';
 import { RestartRig, TENANTS, tally, type Window } from '../e2e/test/restart-harness.ts';
@@ -319,6 +319,7 @@ async function besideRow(): Promise<number> {
   const deployed = await d.deploy(await d.write('v1.toml', helloManifest({ version: 'v1', host: d.host })));
   if (deployed.code !== 0) throw new Error(`deploy failed: ${JSON.stringify(deployed.last)}`);
   const target = { host: '127.0.0.1', port: h.gatewayPort, hostHeader: d.host, expect: '(version v1)' };
+  await waitServing(target);
   const loops = [httpLoop(target, true), httpLoop(target, false)];
   const replaceMs: number[] = [];
   let beside = 0;

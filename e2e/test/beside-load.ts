@@ -62,6 +62,24 @@ export function httpLoop(
   };
 }
 
+/**
+ * Resolves once the gateway answers `target` with its body: a first gateway binds only after its
+ * first table (up to its start wait), so a loop started earlier counts its start as failures.
+ */
+export async function waitServing(
+  target: { host: string; port: number; hostHeader: string; expect: string },
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await gatewayGet({ ...target, path: '/', timeoutMs: 2000 }).catch(() => null);
+    if (r?.status === 200 && r.body.includes(target.expect)) return;
+    if (Date.now() > deadline)
+      throw new Error(`the gateway never served ${target.hostHeader}: ${JSON.stringify(r)}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
 /** A query for `name` A IN, id 0x5a5a, RD. */
 function query(name: string): Buffer {
   const labels = name.split('.').filter(Boolean);

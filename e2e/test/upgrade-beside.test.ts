@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { dnsLoop, httpLoop, type Loop } from './beside-load.ts';
+import { dnsLoop, httpLoop, type Loop, waitServing } from './beside-load.ts';
 import { DaemonHarness, docker, type StatusJson } from './daemon-harness.ts';
 import { DeployHarness, helloManifest } from './deploy-harness.ts';
 
@@ -42,6 +42,7 @@ describe('replace-beside: gateway and dns upgrades under load (real dockerd)', (
     const r = await d.deploy(await d.write('v1.toml', helloManifest({ version: 'v1', host: d.host })));
     expect(r.code, JSON.stringify(r.last)).toBe(0);
     const target = { host: '127.0.0.1', port: h.gatewayPort, hostHeader: d.host, expect: '(version v1)' };
+    await waitServing(target);
     const dnsHost = `${h.subnet.split('.').slice(0, 3).join('.')}.2`;
     const loops: Record<string, Loop> = {
       keepAlive: httpLoop(target, true),
@@ -75,6 +76,9 @@ describe('replace-beside: gateway and dns upgrades under load (real dockerd)', (
       const gw = component(s2, 'gateway');
       expect(gw).toMatchObject({ state: 'recreated', reason: 'config_drift', image_id: image, skew: null });
       expect(gw.version).toBe(`beside-${h.id}`);
+      expect(await h.human('status')).toMatch(
+        new RegExp(`gateway\\s+recreated\\s+config_drift.*beside-${h.id}`),
+      );
 
       // 3. A dns config change.
       h.componentEnv = { ...h.componentEnv, dns: { PLOYZ_LOG_LEVEL: 'debug' } };
@@ -98,11 +102,13 @@ describe('replace-beside: gateway and dns upgrades under load (real dockerd)', (
       expect(ids[`${h.prefix}gateway`]).toBeDefined();
       await h.start();
       const s4 = await h.settledStatus();
-      expect(h.logs.join('')).toMatch(/replacement_resumed/);
-      expect(component(s4, 'gateway').state).toBe('adopted');
+      // Killed after `.next` started: it is finished (resumed); killed between create and start:
+      // it is removed and the replacement done again, beside. Either way one gateway, no `.next`.
+      expect(h.logs.join('')).toMatch(/replacement_(resumed|abandoned)/);
+      expect(['adopted', 'recreated']).toContain(component(s4, 'gateway').state);
       const after = await h.containerIds();
       expect(after[next]).toBeUndefined();
-      expect(after[`${h.prefix}gateway`]?.slice(0, 12)).toBe(ids[next]?.slice(0, 12));
+      expect(after[`${h.prefix}gateway`]).toBeDefined();
       // Networking and nats never moved.
       for (const c of ['networking', 'nats'])
         expect(after[`${h.prefix}${c}`]).toBe(before[`${h.prefix}${c}`]);

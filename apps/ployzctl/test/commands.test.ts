@@ -53,6 +53,10 @@ const status = {
       since: new Date().toISOString(),
       running: true,
       health: 'healthy',
+      image_id: `sha256:${'c'.repeat(64)}`,
+      version: '0.2.0',
+      expected_image_id: `sha256:${'d'.repeat(64)}`,
+      skew: `runs image ${'c'.repeat(12)}, this ployzd expects ${'d'.repeat(12)}`,
     },
   ],
   nats: {
@@ -316,7 +320,10 @@ describe('ployzctl', () => {
     expect(r.stdout).toMatch(/machine: m1\s+installation local\s+region eu/);
     expect(r.stdout).toMatch(/subnet 10\.210\.7\.0\/24/);
     expect(r.stdout).toMatch(
-      /gateway\s+recreated\s+config_drift\s+\d+s ago\s+bbbbbbbbbbbb\s+config hash 1 != expected 2/,
+      /gateway\s+recreated\s+config_drift\s+\d+s ago\s+bbbbbbbbbbbb\s+0\.2\.0\s+config hash 1 != expected 2/,
+    );
+    expect(r.stdout).toContain(
+      `version skew: gateway runs image ${'c'.repeat(12)}, this ployzd expects ${'d'.repeat(12)}`,
     );
     expect(r.stdout).toMatch(/networking\s+adopted\s+-/);
     expect(r.stdout).toMatch(/nats: connected nats:\/\/10\.210\.7\.2:4222/);

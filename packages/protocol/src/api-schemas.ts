@@ -43,6 +43,11 @@ export const ComponentStatusView = z.looseObject({
   since: z.string().nullable(),
   running: z.boolean(),
   health: z.string(),
+  /** The image it runs and that image's version label; what this ployzd expects; set when they differ. */
+  image_id: z.string().nullable().optional(),
+  version: z.string().nullable().optional(),
+  expected_image_id: z.string().nullable().optional(),
+  skew: z.string().nullable().optional(),
 });
 export type ComponentStatusView = z.infer<typeof ComponentStatusView>;
 

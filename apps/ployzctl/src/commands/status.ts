@@ -12,7 +12,7 @@ function ago(iso: string | null | undefined): string {
 
 export default class Status extends DaemonCommand {
   static override description =
-    'Show this machine: data-plane components (adopted / created / recreated / missing / unhealthy, why, since when), NATS connectivity, identity and subnet, and route conflicts between committed releases.';
+    'Show this machine: data-plane components (adopted / created / recreated / missing / unhealthy, why, since when, the version each runs and any skew from what this ployzd expects), NATS connectivity, identity and subnet, and route conflicts between committed releases.';
   static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json'];
 
   async run(): Promise<StatusView> {
@@ -49,9 +49,10 @@ export default class Status extends DaemonCommand {
       c.reason ?? '-',
       ago(c.since),
       c.container_id?.slice(0, 12) ?? '-',
+      c.version ?? c.image_id?.replace(/^sha256:/, '').slice(0, 12) ?? '-',
       c.detail ?? '',
     ]);
-    const head = ['COMPONENT', 'STATE', 'REASON', 'SINCE', 'CONTAINER', 'DETAIL'];
+    const head = ['COMPONENT', 'STATE', 'REASON', 'SINCE', 'CONTAINER', 'VERSION', 'DETAIL'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
     const line = (r: string[]) =>
       r
@@ -60,6 +61,7 @@ export default class Status extends DaemonCommand {
         .trimEnd();
     this.log(line(head));
     for (const r of rows) this.log(line(r));
+    for (const c of s.components) if (c.skew) this.log(`version skew: ${c.component} ${c.skew}`);
     if (s.nats) {
       const rtt = s.nats.rtt_ms === null ? '' : ` rtt ${s.nats.rtt_ms} ms`;
       const err = s.nats.last_error ? ` (last error: ${s.nats.last_error})` : '';
