@@ -73,7 +73,7 @@ export class ImageSender {
   }
 
   /** Whether `machine` holds the image (by id when given); RPC errors are thrown. */
-  has(machine: string, image: string, imageId: string | null, timeoutMs = 5000): Promise<ImageHasResult> {
+  has(machine: string, image: string, imageId: string | null, timeoutMs = 2000): Promise<ImageHasResult> {
     return this.#client.call(machine, IMAGE_RPC.has, { machine, image, image_id: imageId }, { timeoutMs });
   }
 
