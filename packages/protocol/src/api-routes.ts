@@ -35,6 +35,7 @@ import {
   RollbackRequest,
   StatusView,
 } from './api-schemas.ts';
+import { ImageEvent, ImagePushRequest, ImagePushResult } from './image-commands.ts';
 import {
   LogsEnd,
   LogsEntry,
@@ -44,7 +45,6 @@ import {
   PsQuery,
   PsView,
 } from './ops-commands.ts';
-import { ImageEvent, ImagePushRequest, ImagePushResult } from './image-commands.ts';
 import { VolumeList, VolumeListQuery, VolumeShowQuery, VolumeShowView } from './volume-commands.ts';
 
 export interface RouteSpec {
