@@ -39,6 +39,17 @@ interface Answer {
   from: string;
 }
 
+/** One GET of hello through `m`'s gateway; a failure is status 0 with its message as the body. */
+function askGateway(m: Machine, timeoutMs: number): Promise<{ status: number; body: string }> {
+  return gatewayGet({
+    host: m.host.address,
+    port: m.h.gatewayPort,
+    path: '/',
+    hostHeader: HOST,
+    timeoutMs,
+  }).catch((e: Error) => ({ status: 0, body: e.message }));
+}
+
 /** A closed request loop (`concurrency` clients) on `m`'s gateway until stopped. */
 function requestLoop(m: Machine, concurrency = 4) {
   const answers: Answer[] = [];
@@ -47,13 +58,7 @@ function requestLoop(m: Machine, concurrency = 4) {
   const clients = Array.from({ length: concurrency }, async () => {
     while (running) {
       const at = Date.now() - started;
-      const r = await gatewayGet({
-        host: m.host.address,
-        port: m.h.gatewayPort,
-        path: '/',
-        hostHeader: HOST,
-        timeoutMs: 10_000,
-      }).catch((e: Error) => ({ status: 0, body: e.message }));
+      const r = await askGateway(m, 10_000);
       const from = answerFrom(r.body);
       answers.push({ at, ok: r.status === 200 && from !== undefined, from: from ?? `${r.status} ${r.body}` });
     }
@@ -199,13 +204,7 @@ describe.skipIf(!isRoot)('faults on a three-machine fleet under load', () => {
     // m3's instance answers through m1's gateway again.
     const onM3Now = new Set(await hostnamesOn(m3));
     await until("m1's gateway reaches m3's instance", 30_000, async () => {
-      const r = await gatewayGet({
-        host: m1.host.address,
-        port: m1.h.gatewayPort,
-        path: '/',
-        hostHeader: HOST,
-        timeoutMs: 5000,
-      }).catch(() => ({ status: 0, body: '' }));
+      const r = await askGateway(m1, 5000);
       const from = answerFrom(r.body);
       return from !== undefined && onM3Now.has(from) ? true : null;
     });

@@ -25,6 +25,7 @@ import {
   listed,
   listing,
   type Machine,
+  machinesAnswering,
   records,
   startMachine,
   startPloyzd,
@@ -224,19 +225,11 @@ describe.skipIf(!isRoot)('join with invites: three netns machines, real ployzd o
     }
     // Each machine's gateway routes to instances on all three (answers name their container).
     for (const m of [m1, m2, m3]) {
-      const seen = new Set<string>();
-      for (let i = 0; i < 60 && seen.size < 3; i++) {
-        const r = await gatewayGet({
-          host: m.host.address,
-          port: m.h.gatewayPort,
-          path: '/',
-          hostHeader: host,
-          timeoutMs: 5000,
-        }).catch(() => ({ status: 0, body: '' }));
-        const from = /\) from (\S+)\s*$/.exec(r.body)?.[1];
-        if (r.status === 200 && from !== undefined) seen.add(hostnames.get(from) ?? `unknown ${from}`);
-      }
-      expect([...seen].sort(), `${m.name}'s gateway\n${logs()}`).toEqual(['m1', 'm2', 'm3']);
+      expect(await machinesAnswering(m, host, hostnames, 3), `${m.name}'s gateway\n${logs()}`).toEqual([
+        'm1',
+        'm2',
+        'm3',
+      ]);
     }
     // From the instance on m3, its service's short name resolves (ployz-dns on m3, by source IP)
     // to the three instances' addresses, one per machine's /24, and each answers across wg0.

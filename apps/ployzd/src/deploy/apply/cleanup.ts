@@ -39,8 +39,12 @@ export async function drainAndRemove(run: DeployRun, plan: DeployPlan): Promise<
   if (draining.length === 0) return;
   await run.engine.clock.sleep(run.engine.drainMs ?? DEFAULT_DRAIN_MS);
   const errors: unknown[] = [];
-  const unreachable = draining.filter((rec) => run.unavailable.has(rec.machine));
-  for (const rec of unreachable) {
+  const reachable: InstanceRecord[] = [];
+  for (const rec of draining) {
+    if (!run.unavailable.has(rec.machine)) {
+      reachable.push(rec);
+      continue;
+    }
     run.emit({
       type: 'warning',
       message:
@@ -49,17 +53,15 @@ export async function drainAndRemove(run: DeployRun, plan: DeployPlan): Promise<
     });
   }
   await Promise.all(
-    draining
-      .filter((rec) => !run.unavailable.has(rec.machine))
-      .map(async (rec) => {
-        try {
-          const grace = run.specs.get(rec.service)?.stop_grace_ms ?? DEFAULT_STOP_GRACE_MS;
-          await removeInstance(run.engine, rec, grace, run.deployId);
-          run.emit(instanceEvent('removed', rec, run.now()));
-        } catch (err) {
-          errors.push(err);
-        }
-      }),
+    reachable.map(async (rec) => {
+      try {
+        const grace = run.specs.get(rec.service)?.stop_grace_ms ?? DEFAULT_STOP_GRACE_MS;
+        await removeInstance(run.engine, rec, grace, run.deployId);
+        run.emit(instanceEvent('removed', rec, run.now()));
+      } catch (err) {
+        errors.push(err);
+      }
+    }),
   );
   if (errors.length > 0) {
     throw new PloyzError(
