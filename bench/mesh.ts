@@ -40,7 +40,8 @@ const SECONDS = Number(process.env.MESH_BENCH_SECONDS ?? 4);
 const ROUNDS = Number(process.env.MESH_BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.MESH_BENCH_CONNECTIONS ?? 32);
 const FLEET = process.env.MESH_BENCH_FLEET ?? '8';
-const STATE = `/run/ployz-fleet-${FLEET}`;
+const STATE =
+  process.env.PLOYZ_FLEET_DIR ?? (FLEET === '0' ? '/run/ployz-fleet' : `/run/ployz-fleet-${FLEET}`);
 const PORT = 8080;
 const HOST_PORT = 8081;
 const HOSTNAME = 'mesh-bench.localhost';
