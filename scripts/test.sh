@@ -100,7 +100,13 @@ run_vitest() {
       for (const f of r.testResults) {
         const file = f.name.startsWith(root) ? f.name.slice(root.length) : f.name;
         if (f.status === "failed" && f.assertionResults.length === 0) console.log(`${file}: ${(f.message || "failed to load").split("\n")[0]}`);
-        for (const a of f.assertionResults) if (a.status === "failed") console.log(`${file} > ${a.fullName}`);
+        for (const a of f.assertionResults) {
+          if (a.status !== "failed") continue;
+          console.log(`${file} > ${a.fullName}`);
+          // The first lines of the first failure, so a CI tail says why, not only what.
+          const why = (a.failureMessages?.[0] ?? "").split("\n").filter((l) => l.trim()).slice(0, 3);
+          for (const l of why) console.log(`      ${l.trim().slice(0, 200)}`);
+        }
       }
     ' 2>/dev/null)
     rm -f "$report"
