@@ -43,7 +43,7 @@ async function expectTargetEqualsSource(source: NatsConnection, target: NatsConn
     const a = await src.commits.list(ns);
     expect(a).toHaveLength(COMMITS / 2);
     await expect
-      .poll(async () => (await dst.commits.list(ns)).map((c) => [c.seq, c.commit.id]), { timeout: 5000 })
+      .poll(async () => (await dst.commits.list(ns)).map((c) => [c.seq, c.commit.id]), { timeout: 15_000 })
       .toEqual(a.map((c) => [c.seq, c.commit.id]));
   }
   expect(await dst.commits.lastSeq()).toBe(COMMITS);
@@ -62,11 +62,13 @@ async function expectTargetEqualsSource(source: NatsConnection, target: NatsConn
   }
   expect(followed).toEqual([COMMITS * 2 - 2, COMMITS * 2 - 1, COMMITS * 2]);
   // KV: latest values, tombstones.
-  await expect.poll(async () => (await dst.machines.list()).map((m) => m.key).sort()).toEqual(['m1', 'm2']);
+  await expect
+    .poll(async () => (await dst.machines.list()).map((m) => m.key).sort(), { timeout: 15_000 })
+    .toEqual(['m1', 'm2']);
   expect(await dst.machines.get('m3')).toBeNull();
   expect((await dst.deployStatus.get('dep-7'))?.value.state).toBe('committed');
   const instances = (await src.instances.list()).length;
-  await expect.poll(async () => (await dst.instances.list()).length).toBe(instances);
+  await expect.poll(async () => (await dst.instances.list()).length, { timeout: 15_000 }).toBe(instances);
   expect((await dst.leases.holder(dst.deployLockKey('shop')))?.owner).toBe('a');
   expect(await dst.leases.holder(dst.deployLockKey('blog'))).toBeNull();
   // Every asset at R3 with a leader, and the copy is writable as a store.

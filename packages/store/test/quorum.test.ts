@@ -32,7 +32,15 @@ describe('STORE_NO_QUORUM', () => {
   it('two of three servers down: writes refused quickly, nothing half-written; back without a manual step', async () => {
     await using cluster = await startNatsCluster();
     const nc = await connect({ servers: cluster.urls, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
-    const store = await Store.fromConnection(nc, { ...SCOPE, replicas: 3, requestTimeoutMs: 3000 });
+    // The assets are created at R3 with the default request timeout (on a loaded machine an R3
+    // stream's creation waits for its group's election), then written through a 3 s timeout.
+    await Store.fromConnection(nc, { ...SCOPE, replicas: 3 });
+    const store = await Store.fromConnection(nc, {
+      ...SCOPE,
+      replicas: 3,
+      requestTimeoutMs: 3000,
+      ensure: false,
+    });
     try {
       await store.commits.append(commit('dep-0.final', { deploy_id: 'dep-0' }));
       // One server down: still a quorum, writes go on.
@@ -56,7 +64,8 @@ describe('STORE_NO_QUORUM', () => {
       for (const [what, r] of Object.entries(results)) {
         expect(r.code, what).toBe('STORE_NO_QUORUM');
         expect(['not_written', 'unknown'], what).toContain(r.outcome);
-        expect(r.ms, what).toBeLessThan(5000);
+        // Bounded by the request timeout (3 s) plus one quorum probe (1 s), with slack for load.
+        expect(r.ms, what).toBeLessThan(6000);
       }
 
       await Promise.all([a?.restart(), b?.restart()]);

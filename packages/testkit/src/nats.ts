@@ -128,7 +128,12 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
     child = undefined;
   };
 
-  await launch();
+  try {
+    await launch();
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   const server: NatsServer = {
     url: `nats://127.0.0.1:${port}`,
     port,
@@ -172,10 +177,7 @@ export async function startNatsCluster(
 ): Promise<NatsCluster> {
   const size = options.size ?? 3;
   const name = options.name ?? 'ployz-test';
-  const routes = await Promise.all(Array.from({ length: size }, () => freePort()));
-  const servers = await Promise.all(
-    routes.map((port, i) => startNats({ serverName: `s${i + 1}`, cluster: { name, port, routes } })),
-  );
+  const servers = await startMembers(size, name);
   const cluster: NatsCluster = {
     servers,
     urls: servers.map((s) => s.url),
@@ -193,6 +195,26 @@ export async function startNatsCluster(
     throw err;
   }
   return cluster;
+}
+
+/**
+ * Starts the members on fresh ports. A port picked free can be taken by another process before
+ * its server binds it (tests run in parallel): then that member exits before listening, the
+ * others are stopped, and the cluster is tried again on new ports (three attempts).
+ */
+async function startMembers(size: number, name: string): Promise<NatsServer[]> {
+  for (let attempt = 1; ; attempt++) {
+    const routes = await Promise.all(Array.from({ length: size }, () => freePort()));
+    const started = await Promise.allSettled(
+      routes.map((port, i) => startNats({ serverName: `s${i + 1}`, cluster: { name, port, routes } })),
+    );
+    const servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    if (servers.length === size) return servers;
+    await Promise.all(servers.map((s) => s.stop()));
+    const failure = started.find((r) => r.status === 'rejected');
+    if (attempt === 3)
+      throw failure?.status === 'rejected' ? failure.reason : new Error('cluster start failed');
+  }
 }
 
 /** Polls each member's monitoring-free JetStream API until one reports a meta leader. */
