@@ -13,7 +13,8 @@ command -v dpkg-query >/dev/null || die "this is not a Debian-like system (no dp
 
 # 1. Debian packages.
 PACKAGES=(docker.io nats-server wireguard-go wireguard-tools iproute2 iptables btrfs-progs zfs-fuse
-  debootstrap dnsutils iputils-ping curl ca-certificates procps psmisc util-linux pebble openssl)
+  debootstrap dnsutils iputils-ping curl ca-certificates procps psmisc util-linux pebble openssl
+  docker-registry)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,193 @@
+/**
+ * A real image registry — Debian's `docker-registry` (CNCF Distribution 2.8) — on a free loopback
+ * port with its own config and storage in a temp dir, as a disposable fixture:
+ *
+ *   await using registry = await startRegistry();
+ *   // docker tag ployz/hello:latest ${registry.host}/ployz/hello:1 && docker push …
+ *
+ * dockerd treats registries on 127.0.0.0/8 as insecure-allowed, so a push or pull to
+ * `127.0.0.1:PORT/…` works over plain HTTP with no daemon configuration. A dockerd in another
+ * network namespace reaches it only through an address routed to this one (`listen`).
+ *
+ * `stop()`/dispose kills the process and removes the directory. `kill()` sends SIGKILL and keeps
+ * the storage so `restart()` brings the same registry back on the same port with its blobs.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './nats.ts';
+
+export interface Registry extends AsyncDisposable {
+  /** `http://HOST:PORT` */
+  readonly url: string;
+  /** `HOST:PORT` — the prefix of an image reference (`${host}/ployz/gateway:0.1.0`). */
+  readonly host: string;
+  readonly port: number;
+  readonly dir: string;
+  readonly storageDir: string;
+  readonly pid: number | undefined;
+  /** SIGKILL, keeping the storage directory. */
+  kill(): Promise<void>;
+  /** Start again on the same address and storage. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface RegistryOptions {
+  /** Listen address (default 127.0.0.1). */
+  listen?: string;
+  /** Port (default: a free one). */
+  port?: number;
+  binary?: string;
+  readyTimeoutMs?: number;
+}
+
+/** GET `url`: the status, headers and body (text), or undefined when nothing answers. */
+export async function httpGet(
+  url: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+): Promise<
+  { status: number; headers: Record<string, string | string[] | undefined>; body: string } | undefined
+> {
+  return new Promise((resolve) => {
+    const req = request(url, { method, headers, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        body += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('error', () => resolve(undefined));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+    req.end();
+  });
+}
+
+export async function startRegistry(options: RegistryOptions = {}): Promise<Registry> {
+  const dir = await mkdtemp(join(tmpdir(), 'ployz-registry-'));
+  const storageDir = join(dir, 'storage');
+  const listen = options.listen ?? '127.0.0.1';
+  const binary = options.binary ?? 'docker-registry';
+  const readyTimeoutMs = options.readyTimeoutMs ?? 15_000;
+  let port = options.port ?? 0;
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+
+  const launch = async () => {
+    if (port === 0) port = await freePort();
+    await mkdir(storageDir, { recursive: true });
+    const conf = join(dir, 'config.yml');
+    await writeFile(
+      conf,
+      [
+        'version: 0.1',
+        'log:',
+        '  level: warn',
+        'storage:',
+        '  filesystem:',
+        `    rootdirectory: ${storageDir}`,
+        '  delete:',
+        '    enabled: true',
+        'http:',
+        `  addr: ${listen}:${port}`,
+        '',
+      ].join('\n'),
+    );
+    const proc = spawn(binary, ['serve', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    proc.stderr?.on('data', (b: Buffer) => {
+      stderr = (stderr + b.toString()).slice(-4000);
+    });
+    exited = new Promise((resolve) => proc.once('exit', () => resolve()));
+    const failed = new Promise<never>((_, reject) => {
+      proc.once('error', (err) =>
+        reject(
+          new Error(
+            `${binary} did not start (${err.message}); install Debian's docker-registry (scripts/setup.sh)`,
+          ),
+        ),
+      );
+      proc.once('exit', (code) =>
+        reject(new Error(`${binary} exited (${code}) before answering GET /v2/: ${stderr}`)),
+      );
+    });
+    failed.catch(() => {});
+    const ready = (async () => {
+      const deadline = Date.now() + readyTimeoutMs;
+      for (;;) {
+        const res = await httpGet(`http://${listen}:${port}/v2/`);
+        if (res?.status === 200) return;
+        if (Date.now() > deadline)
+          throw new Error(
+            `${binary} on ${listen}:${port} did not answer GET /v2/ within ${readyTimeoutMs} ms`,
+          );
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    try {
+      await Promise.race([ready, failed]);
+    } catch (err) {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGKILL');
+        await exited;
+      }
+      throw err;
+    }
+    child = proc;
+  };
+
+  const kill = async () => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    child = undefined;
+  };
+
+  // A port picked free can be taken before the registry binds it (tests run in parallel): try
+  // again on a new one, unless the caller chose the port.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await launch();
+      break;
+    } catch (err) {
+      if (options.port !== undefined || attempt === 3) {
+        await rm(dir, { recursive: true, force: true });
+        throw err;
+      }
+      port = 0;
+    }
+  }
+
+  const registry: Registry = {
+    url: `http://${listen}:${port}`,
+    host: `${listen}:${port}`,
+    port,
+    dir,
+    storageDir,
+    get pid() {
+      return child?.pid;
+    },
+    kill,
+    restart: launch,
+    async stop() {
+      if (child && child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child?.kill('SIGKILL'), 3000);
+        await exited;
+        clearTimeout(timer);
+      }
+      child = undefined;
+      await rm(dir, { recursive: true, force: true });
+    },
+    [Symbol.asyncDispose]() {
+      return registry.stop();
+    },
+  };
+  return registry;
+}
