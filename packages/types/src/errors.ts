@@ -94,6 +94,16 @@ export const ERROR_CODES = {
     kind: 'internal',
     summary: 'what a machine received is not the image sent (bytes, sha256 or image id); it was removed',
   },
+  IMAGE_PULL_FAILED: {
+    kind: 'transient',
+    summary:
+      'a machine could not pull an image from its registry (unreachable, credentials refused, no such tag); the deploy wrote nothing',
+  },
+  REGISTRY_AUTH_FAILED: {
+    kind: 'user',
+    summary:
+      'the registry refused the username and password given to ployzctl registry login; nothing was stored',
+  },
   // Deploy
   DEPLOY_NO_CAPACITY: { kind: 'user', summary: 'no eligible machine can take the placement' },
   DEPLOY_READINESS_FAILED: { kind: 'user', summary: 'a candidate never became ready' },

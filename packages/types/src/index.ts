@@ -1,5 +1,6 @@
 export * from './errors.ts';
 export * from './exit-status.ts';
+export * from './image-ref.ts';
 export * from './manifest-issues.ts';
 export { MANIFEST_DEFAULTS } from './manifest-normalise.ts';
 export {

@@ -5,6 +5,7 @@
  * Nothing here may put an env value into a message.
  */
 import { z } from 'zod';
+import { PULL_POLICIES, parseImageRef } from './image-ref.ts';
 import type { ManifestIssueCode } from './manifest-issues.ts';
 import { parseDuration, parseSize } from './quantities.ts';
 
@@ -78,12 +79,18 @@ const PositiveSizeInput = SizeInput.refine(
   coded('OUT_OF_RANGE', 'a size must be greater than zero'),
 );
 
-const ImageInput = z
-  .string()
-  .refine(
-    (s) => s.length > 0 && s.length <= 512 && !/\s/.test(s),
-    coded('IMAGE_INVALID', 'an image reference is non-empty without whitespace, e.g. "ployz/hello:latest"'),
-  );
+/** Docker's reference grammar (image-ref.ts): `[registry/]repository[:tag][@digest]`. */
+const ImageInput = z.string().superRefine((s, ctx) => {
+  const parsed =
+    s.length > 512 ? { ok: false as const, reason: 'longer than 512 characters' } : parseImageRef(s);
+  if (!parsed.ok) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${parsed.reason}; write an image like "ployz/hello:latest" or "registry.example.com/team/app:1.2"`,
+      params: { code: 'IMAGE_INVALID' },
+    });
+  }
+});
 
 const RoutePathInput = z
   .string()
@@ -239,6 +246,8 @@ export const ResourcesInput = z.strictObject({
 export const ServiceInput = z.strictObject({
   name: DnsLabelInput,
   image: ImageInput,
+  /** Only with an image that names its registry host (manifest-rules.ts). */
+  pull_policy: z.enum(PULL_POLICIES).optional(),
   command: z.array(z.string()).optional(),
   entrypoint: z.array(z.string()).optional(),
   env: EnvInput.optional(),

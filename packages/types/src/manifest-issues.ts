@@ -21,7 +21,7 @@ export const MANIFEST_ISSUE_CODES = {
     'a port name is not lowercase letters, digits and - (at most 15, starting with a letter)',
   ENV_NAME_INVALID: 'an env variable name is not [A-Za-z_][A-Za-z0-9_]*',
   ENV_VALUE_INVALID: 'an env value is not a string, number or boolean',
-  IMAGE_INVALID: 'an image reference is empty or contains whitespace',
+  IMAGE_INVALID: 'an image reference is not [registry/]repository[:tag][@digest] as Docker reads it',
   DURATION_INVALID: 'a duration is not like "500ms", "10s", "1m30s" or "2h"',
   SIZE_INVALID: 'a size is not like "512MiB", "10GiB" or a byte count',
   HOSTNAME_INVALID: 'a route hostname is not a valid DNS name',
@@ -41,6 +41,8 @@ export const MANIFEST_ISSUE_CODES = {
   PORT_PROTOCOL_MISMATCH: 'an http or tcp route or check points at a udp port',
   ROUTE_DUPLICATE: 'two routes claim the same hostname and path, or the same tcp listen port',
   ROUTE_PORT_RESERVED: 'a tcp route listens on a port the gateway or DNS already uses',
+  PULL_POLICY_NO_REGISTRY:
+    'a service sets pull_policy but its image names no registry host (a local image, or sent over the mesh)',
   TLS_AUTO_WILDCARD: 'a route with tls = "auto" names a wildcard hostname (HTTP-01 cannot issue those)',
   VOLUME_REF_UNKNOWN: 'a mount or phase names a volume that is not declared',
   VOLUME_SCOPE_CONFLICT: 'a single-scope volume backs a global or multi-replica service, or several services',

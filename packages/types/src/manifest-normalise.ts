@@ -2,6 +2,7 @@
  * Turns a checked manifest input (schema and cross-field rules passed) into the normalised,
  * fully-defaulted `Manifest`. Defaults live here and in docs/manifest.md, nowhere else.
  */
+import { DEFAULT_PULL_POLICY } from './image-ref.ts';
 import {
   type MountInput,
   type PhaseInput,
@@ -114,6 +115,9 @@ export function normaliseService(namespace: string, s: ServiceInput): ServiceSpe
     namespace,
     name: s.name,
     image: s.image,
+    ...(s.pull_policy === undefined || s.pull_policy === DEFAULT_PULL_POLICY
+      ? {}
+      : { pull_policy: s.pull_policy }),
     command: s.command ?? null,
     entrypoint: s.entrypoint ?? null,
     env,

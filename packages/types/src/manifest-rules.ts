@@ -3,6 +3,7 @@
  * over every item that passed its own schema, so one bad service does not hide problems in
  * the others. Pure functions of the parsed input.
  */
+import { registryOf } from './image-ref.ts';
 import type { PhaseInput, ServiceInput, VolumeInput } from './manifest-input.ts';
 import type { ManifestIssueCode, PathSegment } from './manifest-issues.ts';
 import { DEFAULT_PHASE_ID } from './manifest-spec.ts';
@@ -165,6 +166,16 @@ export function checkManifestRules(input: CheckedInput): RawIssue[] {
           );
         } else tcpClaims.set(listen, `services[${si}].routes[${ri}].tcp.listen`);
       }
+    }
+
+    // A pull policy needs a registry to pull from.
+    if (service.pull_policy !== undefined && registryOf(service.image) === null) {
+      add(
+        'PULL_POLICY_NO_REGISTRY',
+        [...base, 'pull_policy'],
+        `${service.image} names no registry host, so it is never pulled (it is this machine's own image or sent over the mesh); ` +
+          'name the registry in the image (e.g. "registry.example.com/team/app:1.2") or remove `pull_policy`',
+      );
     }
 
     // Readiness port reference.

@@ -6,6 +6,7 @@
  * This file must not import records.ts (records.ts imports it for `RevisionRecord.spec`).
  */
 import { z } from 'zod';
+import { PULL_POLICIES } from './image-ref.ts';
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 const SpecName = z.string().max(63).regex(DNS_LABEL);
@@ -109,6 +110,13 @@ const serviceFields = {
   namespace: SpecName,
   name: SpecName,
   image: z.string().min(1),
+  /**
+   * For an image that names its registry: `always` pulls at every deploy that starts an instance,
+   * `never` never pulls (the machine's own image or sent over the mesh). Omitted for the default
+   * (`if_not_present`: pulled by a machine that lacks it), so specs written before the field
+   * existed keep their revision ids.
+   */
+  pull_policy: z.enum(PULL_POLICIES).optional(),
   /** null: the image's default. */
   command: z.array(z.string()).nullable(),
   entrypoint: z.array(z.string()).nullable(),

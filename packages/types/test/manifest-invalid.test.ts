@@ -105,6 +105,39 @@ const cases: Case[] = [
     'services[0].image',
   ],
   [
+    'image with capital letters in the repository',
+    (m) => {
+      web(m).image = 'Ployz/Hello:1';
+    },
+    'IMAGE_INVALID',
+    'services[0].image',
+  ],
+  [
+    'image with a bad registry port',
+    (m) => {
+      web(m).image = '127.0.0.1:99999/team/app:1.2';
+    },
+    'IMAGE_INVALID',
+    'services[0].image',
+  ],
+  [
+    'pull_policy not one of the three',
+    (m) => {
+      web(m).image = 'registry.example.com/team/app:1.2';
+      web(m).pull_policy = 'sometimes';
+    },
+    'VALUE_INVALID',
+    'services[0].pull_policy',
+  ],
+  [
+    'pull_policy on a local image',
+    (m) => {
+      web(m).pull_policy = 'always';
+    },
+    'PULL_POLICY_NO_REGISTRY',
+    'services[0].pull_policy',
+  ],
+  [
     'misspelled field',
     (m) => {
       web(m).imgae = 'x';
