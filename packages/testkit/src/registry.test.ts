@@ -98,3 +98,17 @@ describe('startRegistry', () => {
     expect(existsSync(dir)).toBe(false);
   }, 60_000);
 });
+
+describe('startRegistry with auth', () => {
+  it('refuses an anonymous /v2/ (401 with a Basic challenge), takes the user and password, refuses a wrong one', async () => {
+    await using registry = await startRegistry({ auth: { username: 'ci', password: 's3cret pass' } });
+    const anonymous = await httpGet(`${registry.url}/v2/`);
+    expect(anonymous?.status).toBe(401);
+    expect(String(anonymous?.headers['www-authenticate'])).toMatch(/^Basic realm="ployz-test"/);
+    const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+    expect(
+      (await httpGet(`${registry.url}/v2/`, { authorization: basic('ci', 's3cret pass') }))?.status,
+    ).toBe(200);
+    expect((await httpGet(`${registry.url}/v2/`, { authorization: basic('ci', 'wrong') }))?.status).toBe(401);
+  });
+});

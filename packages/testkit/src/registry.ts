@@ -11,12 +11,18 @@
  *
  * `stop()`/dispose kills the process and removes the directory. `kill()` sends SIGKILL and keeps
  * the storage so `restart()` brings the same registry back on the same port with its blobs.
+ *
+ * `auth: { username, password }` turns on Distribution's htpasswd auth (basic auth over plain
+ * HTTP, which dockerd sends to a loopback registry): the bcrypt line is made by the system's
+ * crypt(3) through perl (libxcrypt on Debian), so no extra package is needed.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { freePort } from './nats.ts';
 
 export interface Registry extends AsyncDisposable {
@@ -42,6 +48,27 @@ export interface RegistryOptions {
   port?: number;
   binary?: string;
   readyTimeoutMs?: number;
+  /** htpasswd auth with this one user; without it the registry takes anyone. */
+  auth?: { username: string; password: string };
+}
+
+const BCRYPT_ALPHABET = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** `user:$2b$…`: a bcrypt htpasswd line from crypt(3) (perl's crypt is libc's). */
+export async function htpasswdLine(username: string, password: string): Promise<string> {
+  const bytes = randomBytes(22);
+  // 22 salt characters; the last carries only 2 bits, so it is one of . O e u.
+  const salt =
+    [...bytes.subarray(0, 21)].map((b) => BCRYPT_ALPHABET[b & 63]).join('') + '.Oeu'[(bytes[21] ?? 0) & 3];
+  const { stdout } = await promisify(execFile)('perl', [
+    '-e',
+    'print crypt($ARGV[0], $ARGV[1])',
+    password,
+    `$2b$05$${salt}`,
+  ]);
+  if (!stdout.startsWith('$2b$05$') || stdout.length !== 60)
+    throw new Error(`crypt(3) gave no bcrypt hash (${stdout.slice(0, 8)}…); libxcrypt is needed`);
+  return `${username}:${stdout}`;
 }
 
 /** GET `url`: the status, headers and body (text), or undefined when nothing answers. */
@@ -82,6 +109,9 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
     if (port === 0) port = await freePort();
     await mkdir(storageDir, { recursive: true });
     const conf = join(dir, 'config.yml');
+    const htpasswd = join(dir, 'htpasswd');
+    if (options.auth !== undefined)
+      await writeFile(htpasswd, `${await htpasswdLine(options.auth.username, options.auth.password)}\n`);
     await writeFile(
       conf,
       [
@@ -95,6 +125,9 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
         '    enabled: true',
         'http:',
         `  addr: ${listen}:${port}`,
+        ...(options.auth === undefined
+          ? []
+          : ['auth:', '  htpasswd:', '    realm: ployz-test', `    path: ${htpasswd}`]),
         '',
       ].join('\n'),
     );
@@ -121,7 +154,8 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
       const deadline = Date.now() + readyTimeoutMs;
       for (;;) {
         const res = await httpGet(`http://${listen}:${port}/v2/`);
-        if (res?.status === 200) return;
+        // With auth, /v2/ answers 401 to an anonymous GET once it serves.
+        if (res?.status === 200 || (options.auth !== undefined && res?.status === 401)) return;
         if (Date.now() > deadline)
           throw new Error(
             `${binary} on ${listen}:${port} did not answer GET /v2/ within ${readyTimeoutMs} ms`,
