@@ -8,9 +8,18 @@
 #   ployz/hello:latest               base + a tiny HTTP example app
 #   ployz/{ployzd,gateway,dns,ployzctl}:latest   base + that app's production deployment (apps/<app>/Dockerfile)
 #
-# Every image is also tagged `h-<hash>`, a hash of everything that goes into it (its base included),
-# and is skipped when that tag exists: a rebuild with no change takes seconds. Idempotent; safe to run
-# concurrently (a lock serialises builds). Usage: bash scripts/images.sh [--force] [image ...]
+# Every image is also tagged `h-<hash>`, a hash of everything that goes into it (its base and the
+# workspace version included), and is skipped when that tag exists: a rebuild with no change takes
+# seconds. Released images (base, nats, networking, ployzd, gateway, dns, ployzctl; not hello) are
+# also tagged `<version>` and `<version>-<rev>` (version: the root package.json; rev: the short git
+# revision the image was built at, `-dirty` when its inputs had uncommitted changes) and carry the
+# OCI labels org.opencontainers.image.version/.revision/.source.
+#
+#   --push <registry>   after building, push every released image as <registry>/ployz/<app>:<version>,
+#                       :<version>-<rev> and :latest (a 127.0.0.0/8 registry works over plain HTTP)
+#
+# Idempotent; safe to run concurrently (a lock serialises builds).
+# Usage: bash scripts/images.sh [--force] [--push <registry>] [image ...]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PLOYZ_ROOT"
@@ -19,15 +28,33 @@ die() { printf 'images: error: %s\n' "$*" >&2; exit 1; }
 log() { printf 'images: %s\n' "$*"; }
 
 FORCE=0
+PUSH=""
 ONLY=()
-for arg in "$@"; do
-  case "$arg" in
+while [ $# -gt 0 ]; do
+  case "$1" in
     --force) FORCE=1 ;;
-    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    -*) die "unknown option $arg (try --help)" ;;
-    *) ONLY+=("$arg") ;;
+    --push)
+      [ $# -ge 2 ] && [ -n "$2" ] || die "--push needs a registry (host:port, e.g. 127.0.0.1:5000)"
+      PUSH=$2
+      shift
+      ;;
+    --push=*) PUSH=${1#--push=}; [ -n "$PUSH" ] || die "--push needs a registry (host:port, e.g. 127.0.0.1:5000)" ;;
+    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) die "unknown option $1 (try --help)" ;;
+    *) ONLY+=("$1") ;;
   esac
+  shift
 done
+# A registry is a host with a dot, a colon or `localhost`, with no scheme and no path (Docker's rule).
+if [ -n "$PUSH" ]; then
+  PUSH=${PUSH%/}
+  case "$PUSH" in
+    http://* | https://*) die "--push takes host[:port], not a URL: ${PUSH#*://}" ;;
+    */*) die "--push takes host[:port] with no path: ${PUSH%%/*}" ;;
+  esac
+  [[ "$PUSH" == *.* || "$PUSH" == *:* || "$PUSH" == localhost ]] \
+    || die "--push $PUSH is not a registry host (it needs a dot, a port or localhost: $PUSH:5000)"
+fi
 
 command -v docker >/dev/null || die "docker is not installed; run: bash scripts/setup.sh"
 docker version >/dev/null 2>&1 || die "no Docker engine answers; run: bash scripts/setup.sh (it starts dockerd)"
@@ -76,6 +103,45 @@ hash_inputs() {
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
+# The release: one version for the whole workspace (root package.json; every app's package.json
+# agrees, checked by packages/protocol's release test), the revision images are built at, the source.
+VERSION=$(node -p 'require("./package.json").version' 2>/dev/null || true)
+[[ "$VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+([-.][0-9A-Za-z.]+)?$ ]] \
+  || die "package.json has no version like 1.2.3 (got '${VERSION}'); the images are tagged with it"
+GIT_REV=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+SOURCE=${PLOYZ_IMAGE_SOURCE:-$(git remote get-url origin 2>/dev/null || echo https://github.com/getployz/ployz)}
+VERSION_LABEL=org.opencontainers.image.version
+REVISION_LABEL=org.opencontainers.image.revision
+# revision_of PATH...: the git revision, `-dirty` when any of these inputs differs from it.
+revision_of() {
+  local rev=$GIT_REV
+  if [ "$rev" != unknown ] && [ $# -gt 0 ] && [ -n "$(git status --porcelain -- "$@" 2>/dev/null)" ]; then
+    rev="$rev-dirty"
+  fi
+  echo "$rev"
+}
+# release_tags REPO REF: tag REF as REPO:<version> and REPO:<version>-<short rev of its label>.
+RELEASED=()
+release_tags() {
+  local repo=$1 ref=$2 rev short
+  rev=$(docker image inspect "$ref" --format "{{ index .Config.Labels \"$REVISION_LABEL\" }}" 2>/dev/null || true)
+  short=${rev:0:12}
+  case "$rev" in *-dirty) short="$short-dirty" ;; esac
+  docker tag "$ref" "$repo:$VERSION"
+  docker tag "$ref" "$repo:latest"
+  [ -z "$rev" ] || [ "$rev" = unknown ] || docker tag "$ref" "$repo:$VERSION-$short"
+  # Older revisions' tags of this version that name another image go.
+  local id old
+  id=$(docker image inspect "$ref" --format '{{.Id}}')
+  for old in $(docker image ls "$repo" --format '{{.Tag}}'); do
+    case "$old" in
+      "$VERSION"-*) [ "$(docker image inspect "$repo:$old" --format '{{.Id}}')" = "$id" ] \
+        || docker image rm "$repo:$old" >/dev/null 2>&1 || true ;;
+    esac
+  done
+  RELEASED+=("$repo")
+}
+
 wanted() {
   [ ${#ONLY[@]} -eq 0 ] && return 0
   local x
@@ -87,23 +153,32 @@ BUILT=()
 prepare_nothing() { :; }
 # build_image REPO STABLE_TAG HASH PREPARE_FN DOCKERFILE CONTEXT [BUILD_ARG ...]
 # Skips when REPO:h-HASH exists; otherwise runs PREPARE_FN (stages the context), then builds.
+# RELEASE_INPUTS (the image's source paths, for the revision's `-dirty`) set: a released image,
+# labelled and tagged with the version; unset (hello): a test image.
 build_image() {
   local repo=$1 stable=$2 hash=$3 prepare=$4 dockerfile=$5 context=$6
   shift 6
-  local ref="$repo:h-$hash" logf="$LOG_DIR/${repo//\//_}.log" args=()
-  local a
+  local ref="$repo:h-$hash" logf="$LOG_DIR/${repo//\//_}.log" args=() labels=()
+  local a released=${RELEASE_INPUTS+yes}
   for a in "$@"; do args+=(--build-arg "$a"); done
   if [ "$FORCE" = 0 ] && have_image "$ref"; then
     docker tag "$ref" "$repo:$stable"
+    [ -z "$released" ] || release_tags "$repo" "$ref"
     log "$repo:$stable up to date (h-$hash)"
     return
+  fi
+  if [ -n "$released" ]; then
+    # shellcheck disable=SC2086 # a list of paths
+    labels=(--label "$VERSION_LABEL=$VERSION" --label "$REVISION_LABEL=$(revision_of $RELEASE_INPUTS)"
+      --label "org.opencontainers.image.source=$SOURCE" --label "org.opencontainers.image.title=$repo")
   fi
   log "building $repo:$stable (h-$hash)"
   local t0=$SECONDS
   "$prepare" >"$logf" 2>&1 || { tail -n 40 "$logf" >&2; die "staging $repo failed (full log: $logf)"; }
-  DOCKER_BUILDKIT=0 docker build --pull=false --label "ployz.input-hash=$hash" -t "$ref" -t "$repo:$stable" \
-    "${args[@]}" -f "$dockerfile" "$context" >>"$logf" 2>&1 \
+  DOCKER_BUILDKIT=0 docker build --pull=false --label "ployz.input-hash=$hash" "${labels[@]}" -t "$ref" \
+    -t "$repo:$stable" "${args[@]}" -f "$dockerfile" "$context" >>"$logf" 2>&1 \
     || { tail -n 40 "$logf" >&2; die "docker build of $repo failed (full log: $logf)"; }
+  [ -z "$released" ] || release_tags "$repo" "$ref"
   # Drop this repo's older content-hash tags; layers still used by a container stay.
   local old
   for old in $(docker image ls "$repo" --format '{{.Tag}}'); do
@@ -152,7 +227,7 @@ NODE_BIN=$(readlink -f "$(command -v node)")
 NODE_VERSION=$(node --version)
 BASE_REPO=ployz/base
 BASE_TAG="$SUITE-node$(node -p 'process.versions.node.split(".")[0]')"
-BASE_HASH=$(hash_inputs images/base -- "rootfs=$ROOTFS_HASH" "node=$NODE_VERSION")
+BASE_HASH=$(hash_inputs images/base -- "rootfs=$ROOTFS_HASH" "node=$NODE_VERSION" "version=$VERSION")
 prepare_base() {
   rm -rf "$STAGE_DIR/base" && mkdir -p "$STAGE_DIR/base"
   cp images/base/Dockerfile "$STAGE_DIR/base/"
@@ -160,7 +235,7 @@ prepare_base() {
   if command -v strip >/dev/null; then strip --strip-debug -o "$STAGE_DIR/base/node" "$NODE_BIN"; else cp "$NODE_BIN" "$STAGE_DIR/base/node"; fi
   chmod 0755 "$STAGE_DIR/base/node"
 }
-build_image "$BASE_REPO" "$BASE_TAG" "$BASE_HASH" prepare_base "$STAGE_DIR/base/Dockerfile" "$STAGE_DIR/base" \
+RELEASE_INPUTS=images/base build_image "$BASE_REPO" "$BASE_TAG" "$BASE_HASH" prepare_base "$STAGE_DIR/base/Dockerfile" "$STAGE_DIR/base" \
   "ROOTFS=$ROOTFS_IMAGE"
 BASE_IMAGE="$BASE_REPO:$BASE_TAG"
 
@@ -169,21 +244,21 @@ BASE_IMAGE="$BASE_REPO:$BASE_TAG"
 if wanted nats; then
   NATS_BIN=$(command -v nats-server || true)
   [ -n "$NATS_BIN" ] || die "nats-server is missing on the host; run: bash scripts/setup.sh"
-  NATS_HASH=$(hash_inputs images/nats "$NATS_BIN" -- "rootfs=$ROOTFS_HASH")
+  NATS_HASH=$(hash_inputs images/nats "$NATS_BIN" -- "rootfs=$ROOTFS_HASH" "version=$VERSION")
   prepare_nats() {
     rm -rf "$STAGE_DIR/nats" && mkdir -p "$STAGE_DIR/nats"
     cp images/nats/* "$STAGE_DIR/nats/"
     cp "$NATS_BIN" "$STAGE_DIR/nats/nats-server"
     chmod 0755 "$STAGE_DIR/nats/nats-server"
   }
-  build_image ployz/nats latest "$NATS_HASH" prepare_nats "$STAGE_DIR/nats/Dockerfile" "$STAGE_DIR/nats" \
+  RELEASE_INPUTS=images/nats build_image ployz/nats latest "$NATS_HASH" prepare_nats "$STAGE_DIR/nats/Dockerfile" "$STAGE_DIR/nats" \
     "ROOTFS=$ROOTFS_IMAGE"
 fi
 
 # networking: its Dockerfile installs wireguard-go, wireguard-tools, iproute2, iptables from Debian.
 if wanted networking; then
-  NET_HASH=$(hash_inputs images/networking -- "rootfs=$ROOTFS_HASH")
-  build_image ployz/networking latest "$NET_HASH" prepare_nothing images/networking/Dockerfile images/networking \
+  NET_HASH=$(hash_inputs images/networking -- "rootfs=$ROOTFS_HASH" "version=$VERSION")
+  RELEASE_INPUTS=images/networking build_image ployz/networking latest "$NET_HASH" prepare_nothing images/networking/Dockerfile images/networking \
     "ROOTFS=$ROOTFS_IMAGE"
 fi
 
@@ -225,7 +300,27 @@ for pair in "${APPS[@]}"; do
   dir=${pair%%:*} repo=${pair#*:}
   [ -n "${APP_HASH[$dir]:-}" ] || continue
   APP_DIR=$dir
-  build_image "$repo" latest "${APP_HASH[$dir]}" prepare_app "apps/$dir/Dockerfile" "$STAGE_DIR/$dir" "BASE=$BASE_IMAGE"
+  RELEASE_INPUTS="${SHARED_INPUTS[*]} apps/$dir" build_image "$repo" latest "${APP_HASH[$dir]}" prepare_app "apps/$dir/Dockerfile" "$STAGE_DIR/$dir" "BASE=$BASE_IMAGE"
 done
 
 if [ ${#BUILT[@]} -eq 0 ]; then log "all images up to date"; else log "built: ${BUILT[*]}"; fi
+
+# ---------------------------------------------------------------------------------------------
+# --push: every released image built or checked above, under <registry>/ployz/<app>.
+if [ -n "$PUSH" ]; then
+  for repo in "${RELEASED[@]}"; do
+    src="$repo:$VERSION"
+    dst="$PUSH/$repo"
+    tags=("$VERSION" latest)
+    rev=$(docker image inspect "$src" --format "{{ index .Config.Labels \"$REVISION_LABEL\" }}")
+    case "$rev" in '' | unknown) ;; *-dirty) tags+=("$VERSION-${rev:0:12}-dirty") ;; *) tags+=("$VERSION-${rev:0:12}") ;; esac
+    for t in "${tags[@]}"; do
+      docker tag "$src" "$dst:$t"
+      out=$(docker push --quiet "$dst:$t" 2>&1) || die "docker push $dst:$t failed: $out"
+    done
+    digest=$(docker image inspect "$src" --format '{{range .RepoDigests}}{{println .}}{{end}}' | grep -F "$dst@" | head -n1)
+    log "pushed $dst:{$(IFS=,; echo "${tags[*]}")} ${digest#*@}"
+    # The registry-named tags stay only as long as the push needs them.
+    for t in "${tags[@]}"; do docker image rm "$dst:$t" >/dev/null 2>&1 || true; done
+  done
+fi

@@ -29,6 +29,8 @@ export const MachineIdentityView = z.looseObject({
   overlay_ip: z.string(),
   subnet: z.string(),
   region: z.string(),
+  /** The registry its data-plane images are pulled from (`--registry`); absent: none recorded. */
+  image_registry: z.string().optional(),
   created_at: z.string(),
 });
 export type MachineIdentityView = z.infer<typeof MachineIdentityView>;
@@ -111,6 +113,8 @@ export const MachineInitRequest = z.object({
   storage: z.string().optional(),
   /** WireGuard endpoints (`ip:port`) for the machine record; absent: `<LAN address>:<WireGuard port>`. */
   endpoints: z.array(z.string()).optional(),
+  /** `host[:port]` the data-plane images are pulled from (`<registry>/ployz/<component>:<version>`). */
+  registry: z.string().optional(),
 });
 export type MachineInitRequest = z.infer<typeof MachineInitRequest>;
 
@@ -184,6 +188,8 @@ export const MachineJoinRequest = z.object({
   machine_id: z.string().optional(),
   storage: z.string().optional(),
   endpoints: z.array(z.string()).optional(),
+  /** As for init: where this machine pulls the data-plane images from. */
+  registry: z.string().optional(),
 });
 export type MachineJoinRequest = z.infer<typeof MachineJoinRequest>;
 

@@ -25,6 +25,8 @@
  *           with an HTTP status from the error kind; streams are NDJSON lines of
  *           `{ progress }` ending with `{ result }` or `{ error }`. A missing or refused
  *           socket is DAEMON_UNREACHABLE with a hint to start ployzd.
+ * Release:  `PLOYZ_VERSION`, `RELEASED_IMAGES`, `releaseImageRef(name, registry)` (release.ts): the
+ *           version every image is tagged with and where a ployzd finds its data-plane images.
  * Components: the env contract of each edge app — `GatewayEnv`, `DnsEnv` (`defineEnvContract`:
  *           setting → env name + zod schema + default; `.build(values)` for ployzd, `.parse(env,
  *           flags)` for the app) — and the data-plane ports, `ADMIN_PATHS`, `NATS_URL_IN_NETNS`,
@@ -67,6 +69,7 @@ export * from './image-commands.ts';
 export * from './join.ts';
 export * from './machine-commands.ts';
 export * from './ops-commands.ts';
+export * from './release.ts';
 export type { Plain, Sendable } from './plain.ts';
 export {
   type CallOptions,

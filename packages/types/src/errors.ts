@@ -99,6 +99,11 @@ export const ERROR_CODES = {
     summary:
       'a machine could not pull an image from its registry (unreachable, credentials refused, no such tag); the deploy wrote nothing',
   },
+  IMAGE_VERIFY_FAILED: {
+    kind: 'internal',
+    summary:
+      'a pulled data-plane image is not what its tag promised (digest or version label); it was untagged and nothing was replaced',
+  },
   REGISTRY_AUTH_FAILED: {
     kind: 'user',
     summary:

@@ -2,7 +2,7 @@
  * The daemon's configuration, parsed once (env `PLOYZ_*`, then `--flags` on top) with one zod
  * schema. Tests give every install its own state dir, socket, bridge, subnet and name prefix.
  */
-import { DEFAULT_JOIN_PORT } from '@ployz/protocol';
+import { DEFAULT_JOIN_PORT, parseRegistryHost } from '@ployz/protocol';
 import { PloyzError } from '@ployz/types';
 import { z } from 'zod';
 import { DEFAULT_CLUSTER_RANGE, DEFAULT_OVERLAY_PREFIX } from '../machine/address.ts';
@@ -36,10 +36,26 @@ export const DaemonConfig = z.object({
   lanAddress: z.union([z.ipv4(), z.ipv6()]).optional(),
   /** TCP port of the join listener on the LAN address (0: any free port, for tests). */
   joinPort: z.coerce.number().int().min(0).max(65535).default(DEFAULT_JOIN_PORT),
-  imageNetworking: z.string().default('ployz/networking:latest'),
-  imageNats: z.string().default('ployz/nats:latest'),
-  imageGateway: z.string().default('ployz/gateway:latest'),
-  imageDns: z.string().default('ployz/dns:latest'),
+  /**
+   * Where the data-plane images come from (docs/adr/0017-image-versions.md): `host[:port]`; each
+   * component is then `<registry>/ployz/<component>:<PLOYZ_VERSION>`, pulled when missing. Unset:
+   * the machine's registry from `machine init|join --registry`, else the local builds
+   * `ployz/<component>:latest` (scripts/images.sh). An `--image-<component>` overrides either.
+   */
+  imageRegistry: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined) return undefined;
+      const parsed = parseRegistryHost(text);
+      if (parsed.ok) return parsed.host;
+      ctx.addIssue({ code: 'custom', message: parsed.message });
+      return z.NEVER;
+    }),
+  imageNetworking: z.string().optional(),
+  imageNats: z.string().optional(),
+  imageGateway: z.string().optional(),
+  imageDns: z.string().optional(),
   /** JSON `{ "<component>": { "KEY": "value" } }` of extra env per component. */
   componentEnv: z
     .string()

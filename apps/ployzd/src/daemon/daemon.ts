@@ -17,6 +17,7 @@ import {
   LocalApiServer,
   type MachineListEntry,
   type Plain,
+  parseRegistryHost,
   type RoutesView,
   RpcClient,
   RpcServer,
@@ -28,7 +29,12 @@ import { ERROR_CODES, isErrorCode, PloyzError } from '@ployz/types';
 import type { Logger } from 'pino';
 import { natsMonitorUrlFromHost, natsUrlFromHost, networkingAddress } from '../dataplane/component-spec.ts';
 import { watchEngine } from '../dataplane/engine-watch.ts';
-import { type ComponentStatus, DataPlane, type ReconcileSummary } from '../dataplane/supervisor.ts';
+import {
+  type ComponentStatus,
+  DataPlane,
+  type DataPlaneImageEvent,
+  type ReconcileSummary,
+} from '../dataplane/supervisor.ts';
 import { lanAddress, parseEndpoints, recordEndpoints } from '../fleet/endpoint.ts';
 import { issueInvite, parseInviteTtl } from '../fleet/invite.ts';
 import { decodeInvite } from '../fleet/invite-token.ts';
@@ -195,6 +201,7 @@ export class Daemon {
         region: input.region,
         storage: input.storage,
         endpoints: input.endpoints,
+        registry: input.registry,
       }),
     );
     ctx.implement('machineInvite', (input) => this.invite(input));
@@ -231,14 +238,15 @@ export class Daemon {
     reconcile: ReconcileSummary | null;
     components: ComponentStatus[];
   }> {
-    // Endpoints and storage are checked before anything is written: bad input changes nothing.
+    // Endpoints, registry and storage are checked before anything is written: bad input changes nothing.
     const endpoints = parseEndpoints(request.endpoints ?? []);
+    const registry = registryArgument(request.registry);
     const storage = request.storage ?? this.config.storage ?? defaultStorage(this.config.stateDir);
     if ((await readIdentity(this.config.stateDir)) === null)
       await volumeDriver(parseStorageSpec(storage)).probe();
     const identity = await createIdentity(
       this.config.stateDir,
-      { ...request, storage, endpoints },
+      { ...request, storage, endpoints, registry },
       {
         clusterRange: this.config.clusterRange,
         subnet: this.config.subnet,
@@ -275,23 +283,29 @@ export class Daemon {
       const { created } = await ensureInviteKey(this.config.stateDir);
       if (created) log.info({}, 'installation invite key created');
     }
-    const dataPlane = new DataPlane(this.config, this.docker, identity, (event) => {
-      if ('outcome' in event) {
-        this.metrics.reconciled(event.component, event.outcome);
-        log.info(
-          {
-            component: event.component,
-            outcome: event.outcome,
-            reason: event.reason,
-            detail: event.detail,
-            container_id: event.containerId,
-          },
-          `component ${event.outcome}`,
-        );
-      } else {
-        log.info({ component: event.component, action: event.kind }, `component ${event.kind} starting`);
-      }
-    });
+    const dataPlane = new DataPlane(
+      this.config,
+      this.docker,
+      identity,
+      (event) => {
+        if ('outcome' in event) {
+          this.metrics.reconciled(event.component, event.outcome);
+          log.info(
+            {
+              component: event.component,
+              outcome: event.outcome,
+              reason: event.reason,
+              detail: event.detail,
+              container_id: event.containerId,
+            },
+            `component ${event.outcome}`,
+          );
+        } else {
+          log.info({ component: event.component, action: event.kind }, `component ${event.kind} starting`);
+        }
+      },
+      imageLogger(log),
+    );
     this.#dataPlane = dataPlane;
     const summary = await dataPlane.reconcile();
     if (summary.error) log.error({ error: summary.error }, 'data plane reconcile failed');
@@ -631,6 +645,7 @@ export class Daemon {
     machine_id?: string | undefined;
     storage?: string | undefined;
     endpoints?: string[] | undefined;
+    registry?: string | undefined;
   }) {
     const existing = await readIdentity(this.config.stateDir);
     if (existing) {
@@ -642,6 +657,7 @@ export class Daemon {
     }
     const { invite } = decodeInvite(input.token);
     const endpoints = parseEndpoints(input.endpoints ?? []);
+    const registry = registryArgument(input.registry);
     const storage = input.storage ?? this.config.storage ?? defaultStorage(this.config.stateDir);
     // zfs/btrfs are probed before the issuer is asked (a missing tool or pool changes nothing);
     // a dir root is only created by its probe, so that one waits for the issuer's yes.
@@ -667,6 +683,7 @@ export class Daemon {
         region: answer.region,
         storage,
         endpoints,
+        registry,
       },
       {
         clusterRange: this.config.clusterRange,
@@ -828,6 +845,64 @@ export class Daemon {
     order.push('loops');
     return order;
   }
+}
+
+/** `--registry` of machine init/join, checked before anything is written (INVALID_ARGUMENT). */
+function registryArgument(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const parsed = parseRegistryHost(text);
+  if (!parsed.ok)
+    throw new PloyzError('INVALID_ARGUMENT', `--registry ${parsed.message}; nothing was changed`);
+  return parsed.host;
+}
+
+/**
+ * The data plane's image events as log lines: a pull's start and end at info, its progress at
+ * most every 2 s per image (one line per layer state change would be hundreds).
+ */
+function imageLogger(log: Logger): (event: DataPlaneImageEvent) => void {
+  const last = new Map<string, number>();
+  return (event) => {
+    switch (event.kind) {
+      case 'pull_start':
+        log.info({ component: event.component, image: event.image }, 'pulling data-plane image');
+        return;
+      case 'pull_progress': {
+        const now = Date.now();
+        if (now - (last.get(event.image) ?? 0) < 2000 && event.status !== 'Pull complete') return;
+        last.set(event.image, now);
+        log.info(
+          {
+            component: event.component,
+            image: event.image,
+            status: event.status,
+            layer: event.layer,
+            current: event.current,
+            total: event.total,
+          },
+          'pull progress',
+        );
+        return;
+      }
+      case 'pulled':
+        log.info(
+          {
+            component: event.component,
+            image: event.ref,
+            image_id: event.id,
+            digest: event.digest,
+            version: event.version,
+            ms: event.ms,
+          },
+          'data-plane image pulled and verified',
+        );
+        return;
+      default: {
+        const never: never = event;
+        return never;
+      }
+    }
+  };
 }
 
 function logRepair(summary: ReconcileSummary | null, log: Logger): ReconcileSummary | null {

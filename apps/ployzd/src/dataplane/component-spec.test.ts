@@ -141,6 +141,20 @@ describe('desired component specs', () => {
     expect(port.gateway).toBe(base.gateway);
   });
 
+  it('hashes the image id, not its name: the same image under a registry name is no drift', () => {
+    const base = hashes(input);
+    const renamed = hashes({
+      ...input,
+      images: {
+        networking: '127.0.0.1:5000/ployz/networking:0.1.0',
+        nats: '127.0.0.1:5000/ployz/nats:0.1.0',
+        gateway: '127.0.0.1:5000/ployz/gateway:0.1.0',
+        dns: '127.0.0.1:5000/ployz/dns:0.1.0',
+      },
+    });
+    expect(renamed).toEqual(base);
+  });
+
   it('keeps the parent id out of the hash (it is compared through its own label)', () => {
     const [, nats] = desiredComponents(input);
     expect(nats?.spec.network).toEqual({ kind: 'parent' });

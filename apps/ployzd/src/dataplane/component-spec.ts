@@ -59,6 +59,7 @@ export type SpecNetwork = { kind: 'bridge'; bridge: string; ipv4: string } | { k
 export interface ContainerSpec {
   component: ComponentName;
   name: string;
+  /** The reference the container is created from; not part of the hash (the id is). */
   image: string;
   /** Resolved local image id; part of the hash, so a rebuilt image is drift. */
   imageId: string;
@@ -483,7 +484,9 @@ export function identitySpec(spec: ContainerSpec): IdentityContainerSpec {
     devices: spec.devices,
     sysctls: spec.sysctls,
     restart_policy: 'unless-stopped',
-    extra: { image_ref: spec.image, component: spec.component, healthcheck: spec.healthcheck },
+    // The image is its id (`image` above), never its reference: the same image under another
+    // name (`ployz/gateway:latest` → `<registry>/ployz/gateway:0.1.0`) is adopted, not recreated.
+    extra: { component: spec.component, healthcheck: spec.healthcheck },
   };
 }
 

@@ -6,6 +6,7 @@
  */
 import { chown } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PLOYZ_VERSION, releaseImageRef } from '@ployz/protocol';
 import { isPloyzError, PloyzError } from '@ployz/types';
 import type { DaemonConfig } from '../daemon/config.ts';
 import { writeAtomic } from '../machine/atomic-write.ts';
@@ -25,6 +26,7 @@ import {
 } from './component-spec.ts';
 import { executePlan, type ReconcileResult } from './executor.ts';
 import { type PlannedAction, planReconcile, repairDecision, stoppedTimes } from './plan.ts';
+import { type PulledImage, type PullProgress, pullImage } from './pull.ts';
 
 export type ComponentState =
   | 'adopted'
@@ -65,15 +67,44 @@ export interface ReconcileSummary {
   error: { code: string; message: string } | null;
 }
 
-/** Images keyed by component, for the spec. */
-function imagesOf(config: DaemonConfig) {
+/** The registry the data-plane images come from: the daemon's config, else the machine's. */
+export function imageRegistryOf(config: DaemonConfig, identity: MachineIdentity): string | null {
+  return config.imageRegistry ?? identity.image_registry ?? null;
+}
+
+/**
+ * Each component's image (docs/adr/0017-image-versions.md): `--image-<component>` as given, else
+ * `<registry>/ployz/<component>:<PLOYZ_VERSION>`, else the local build `ployz/<component>:latest`.
+ * `pull` says whether a missing one is pulled, and at which version it must be.
+ */
+export function imagesOf(
+  config: DaemonConfig,
+  identity: MachineIdentity,
+): Record<ComponentName, { ref: string; pull: { expectedVersion: string | null } | null }> {
+  const registry = imageRegistryOf(config, identity);
+  const one = (component: ComponentName, given: string | undefined) => {
+    if (given !== undefined) {
+      const fromRegistry = registry !== null && given.startsWith(`${registry}/`);
+      return { ref: given, pull: fromRegistry ? { expectedVersion: null } : null };
+    }
+    return {
+      ref: releaseImageRef(component, registry),
+      pull: registry === null ? null : { expectedVersion: PLOYZ_VERSION },
+    };
+  };
   return {
-    networking: config.imageNetworking,
-    nats: config.imageNats,
-    gateway: config.imageGateway,
-    dns: config.imageDns,
+    networking: one('networking', config.imageNetworking),
+    nats: one('nats', config.imageNats),
+    gateway: one('gateway', config.imageGateway),
+    dns: one('dns', config.imageDns),
   };
 }
+
+/** What the data plane reports about its images: a pull's start, its progress, its end. */
+export type DataPlaneImageEvent =
+  | { kind: 'pull_start'; component: ComponentName; image: string }
+  | ({ kind: 'pull_progress'; component: ComponentName } & PullProgress)
+  | ({ kind: 'pulled'; component: ComponentName } & PulledImage);
 
 /** The uid the ployz/nats image runs as (images/nats/Dockerfile). */
 const NATS_UID = 10002;
@@ -92,30 +123,62 @@ export class DataPlane {
   readonly engine: DockerEngine;
   readonly identity: MachineIdentity;
   readonly log: (action: PlannedAction | ReconcileResult) => void;
+  readonly onImage: (event: DataPlaneImageEvent) => void;
 
   constructor(
     config: DaemonConfig,
     engine: DockerEngine,
     identity: MachineIdentity,
     log: (action: PlannedAction | ReconcileResult) => void = () => {},
+    onImage: (event: DataPlaneImageEvent) => void = () => {},
   ) {
     this.config = config;
     this.engine = engine;
     this.identity = identity;
     this.log = log;
+    this.onImage = onImage;
   }
 
   names(): string[] {
     return COMPONENTS.map((c) => `${this.config.containerPrefix}${c}`);
   }
 
+  /**
+   * The image id of a component: the local image, or — from a registry, missing here — pulled and
+   * verified first (pull.ts). Runs before the plan: nothing is replaced until every image is here.
+   */
+  async #imageId(
+    component: ComponentName,
+    image: ReturnType<typeof imagesOf>[ComponentName],
+  ): Promise<string> {
+    try {
+      return await this.engine.imageId(image.ref);
+    } catch (error) {
+      if (image.pull === null || !isPloyzError(error) || error.code !== 'IMAGE_MISSING') throw error;
+    }
+    this.onImage({ kind: 'pull_start', component, image: image.ref });
+    const pulled = await pullImage(this.engine.docker, image.ref, {
+      expectedVersion: image.pull.expectedVersion,
+      onProgress: (p) => this.onImage({ kind: 'pull_progress', component, ...p }),
+    });
+    this.onImage({ kind: 'pulled', component, ...pulled });
+    return pulled.id;
+  }
+
   async desired(): Promise<DesiredComponent[]> {
-    const images = imagesOf(this.config);
+    const resolved = imagesOf(this.config, this.identity);
+    const images = {
+      networking: resolved.networking.ref,
+      nats: resolved.nats.ref,
+      gateway: resolved.gateway.ref,
+      dns: resolved.dns.ref,
+    };
+    // One after the other: the edge apps share their base layers, pulled once.
     const imageIds = {
-      networking: await this.engine.imageId(images.networking),
-      nats: await this.engine.imageId(images.nats),
-      gateway: await this.engine.imageId(images.gateway),
-      dns: await this.engine.imageId(images.dns),
+      networking: await this.#imageId('networking', resolved.networking),
+      nats: await this.#imageId('nats', resolved.nats),
+      gateway: await this.#imageId('gateway', resolved.gateway),
+      dns: await this.#imageId('dns', resolved.dns),
     };
     const scope = { installation: this.identity.installation, authority: this.identity.authority };
     await ensureNatsCredentials(this.config.stateDir, scope);

@@ -34,6 +34,8 @@ export const MachineIdentity = z.object({
    * of (docs/adr/0013-nats-leafnodes.md); absent: this machine holds JetStream itself.
    */
   nats_hubs: z.array(z.string()).min(1).optional(),
+  /** The registry given at init or join (`--registry`): the data-plane images are pulled from it. */
+  image_registry: z.string().optional(),
   created_at: z.string(),
 });
 export type MachineIdentity = z.infer<typeof MachineIdentity>;
@@ -47,6 +49,8 @@ export interface InitRequest {
   storage?: string | undefined;
   /** Already validated (fleet/endpoint.ts `parseEndpoints`). */
   endpoints?: string[] | undefined;
+  /** Already parsed (`parseRegistryHost`). */
+  registry?: string | undefined;
 }
 
 /** What a join answer fixes instead of deriving it here (the keys were sent to the issuer). */
@@ -149,6 +153,7 @@ export async function createIdentity(
       ? {}
       : { endpoints: request.endpoints }),
     ...(joined === undefined ? {} : { joined_from: joined.issuer, nats_hubs: joined.natsHubs }),
+    ...(request.registry === undefined ? {} : { image_registry: request.registry }),
     created_at: new Date().toISOString(),
   };
   await mkdir(wireguardDir(stateDir), { recursive: true, mode: 0o700 });

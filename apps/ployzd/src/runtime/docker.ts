@@ -109,7 +109,7 @@ export class DockerEngine {
     }
   }
 
-  /** Resolve a local image to its id; never pulls (there is no registry). */
+  /** Resolve a local image to its id; never pulls (dataplane/pull.ts does, from a registry). */
   async imageId(ref: string): Promise<string> {
     try {
       const info = await this.docker.getImage(ref).inspect();
@@ -118,7 +118,7 @@ export class DockerEngine {
       if (dockerStatus(error) === 404) {
         throw new PloyzError(
           'IMAGE_MISSING',
-          `image ${ref} is not present locally; build it with bash scripts/images.sh`,
+          `image ${ref} is not present locally; build it with bash scripts/images.sh, or give ployzd a registry to pull it from (PLOYZ_IMAGE_REGISTRY, machine init|join --registry)`,
           {
             details: { image: ref },
           },

@@ -11,6 +11,7 @@ export default class MachineInit extends DaemonCommand {
     '<%= config.bin %> machine init --id web-1 --installation prod --region eu',
     '<%= config.bin %> machine init --storage zfs:tank',
     '<%= config.bin %> machine init --endpoint 203.0.113.7:51820',
+    '<%= config.bin %> machine init --registry registry.example.com:5000',
   ];
   static override flags = {
     id: Flags.string({ description: 'machine id (default: the hostname)' }),
@@ -22,6 +23,10 @@ export default class MachineInit extends DaemonCommand {
         "where volumes live: zfs:<pool>, btrfs:<path> (a mounted btrfs) or dir:<path> (plain directories, no snapshots); probed first, recorded on the machine. Default: the daemon's PLOYZ_STORAGE, else dir:<state dir>/volumes",
     }),
     endpoint: endpointFlag(),
+    registry: Flags.string({
+      description:
+        'registry (host[:port]) to pull the data-plane images from, as <registry>/ployz/<component>:<version>; recorded on the machine (PLOYZ_IMAGE_REGISTRY on ployzd overrides it). Default: the images built here',
+    }),
   };
 
   async run(): Promise<MachineInitResult> {
@@ -34,6 +39,7 @@ export default class MachineInit extends DaemonCommand {
       region: flags.region,
       ...(flags.storage !== undefined ? { storage: flags.storage } : {}),
       ...(flags.endpoint !== undefined ? { endpoints: flags.endpoint } : {}),
+      ...(flags.registry !== undefined ? { registry: flags.registry } : {}),
     });
     if (!this.jsonEnabled()) {
       this.log(`machine ${result.machine.machine_id} in installation ${result.machine.installation}`);

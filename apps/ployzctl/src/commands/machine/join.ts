@@ -30,6 +30,7 @@ export default class MachineJoin extends DaemonCommand {
     '<%= config.bin %> machine join ployz1.eyJp….Q2x…',
     'ssh m1 ployzctl machine invite | <%= config.bin %> machine join --token-file -',
     '<%= config.bin %> machine join --id web-2 --token-file /tmp/invite',
+    '<%= config.bin %> machine join --registry 10.0.0.5:5000 --token-file /tmp/invite',
   ];
   static override args = { token: Args.string({ description: 'the invite token', required: false }) };
   static override flags = {
@@ -39,6 +40,10 @@ export default class MachineJoin extends DaemonCommand {
       description: 'where volumes live, as for machine init (zfs:<pool>, btrfs:<path>, dir:<path>)',
     }),
     endpoint: endpointFlag(),
+    registry: Flags.string({
+      description:
+        'registry (host[:port]) to pull the data-plane images from, as <registry>/ployz/<component>:<version>; recorded on the machine (PLOYZ_IMAGE_REGISTRY on ployzd overrides it). Default: the images built here',
+    }),
   };
 
   async run(): Promise<MachineInitResult> {
@@ -50,6 +55,7 @@ export default class MachineJoin extends DaemonCommand {
       ...(flags.id !== undefined ? { machine_id: flags.id } : {}),
       ...(flags.storage !== undefined ? { storage: flags.storage } : {}),
       ...(flags.endpoint !== undefined ? { endpoints: flags.endpoint } : {}),
+      ...(flags.registry !== undefined ? { registry: flags.registry } : {}),
     });
     if (!this.jsonEnabled()) {
       this.log(`joined installation ${result.machine.installation} as ${result.machine.machine_id}`);
