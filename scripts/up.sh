@@ -5,6 +5,9 @@
 #   bash scripts/up.sh --join <token>   on a second machine: the same, but `machine join <token>`
 #                                       (from `ployzctl machine invite` on a member) instead of
 #                                       init, and no example deploy (docs/fleet.md).
+#   --registry <host[:port]>            (or PLOYZ_IMAGE_REGISTRY) pull the data-plane images
+#                                       <registry>/ployz/<component>:<version> instead of building
+#                                       them here (pushed by scripts/images.sh --push; docs/fleet.md).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PLOYZ_ROOT"
@@ -14,22 +17,34 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --join) [ $# -ge 2 ] || { echo "up: --join needs the token from ployzctl machine invite" >&2; exit 2; }; join_token=$2; shift 2 ;;
     --join=*) join_token=${1#--join=}; shift ;;
-    *) echo "up: unknown argument $1 (usage: bash scripts/up.sh [--join <token>])" >&2; exit 2 ;;
+    --registry) [ $# -ge 2 ] || { echo "up: --registry needs host[:port]" >&2; exit 2; }; export PLOYZ_IMAGE_REGISTRY=$2; shift 2 ;;
+    --registry=*) export PLOYZ_IMAGE_REGISTRY=${1#--registry=}; shift ;;
+    *) echo "up: unknown argument $1 (usage: bash scripts/up.sh [--join <token>] [--registry <host[:port]>])" >&2; exit 2 ;;
   esac
 done
 
 bash scripts/setup.sh
 hash -r
-bash scripts/images.sh
+registry=${PLOYZ_IMAGE_REGISTRY:-}
+if [ -n "$registry" ]; then
+  # ployzd (from this checkout) pulls its data plane from the registry at the reconcile; the images
+  # it runs are <registry>/ployz/<component>:<version>. Only the example app is built here.
+  printf 'up: data-plane images from %s (PLOYZ_IMAGE_REGISTRY): pulled by ployzd, not built\n' "$registry"
+  [ -n "$join_token" ] || bash scripts/images.sh hello
+else
+  bash scripts/images.sh
+fi
 
 printf '\nup: what is here\n'
 printf '  %-28s %s\n' "toolchain" "node $(node --version), pnpm $(pnpm --version), $(docker version --format 'docker {{.Server.Version}}')"
 for pair in ployzd:ployz/ployzd gateway:ployz/gateway dns:ployz/dns ployzctl:ployz/ployzctl; do
+  [ -z "$registry" ] || break
   image=${pair#*:}
   version=$(docker run --rm "$image" --version 2>&1 | head -n 1) || version="(does not start: $version)"
   printf '  %-28s %s\n' "$image:latest" "$version"
 done
 for image in ployz/base:bookworm-node24 ployz/nats:latest ployz/networking:latest ployz/hello:latest; do
+  docker image inspect "$image" >/dev/null 2>&1 || continue
   printf '  %-28s %s\n' "$image" "$(docker image inspect -f '{{.Id}}' "$image" | cut -c8-19)"
 done
 # ployzd as a service (a systemd unit when systemd runs, else ployzd-supervise.sh; unless one

@@ -64,6 +64,7 @@ export async function startPloyzd(
     ...['--gateway-port', String(h.gatewayPort), '--gateway-host-ip', host.address],
     ...['--wireguard-port', String(WG_PORT), '--lan-address', m.lan, '--join-port', String(JOIN_PORT)],
     ...Object.entries(h.images).flatMap(([c, id]) => [`--image-${c}`, id]),
+    ...h.extraArgs,
   ];
   const proc = host.spawn(process.execPath, args);
   proc.stdout?.on('data', (d: Buffer) => h.logs.push(d.toString()));

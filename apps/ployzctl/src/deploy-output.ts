@@ -37,6 +37,8 @@ const IMAGE_SIGN: Record<DeployPlanView['images'][number]['action'], string> = {
   send: '>',
   missing: '!',
   unknown: '?',
+  pull: '<',
+  unavailable: '!',
 };
 
 /** `ployz/hello:latest on m2: lacks it — e688846aa19a (206.0 MB) sent from m1 at the probe step`. */
@@ -52,6 +54,10 @@ export function imagePlanLine(i: DeployPlanView['images'][number]): string {
       return `${i.image} on ${i.machine}: unknown, ${i.detail}`;
     case 'present':
       return `${i.image} on ${i.machine}: present (${id})`;
+    case 'pull':
+      return `${i.image} on ${i.machine}: pull, ${i.detail}`;
+    case 'unavailable':
+      return `${i.image} on ${i.machine}: unavailable, ${i.detail}; the deploy would fail IMAGE_PULL_FAILED before writing anything`;
   }
 }
 

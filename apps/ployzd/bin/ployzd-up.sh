@@ -85,9 +85,10 @@ fi
 set +e
 if [ -n "${UP_JOIN_TOKEN_FILE:-}" ]; then
   # scripts/up.sh --join: the invite token in that file; the issuer checks it before anything is written.
-  out=$(ployzctl machine join --token-file "$UP_JOIN_TOKEN_FILE" ${storage:+--storage "$storage"} 2>&1)
+  out=$(ployzctl machine join --token-file "$UP_JOIN_TOKEN_FILE" ${storage:+--storage "$storage"} \
+    ${PLOYZ_IMAGE_REGISTRY:+--registry "$PLOYZ_IMAGE_REGISTRY"} 2>&1)
 else
-  out=$(ployzctl machine init ${storage:+--storage "$storage"} 2>&1)
+  out=$(ployzctl machine init ${storage:+--storage "$storage"} ${PLOYZ_IMAGE_REGISTRY:+--registry "$PLOYZ_IMAGE_REGISTRY"} 2>&1)
 fi
 rc=$?
 set -e

@@ -45,6 +45,13 @@ import {
   PsQuery,
   PsView,
 } from './ops-commands.ts';
+import {
+  RegistryList,
+  RegistryLoginRequest,
+  RegistryLoginResult,
+  RegistryLogoutRequest,
+  RegistryLogoutResult,
+} from './registry-commands.ts';
 import { VolumeList, VolumeListQuery, VolumeShowQuery, VolumeShowView } from './volume-commands.ts';
 
 export interface RouteSpec {
@@ -208,6 +215,31 @@ export const api = defineRoutes({
     progress: ImageEvent,
     description:
       'send a local image to one machine, or to every eligible machine that lacks it (by id), over the mesh',
+  },
+  registryLogin: {
+    method: 'POST',
+    path: '/v1/registry/login',
+    input: RegistryLoginRequest,
+    output: RegistryLoginResult,
+    progress: null,
+    description:
+      "store a registry's credentials for the installation (sealed; checked with the registry first unless verify is false)",
+  },
+  registryList: {
+    method: 'GET',
+    path: '/v1/registries',
+    input: Empty,
+    output: RegistryList,
+    progress: null,
+    description: 'the registries the installation holds credentials for (host, username; never the password)',
+  },
+  registryLogout: {
+    method: 'POST',
+    path: '/v1/registry/logout',
+    input: RegistryLogoutRequest,
+    output: RegistryLogoutResult,
+    progress: null,
+    description: "remove a registry's credentials from the installation",
   },
   ps: {
     method: 'GET',

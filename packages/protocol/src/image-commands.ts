@@ -11,6 +11,15 @@
  * IMAGE_CHUNK_BYTES before base64. Every body names the machine it is for.
  *
  * The same `image` event reports progress in a deploy (DeployEvent) and in `ployzctl image push`.
+ *
+ * Images from a registry (an image that names its registry host, @ployz/types image-ref.ts): the
+ * machine that will run an instance pulls it itself with `image_pull` — a long poll that starts
+ * the pull (or joins the one under way) and answers within `wait_ms` with its progress, so the
+ * coordinator asks again until it is `present` or `pulled`; a pull that fails is
+ * IMAGE_PULL_FAILED naming the image and the machine. `image_pull_check` asks the registry, from
+ * that machine, whether it would serve the image (the preview's question); nothing is pulled. The
+ * credentials are the installation's (sealed in NATS KV), read and unsealed by the pulling
+ * machine: they never travel in an RPC body.
  */
 import { MachineId } from '@ployz/types';
 import { z } from 'zod';
@@ -22,6 +31,8 @@ export const IMAGE_RPC = {
   chunk: 'image_receive_chunk',
   close: 'image_receive_close',
   abort: 'image_receive_abort',
+  pull: 'image_pull',
+  pullCheck: 'image_pull_check',
 } as const;
 
 /** Bytes of the tar in one chunk: 512 KiB is 699 052 base64 characters, well inside NATS's 1 MiB. */
@@ -120,6 +131,53 @@ export const ImageAbortBody = z.strictObject({
 });
 export type ImageAbortBody = z.infer<typeof ImageAbortBody>;
 
+export const ImagePullBody = z.strictObject({
+  machine: MachineId,
+  image: ImageRef,
+  /** Pull even when the machine holds the image (`pull_policy = "always"`). */
+  always: z.boolean(),
+  /** Answer after at most this long with the progress so far (the caller asks again). */
+  wait_ms: z.number().int().min(0).max(10_000),
+  /**
+   * The asker's id for one pull (the same on each of its polls): a pull that finished before
+   * this id first asked is not its answer — a new one starts (a new deploy pulls anew).
+   */
+  attempt: z.string().regex(/^[0-9a-f]{8,32}$/),
+});
+export type ImagePullBody = z.infer<typeof ImagePullBody>;
+
+export const ImagePullResult = z.strictObject({
+  /** present: held, nothing pulled; pulling: under way (ask again); pulled: done now. */
+  state: z.enum(['present', 'pulling', 'pulled']),
+  /** What the name resolves to on the machine once present or pulled. */
+  image_id: ImageId.nullable(),
+  /** Layer bytes downloaded so far, and the sum of the layer sizes the registry announced. */
+  bytes: Bytes,
+  total_bytes: Bytes.nullable(),
+  layers: z.number().int().nonnegative(),
+  layers_done: z.number().int().nonnegative(),
+  /** Since the pull started. */
+  seconds: z.number().nonnegative(),
+});
+export type ImagePullResult = z.infer<typeof ImagePullResult>;
+
+export const ImagePullCheckBody = z.strictObject({ machine: MachineId, image: ImageRef });
+export type ImagePullCheckBody = z.infer<typeof ImagePullCheckBody>;
+
+/** Why a machine cannot pull an image (IMAGE_PULL_FAILED's `details.reason` too). */
+export const PullFailure = z.enum(['unreachable', 'unauthorized', 'not_found', 'failed']);
+export type PullFailure = z.infer<typeof PullFailure>;
+
+export const ImagePullCheckResult = z.strictObject({
+  /** The registry answers for the image with a manifest, with this machine's credentials. */
+  available: z.boolean(),
+  /** The manifest's digest when available. */
+  digest: z.string().nullable(),
+  reason: PullFailure.nullable(),
+  detail: z.string(),
+});
+export type ImagePullCheckResult = z.infer<typeof ImagePullCheckResult>;
+
 export const imageCommands = defineCommands({
   [IMAGE_RPC.has]: {
     request: ImageHasBody,
@@ -146,6 +204,16 @@ export const imageCommands = defineCommands({
     response: z.strictObject({ aborted: z.boolean() }),
     description: 'give up a transfer: the load is cancelled and nothing is registered',
   },
+  [IMAGE_RPC.pull]: {
+    request: ImagePullBody,
+    response: ImagePullResult,
+    description: 'pull an image from its registry (or join the pull under way); answers within wait_ms',
+  },
+  [IMAGE_RPC.pullCheck]: {
+    request: ImagePullCheckBody,
+    response: ImagePullCheckResult,
+    description: "whether the image's registry serves it to this machine (its manifest); nothing pulled",
+  },
 });
 export type ImageCommands = typeof imageCommands;
 
@@ -158,9 +226,10 @@ export const ImageEvent = z.object({
   /**
    * present: the machine holds it, nothing sent; sending: the transfer starts; progress: bytes so
    * far; loaded: the machine holds it now; failed: the transfer stopped (nothing registered);
-   * unavailable: the machine did not answer.
+   * unavailable: the machine did not answer; pulling: the machine pulls it from its registry;
+   * pulled: the pull is done (progress events in between carry the layer bytes).
    */
-  action: z.enum(['present', 'sending', 'progress', 'loaded', 'failed', 'unavailable']),
+  action: z.enum(['present', 'sending', 'progress', 'loaded', 'failed', 'unavailable', 'pulling', 'pulled']),
   bytes: Bytes,
   total_bytes: Bytes.nullable(),
   detail: z.string().optional(),
@@ -176,9 +245,12 @@ export const ImagePlan = z.object({
   /**
    * present: the machine holds that id; send: it lacks it and gets it from the coordinator at
    * the probe step; missing: neither holds it (the start fails IMAGE_MISSING); unknown: the
-   * machine did not answer.
+   * machine did not answer. For an image from a registry: pull: the machine pulls it at the probe
+   * step (`image_id` is then the machine's own id when it holds one); unavailable: the preview
+   * asked the registry from that machine and it would not serve the image (`detail` says why) —
+   * the deploy would fail IMAGE_PULL_FAILED before writing anything.
    */
-  action: z.enum(['present', 'send', 'missing', 'unknown']),
+  action: z.enum(['present', 'send', 'missing', 'unknown', 'pull', 'unavailable']),
   /** About what a send carries (the image's size on the coordinator). */
   size_bytes: Bytes.nullable(),
   detail: z.string(),

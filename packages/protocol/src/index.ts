@@ -13,7 +13,9 @@
  * Volumes:  `volumeCommands` (volume_snapshot / _revert / _stop_writers / _start_writers / _describe).
  * Images:   `imageCommands` (image_has / image_receive_open / _chunk / _close / _abort): an image
  *           streamed from `docker save` on one machine into `docker load` on another, chunked
- *           under NATS's 1 MiB with a bounded window of unacknowledged chunks.
+ *           under NATS's 1 MiB with a bounded window of unacknowledged chunks; image_pull /
+ *           image_pull_check: a machine pulls an image that names its registry.
+ * Registry: `RegistryLoginRequest`… (registry-commands.ts): `ployzctl registry login|ls|logout`.
  * Deploy:   `deployCommands` (deploy_start / deploy_ready / deploy_stop) and their strict body
  *           schemas (`DeployStartBody`…: the service as the manifest's `ServiceSpec`, no host paths).
  * Local API (HTTP/JSON over the daemon's unix socket):
@@ -69,6 +71,7 @@ export * from './image-commands.ts';
 export * from './join.ts';
 export * from './machine-commands.ts';
 export * from './ops-commands.ts';
+export * from './registry-commands.ts';
 export * from './release.ts';
 export type { Plain, Sendable } from './plain.ts';
 export {

@@ -46,6 +46,7 @@ const plan: DeployPlanView = {
   volumes: [],
   images: [],
   rollback_of: null,
+  lineage: null,
   summary: { create: 1, replace: 0, update: 0, remove: 0, unchanged: 0, starts: 1, stops: 0 },
 };
 
@@ -193,6 +194,9 @@ describe('local API over a unix socket', () => {
       'volumeShow',
       'deployRollback',
       'imagePush',
+      'registryLogin',
+      'registryList',
+      'registryLogout',
       'ps',
       'logs',
       'namespaceList',

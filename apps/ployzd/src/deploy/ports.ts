@@ -125,6 +125,20 @@ export interface ImageAgent {
     emit: (event: ImageEvent) => void,
     signal?: AbortSignal,
   ): Promise<void>;
+  /**
+   * An image that names its registry: `machine` pulls it itself (`always`: even when it holds
+   * it), progress as `image` events; IMAGE_PULL_FAILED names the image and the machine.
+   * Absent: registry images are treated as local ones.
+   */
+  pull?(
+    machine: string,
+    image: string,
+    always: boolean,
+    emit: (event: ImageEvent) => void,
+    signal?: AbortSignal,
+  ): Promise<void>;
+  /** Whether the image's registry would serve it to `machine` (nothing pulled); throws when it does not answer. */
+  pullCheck?(machine: string, image: string): Promise<{ available: boolean; detail: string }>;
 }
 
 /** How a service becomes a stored revision and back (sealing lives behind this). */

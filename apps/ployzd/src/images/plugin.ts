@@ -1,18 +1,26 @@
 /**
- * Images without a registry, as a daemon plugin: the receiving side's machine commands
- * (`image_has`, `image_receive_open|chunk|close|abort`, @ployz/protocol's `imageCommands`) into
- * this machine's dockerd, and the local API's `imagePush` route (`ployzctl image push`). The deploy
- * engine sends what its candidates lack through its own ImageSender (deploy/plugin.ts).
+ * Images as a daemon plugin: the receiving side's machine commands (`image_has`,
+ * `image_receive_open|chunk|close|abort`, @ployz/protocol's `imageCommands`) into this machine's
+ * dockerd, and the local API's `imagePush` route (`ployzctl image push`) — images without a
+ * registry; and for images that name their registry, the pulling side (`image_pull`,
+ * `image_pull_check`, puller.ts) with the installation's registry credentials, which the
+ * `registryLogin|List|Logout` routes keep (registry-auth.ts). The deploy engine sends or has
+ * pulled what its candidates lack through its own ImageSender (deploy/plugin.ts).
  */
+import type { InstallationKey } from '@ployz/identity';
 import { type ImageCommands, imageCommands, RpcClient } from '@ployz/protocol';
 import type { Store } from '@ployz/store';
 import { PloyzError } from '@ployz/types';
 import type { DaemonContext, DaemonPlugin } from '../daemon/daemon.ts';
+import { loadInstallationKey } from '../deploy/plugin.ts';
 import type { MachineIdentity } from '../machine/identity.ts';
 import { onlyThisMachine } from '../workloads/rpc-handlers.ts';
 import { DockerImages } from './docker-images.ts';
+import { ImagePuller } from './puller.ts';
 import { pushImage } from './push.ts';
 import { ImageReceiver } from './receiver.ts';
+import { authFor, openRegistryCredentials, type RegistryCredentials } from './registry-auth.ts';
+import { registryRoutes } from './registry-routes.ts';
 import { ImageSender } from './sender.ts';
 
 /** An ImageSender over this daemon's NATS link and engine (the push route's and the deploy engine's). */
@@ -33,6 +41,18 @@ export function imagesPlugin(): DaemonPlugin {
   let store: Store | null = null;
   let self: string | null = null;
   let receiver: ImageReceiver | null = null;
+  let puller: ImagePuller | null = null;
+  let credentials: RegistryCredentials | null = null;
+  let key: InstallationKey | null = null;
+  const notReady = () =>
+    new PloyzError(
+      'ENGINE_NOT_READY',
+      'ployzd is not connected to its store yet (machine not initialised or NATS not connected); see ployzctl status',
+    );
+  const readyPuller = (): ImagePuller => {
+    if (puller === null) throw notReady();
+    return puller;
+  };
 
   return {
     name: 'images',
@@ -62,6 +82,18 @@ export function imagesPlugin(): DaemonPlugin {
           onlyThisMachine(body.machine, rpc);
           return r.abort(body);
         },
+        image_pull: (body, rpc) => {
+          onlyThisMachine(body.machine, rpc);
+          return readyPuller().pull(body);
+        },
+        image_pull_check: (body, rpc) => {
+          onlyThisMachine(body.machine, rpc);
+          return readyPuller().check(body.image);
+        },
+      });
+      registryRoutes(ctx, () => {
+        if (credentials === null || key === null || self === null) throw notReady();
+        return { credentials, key, machine: self };
       });
       ctx.implement('imagePush', (request, { emit }) => {
         if (sender === null || store === null || self === null) {
@@ -82,6 +114,15 @@ export function imagesPlugin(): DaemonPlugin {
       sender = imageSenderOf(ctx, identity);
       store = ctx.store();
       self = identity.machine_id;
+      const k = await loadInstallationKey(ctx.config.stateDir);
+      const creds = await openRegistryCredentials(store);
+      key = k;
+      credentials = creds;
+      puller = new ImagePuller({
+        docker: () => ctx.docker.docker,
+        machine: identity.machine_id,
+        auth: (host) => authFor(creds, k, host),
+      });
     },
 
     async stop() {
@@ -89,6 +130,9 @@ export function imagesPlugin(): DaemonPlugin {
       sender = null;
       store = null;
       self = null;
+      puller = null;
+      credentials = null;
+      key = null;
     },
   };
 }

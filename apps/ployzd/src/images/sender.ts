@@ -14,9 +14,11 @@ import {
   type ImageCommands,
   type ImageEvent,
   type ImageHasResult,
+  type ImagePullCheckResult,
+  type ImagePullResult,
   type RpcClient,
 } from '@ployz/protocol';
-import { PloyzError } from '@ployz/types';
+import { PloyzError, registryOf } from '@ployz/types';
 import type { DockerImages, LocalImage } from './docker-images.ts';
 import { progressGate, rateLine, rechunk, sendWindowed } from './flow.ts';
 
@@ -163,6 +165,90 @@ export class ImageSender {
       emit({ ...base, action: 'failed', bytes: 0, detail: failure.message });
       throw failure;
     }
+  }
+
+  /**
+   * Has `machine` pull an image that names its registry (`image_pull`, asked again every
+   * `pollMs` until present or pulled): progress as `image` events; IMAGE_PULL_FAILED (the
+   * machine's own error, naming the image and the machine) when it cannot. Stops asking when
+   * `signal` aborts (the machine's pull runs on; a later ask joins it).
+   */
+  async pull(
+    machine: string,
+    image: string,
+    always: boolean,
+    emit: EmitImageEvent = () => {},
+    signal?: AbortSignal,
+  ): Promise<ImagePullResult> {
+    const base = { type: 'image' as const, machine, image };
+    const gate = progressGate(this.#progressMs);
+    const attempt = randomBytes(8).toString('hex');
+    let announced = false;
+    for (;;) {
+      signal?.throwIfAborted();
+      let answer: ImagePullResult;
+      try {
+        answer = await this.#client.call(
+          machine,
+          IMAGE_RPC.pull,
+          { machine, image, always, wait_ms: this.#progressMs, attempt },
+          { timeoutMs: this.#progressMs + 10_000 },
+        );
+      } catch (error) {
+        const failure =
+          error instanceof PloyzError && error.code === 'IMAGE_PULL_FAILED'
+            ? error
+            : new PloyzError(
+                'IMAGE_PULL_FAILED',
+                `machine ${machine} cannot pull ${image}: ${isSilence(error) ? `it stopped answering (${(error as Error).message})` : (error as Error).message}`,
+                {
+                  cause: error,
+                  details: {
+                    image,
+                    machine,
+                    registry: registryOf(image),
+                    reason: 'failed',
+                    message: String(error),
+                  },
+                },
+              );
+        emit({
+          ...base,
+          image_id: null,
+          action: 'failed',
+          bytes: 0,
+          total_bytes: null,
+          detail: failure.message,
+        });
+        throw failure;
+      }
+      const line = {
+        ...base,
+        image_id: answer.image_id,
+        bytes: answer.bytes,
+        total_bytes: answer.total_bytes,
+      };
+      if (answer.state === 'present') {
+        emit({ ...line, action: 'present', detail: 'held already (pull_policy if_not_present)' });
+        return answer;
+      }
+      if (!announced) {
+        announced = true;
+        emit({ ...line, action: 'pulling', detail: `from ${registryOf(image) ?? 'its registry'}` });
+      }
+      if (answer.state === 'pulled') {
+        const layers = `${answer.layers} layer(s), ${answer.layers - answer.layers_done > 0 ? '' : 'all '}done`;
+        emit({ ...line, action: 'pulled', detail: `${rateLine(answer.bytes, answer.seconds)}, ${layers}` });
+        return answer;
+      }
+      if (gate())
+        emit({ ...line, action: 'progress', detail: `${answer.layers_done}/${answer.layers} layer(s)` });
+    }
+  }
+
+  /** Whether the registry would serve the image to `machine` (`image_pull_check`). */
+  pullCheck(machine: string, image: string, timeoutMs = 10_000): Promise<ImagePullCheckResult> {
+    return this.#client.call(machine, IMAGE_RPC.pullCheck, { machine, image }, { timeoutMs });
   }
 
   /** One chunk, sent once more when its acknowledgement does not come in time (the receiver dedups). */

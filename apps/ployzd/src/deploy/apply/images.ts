@@ -1,30 +1,60 @@
 /**
- * Images without a registry, in a deploy: the plan's `images` say, per machine that gets a
- * candidate, whether it holds each image it starts by the coordinator's id (preview and step 3),
- * and step 3 sends the missing ones from the coordinator over the mesh — after the probe and the
- * re-plan, before the applying status (step 4), so a transfer that breaks off fails the deploy
- * with nothing of it written (docs/adr/0016-images-over-the-mesh.md).
+ * Images in a deploy: the plan's `images` say, per machine that gets a candidate, what happens to
+ * each image it starts (preview and step 3), and step 3 makes it so — after the probe and the
+ * re-plan, before the applying status (step 4), so a pull or a transfer that fails fails the
+ * deploy with nothing of it written.
+ *
+ * An image without a registry host (or with `pull_policy = "never"`) is held by the coordinator's
+ * id or sent from it over the mesh (docs/adr/0016-images-over-the-mesh.md). An image that names
+ * its registry is pulled by the machine itself as its pull policy says (@ployz/types
+ * `pullDecision`); the plan asks that machine's registry whether it would serve it, so a preview
+ * lists the images a machine cannot pull (`unavailable`).
  */
 import type { ImagePlan } from '@ployz/protocol';
-import { PloyzError, toErrorBody } from '@ployz/types';
+import {
+  DEFAULT_PULL_POLICY,
+  PloyzError,
+  type PullPolicy,
+  pullDecision,
+  registryOf,
+  type ServiceSpec,
+  toErrorBody,
+} from '@ployz/types';
 import { runBounded } from '../../workloads/start-queue.ts';
 import type { EngineOptions } from '../context.ts';
 import type { DeployPlan } from '../model/plan.ts';
 import type { DeployService } from '../model/spec.ts';
 import type { DeployRun } from './run.ts';
 
+/** What the image lines need of a service: its image and (from its manifest spec) its pull policy. */
+export type ImageSpecOf = Pick<DeployService, 'image'> & { source?: Pick<ServiceSpec, 'pull_policy'> };
+
+export interface ImageNeed {
+  image: string;
+  machine: string;
+  /** The strictest policy of the services that start it (always over if_not_present over never). */
+  policy: PullPolicy;
+}
+
+const POLICY_RANK: Record<PullPolicy, number> = { never: 0, if_not_present: 1, always: 2 };
+
 /** Each (image, machine) a plan starts a candidate with, once, sorted. Pure. */
 export function imageNeeds(
   plan: Pick<DeployPlan, 'services'>,
-  specs: ReadonlyMap<string, Pick<DeployService, 'image'>>,
-): { image: string; machine: string }[] {
-  const seen = new Map<string, { image: string; machine: string }>();
+  specs: ReadonlyMap<string, ImageSpecOf>,
+): ImageNeed[] {
+  const seen = new Map<string, ImageNeed>();
   for (const s of plan.services) {
-    const image = specs.get(s.service)?.image;
+    const spec = specs.get(s.service);
+    const image = spec?.image;
     if (image === undefined || s.revision === null) continue;
+    const policy = spec?.source?.pull_policy ?? DEFAULT_PULL_POLICY;
     for (const slot of s.slots) {
       if (slot.action !== 'start') continue;
-      seen.set(`${image}\u0000${slot.machine}`, { image, machine: slot.machine });
+      const key = `${image}\u0000${slot.machine}`;
+      const prior = seen.get(key);
+      if (prior === undefined || POLICY_RANK[policy] > POLICY_RANK[prior.policy])
+        seen.set(key, { image, machine: slot.machine, policy });
     }
   }
   return [...seen.values()].sort((a, b) =>
@@ -44,7 +74,7 @@ export function sendsOf(images: readonly ImagePlan[]): ImagePlan[] {
 export async function planImages(
   engine: EngineOptions,
   plan: DeployPlan,
-  specs: ReadonlyMap<string, Pick<DeployService, 'image'>>,
+  specs: ReadonlyMap<string, ImageSpecOf>,
 ): Promise<DeployPlan> {
   const agent = engine.images;
   const needs = imageNeeds(plan, specs);
@@ -56,7 +86,9 @@ export async function planImages(
   );
   const self = engine.machineId;
   const images = await Promise.all(
-    needs.map(async ({ image, machine }): Promise<ImagePlan> => {
+    needs.map(async ({ image, machine, policy }): Promise<ImagePlan> => {
+      if (pullDecision(image, policy, false) === 'pull')
+        return planPull(engine, image, machine, policy, locals);
       const local = locals.get(image) ?? null;
       const line = (action: ImagePlan['action'], detail: string): ImagePlan => ({
         image,
@@ -84,18 +116,112 @@ export async function planImages(
   return { ...plan, images };
 }
 
+/** Whether `machine` holds `image` by name (the coordinator's own engine for itself). */
+async function heldBy(
+  engine: EngineOptions,
+  image: string,
+  machine: string,
+  locals: ReadonlyMap<string, { id: string; size: number } | null>,
+): Promise<boolean> {
+  if (machine === engine.machineId) return (locals.get(image) ?? null) !== null;
+  return (await engine.images?.has(machine, image, null)) === true;
+}
+
+/** The line of an image that names its registry on one machine: present, pull, unavailable or unknown. */
+async function planPull(
+  engine: EngineOptions,
+  image: string,
+  machine: string,
+  policy: PullPolicy,
+  locals: ReadonlyMap<string, { id: string; size: number } | null>,
+): Promise<ImagePlan> {
+  const registry = registryOf(image) ?? 'its registry';
+  const mine = machine === engine.machineId ? (locals.get(image) ?? null) : null;
+  const line = (action: ImagePlan['action'], detail: string): ImagePlan => ({
+    image,
+    machine,
+    image_id: mine?.id ?? null,
+    action,
+    size_bytes: mine?.size ?? null,
+    detail,
+  });
+  let held: boolean;
+  try {
+    held = await heldBy(engine, image, machine, locals);
+  } catch (error) {
+    return line('unknown', `machine ${machine} did not say: ${toErrorBody(error).message}`);
+  }
+  if (pullDecision(image, policy, held) === 'present')
+    return line('present', 'held (pull_policy if_not_present)');
+  const why = held ? 'pull_policy always' : `not on ${machine}`;
+  const check = engine.images?.pullCheck;
+  if (check === undefined) return line('pull', `${why}: pulled from ${registry} at the probe step`);
+  try {
+    const answer = await check(machine, image);
+    return answer.available
+      ? line('pull', `${why}: pulled from ${registry} at the probe step; ${answer.detail}`)
+      : line('unavailable', `${why}, and ${machine} cannot pull it: ${answer.detail}`);
+  } catch (error) {
+    return line(
+      'unknown',
+      `machine ${machine} did not say whether it can pull it: ${toErrorBody(error).message}`,
+    );
+  }
+}
+
 /**
- * Step 3's transfers: every image the plan says a machine lacks (or could not say), sent from
- * this machine, two machines at a time, progress as `image` events. The first failure is thrown
- * (IMAGE_TRANSFER_FAILED naming the machine) once the transfers under way have settled.
+ * Step 3's pulls: every image from a registry the plan has a machine pull (or could not say
+ * about), pulled by that machine, two machines at a time, progress as `image` events. The first
+ * failure is thrown (IMAGE_PULL_FAILED naming the image and the machine) once the pulls under way
+ * have settled.
+ */
+export async function pullImages(run: DeployRun, plan: DeployPlan): Promise<number> {
+  const pull = run.engine.images?.pull;
+  if (pull === undefined) return 0;
+  const policies = new Map(
+    imageNeeds(plan, run.specs).map((n) => [`${n.image}\u0000${n.machine}`, n.policy]),
+  );
+  const work = plan.images.flatMap((i) => {
+    const policy = policies.get(`${i.image}\u0000${i.machine}`);
+    if (policy === undefined || pullDecision(i.image, policy, false) !== 'pull') return [];
+    return i.action === 'pull' || i.action === 'unavailable' || i.action === 'unknown'
+      ? [{ ...i, policy }]
+      : [];
+  });
+  if (work.length === 0) return 0;
+  const results = await runBounded(
+    work.map((i) => ({
+      machine: 'images',
+      run: () => pull(i.machine, i.image, i.policy === 'always', run.emit, run.abort.signal),
+    })),
+    () => 2,
+    run.abort.signal,
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) {
+    const reason: unknown = failed.reason;
+    throw reason instanceof PloyzError
+      ? reason
+      : new PloyzError('IMAGE_PULL_FAILED', String((reason as Error)?.message ?? reason));
+  }
+  return work.length;
+}
+
+/**
+ * Step 3's transfers: first the pulls of images from a registry (pullImages), then every image
+ * the plan says a machine lacks (or could not say), sent from this machine, two machines at a
+ * time, progress as `image` events. The first failure is thrown (IMAGE_PULL_FAILED, or
+ * IMAGE_TRANSFER_FAILED naming the machine) once the transfers under way have settled. Returns
+ * the images pulled and sent.
  */
 export async function sendImages(run: DeployRun, plan: DeployPlan): Promise<number> {
   const agent = run.engine.images;
   if (agent === undefined) return 0;
+  const pulled = await pullImages(run, plan);
   const work = plan.images.filter(
     (i) => (i.action === 'send' || i.action === 'unknown') && i.image_id !== null && i.size_bytes !== null,
   );
-  if (work.length === 0) return 0;
+  if (work.length === 0) return pulled;
   const results = await runBounded(
     work.map((i) => ({
       machine: 'images',
@@ -118,5 +244,5 @@ export async function sendImages(run: DeployRun, plan: DeployPlan): Promise<numb
       ? reason
       : new PloyzError('IMAGE_TRANSFER_FAILED', String((reason as Error)?.message ?? reason));
   }
-  return work.length;
+  return pulled + work.length;
 }
