@@ -66,6 +66,23 @@ describe('app images', () => {
     });
   }
 
+  it('every released image carries the OCI version, revision and source labels and its version tags', async () => {
+    await using scope = await dockerScope('image-labels');
+    const version = appVersion('ployzd');
+    for (const name of ['base', 'nats', 'networking', 'ployzd', 'gateway', 'dns', 'ployzctl']) {
+      const info = await scope.docker.getImage(`ployz/${name}:latest`).inspect();
+      const labels = info.Config.Labels ?? {};
+      expect(labels['org.opencontainers.image.version'], name).toBe(version);
+      const revision = labels['org.opencontainers.image.revision'] ?? '';
+      expect(revision, name).toMatch(/^[0-9a-f]{40}(-dirty)?$/);
+      expect(labels['org.opencontainers.image.source'], name).toMatch(/\S/);
+      const short = `${revision.slice(0, 12)}${revision.endsWith('-dirty') ? '-dirty' : ''}`;
+      expect(info.RepoTags, name).toEqual(
+        expect.arrayContaining([`ployz/${name}:${version}`, `ployz/${name}:${version}-${short}`]),
+      );
+    }
+  });
+
   it('gateway and dns run as a non-root user that may bind privileged ports', async () => {
     await using scope = await dockerScope('image-bind');
     for (const image of ['ployz/gateway', 'ployz/dns']) {
