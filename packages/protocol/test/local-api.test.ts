@@ -46,7 +46,6 @@ const plan: DeployPlanView = {
   volumes: [],
   images: [],
   rollback_of: null,
-  lineage: null,
   summary: { create: 1, replace: 0, update: 0, remove: 0, unchanged: 0, starts: 1, stops: 0 },
 };
 
