@@ -71,9 +71,9 @@ export * from './image-commands.ts';
 export * from './join.ts';
 export * from './machine-commands.ts';
 export * from './ops-commands.ts';
+export type { Plain, Sendable } from './plain.ts';
 export * from './registry-commands.ts';
 export * from './release.ts';
-export type { Plain, Sendable } from './plain.ts';
 export {
   type CallOptions,
   type CommandHandlers,
