@@ -211,6 +211,50 @@ beforeAll(async () => {
         return res.end(JSON.stringify({ result: { machine: status.machine, record } }));
       }
       if (req.url === '/v1/machine/invite') return res.end(JSON.stringify({ result: INVITE }));
+      if (req.url === '/v1/registry/login') {
+        const b = JSON.parse(body) as { host: string; username: string; verify: boolean };
+        if (b.host === 'refused.example')
+          return res
+            .writeHead(400)
+            .end(
+              JSON.stringify({
+                error: {
+                  code: 'REGISTRY_AUTH_FAILED',
+                  message: 'refused.example refused the username and password for ci',
+                },
+              }),
+            );
+        return res.end(
+          JSON.stringify({
+            result: {
+              host: b.host,
+              username: b.username,
+              updated_at: '2026-12-03T07:00:00.000Z',
+              updated_by: 'm1',
+              verified: b.verify,
+            },
+          }),
+        );
+      }
+      if (req.url === '/v1/registries')
+        return res.end(
+          JSON.stringify({
+            result: {
+              registries: [
+                {
+                  host: '127.0.0.1:5000',
+                  username: 'ci',
+                  updated_at: '2026-12-03T07:00:00.000Z',
+                  updated_by: 'm1',
+                },
+              ],
+            },
+          }),
+        );
+      if (req.url === '/v1/registry/logout') {
+        const b = JSON.parse(body) as { host: string };
+        return res.end(JSON.stringify({ result: { host: b.host, removed: b.host === '127.0.0.1:5000' } }));
+      }
       if (req.url === '/v1/machine/join') {
         res.statusCode = 409;
         return res.end(
@@ -314,6 +358,67 @@ afterAll(async () => {
 });
 
 describe('ployzctl', () => {
+  it('registry login reads the password from stdin only, sends it once and never prints it; ls and logout', async () => {
+    const secret = 'hunter2-registry';
+    const login = await ctlWithStdin(
+      `${secret}\n`,
+      'registry',
+      'login',
+      '127.0.0.1:5000',
+      '-u',
+      'ci',
+      '--password-stdin',
+      '--socket',
+      socket,
+    );
+    expect(login.code, login.stderr).toBe(0);
+    expect(login.stdout).toMatch(
+      /Stored credentials for 127\.0\.0\.1:5000 as ci .*the registry accepted them/,
+    );
+    expect(login.stdout + login.stderr).not.toContain(secret);
+    const sent = seen.filter((r) => r.url === '/v1/registry/login').at(-1);
+    expect(JSON.parse(sent?.body ?? '{}')).toMatchObject({
+      host: '127.0.0.1:5000',
+      username: 'ci',
+      password: secret,
+      verify: true,
+    });
+
+    const noStdin = await ctl('registry', 'login', '127.0.0.1:5000', '-u', 'ci', '--socket', socket);
+    expect(noStdin.code).toBe(2);
+    expect(noStdin.stderr).toMatch(/INVALID_ARGUMENT: pass the password on stdin: --password-stdin/);
+
+    const refused = await ctlWithStdin(
+      'x',
+      'registry',
+      'login',
+      'refused.example',
+      '-u',
+      'ci',
+      '--password-stdin',
+      '--socket',
+      socket,
+    );
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/REGISTRY_AUTH_FAILED/);
+
+    const ls = await ctl('registry', 'ls', '--socket', socket);
+    expect(ls.stdout).toMatch(
+      /^HOST +USERNAME +UPDATED +BY\n127\.0\.0\.1:5000 +ci +2026-12-03T07:00:00\.000Z +m1/,
+    );
+    const json = await ctl('registry', 'ls', '--json', '--socket', socket);
+    expect(JSON.parse(json.stdout)).toEqual([
+      expect.objectContaining({ host: '127.0.0.1:5000', username: 'ci' }),
+    ]);
+
+    expect((await ctl('registry', 'logout', '127.0.0.1:5000', '--socket', socket)).stdout).toMatch(
+      /Removed the credentials for 127\.0\.0\.1:5000/,
+    );
+    expect((await ctl('registry', 'logout', 'other.example', '--socket', socket)).stdout).toMatch(
+      /No credentials for other\.example/,
+    );
+  });
+
   it('status prints components with state, reason and container, and NATS + agent lines', async () => {
     const r = await ctl('status', '--socket', socket);
     expect(r.code).toBe(0);
