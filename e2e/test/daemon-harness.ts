@@ -87,6 +87,7 @@ export class DaemonHarness implements AsyncDisposable {
   dir = '';
   subnet = '';
   gatewayPort = 0;
+  gatewayHttpsPort = 0;
   wireguardPort = 0;
   componentEnv: Record<string, Record<string, string>> = {};
   images: Record<string, string> = {};
@@ -106,6 +107,7 @@ export class DaemonHarness implements AsyncDisposable {
     h.dir = await mkdtemp(join(tmpdir(), 'ployz-e2e-daemon-'));
     h.subnet = await pickSubnet();
     h.gatewayPort = await freePort();
+    h.gatewayHttpsPort = await freePort();
     h.wireguardPort = await freePort();
     // Pin images by id: a concurrent `scripts/images.sh` rebuild must not read as drift here.
     for (const c of ['networking', 'nats', 'gateway', 'dns']) {
@@ -138,6 +140,11 @@ export class DaemonHarness implements AsyncDisposable {
       String(this.gatewayPort),
       '--gateway-host-ip',
       '127.0.0.1',
+      '--gateway-https-port',
+      String(this.gatewayHttpsPort),
+      // Never a public CA from a test: a test that orders certificates names its own directory.
+      '--acme-directory',
+      'off',
       '--wireguard-port',
       String(this.wireguardPort),
       '--component-env',

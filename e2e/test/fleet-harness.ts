@@ -63,6 +63,8 @@ export async function startPloyzd(
     ...(pinSubnet ? ['--subnet', h.subnet] : []),
     ...['--gateway-port', String(h.gatewayPort), '--gateway-host-ip', host.address],
     ...['--wireguard-port', String(WG_PORT), '--lan-address', m.lan, '--join-port', String(JOIN_PORT)],
+    // Never a public CA from a test (a test that orders certificates names its own directory).
+    ...['--acme-directory', 'off'],
     ...Object.entries(h.images).flatMap(([c, id]) => [`--image-${c}`, id]),
     ...h.extraArgs,
   ];

@@ -116,6 +116,8 @@ export class RestartRig implements AsyncDisposable {
       ...['--bridge-name', h.bridge, '--subnet', h.subnet, '--docker-socket', dockerd.socketPath],
       ...['--gateway-port', String(h.gatewayPort), '--gateway-host-ip', host.address],
       ...['--wireguard-port', String(h.wireguardPort), '--component-env', JSON.stringify(h.componentEnv)],
+      // Never a public CA from a test (a test that orders certificates names its own directory).
+      ...['--acme-directory', 'off'],
       ...Object.entries(h.images).flatMap(([c, id]) => [`--image-${c}`, id]),
     ];
     const proc = host.spawn('bash', [SUPERVISE, this.logFile(), '--', process.execPath, ...args]);

@@ -16,7 +16,8 @@ const HELP = `ployzd ${DAEMON_VERSION} — the Ployz daemon
 
 usage: ployzd run [--state-dir DIR] [--socket-path PATH] [--gateway-port N] [--container-prefix P]
                   [--bridge-name NAME] [--cluster-range CIDR] [--subnet CIDR] [--log-level LEVEL]
-                  [--metrics-listen HOST:PORT|off] …
+                  [--metrics-listen HOST:PORT|off] [--gateway-https-port N|off]
+                  [--acme-directory URL|off] [--acme-ca-file PEM] [--acme-email ADDR] …
        ployzd --version
 
 Every flag also reads from env PLOYZ_<FLAG> (e.g. PLOYZ_STATE_DIR).`;

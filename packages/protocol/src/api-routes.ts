@@ -35,6 +35,7 @@ import {
   RollbackRequest,
   StatusView,
 } from './api-schemas.ts';
+import { CertificateList, CertificateShowQuery, CertificateView } from './cert-commands.ts';
 import { ImageEvent, ImagePushRequest, ImagePushResult } from './image-commands.ts';
 import {
   LogsEnd,
@@ -282,6 +283,23 @@ export const api = defineRoutes({
     output: EventsEnd,
     progress: EventView,
     description: 'routing events from a sequence, as NDJSON lines; with follow, new ones as they happen',
+  },
+  certList: {
+    method: 'GET',
+    path: '/v1/certs',
+    input: Empty,
+    output: CertificateList,
+    progress: null,
+    description:
+      'the certificates of tls = "auto" routes (ACME): serial, lifetime, renewal time and state, failures',
+  },
+  certShow: {
+    method: 'GET',
+    path: '/v1/cert',
+    input: CertificateShowQuery,
+    output: CertificateView,
+    progress: null,
+    description: "one hostname's certificate and renewal state, with the directory's last error",
   },
 });
 export type Api = typeof api;

@@ -11,6 +11,7 @@ import {
   RoutingEvent,
 } from '@ployz/types';
 import { z } from 'zod';
+import { CertificatesStatus } from './cert-commands.ts';
 import { DeployEvent, DeployPlan } from './deploy-events.ts';
 import { WireErrorBody } from './error-body.ts';
 
@@ -101,6 +102,8 @@ export const StatusView = z.looseObject({
   routes: RoutesView.nullable().optional(),
   /** The join listener (docs/fleet.md): its host:port, null when not listening; absent before init. */
   join: z.looseObject({ address: z.string().nullable() }).nullable().optional(),
+  /** ACME renewal (docs/adr/0015-acme.md): null before the store is reached; absent from older daemons. */
+  certificates: CertificatesStatus.nullable().optional(),
 });
 export type StatusView = z.infer<typeof StatusView>;
 

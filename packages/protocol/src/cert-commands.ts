@@ -28,9 +28,31 @@ export const CertificateView = z.looseObject({
 export type CertificateView = z.infer<typeof CertificateView>;
 
 export const CertificateList = z.looseObject({
-  directory_url: z.string(),
+  /** The directory this machine's renewer orders from; null: no renewer here (`--acme-directory off`). */
+  directory_url: z.string().nullable(),
   certificates: z.array(CertificateView),
 });
 export type CertificateList = z.infer<typeof CertificateList>;
 
 export const CertificateShowQuery = z.object({ hostname: z.string().min(1).max(253) });
+
+/** The renewal part of `status`: how many certificates in each state, and the failing ones. */
+export const CertificatesStatus = z.looseObject({
+  directory_url: z.string().nullable(),
+  total: z.number().int(),
+  valid: z.number().int(),
+  pending: z.number().int(),
+  failing: z.array(
+    CertificateView.pick({
+      hostname: true,
+      failures: true,
+      last_error: true,
+      last_attempt_at: true,
+      next_attempt_at: true,
+      not_after: true,
+    }),
+  ),
+  /** Why the records could not be read (the store away); the counts are then unknown, not zero. */
+  error: z.string().nullable(),
+});
+export type CertificatesStatus = z.infer<typeof CertificatesStatus>;

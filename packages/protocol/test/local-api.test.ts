@@ -200,6 +200,8 @@ describe('local API over a unix socket', () => {
       'logs',
       'namespaceList',
       'namespaceRemove',
+      'certList',
+      'certShow',
     ]);
   });
 

@@ -37,6 +37,7 @@ export {
   type NetnsLan,
   sweepNetnsOrphans,
 } from './netns.ts';
+export { type Pebble, type PebbleOptions, startPebble } from './pebble.ts';
 export { httpGet, type Registry, type RegistryOptions, startRegistry } from './registry.ts';
 export { type RestartableDockerd, startRestartableDockerd } from './restartable-dockerd.ts';
 export {

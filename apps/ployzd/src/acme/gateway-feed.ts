@@ -13,6 +13,14 @@ import { writeAtomic } from '../machine/atomic-write.ts';
 import type { AcmeBuckets } from './buckets.ts';
 import { acmeKeyName } from './records.ts';
 
+/** The feed's directory on the host (bind-mounted read-only into ployz-gateway). */
+export function acmeFeedDir(stateDir: string): string {
+  return join(stateDir, 'acme');
+}
+
+/** The uid the ployz/gateway image runs as (`ployz`, images/base/Dockerfile): owner of the keys. */
+export const GATEWAY_UID = 10001;
+
 const HOSTNAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
 

@@ -25,8 +25,6 @@ import {
 } from './records.ts';
 import { type Backoff, backoffMs, renewalDecision } from './schedule.ts';
 
-export const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
-
 export interface AcmeRenewerOptions {
   store: Store;
   buckets: AcmeBuckets;

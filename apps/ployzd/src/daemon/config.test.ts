@@ -38,4 +38,30 @@ describe('parseDaemonConfig', () => {
     expect(() => parseDaemonConfig(['--metrics-listen', '9190'], {})).toThrow(/--metrics-listen/);
     expect(() => parseDaemonConfig(['--metrics-listen', 'h:70000'], {})).toThrow(/host:port/);
   });
+
+  it("publishes HTTPS on 443 and orders from Let's Encrypt by default; both can be turned off", () => {
+    const c = parseDaemonConfig([], {});
+    expect(c.gatewayHttpsPort).toBe(443);
+    expect(c.acmeDirectory).toBe('https://acme-v02.api.letsencrypt.org/directory');
+    expect(c.acmeCaFile).toBeUndefined();
+    expect(c.acmeEmail).toBeUndefined();
+    expect(c.acmeIntervalMs).toBe(30_000);
+    expect(c.acmeRequestRetries).toBe(5);
+    const off = parseDaemonConfig(['--gateway-https-port', 'off', '--acme-directory', 'off'], {});
+    expect(off.gatewayHttpsPort).toBeNull();
+    expect(off.acmeDirectory).toBeNull();
+    const test = parseDaemonConfig(
+      ['--acme-directory', 'https://127.0.0.1:14000/dir', '--acme-ca-file', '/tmp/pebble.pem'],
+      { PLOYZ_ACME_EMAIL: 'ops@example.com', PLOYZ_GATEWAY_HTTPS_PORT: '8443' },
+    );
+    expect(test).toMatchObject({
+      acmeDirectory: 'https://127.0.0.1:14000/dir',
+      acmeCaFile: '/tmp/pebble.pem',
+      acmeEmail: 'ops@example.com',
+      gatewayHttpsPort: 8443,
+    });
+    expect(() => parseDaemonConfig(['--gateway-https-port', '0'], {})).toThrow(/--gateway-https-port/);
+    expect(() => parseDaemonConfig(['--acme-directory', 'letsencrypt'], {})).toThrow(/--acme-directory/);
+    expect(() => parseDaemonConfig(['--acme-email', 'nobody'], {})).toThrow(/--acme-email/);
+  });
 });

@@ -5,6 +5,7 @@
 import { DEFAULT_JOIN_PORT, parseRegistryHost } from '@ployz/protocol';
 import { PloyzError } from '@ployz/types';
 import { z } from 'zod';
+import { LETS_ENCRYPT_DIRECTORY } from '../acme/directory.ts';
 import { DEFAULT_CLUSTER_RANGE, DEFAULT_OVERLAY_PREFIX } from '../machine/address.ts';
 
 const Port = z.coerce.number().int().min(1).max(65535);
@@ -28,6 +29,22 @@ export const DaemonConfig = z.object({
   overlayPrefix: z.string().default(DEFAULT_OVERLAY_PREFIX),
   gatewayPort: Port.default(80),
   gatewayHostIp: z.string().default('0.0.0.0'),
+  /**
+   * Host port published onto the gateway's HTTPS listener (imported certificates and `tls =
+   * "auto"` ones, chosen by SNI), on the same host IP as the HTTP port; `off`: not published.
+   */
+  gatewayHttpsPort: z
+    .string()
+    .default('443')
+    .transform((text, ctx) => {
+      if (text === 'off') return null;
+      const port = Port.safeParse(text);
+      if (!port.success) {
+        ctx.addIssue({ code: 'custom', message: 'must be a port 1-65535 or off' });
+        return z.NEVER;
+      }
+      return port.data;
+    }),
   wireguardPort: Port.default(51820),
   /**
    * This machine's LAN address: the host of its default WireGuard endpoint and where the join
@@ -96,6 +113,33 @@ export const DaemonConfig = z.object({
       }
       return { host: m[1] ?? m[2] ?? '', port };
     }),
+  /**
+   * The ACME directory `tls = "auto"` routes get certificates from (docs/adr/0015-acme.md): its
+   * URL, or `off` (no renewer on this machine; stored certificates are still handed to the
+   * gateway). Default: Let's Encrypt production.
+   */
+  acmeDirectory: z
+    .string()
+    .default(LETS_ENCRYPT_DIRECTORY)
+    .transform((text, ctx) => {
+      if (text === 'off') return null;
+      if (!/^https?:\/\/[^\s/]+/.test(text)) {
+        ctx.addIssue({ code: 'custom', message: 'must be the directory URL (https://…/directory) or off' });
+        return z.NEVER;
+      }
+      return text;
+    }),
+  /** PEM file of a CA trusted for the ACME directory's own HTTPS, beside the system's (a test directory). */
+  acmeCaFile: z.string().min(1).optional(),
+  /** Contact address registered with the ACME account (expiry notices); none by default. */
+  acmeEmail: z.email().optional(),
+  /** How often the renewer looks at every `tls = "auto"` hostname. */
+  acmeIntervalMs: z.coerce.number().int().min(100).default(30_000),
+  /**
+   * How often one ACME request that failed (unreachable, 5xx, 429) is retried before the order
+   * counts as failed (acme-client waits 5 s × the attempt between them, or Retry-After).
+   */
+  acmeRequestRetries: z.coerce.number().int().min(0).max(10).default(5),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
 });
 export type DaemonConfig = z.infer<typeof DaemonConfig>;

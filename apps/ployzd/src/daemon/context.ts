@@ -5,6 +5,7 @@
  */
 import type {
   Api,
+  CertificatesStatus,
   CommandHandlers,
   CommandRegistry,
   RouteHandler,
@@ -61,4 +62,6 @@ export interface DaemonPlugin {
   stop?(): Promise<void>;
   /** Host + path conflicts among committed releases (the deploy engine), for `status`. */
   routeConflicts?(): Promise<RouteConflict[]>;
+  /** The renewal state of the `tls = "auto"` certificates (the ACME plugin), for `status`. */
+  certificates?(): Promise<CertificatesStatus>;
 }

@@ -12,6 +12,7 @@
 import { mkdir } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import {
+  type CertificatesStatus,
   type CommandHandlers,
   type CommandRegistry,
   LocalApiServer,
@@ -803,7 +804,25 @@ export class Daemon {
         : null,
       routes: await this.#routes(),
       join: identity ? { address: this.#joinAddress } : null,
+      certificates: await this.#certificates(),
     };
+  }
+
+  async #certificates(): Promise<Plain<CertificatesStatus> | null> {
+    const plugin = this.#started.find((p) => p.certificates !== undefined);
+    if (plugin?.certificates === undefined) return null;
+    try {
+      return await plugin.certificates();
+    } catch (error) {
+      return {
+        directory_url: this.config.acmeDirectory,
+        total: 0,
+        valid: 0,
+        pending: 0,
+        failing: [],
+        error: errorMessage(error),
+      };
+    }
   }
 
   async #routes(): Promise<Plain<RoutesView> | null> {

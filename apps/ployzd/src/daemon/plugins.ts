@@ -4,9 +4,11 @@
  * serves the `events` route from the routing event stream; the facts loop checks this machine's
  * instance records against the engine (workloads/facts-loop.ts); the ops plugin serves `ps`,
  * `logs` and `exec` (ops/); the images plugin receives images other machines send and serves
- * `image push` (images/).
+ * `image push` (images/); the acme plugin runs the certificate renewer and feeds this machine's
+ * gateway, and serves `cert ls|show` (acme/).
  */
 
+import { acmePlugin } from '../acme/plugin.ts';
 import { deployPlugin } from '../deploy/plugin.ts';
 import { eventsPlugin } from '../events/route.ts';
 import { imagesPlugin } from '../images/plugin.ts';
@@ -15,5 +17,5 @@ import { factsPlugin } from '../workloads/facts-loop.ts';
 import type { DaemonPlugin } from './daemon.ts';
 
 export function daemonPlugins(): DaemonPlugin[] {
-  return [deployPlugin(), eventsPlugin(), factsPlugin(), opsPlugin(), imagesPlugin()];
+  return [deployPlugin(), eventsPlugin(), factsPlugin(), opsPlugin(), imagesPlugin(), acmePlugin()];
 }

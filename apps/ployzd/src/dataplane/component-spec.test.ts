@@ -24,10 +24,12 @@ const input: DataPlaneInput = {
   containerPrefix: 'ployz-',
   bridgeName: 'ployz',
   gatewayHostPort: 80,
+  gatewayHttpsHostPort: 443,
   gatewayHostIp: '0.0.0.0',
   wireguardPort: 51820,
   wireguardKeyDir: '/var/lib/ployz/wg',
   natsDataDir: '/var/lib/ployz/nats',
+  acmeDir: '/var/lib/ployz/acme',
   natsAuth: {
     confDir: '/var/lib/ployz/nats-conf',
     gatewaySeedDir: '/var/lib/ployz/nats-auth/mount/gateway',
@@ -83,6 +85,16 @@ describe('desired component specs', () => {
       hostIp: '0.0.0.0',
       hostPort: 80,
     });
+    // HTTPS (imported and ACME certificates by SNI) on the same host IP.
+    expect(net?.spec.ports).toContainEqual({
+      containerPort: 8443,
+      protocol: 'tcp',
+      hostIp: '0.0.0.0',
+      hostPort: 443,
+    });
+    expect(
+      desiredSpecs({ ...input, gatewayHttpsHostPort: null })[0]?.ports.map((p) => p.containerPort),
+    ).toEqual([8080, 51820]);
     expect(net?.spec.capAdd).toContain('NET_ADMIN');
     expect(net?.spec.devices).toContain('/dev/net/tun');
     for (const child of [nats, gw, dns]) {
@@ -103,7 +115,11 @@ describe('desired component specs', () => {
     expect(settings).toContain('jetstream { store_dir: "/data" }');
     expect(settings).toContain('include "auth.conf"');
     expect(nats?.spec.env.PLOYZ_NATS_SETTINGS_HASH).toMatch(/^[0-9a-f]{16}$/);
-    expect(gw?.spec.binds).toEqual(['/var/lib/ployz/nats-auth/mount/gateway:/run/ployz/nats:ro']);
+    // The gateway reads the ACME feed ployzd writes (certs/, challenges/), read-only.
+    expect(gw?.spec.binds).toEqual([
+      '/var/lib/ployz/nats-auth/mount/gateway:/run/ployz/nats:ro',
+      '/var/lib/ployz/acme:/run/ployz/acme:ro',
+    ]);
     expect(dns?.spec.binds).toEqual(['/var/lib/ployz/nats-auth/mount/dns:/run/ployz/nats:ro']);
     for (const edge of [gw, dns]) {
       expect(edge?.spec.env.PLOYZ_NATS_NKEY_SEED_FILE).toBe('/run/ployz/nats/seed');
@@ -139,6 +155,16 @@ describe('desired component specs', () => {
     const port = hashes({ ...input, gatewayHostPort: 8081 });
     expect(port.networking).not.toBe(base.networking);
     expect(port.gateway).toBe(base.gateway);
+    // The HTTPS port is published by the netns owner: only networking's hash moves.
+    const https = hashes({ ...input, gatewayHttpsHostPort: 8443 });
+    expect(https.networking).not.toBe(base.networking);
+    expect({ ...https, networking: base.networking }).toEqual(base);
+    const off = hashes({ ...input, gatewayHttpsHostPort: null });
+    expect({ ...off, networking: base.networking }).toEqual(base);
+    // The feed's directory is the gateway's alone; what the feed writes into it is no drift.
+    const acme = hashes({ ...input, acmeDir: '/srv/ployz/acme' });
+    expect(acme.gateway).not.toBe(base.gateway);
+    expect({ ...acme, gateway: base.gateway }).toEqual(base);
   });
 
   it('hashes the image id, not its name: the same image under a registry name is no drift', () => {
@@ -161,7 +187,7 @@ describe('desired component specs', () => {
     expect(JSON.stringify(nats?.spec)).not.toMatch(/parent-container-id/);
   });
 
-  it("is the env the edge apps got before the contract moved to @ployz/protocol (plus the gateway's workers)", () => {
+  it("is the env the edge apps got before the contract moved to @ployz/protocol (plus the gateway's workers and ACME dir)", () => {
     const edge = Object.fromEntries(desiredSpecs(input).map((s) => [s.component, s.env]));
     expect(edge.gateway).toEqual({
       PLOYZ_INSTALLATION: 'local',
@@ -176,6 +202,7 @@ describe('desired component specs', () => {
       PLOYZ_GATEWAY_WORKERS: '0',
       PLOYZ_GATEWAY_START_WAIT_MS: '10000',
       PLOYZ_GATEWAY_ADMIN_ALT_PORT: '9181',
+      PLOYZ_GATEWAY_ACME_DIR: '/run/ployz/acme',
     });
     expect(edge.dns).toEqual({
       PLOYZ_INSTALLATION: 'local',
@@ -230,11 +257,13 @@ describe('the edge apps parse what ployzd builds (@ployz/protocol components.ts)
       machineId: 'm1',
       // 0: one worker per core (apps/ployz-gateway workers.ts).
       workers: 0,
+      acmeDir: '/run/ployz/acme',
     });
     expect(config.natsNkeySeed).toBeUndefined();
     // The host publishes its gateway port onto the port the gateway serves HTTP on.
     const [networking] = desiredSpecs(input);
     expect(networking?.ports.map((p) => p.containerPort)).toContain(config.httpPort);
+    expect(networking?.ports.map((p) => p.containerPort)).toContain(config.httpsPort);
     // The healthcheck probes the health path where the gateway listens for admin.
     expect(probed(specs.gateway)).toBe(`http://${config.adminHost}:${config.adminPort}${ADMIN_PATHS.health}`);
   });

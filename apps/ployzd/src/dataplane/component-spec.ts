@@ -109,11 +109,19 @@ export interface DataPlaneInput {
   containerPrefix: string;
   bridgeName: string;
   gatewayHostPort: number;
+  /** Host port published onto the gateway's HTTPS listener (same host IP); null: not published. */
+  gatewayHttpsHostPort: number | null;
   gatewayHostIp: string;
   wireguardPort: number;
   /** Host directories bind-mounted into the components. */
   wireguardKeyDir: string;
   natsDataDir: string;
+  /**
+   * What ployzd's ACME feed writes for this machine's gateway (certs/, challenges/;
+   * docs/adr/0015-acme.md), mounted read-only at GATEWAY_ACME_MOUNT. Its files change in place,
+   * so only the path is part of the gateway's hash.
+   */
+  acmeDir: string;
   /** NATS identities (docs/adr/0011-trust-model.md); null runs NATS without auth (tests only). */
   natsAuth: {
     /**
@@ -140,6 +148,9 @@ export interface DataPlaneInput {
   /** Per-component extra env (tests use it to force drift; operators to tune). */
   extraEnv: Partial<Record<ComponentName, Record<string, string>>>;
 }
+
+/** Where the gateway reads the ACME feed (`--acme-dir`). */
+export const GATEWAY_ACME_MOUNT = '/run/ployz/acme';
 
 /** Host numbers on the machine's bridge /24: the host (the bridge gateway) and the networking container. */
 const HOST_BRIDGE_HOST = 1;
@@ -325,6 +336,16 @@ export function desiredSpecs(input: DataPlaneInput): ContainerSpec[] {
         hostIp: input.gatewayHostIp,
         hostPort: input.gatewayHostPort,
       },
+      ...(input.gatewayHttpsHostPort === null
+        ? []
+        : [
+            {
+              containerPort: GATEWAY_HTTPS_PORT,
+              protocol: 'tcp' as const,
+              hostIp: input.gatewayHostIp,
+              hostPort: input.gatewayHttpsHostPort,
+            },
+          ]),
       {
         containerPort: input.wireguardPort,
         protocol: 'udp',
@@ -404,9 +425,14 @@ export function desiredSpecs(input: DataPlaneInput): ContainerSpec[] {
         workers: 0,
         startWaitMs: REPLACE_START_WAIT_MS,
         adminAltPort: GATEWAY_ADMIN_ALT_PORT,
+        // HTTPS with the certificates ployzd's renewer obtains (docs/adr/0015-acme.md).
+        acmeDir: GATEWAY_ACME_MOUNT,
       }),
     ),
-    binds: input.natsAuth ? [`${input.natsAuth.gatewaySeedDir}:${NATS_SEED_MOUNT}:ro`] : [],
+    binds: [
+      ...(input.natsAuth ? [`${input.natsAuth.gatewaySeedDir}:${NATS_SEED_MOUNT}:ro`] : []),
+      `${input.acmeDir}:${GATEWAY_ACME_MOUNT}:ro`,
+    ],
     ...IN_NETWORKING_NETNS,
     healthcheck: adminHealthcheck(gatewayAdmin),
     labels: systemLabels(input, 'gateway'),

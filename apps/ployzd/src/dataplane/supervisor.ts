@@ -4,10 +4,11 @@
  * live inspection. It only ever touches containers holding a component's name with this
  * installation's labels; never workloads, never foreign containers.
  */
-import { chown } from 'node:fs/promises';
+import { chown, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PLOYZ_VERSION, releaseImageRef } from '@ployz/protocol';
 import { isPloyzError, PloyzError } from '@ployz/types';
+import { acmeFeedDir } from '../acme/gateway-feed.ts';
 import type { DaemonConfig } from '../daemon/config.ts';
 import { writeAtomic } from '../machine/atomic-write.ts';
 import { type MachineIdentity, natsDataDir, wireguardDir } from '../machine/identity.ts';
@@ -192,10 +193,12 @@ export class DataPlane {
       containerPrefix: this.config.containerPrefix,
       bridgeName: this.config.bridgeName,
       gatewayHostPort: this.config.gatewayPort,
+      gatewayHttpsHostPort: this.config.gatewayHttpsPort,
       gatewayHostIp: this.config.gatewayHostIp,
       wireguardPort: this.config.wireguardPort,
       wireguardKeyDir: wireguardDir(this.config.stateDir),
       natsDataDir: natsDataDir(this.config.stateDir),
+      acmeDir: acmeFeedDir(this.config.stateDir),
       natsAuth: {
         confDir: natsConfDir(this.config.stateDir),
         gatewaySeedDir: natsSeedMountDir(this.config.stateDir, 'gateway'),
@@ -245,6 +248,8 @@ export class DataPlane {
       const desired = await this.desired();
       this.#expectedImages = new Map(desired.map((d) => [d.spec.component, d.spec.imageId]));
       await chown(natsDataDir(this.config.stateDir), NATS_UID, NATS_UID).catch(() => {});
+      // Made before the gateway mounts it (Docker would create a missing one, as root, 0755 too).
+      await mkdir(acmeFeedDir(this.config.stateDir), { recursive: true, mode: 0o755 });
       await this.engine.ensureBridge({
         name: this.config.bridgeName,
         subnet: this.identity.subnet,

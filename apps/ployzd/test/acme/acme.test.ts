@@ -1,5 +1,5 @@
 /**
- * Automatic HTTPS against a real Pebble on loopback (pebble.ts): two renewers (two machines of
+ * Automatic HTTPS against a real Pebble on loopback (@ployz/testkit startPebble): two renewers (two machines of
  * one installation) over a real nats-server, a real ployz-gateway process fed by this machine's
  * AcmeGatewayFeed. Pebble validates HTTP-01 by fetching the token from the gateway's HTTP port,
  * so the challenge is really served. Certificates live 15 s: renewal at two thirds happens once
@@ -15,7 +15,15 @@ import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { InstallationKey } from '@ployz/identity';
 import { openStore, type Store } from '@ployz/store';
-import { fixtures, freePort, type NatsServer, startNats, waitForPort } from '@ployz/testkit';
+import {
+  fixtures,
+  freePort,
+  type NatsServer,
+  type Pebble,
+  startNats,
+  startPebble,
+  waitForPort,
+} from '@ployz/testkit';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AcmeBuckets, openAcmeBuckets } from '../../src/acme/buckets.ts';
@@ -23,7 +31,6 @@ import { AcmeGatewayFeed } from '../../src/acme/gateway-feed.ts';
 import { AcmeRenewer } from '../../src/acme/renewer.ts';
 import { tlsAutoHostnames } from '../../src/acme/schedule.ts';
 import { certificateView } from '../../src/acme/views.ts';
-import { type Pebble, startPebble } from './pebble.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 // The built gateway (its source uses enums, which node's type stripping does not run).

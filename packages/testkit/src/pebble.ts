@@ -1,9 +1,10 @@
 /**
  * A real Pebble ACME server (Debian package `pebble`) on loopback, with `pebble-challtestsrv` as
- * its DNS (every name → 127.0.0.1), so Pebble's HTTP-01 validation reaches the gateway's HTTP
- * port on 127.0.0.1 for whatever hostname a test orders. Both processes are started here and
- * stopped by their PID. Pebble's own HTTPS certificate is a throwaway self-signed one (openssl);
- * the issuing root is fetched from Pebble's management endpoint.
+ * its DNS (every name → `resolveTo`, 127.0.0.1 by default; `resolveTo(ip)` changes it while it
+ * runs), so Pebble's HTTP-01 validation reaches a gateway's HTTP port for whatever hostname a
+ * test orders. Both processes are started here and stopped by their PID. Pebble's own HTTPS
+ * certificate is a throwaway self-signed one (openssl); the issuing root is fetched from
+ * Pebble's management endpoint. Never a public CA in tests.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -20,6 +21,8 @@ export interface PebbleOptions {
   httpPort: number;
   /** Issued certificates' lifetime, seconds. */
   validitySeconds: number;
+  /** The address every name resolves to for Pebble's validation (default 127.0.0.1). */
+  resolveTo?: string;
 }
 
 export interface Pebble extends AsyncDisposable {
@@ -28,6 +31,10 @@ export interface Pebble extends AsyncDisposable {
   readonly listenerCaFile: string;
   /** PEM of the root Pebble issues under (from its management endpoint). */
   root(): Promise<string>;
+  /** Every name resolves to `ip` from now on (pebble-challtestsrv's default A record). */
+  resolveTo(ip: string): Promise<void>;
+  /** Pebble's output so far (the last 200 chunks), for a failure message. */
+  log(): string;
   stop(): Promise<void>;
   start(): Promise<void>;
 }
@@ -112,7 +119,7 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
       '-management',
       `127.0.0.1:${dnsMgmtPort}`,
       '-defaultIPv4',
-      '127.0.0.1',
+      options.resolveTo ?? '127.0.0.1',
       '-defaultIPv6',
       '',
     ],
@@ -156,6 +163,14 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
       });
       return rootPem;
     },
+    resolveTo: async (ip: string) => {
+      const response = await fetch(`http://127.0.0.1:${dnsMgmtPort}/set-default-ipv4`, {
+        method: 'POST',
+        body: JSON.stringify({ ip }),
+      });
+      if (!response.ok) throw new Error(`pebble-challtestsrv: set-default-ipv4 ${response.status}`);
+    },
+    log: () => log.join(''),
     stop,
     start,
     [Symbol.asyncDispose]: async () => {
