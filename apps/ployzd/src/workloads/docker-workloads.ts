@@ -1,10 +1,11 @@
 /**
  * This machine's workload containers on the real Docker engine: start (create + start, never a
- * pull), readiness (http/tcp from the host over the bridge, exec inside the container), stop
- * (grace, then kill) and remove. Containers without Ployz labels are never touched, even when
- * their name collides. Each new container gets a fixed bridge address: the lowest workload address
- * no container on the bridge holds (running or stopped), picked and claimed one create at a time,
- * so two deploys at once never share one; removing the container releases it.
+ * pull: a deploy has pulled or sent the image at its probe step), readiness (http/tcp from the
+ * host over the bridge, exec inside the container), stop (grace, then kill) and remove.
+ * Containers without Ployz labels are never touched, even when their name collides. Each new
+ * container gets a fixed bridge address: the lowest workload address no container on the bridge
+ * holds (running or stopped), picked and claimed one create at a time, so two deploys at once
+ * never share one; removing the container releases it.
  */
 import { mkdir } from 'node:fs/promises';
 import type { DeployReadiness } from '@ployz/protocol';
@@ -71,7 +72,7 @@ export class DockerWorkloads {
       if (dockerStatus(error) === 404) {
         throw new PloyzError(
           'IMAGE_MISSING',
-          `image ${req.service.image} is not present on ${req.machine}; build or load it there first (no registry pulls)`,
+          `image ${req.service.image} is not present on ${req.machine}; build or load it there first, or name its registry in the image (registry.example.com/team/app:1.2) to have it pulled at deploy`,
           {
             details: { image: req.service.image, machine: req.machine },
           },
