@@ -8,7 +8,10 @@
  *   running the pushed image id at version <version>;
  * - the first machine, running the same images under their local names, restarted with
  *   PLOYZ_IMAGE_REGISTRY, pulls the registry names and adopts every container: the same image
- *   under another name is no drift.
+ *   under another name is no drift;
+ * - a registry that serves another version under this version's tag: the pull is refused
+ *   (IMAGE_VERIFY_FAILED), the tag removed, the running gateway untouched; once the right image is
+ *   back under the tag, the retry pulls it and adopts the gateway, without a restart.
  * The netns machines reach the registry at 127.0.0.1:<port> in their own netns (a relay there and
  * one on the host's veth address), so the image names are the same on every engine and dockerd
  * takes the registry over plain HTTP (127.0.0.0/8). Needs root, the images and docker-registry.
@@ -116,9 +119,11 @@ describe.skipIf(!isRoot)('released images through a loopback registry', () => {
 
   beforeAll(async () => {
     registry = await startRegistry();
+    const t0 = Date.now();
     const pushed = await sh('bash', ['scripts/images.sh', '--push', registry.host]);
     pushOutput = pushed.out;
     expect(pushed.code, pushed.out).toBe(0);
+    console.info(`images.sh --push (build check + push of every released image): ${Date.now() - t0} ms`);
     lan = await createNetnsLan('registry');
   }, 1_200_000);
   afterAll(async () => {
@@ -210,7 +215,11 @@ describe.skipIf(!isRoot)('released images through a loopback registry', () => {
       expect(text, c).toContain(`"image":"${registry.host}/ployz/${c}:${PLOYZ_VERSION}"`);
     }
     expect(text).toContain('pull progress');
-    expect(text.match(/data-plane image pulled and verified/g)?.length).toBe(4);
+    const pulls = [
+      ...text.matchAll(/"component":"(\w+)".*?"ms":(\d+).*?data-plane image pulled and verified/g),
+    ];
+    expect(pulls.map((p) => p[1]).sort()).toEqual([...DATA_PLANE].sort());
+    console.info(`pulled into an empty store: ${pulls.map((p) => `${p[1]} ${p[2]} ms`).join(', ')}`);
     // Nothing else was put in the empty store: the four data-plane images only.
     const tags = (await dockerd.docker.listImages()).flatMap((i) => i.RepoTags ?? []).sort();
     expect(tags).toEqual(DATA_PLANE.map((c) => `${registry.host}/ployz/${c}:${PLOYZ_VERSION}`).sort());
@@ -237,5 +246,56 @@ describe.skipIf(!isRoot)('released images through a loopback registry', () => {
       expect(c.image_id, c.component).toBe(was?.image_id);
     }
     expect(m1.h.logs.join('').match(/data-plane image pulled and verified/g)?.length).toBe(4);
+  }, 240_000);
+
+  it('another version under this version’s tag is refused and replaces nothing; the right one back heals it', async () => {
+    const m1 = machines[0];
+    if (m1 === undefined) throw new Error('the join test did not start r1');
+    const ref = `${registry.host}/ployz/gateway:${PLOYZ_VERSION}`;
+    const gateway = m1.dockerd.docker.getContainer(`${m1.h.prefix}gateway`);
+    const before = await gateway.inspect();
+    // A different release pushed under 0.1.0: the gateway image with another version label.
+    const build = await new Promise<number>((resolve) => {
+      const p = execFile('docker', ['build', '-q', '-t', ref, '-'], (error) => resolve(error ? 1 : 0));
+      p.stdin?.end(`FROM ployz/gateway:${PLOYZ_VERSION}\nLABEL org.opencontainers.image.version=9.9.9\n`);
+    });
+    expect(build).toBe(0);
+    expect((await sh('docker', ['push', '--quiet', ref])).code).toBe(0);
+    await sh('docker', ['rmi', ref]);
+    // r1 lacks the tag now (its container keeps the image by id).
+    await m1.dockerd.docker.getImage(ref).remove();
+    await stopPloyzd(m1.ployzd);
+    await startPloyzd(m1, true);
+    const refused = await until('the refused pull', 60_000, async () => {
+      const r = await m1.h.ctl('status');
+      const error = (r.json as { reconcile?: { error?: { code: string; message: string } | null } }).reconcile
+        ?.error;
+      return error?.code === 'IMAGE_VERIFY_FAILED' ? error : null;
+    });
+    expect(refused.message).toContain('9.9.9');
+    expect(
+      await m1.dockerd.docker
+        .getImage(ref)
+        .inspect()
+        .then(
+          () => true,
+          () => false,
+        ),
+    ).toBe(false);
+    const during = await gateway.inspect();
+    expect(during.Id).toBe(before.Id);
+    expect(during.State.Running).toBe(true);
+    expect(during.State.StartedAt).toBe(before.State.StartedAt);
+
+    // The right image back under the tag: the retry (no restart) pulls it and adopts the gateway.
+    expect((await sh('docker', ['tag', `ployz/gateway:${PLOYZ_VERSION}`, ref])).code).toBe(0);
+    expect((await sh('docker', ['push', '--quiet', ref])).code).toBe(0);
+    await sh('docker', ['rmi', ref]);
+    const healed = await until('r1 reconciled again', 90_000, async () => {
+      const cs = await components(m1);
+      return cs.length === 4 && cs.every((c) => c.state === 'adopted') ? cs : null;
+    });
+    expect(healed.find((c) => c.component === 'gateway')?.container_id).toBe(before.Id);
+    expect((await gateway.inspect()).State.StartedAt).toBe(before.State.StartedAt);
   }, 240_000);
 });

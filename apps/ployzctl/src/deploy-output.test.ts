@@ -31,6 +31,7 @@ const plan = (changed: boolean): DeployPlanView => ({
   volumes: [],
   images: [],
   rollback_of: null,
+  lineage: null,
   summary: {
     create: 0,
     replace: changed ? 1 : 0,

@@ -11,6 +11,7 @@ import {
   type ImagePushResult,
 } from '@ployz/protocol';
 import { type DeployStatusRecord, EXIT_STATUS } from '@ployz/types';
+import { lineageLines } from './lineage-output.ts';
 
 const SIGN: Record<string, string> = { create: '+', replace: '~', update: '~', remove: '-', unchanged: '=' };
 
@@ -30,6 +31,9 @@ const VOLUME_SIGN: Record<DeployPlanView['volumes'][number]['action'], string> =
   revert: '<',
   not_reverted: '=',
   no_snapshots: '!',
+  clone: '+',
+  empty: '+',
+  replace: '~',
 };
 
 const IMAGE_SIGN: Record<DeployPlanView['images'][number]['action'], string> = {
@@ -221,6 +225,12 @@ export function detailLines(d: DeployDetailView): string[] {
     `updated    ${s.updated_at}`,
   ];
   if (s.rollback_of) out.push(`rollback   of ${s.rollback_of}`);
+  // Every commit of a branch or promote carries its lineage; the last one's is the whole of it.
+  const lineage = d.commits.findLast((c) => c.lineage !== null)?.lineage ?? null;
+  if (lineage !== null) {
+    const [head, ...rest] = lineageLines(lineage);
+    out.push(`lineage    ${head}`, ...rest.map((line) => `         ${line}`));
+  }
   if (s.error) out.push(`error      ${s.error.code}: ${s.error.message}`);
   out.push('phases:');
   for (const p of d.phases) {
@@ -234,7 +244,7 @@ export function detailLines(d: DeployDetailView): string[] {
     out.push(`  ${c.id} (${c.kind}) at ${c.created_at}`);
     for (const svc of c.services)
       out.push(
-        `      ${svc.service} ${svc.revision} slots ${svc.slots.map((x) => `${x.slot}@${x.machine}`).join(', ')}`,
+        `      ${svc.service} ${svc.revision} slots ${svc.slots.map((x) => `${x.slot}@${x.machine}`).join(', ')}${svc.source_revision !== null ? ` ← ${svc.source_revision}` : ''}`,
       );
     for (const r of c.removed_services) out.push(`      ${r} removed`);
   }

@@ -35,6 +35,7 @@ import {
   RollbackRequest,
   StatusView,
 } from './api-schemas.ts';
+import { BranchPlanView, BranchRequest, PromoteRequest } from './branch-commands.ts';
 import { CertificateList, CertificateShowQuery, CertificateView } from './cert-commands.ts';
 import { ImageEvent, ImagePushRequest, ImagePushResult } from './image-commands.ts';
 import {
@@ -207,6 +208,41 @@ export const api = defineRoutes({
     output: ApplyResultView,
     progress: DeployProgress,
     description: 'roll back to a committed deploy (a new deploy); progress streams',
+  },
+  branchPreview: {
+    method: 'POST',
+    path: '/v1/branch/preview',
+    input: BranchRequest,
+    output: BranchPlanView,
+    progress: null,
+    description:
+      "plan a branch: the source's committed services, cloned volumes and new hostnames; nothing changes",
+  },
+  branchApply: {
+    method: 'POST',
+    path: '/v1/branch/apply',
+    input: BranchRequest,
+    output: ApplyResultView,
+    progress: DeployProgress,
+    description:
+      'create a branch namespace as a deploy: volumes cloned from the source snapshot, lineage committed',
+  },
+  branchPromotePreview: {
+    method: 'POST',
+    path: '/v1/branch/promote/preview',
+    input: PromoteRequest,
+    output: BranchPlanView,
+    progress: null,
+    description: "plan a promote: the branch's services into its source (its data with with_data)",
+  },
+  branchPromote: {
+    method: 'POST',
+    path: '/v1/branch/promote',
+    input: PromoteRequest,
+    output: ApplyResultView,
+    progress: DeployProgress,
+    description:
+      "deploy a branch's services into its source as a deploy, lineage committed; progress streams",
   },
   imagePush: {
     method: 'POST',

@@ -4,7 +4,7 @@
  * exhaustively over `DeployEvent['type']`. One shape for the plan everywhere (preview, the `plan`
  * event, the apply result).
  */
-import { CommitPolicy, DeployStatusRecord } from '@ployz/types';
+import { CommitPolicy, DeployStatusRecord, Lineage } from '@ployz/types';
 import { z } from 'zod';
 import { WireErrorBody } from './error-body.ts';
 import { ImageEvent, ImagePlan } from './image-commands.ts';
@@ -79,9 +79,12 @@ export const VolumePlan = z.object({
   /**
    * snapshot: taken at the commit; revert: restored to the rollback target's snapshot before the
    * candidates start; not_reverted: a rollback leaves its data (no snapshot, --without-volume-revert);
-   * no_snapshots: its storage (dir) takes none, so a rollback cannot revert it.
+   * no_snapshots: its storage (dir) takes none, so a rollback cannot revert it; clone: (branch) a
+   * copy-on-write clone of the source's snapshot, made before the candidates start; empty: (branch)
+   * a new volume, not cloned; replace: (promote --with-data) snapshotted, then its live data
+   * replaced by the branch's. All but no_snapshots are also snapshotted at the commit.
    */
-  action: z.enum(['snapshot', 'revert', 'not_reverted', 'no_snapshots']),
+  action: z.enum(['snapshot', 'revert', 'not_reverted', 'no_snapshots', 'clone', 'empty', 'replace']),
   /** `writer stop gap`: a single volume's old writer stops before the candidate starts. */
   detail: z.string(),
 });
@@ -98,6 +101,8 @@ export const DeployPlan = z.object({
   images: z.array(ImagePlan).default([]),
   /** Set when this deploy restores an earlier one (its data too): `deploy rollback`, or its manifest again. */
   rollback_of: z.string().nullable().default(null),
+  /** A branch's or a promote's lineage, as its commits will record it; null for any other deploy. */
+  lineage: Lineage.nullable().default(null),
   summary: z.object({
     create: z.number().int(),
     replace: z.number().int(),
@@ -155,12 +160,24 @@ export const DeployEvent = z.discriminatedUnion('type', [
     kind: z.enum(['checkpoint', 'final']),
     phase: z.string().nullable(),
   }),
-  /** Volume work: a snapshot at a commit, a stop-first writer stop, a rollback's revert and its undo. */
+  /**
+   * Volume work: a snapshot at a commit, a stop-first writer stop, a rollback's revert and its undo,
+   * a branch's clone (and its discard when the branch fails), a promote's replace.
+   */
   z.object({
     type: z.literal('volume'),
     volume: z.string(),
     machine: z.string(),
-    action: z.enum(['snapshot', 'writer_stopped', 'reverted', 'restored', 'pruned']),
+    action: z.enum([
+      'snapshot',
+      'writer_stopped',
+      'reverted',
+      'restored',
+      'pruned',
+      'cloned',
+      'replaced',
+      'discarded',
+    ]),
     detail: z.string(),
   }),
   /** An image sent to a machine that lacked it (the probe step), with its progress. */

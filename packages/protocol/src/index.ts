@@ -10,7 +10,10 @@
  *           RPC_BAD_REQUEST, RPC_REMOTE_ERROR, or the remote PloyzError's own code.
  * Machine:  `machineCommands` (ping / status / capacity; no bodies).
  * Join:     `JoinRequest` / `JoinAnswer` between a joiner's ployzd and the issuer's join listener.
- * Volumes:  `volumeCommands` (volume_snapshot / _revert / _stop_writers / _start_writers / _describe).
+ * Volumes:  `volumeCommands` (volume_snapshot / _revert / _stop_writers / _start_writers / _describe /
+ *           _prune, and for branches _clone / _replace / _discard).
+ * Branches: `BranchRequest`, `PromoteRequest`, `BranchPlanView` (branch-commands.ts): the local API
+ *           bodies of `ployzctl branch preview|apply|promote`.
  * Images:   `imageCommands` (image_has / image_receive_open / _chunk / _close / _abort): an image
  *           streamed from `docker save` on one machine into `docker load` on another, chunked
  *           under NATS's 1 MiB with a bounded window of unacknowledged chunks; image_pull /
@@ -61,6 +64,7 @@ export {
   type TunnelContext,
   type TunnelHandler,
 } from './api-server.ts';
+export * from './branch-commands.ts';
 export * from './cert-commands.ts';
 export * from './components.ts';
 export * from './deploy-commands.ts';

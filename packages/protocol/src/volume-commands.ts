@@ -1,8 +1,9 @@
 /**
  * The volume commands a machine answers for the volumes it holds (`volume_snapshot`,
- * `volume_revert`, `volume_stop_writers`, `volume_start_writers`, `volume_describe`, `volume_prune` on
- * `…rpc.node.<machine>.<command>`): the deploy engine snapshots at each commit and reverts on a
- * rollback through them. Volumes are named, never host paths: `<volume>` or, per slot, the
+ * `volume_revert`, `volume_stop_writers`, `volume_start_writers`, `volume_describe`, `volume_prune`,
+ * and for branches `volume_clone`, `volume_replace`, `volume_discard` on
+ * `…rpc.node.<machine>.<command>`): the deploy engine snapshots at each commit, reverts on a
+ * rollback and clones for a branch through them. Volumes are named, never host paths: `<volume>` or, per slot, the
  * volume and its slot; the participant resolves them under its own storage. Every body names the
  * machine it is for.
  */
@@ -17,6 +18,9 @@ export const VOLUME_RPC = {
   startWriters: 'volume_start_writers',
   describe: 'volume_describe',
   prune: 'volume_prune',
+  clone: 'volume_clone',
+  replace: 'volume_replace',
+  discard: 'volume_discard',
 } as const;
 
 /** One volume of a namespace on one machine: a single volume (slot null) or one slot's. */
@@ -40,7 +44,7 @@ export const VolumeSnapshotBody = z.strictObject({
    * The deploy whose commit the snapshot belongs to (`<deploy id>`), or the state a deploy may
    * have to restore (`<deploy id>-pre`); a snapshot already taken under it is returned again.
    */
-  label: z.string().regex(/^dep-[0-9a-z]+(-pre)?$/, 'a deploy id, optionally with -pre'),
+  label: z.string().regex(/^dep-[0-9a-z]+(-pre|-promote)?$/, 'a deploy id, optionally with -pre or -promote'),
 });
 export type VolumeSnapshotBody = z.infer<typeof VolumeSnapshotBody>;
 
@@ -111,6 +115,56 @@ export const VolumeDescribeResult = z.strictObject({
 });
 export type VolumeDescribeResult = z.infer<typeof VolumeDescribeResult>;
 
+/** A volume of another namespace on the same machine: where a branch's or a promote's data comes from. */
+export const VolumeSource = z.strictObject({
+  namespace: ServiceSpec.shape.namespace,
+  ...VolumeRef.shape,
+  /** The driver's id of the source volume's snapshot (ZFS guid, btrfs subvolume UUID). */
+  snapshot_id: z.string().min(1).max(128),
+});
+export type VolumeSource = z.infer<typeof VolumeSource>;
+
+/**
+ * A new volume of `namespace` whose data is a copy-on-write clone of the source's snapshot (zfs
+ * clone, btrfs snapshot: instant whatever the size; writes to either never reach the other). A
+ * volume of that name that is already a clone of that snapshot with no snapshot of its own (left
+ * by a branch that died before its commit) is made again; any other is STORAGE_EXISTS.
+ */
+export const VolumeCloneBody = z.strictObject({
+  ...Target,
+  ...VolumeRef.shape,
+  from: VolumeSource,
+  /** The new volume's quota; null: none. */
+  quota_bytes: z.number().int().positive().nullable(),
+});
+export type VolumeCloneBody = z.infer<typeof VolumeCloneBody>;
+
+export const VolumeCloneResult = z.strictObject({
+  driver: DriverKind,
+  dataset: z.string(),
+  /** How long the storage took to make the clone. */
+  took_ms: z.number().nonnegative(),
+});
+export type VolumeCloneResult = z.infer<typeof VolumeCloneResult>;
+
+/**
+ * Makes another volume's snapshot the live data of this one (promote --with-data), keeping every
+ * snapshot of this one and the replaced state as a snapshot (`pre_revert`): revert to it to undo.
+ */
+export const VolumeReplaceBody = z.strictObject({ ...Target, ...VolumeRef.shape, from: VolumeSource });
+export type VolumeReplaceBody = z.infer<typeof VolumeReplaceBody>;
+
+/**
+ * Destroys a volume a failed branch cloned: only when it is still a clone of `snapshot_id` with
+ * no snapshot of its own (nothing committed it); a volume that is anything else is left alone.
+ */
+export const VolumeDiscardBody = z.strictObject({
+  ...Target,
+  ...VolumeRef.shape,
+  origin_snapshot_id: z.string().min(1).max(128),
+});
+export type VolumeDiscardBody = z.infer<typeof VolumeDiscardBody>;
+
 export const volumeCommands = defineCommands({
   [VOLUME_RPC.snapshot]: {
     request: VolumeSnapshotBody,
@@ -141,6 +195,21 @@ export const volumeCommands = defineCommands({
     request: VolumeWritersBody,
     response: VolumeDescribeResult,
     description: "a volume's dataset, usage, owner, mode and snapshots on this machine",
+  },
+  [VOLUME_RPC.clone]: {
+    request: VolumeCloneBody,
+    response: VolumeCloneResult,
+    description: "a new volume as a copy-on-write clone of another namespace's snapshot (a branch)",
+  },
+  [VOLUME_RPC.replace]: {
+    request: VolumeReplaceBody,
+    response: VolumeRevertResult,
+    description: "make another volume's snapshot this volume's live data (promote --with-data)",
+  },
+  [VOLUME_RPC.discard]: {
+    request: VolumeDiscardBody,
+    response: z.strictObject({ discarded: z.boolean() }),
+    description: 'destroy a clone a failed branch made, if nothing committed it',
   },
 });
 export type VolumeCommands = typeof volumeCommands;

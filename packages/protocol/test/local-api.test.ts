@@ -46,6 +46,7 @@ const plan: DeployPlanView = {
   volumes: [],
   images: [],
   rollback_of: null,
+  lineage: null,
   summary: { create: 1, replace: 0, update: 0, remove: 0, unchanged: 0, starts: 1, stops: 0 },
 };
 
@@ -192,6 +193,10 @@ describe('local API over a unix socket', () => {
       'volumeList',
       'volumeShow',
       'deployRollback',
+      'branchPreview',
+      'branchApply',
+      'branchPromotePreview',
+      'branchPromote',
       'imagePush',
       'registryLogin',
       'registryList',

@@ -196,6 +196,7 @@ export function commit(id = 'dep-1.final', patch: Partial<DeployCommit> = {}): D
     snapshots: [],
     reverted: [],
     rollback_of: null,
+    lineage: null,
     actor: 'test',
     created_at: AT,
     ...patch,

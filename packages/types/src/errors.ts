@@ -100,7 +100,7 @@ export const ERROR_CODES = {
       'a machine could not pull an image from its registry (unreachable, credentials refused, no such tag); the deploy wrote nothing',
   },
   IMAGE_VERIFY_FAILED: {
-    kind: 'internal',
+    kind: 'transient',
     summary:
       'a pulled data-plane image is not what its tag promised (digest or version label); it was untagged and nothing was replaced',
   },

@@ -260,6 +260,49 @@ export const CommitSnapshot = z.object({
 });
 export type CommitSnapshot = z.infer<typeof CommitSnapshot>;
 
+/**
+ * Branch lineage (seeds 003/004): where a branch's or a promote's services and volumes came from.
+ * `from_namespace` is the source of a branch, and the branch a promote deploys from.
+ */
+export const LineageService = z.object({
+  service: Name,
+  /** The revision of `from_namespace` this service came from; null for a service only the branch manifest has. */
+  from_revision: RevisionId.nullable(),
+  /** The deploy that committed that revision there; null with `from_revision`. */
+  from_deploy: DeployId.nullable(),
+  /** The spec came from the branch manifest (`-f`), not from the revision. */
+  overridden: z.boolean(),
+});
+export type LineageService = z.infer<typeof LineageService>;
+
+export const LineageVolume = z.object({
+  volume: Name,
+  slot: z.number().int().nonnegative().nullable(),
+  /**
+   * clone: a copy-on-write clone of `snapshot`; empty: a new, empty volume; replaced: (promote
+   * --with-data) the live data replaced by `snapshot`, the previous data kept as a snapshot;
+   * kept: (promote) the target keeps its own data.
+   */
+  data: z.enum(['clone', 'empty', 'replaced', 'kept']),
+  /** The snapshot of `from_namespace`'s volume the data came from (clone, replaced). */
+  snapshot: CommitSnapshot.nullable(),
+  /** replaced: the target's own data just before, kept as this snapshot (`<deploy>-pre`). */
+  previous: CommitSnapshot.nullable().default(null),
+});
+export type LineageVolume = z.infer<typeof LineageVolume>;
+
+export const Lineage = z.object({
+  kind: z.enum(['branch', 'promote']),
+  from_namespace: Name,
+  /** The newest deploy of `from_namespace` whose commit the state came from. */
+  from_deploy: DeployId,
+  /** A branch's `--host-suffix` (its hostnames are the source's with it in front); null: none. */
+  host_suffix: z.string().nullable(),
+  services: z.array(LineageService),
+  volumes: z.array(LineageVolume),
+});
+export type Lineage = z.infer<typeof Lineage>;
+
 export const DeployCommit = z.object({
   id: z.string().min(1),
   deploy_id: DeployId,
@@ -277,6 +320,8 @@ export const DeployCommit = z.object({
   /** A rollback's restored snapshots: the volumes reverted before its candidates started. */
   reverted: z.array(CommitSnapshot).default([]),
   rollback_of: DeployId.nullable().default(null),
+  /** Set on every commit of a branch or a promote: where its services and volumes came from. */
+  lineage: Lineage.nullable().default(null),
   actor: z.string(),
   created_at: Timestamp,
 });

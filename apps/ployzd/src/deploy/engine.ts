@@ -1,10 +1,10 @@
 /**
- * The deploy engine's public face: preview, apply, history, rollback and crash recovery over
- * the ports of ports.ts. The daemon builds one at start (after `recover()`), and the local API
+ * The deploy engine's public face: preview, apply, history, rollback, branch and promote, and
+ * crash recovery over the ports of ports.ts. The daemon builds one at start (after `recover()`), and the local API
  * routes and RPC handlers call into it.
  */
 import { deployId, instanceId } from '@ployz/identity';
-import type { NamespaceView } from '@ployz/protocol';
+import type { BranchPlanView, NamespaceView } from '@ployz/protocol';
 import type { RouteConflict } from '@ployz/routing';
 import type { DeployStatusRecord } from '@ployz/types';
 import { Apply } from './apply/apply.ts';
@@ -13,6 +13,15 @@ import { previewPlan, readRevisions } from './apply/preview.ts';
 import type { ApplyOptions, ApplyResult } from './apply/run.ts';
 import { earlierDeployOf, planVolumes } from './apply/volume-plan.ts';
 import { recoverVolumes, type VolumeRecoveryReport } from './apply/volume-undo.ts';
+import {
+  applyBranch,
+  applyPromote,
+  type BranchOptions,
+  type RunOptions as BranchRunOptions,
+  type PromoteOptions,
+  previewBranch,
+  previewPromote,
+} from './branches.ts';
 import type { EngineOptions } from './context.ts';
 import {
   type DeployDetail,
@@ -113,6 +122,28 @@ export class DeployEngine {
       return { noop: !plan.changed, plan, status: null };
     }
     return new Apply(this.options, manifest, { actor: options.actor, rollbackOf: null }, emit).run();
+  }
+
+  /**
+   * A branch (branches.ts): a new namespace running the source's committed revisions, its volumes
+   * cloned from the source's snapshots at its last commit, its own hostnames, lineage committed.
+   * `branchPreview` only plans.
+   */
+  branchPreview(o: BranchOptions): Promise<BranchPlanView> {
+    return previewBranch(this.options, o);
+  }
+
+  branch(o: BranchOptions, run: BranchRunOptions, emit: EmitDeployEvent = () => {}): Promise<ApplyResult> {
+    return applyBranch(this.options, o, run, emit);
+  }
+
+  /** A branch's services deployed into its source (and its data, `withData`), lineage committed. */
+  promotePreview(o: PromoteOptions): Promise<BranchPlanView> {
+    return previewPromote(this.options, o);
+  }
+
+  promote(o: PromoteOptions, run: BranchRunOptions, emit: EmitDeployEvent = () => {}): Promise<ApplyResult> {
+    return applyPromote(this.options, o, run, emit);
   }
 
   /** Each namespace with a committed release: services, instances, hostnames, newest deploy. */

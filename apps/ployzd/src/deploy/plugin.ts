@@ -2,7 +2,8 @@
  * The deploy engine as a daemon plugin: RPC commands for the participant side
  * (`deployCommands`: deploy_start / deploy_ready / deploy_stop), the deploy routes of
  * @ployz/protocol's `api` table for the CLI (deployPreview, deployApply and deployRollback
- * streaming deploy events as progress, deployList, deployShow), and at every start crash recovery
+ * streaming deploy events as progress, deployList, deployShow; branchPreview, branchApply,
+ * branchPromotePreview and branchPromote), and at every start crash recovery
  * before the first deploy is accepted. An apply keeps running when the client goes away.
  *
  * Test-only: PLOYZ_TEST_PAUSE_AT_STEP=<1-9> pauses every apply at the start of that step (after
@@ -12,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InstallationKey, LABELS } from '@ployz/identity';
-import { volumeCommands } from '@ployz/protocol';
+import { type BranchRequest, type PromoteRequest, volumeCommands } from '@ployz/protocol';
 import type { Store } from '@ployz/store';
 import { PloyzError, parseManifest } from '@ployz/types';
 import type { DaemonContext, DaemonPlugin } from '../daemon/daemon.ts';
@@ -142,6 +143,43 @@ export function deployPlugin(): DaemonPlugin {
           ready().engine.rollback(b.deploy_id, b.actor ?? 'ployzctl', watched, {
             withoutVolumeRevert: b.without_volume_revert,
           }),
+        ),
+      );
+      const branchOf = (b: BranchRequest) => ({
+        source: b.source,
+        destination: b.destination,
+        volumes: b.volumes,
+        hostSuffix: b.host_suffix,
+        override:
+          b.manifest === null
+            ? null
+            : parseManifest(b.manifest, {
+                ...(b.filename !== null ? { filename: b.filename } : {}),
+                ...(b.format !== null ? { format: b.format } : {}),
+              }),
+      });
+      const promoteOf = (b: PromoteRequest) => ({
+        branch: b.branch,
+        source: b.source,
+        withData: b.with_data,
+      });
+      ctx.implement('branchPreview', (b) => ready().engine.branchPreview(branchOf(b)));
+      ctx.implement('branchApply', (b, { emit }) =>
+        ctx.metrics.deploy('branch', emit, (watched) =>
+          ready().engine.branch(
+            branchOf(b),
+            {
+              actor: b.actor ?? 'ployzctl',
+              ...(b.start_concurrency === null ? {} : { startConcurrency: b.start_concurrency }),
+            },
+            watched,
+          ),
+        ),
+      );
+      ctx.implement('branchPromotePreview', (b) => ready().engine.promotePreview(promoteOf(b)));
+      ctx.implement('branchPromote', (b, { emit }) =>
+        ctx.metrics.deploy('promote', emit, (watched) =>
+          ready().engine.promote(promoteOf(b), { actor: b.actor ?? 'ployzctl' }, watched),
         ),
       );
       ctx.implement('deployList', (q) => ready().engine.list(q));

@@ -11,6 +11,7 @@ import type {
   InstanceRecord,
   LeaseRecord,
   MachineRecord,
+  Manifest,
   PhaseRecord,
   ReleaseRecord,
   RevisionRecord,
@@ -21,7 +22,7 @@ import type {
 } from '@ployz/types';
 import type { StartedInstance, StartRequest, StopRequest } from '../workloads/start-request.ts';
 import type { MachineCapacity } from './model/placement.ts';
-import type { DeployService } from './model/spec.ts';
+import type { DeployManifest, DeployService } from './model/spec.ts';
 
 // The participant's contract (workloads/): what the coordinator sends it, and the clock.
 export { type Clock, systemClock } from '../workloads/clock.ts';
@@ -147,6 +148,8 @@ export interface RevisionCodec {
   toRecord(namespace: string, service: DeployService, at: string): RevisionRecord;
   /** `volumes`: the declarations its mounts refer to (a revision stores the service alone). */
   fromRecord(record: RevisionRecord, volumes?: readonly VolumeSpec[]): DeployService;
+  /** A parsed manifest as the engine deploys it (a branch's or a promote's, built from records). */
+  manifestOf(manifest: Manifest): DeployManifest;
 }
 
 /** A volume's identity on the wire: its name and, per slot, its slot (@ployz/protocol VolumeRef). */
@@ -187,6 +190,26 @@ export interface VolumeAgent {
     ref: VolumeRefOf,
     snapshotIds: readonly string[],
   ): Promise<{ destroyed: string[]; kept: { id: string; reason: string }[] }>;
+  /**
+   * A new volume of `namespace` cloned (copy-on-write) from the snapshot of `from`'s volume, both
+   * on `machine` (a branch); how long the storage took.
+   */
+  clone(
+    machine: string,
+    namespace: string,
+    ref: VolumeRefOf,
+    from: VolumeRefOf & { namespace: string; snapshotId: string },
+    quotaBytes: number | null,
+  ): Promise<{ dataset: string; tookMs: number }>;
+  /** The live data of `namespace`'s volume replaced by `from`'s snapshot (promote --with-data). */
+  replace(
+    machine: string,
+    namespace: string,
+    ref: VolumeRefOf,
+    from: VolumeRefOf & { namespace: string; snapshotId: string },
+  ): Promise<{ preRevertId: string }>;
+  /** Destroys a clone a failed branch made, only while nothing but the clone is in it; whether it did. */
+  discard(machine: string, namespace: string, ref: VolumeRefOf, originSnapshotId: string): Promise<boolean>;
   /** What the machine holding it says of a volume now (usage, owner, mode, snapshots). */
   describe(machine: string, namespace: string, ref: VolumeRefOf): Promise<VolumeDescribeResult>;
   listRecords(namespace?: string): Promise<Versioned<VolumeRecord>[]>;

@@ -138,6 +138,7 @@ function emptyPlan() {
     volumes: [],
     images: [],
     rollback_of: null,
+    lineage: null,
     summary: { create: 0, replace: 0, update: 0, remove: 0, unchanged: 0, starts: 0, stops: 0 },
   };
 }

@@ -14,7 +14,7 @@ import type { ComponentOutcome } from '../dataplane/executor.ts';
 import { Registry, type Sample } from './registry.ts';
 
 /** Which route a deploy came through. */
-export type DeployKind = 'apply' | 'rollback' | 'namespace_remove';
+export type DeployKind = 'apply' | 'rollback' | 'namespace_remove' | 'branch' | 'promote';
 
 /**
  * How a deploy ended: committed, noop (nothing changed), failed (before any commit: nothing live
@@ -47,7 +47,7 @@ export class DaemonMetrics {
 
   readonly deploys = this.registry.counter(
     'ployzd_deploys_total',
-    'Deploys by route (apply, rollback, namespace_remove) and how they ended (committed, noop, failed, failed_after_checkpoint, refused).',
+    'Deploys by route (apply, rollback, namespace_remove, branch, promote) and how they ended (committed, noop, failed, failed_after_checkpoint, refused).',
     ['kind', 'outcome'],
   );
   readonly deployErrors = this.registry.counter(

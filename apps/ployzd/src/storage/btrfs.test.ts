@@ -80,6 +80,7 @@ describe('btrfs driver specifics', () => {
     ].join('\n');
     expect(parseSubvolumeShow(out)).toEqual({
       uuid: 'bde4f833-fb11-7c48-81cc-b4574b0ad33b',
+      parentUuid: '124f7208-ce5d-5f49-ad46-aa472c629089',
       subvolumeId: 257,
       createdAt: '2026-12-02T01:26:57.000Z',
       referenced: 16384,

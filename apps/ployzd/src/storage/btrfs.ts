@@ -13,6 +13,10 @@
  * the pre-revert snapshot). Snapshots are independent subvolumes, so none is ever touched and each
  * keeps its UUID (the snapshot id): reverting to an older one and then to a newer one works.
  * btrfs cannot tell whether a process still writes to the volume: the caller stops writers first.
+ *
+ * A branch's volume is a writable snapshot of another volume's read-only snapshot (its Parent UUID
+ * is that snapshot's UUID: `originOf`); a promote --with-data is the revert's swap with the other
+ * volume's snapshot. Snapshots share extents, never depend on each other: either side can go.
  */
 import { chmod, chown, mkdir, readdir, rename, rmdir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,6 +32,7 @@ import {
   type VolumeName,
 } from './names.ts';
 import type {
+  CloneVolume,
   CreateVolume,
   DriverCapabilities,
   ProbeResult,
@@ -50,6 +55,8 @@ const CAPABILITIES: DriverCapabilities = { snapshots: true, quota: true };
 
 interface Subvolume {
   uuid: string;
+  /** The UUID of the subvolume this one is a snapshot of; null for a subvolume made empty. */
+  parentUuid: string | null;
   subvolumeId: number;
   createdAt: string;
   referenced: number;
@@ -63,8 +70,10 @@ export function parseSubvolumeShow(out: string): Subvolume {
   // "2026-12-02 01:26:57 +0000" → ISO
   const m = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) ([+-]\d{2})(\d{2})$/.exec(created);
   const limit = field('Limit referenced');
+  const parent = field('Parent UUID');
   return {
     uuid: field('UUID') ?? '',
+    parentUuid: parent === undefined || parent === '-' || parent === '' ? null : parent,
     subvolumeId: Number(field('Subvolume ID') ?? 0),
     createdAt: m ? new Date(`${m[1]}T${m[2]}${m[3]}:${m[4]}`).toISOString() : new Date(0).toISOString(),
     referenced: Number(field('Usage referenced') ?? 0),
@@ -79,6 +88,13 @@ async function isSubvolume(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function entries(dir: string): Promise<string[]> {
@@ -171,6 +187,53 @@ export function btrfsDriver(options: BtrfsDriverOptions): VolumeDriver {
     if (paths.length > 0) await btrfs('subvolume', 'delete', ...paths);
   }
 
+  async function snapshotOf(
+    name: VolumeName,
+    snapshotId: string,
+  ): Promise<SnapshotInfo & { path: string; order: number }> {
+    const target = (await listSnapshots(name)).find((s) => s.id === snapshotId);
+    if (!target) {
+      throw new PloyzError('NOT_FOUND', `volume ${name.full} has no snapshot with id ${snapshotId}`, {
+        details: { dataset: livePath(name), snapshotId },
+      });
+    }
+    return target;
+  }
+
+  /**
+   * The snapshot swap of a revert (or a replace, whose snapshot is another volume's): a read-only
+   * `pre-revert-<ms>` snapshot of the live data, a writable snapshot of `target` in staging with the
+   * live quota, then live → staging, new → live (the first undone if the second fails).
+   */
+  async function swapIn(name: VolumeName, target: { path: string }): Promise<RevertResult> {
+    const path = livePath(name);
+    await enableQuota();
+    const { limit } = await show(path);
+    const stamp = Date.now();
+    const preRevert = await takeSnapshot(name, `pre-revert-${stamp}`);
+    const staging = stagingDir(name);
+    await mkdir(staging, { recursive: true, mode: 0o700 });
+    const next = join(staging, `${stamp}-next`);
+    const old = join(staging, `${stamp}-old`);
+    await btrfs('subvolume', 'snapshot', target.path, next);
+    try {
+      await btrfs('qgroup', 'limit', limit === null ? 'none' : String(limit), next);
+      await rename(path, old);
+      try {
+        await rename(next, path);
+      } catch (error) {
+        await rename(old, path);
+        throw error;
+      }
+    } catch (error) {
+      await deleteSubvolumes([next]).catch(() => undefined);
+      throw error;
+    }
+    // The replaced live data is the pre-revert snapshot; its subvolume is no longer needed.
+    await deleteSubvolumes([old]).catch(() => undefined);
+    return { preRevert };
+  }
+
   return {
     kind: 'btrfs',
     capabilities: CAPABILITIES,
@@ -202,12 +265,7 @@ export function btrfsDriver(options: BtrfsDriverOptions): VolumeDriver {
     async create(spec: CreateVolume): Promise<Volume> {
       const name = checkCreate(spec);
       const path = livePath(name);
-      if (
-        await stat(path).then(
-          () => true,
-          () => false,
-        )
-      ) {
+      if (await exists(path)) {
         throw new PloyzError(
           'STORAGE_EXISTS',
           `volume ${name.full} already exists (${path}); adopt it instead`,
@@ -252,38 +310,40 @@ export function btrfsDriver(options: BtrfsDriverOptions): VolumeDriver {
 
     async revert(dataset: string, snapshotId: string): Promise<RevertResult> {
       const name = await liveOf(dataset);
-      const target = (await listSnapshots(name)).find((s) => s.id === snapshotId);
-      if (!target) {
-        throw new PloyzError('NOT_FOUND', `volume ${dataset} has no snapshot with id ${snapshotId}`, {
-          details: { dataset, snapshotId },
+      return swapIn(name, await snapshotOf(name, snapshotId));
+    },
+
+    async clone(source: string, snapshotId: string, spec: CloneVolume): Promise<Volume> {
+      const from = nameUnderRoot(root, source);
+      const name = parseVolumeName(spec.name);
+      if (spec.quotaBytes !== null) checkQuota(spec.quotaBytes);
+      const path = livePath(name);
+      if (await exists(path)) {
+        throw new PloyzError('STORAGE_EXISTS', `volume ${name.full} already exists (${path})`, {
+          details: { dataset: path },
         });
       }
-      const path = livePath(name);
+      const target = await snapshotOf(from, snapshotId);
+      await mkdir(join(root, name.namespace), { recursive: true, mode: 0o755 });
       await enableQuota();
-      const { limit } = await show(path);
-      const stamp = Date.now();
-      const preRevert = await takeSnapshot(name, `pre-revert-${stamp}`);
-      const staging = stagingDir(name);
-      await mkdir(staging, { recursive: true, mode: 0o700 });
-      const next = join(staging, `${stamp}-next`);
-      const old = join(staging, `${stamp}-old`);
-      await btrfs('subvolume', 'snapshot', target.path, next);
+      // A writable snapshot of the read-only one: shares every extent, copies nothing.
+      await btrfs('subvolume', 'snapshot', target.path, path);
       try {
-        await btrfs('qgroup', 'limit', limit === null ? 'none' : String(limit), next);
-        await rename(path, old);
-        try {
-          await rename(next, path);
-        } catch (error) {
-          await rename(old, path);
-          throw error;
-        }
+        if (spec.quotaBytes !== null) await btrfs('qgroup', 'limit', String(spec.quotaBytes), path);
+        return { dataset: path, path };
       } catch (error) {
-        await deleteSubvolumes([next]).catch(() => undefined);
+        await deleteSubvolumes([path]).catch(() => undefined);
         throw error;
       }
-      // The replaced live data is the pre-revert snapshot; its subvolume is no longer needed.
-      await deleteSubvolumes([old]).catch(() => undefined);
-      return { preRevert };
+    },
+
+    async originOf(dataset: string): Promise<string | null> {
+      return (await show(livePath(await liveOf(dataset)))).parentUuid;
+    },
+
+    async replace(dataset: string, source: string, snapshotId: string): Promise<RevertResult> {
+      const name = await liveOf(dataset);
+      return swapIn(name, await snapshotOf(nameUnderRoot(root, source), snapshotId));
     },
 
     async destroySnapshot(dataset: string, snapshotId: string): Promise<void> {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { PloyzError } from '@ployz/types';
 import { checkCreate, checkQuota, checkSnapshotLabel, nameUnderRoot, parseVolumeName } from './names.ts';
 import type {
+  CloneVolume,
   CreateVolume,
   DriverCapabilities,
   ProbeResult,
@@ -123,6 +124,19 @@ export function dirDriver(options: DirDriverOptions): VolumeDriver {
 
     async revert(dataset: string, _snapshotId: string): Promise<RevertResult> {
       throw unsupported('a revert', await existing(dataset));
+    },
+
+    async clone(source: string, _snapshotId: string, _spec: CloneVolume): Promise<Volume> {
+      throw unsupported('a clone', await existing(source));
+    },
+
+    async originOf(dataset: string): Promise<string | null> {
+      await existing(dataset);
+      return null;
+    },
+
+    async replace(dataset: string, _source: string, _snapshotId: string): Promise<RevertResult> {
+      throw unsupported('a replace', await existing(dataset));
     },
 
     async destroySnapshot(dataset: string, _snapshotId: string): Promise<void> {

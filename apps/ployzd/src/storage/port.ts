@@ -28,6 +28,13 @@ export interface CreateVolume {
   mode: number;
 }
 
+export interface CloneVolume {
+  /** `<namespace>/<volume>` of the new volume. */
+  name: string;
+  /** Bytes the clone's own data may use; null: no quota. */
+  quotaBytes: number | null;
+}
+
 export interface Volume {
   /** The driver's handle: ZFS dataset, or the subvolume/directory path (btrfs, dir). */
   dataset: string;
@@ -91,6 +98,21 @@ export interface VolumeDriver {
    * must be stopped first (zfs: STORAGE_BUSY if the dataset cannot be unmounted).
    */
   revert(dataset: string, snapshotId: string): Promise<RevertResult>;
+  /**
+   * A new volume `spec.name` whose data is the snapshot `snapshotId` of the volume `source`: copy-on-
+   * write (zfs clone, btrfs snapshot), so nothing is copied and it is instant whatever the size;
+   * writes to either never reach the other. Owner and mode are the snapshot's. STORAGE_EXISTS when
+   * the name is taken, NOT_FOUND when `source` has no such snapshot.
+   */
+  clone(source: string, snapshotId: string, spec: CloneVolume): Promise<Volume>;
+  /** The id of the snapshot the live data was cloned from (a branch, a revert), or null. */
+  originOf(dataset: string): Promise<string | null>;
+  /**
+   * `revert` to another volume's snapshot (promote --with-data): the snapshot of `source` becomes
+   * this volume's live data at the same path; every snapshot of this volume stays, and the state it
+   * replaced is kept as `preRevert` (revert to it to undo). Writers must be stopped first.
+   */
+  replace(dataset: string, source: string, snapshotId: string): Promise<RevertResult>;
   /**
    * Removes one snapshot (retention). STORAGE_BUSY when something depends on it (zfs: a generation
    * cloned from it); NOT_FOUND when there is none with that id.

@@ -6,6 +6,10 @@
  * as Docker does for named volumes (a non-root image can then write to it). Snapshots are labelled
  * with the deploy id that took them; reverts keep every snapshot (port.ts).
  *
+ * A branch's volume is a clone of another volume's snapshot (`clone`), a promote --with-data
+ * replaces a volume's live data with another's snapshot (`replace`); both stay on this machine's
+ * one driver.
+ *
  * Calls for one volume are serialised: two starts of one per-slot volume, or a snapshot racing a
  * create, see each other's result.
  */
@@ -125,6 +129,66 @@ export class LocalVolumes {
 
   revert(name: string, snapshotId: string): Promise<RevertResult> {
     return this.#serial(name, async () => this.#driver.revert((await this.#open(name)).dataset, snapshotId));
+  }
+
+  /**
+   * A new volume `name` as a copy-on-write clone of the snapshot `snapshotId` of the volume
+   * `sourceName` (a branch). A volume `name` that is already a clone of that very snapshot and has
+   * no snapshot of its own was left by a branch that died before its commit (nothing committed
+   * it): it is made again. Any other volume of that name is STORAGE_EXISTS, left as it is.
+   */
+  clone(
+    sourceName: string,
+    snapshotId: string,
+    name: string,
+    quotaBytes: number | null,
+  ): Promise<LocalVolume & { tookMs: number }> {
+    return this.#serial(name, async () => {
+      const source = await this.#open(sourceName);
+      const existing = await this.#driver.open(name);
+      if (existing !== undefined) {
+        if (!(await this.#isBareCloneOf(existing, snapshotId))) {
+          throw new PloyzError(
+            'STORAGE_EXISTS',
+            `volume ${name} already exists and is not an uncommitted clone of that snapshot; it was left as it is`,
+            { details: { name } },
+          );
+        }
+        await this.#driver.destroy(existing.dataset);
+      }
+      const started = performance.now();
+      const volume = await this.#driver.clone(source.dataset, snapshotId, {
+        name,
+        quotaBytes: this.#driver.capabilities.quota ? quotaBytes : null,
+      });
+      return { ...volume, name, created: true, tookMs: performance.now() - started };
+    });
+  }
+
+  /** Destroys a clone a failed branch made: only while it is a clone of `originId` with no snapshot of its own. */
+  discardClone(name: string, originId: string): Promise<boolean> {
+    return this.#serial(name, async () => {
+      const existing = await this.#driver.open(name);
+      if (existing === undefined || !(await this.#isBareCloneOf(existing, originId))) return false;
+      await this.#driver.destroy(existing.dataset);
+      return true;
+    });
+  }
+
+  /** The snapshot `snapshotId` of `sourceName` becomes the live data of `name` (promote --with-data). */
+  replace(name: string, sourceName: string, snapshotId: string): Promise<RevertResult> {
+    return this.#serial(name, async () => {
+      const [volume, source] = await Promise.all([this.#open(name), this.#open(sourceName)]);
+      return this.#driver.replace(volume.dataset, source.dataset, snapshotId);
+    });
+  }
+
+  async #isBareCloneOf(volume: Volume, snapshotId: string): Promise<boolean> {
+    const [origin, snapshots] = await Promise.all([
+      this.#driver.originOf(volume.dataset),
+      this.#driver.snapshots(volume.dataset),
+    ]);
+    return origin === snapshotId && snapshots.length === 0;
   }
 
   /** Destroys snapshots retention no longer keeps; one that cannot go (a zfs origin) is kept with why. */

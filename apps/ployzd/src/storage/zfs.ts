@@ -13,6 +13,11 @@
  * snapshot id), so reverting to an older snapshot and then to a newer one works. Any failure before
  * the new generation is mounted remounts the old one: nothing is half-reverted.
  * zfs-fuse cannot rename a mounted dataset ("dataset is busy"); switching mountpoints needs no rename.
+ *
+ * A branch's volume is a clone of another volume's snapshot as its `g1` (not promoted: the source
+ * keeps its history, and that snapshot cannot be destroyed while the clone exists — retention keeps
+ * it and says why). A promote --with-data replaces the live generation with a clone of the branch's
+ * snapshot the same way a revert does, without the promote.
  */
 import { existsSync } from 'node:fs';
 import { chmod, chown, rmdir } from 'node:fs/promises';
@@ -27,6 +32,7 @@ import {
   parseVolumeName,
 } from './names.ts';
 import type {
+  CloneVolume,
   CreateVolume,
   DriverCapabilities,
   ProbeResult,
@@ -365,6 +371,75 @@ export function zfsDriver(options: ZfsDriverOptions): VolumeDriver {
         cloned = true;
         await zfs('promote', next);
         cloned = false; // promoted: it now holds history, never destroy it
+        await zfs('set', `mountpoint=${path}`, next);
+        return { preRevert };
+      } catch (error) {
+        if (cloned) await whileBusy(() => zfs('destroy', next)).catch(() => undefined);
+        await zfs('set', `mountpoint=${path}`, current.dataset).catch(() => undefined);
+        throw error;
+      }
+    },
+
+    async clone(source: string, snapshotId: string, spec: CloneVolume): Promise<Volume> {
+      nameUnderRoot(root, source);
+      const name = parseVolumeName(spec.name);
+      if (spec.quotaBytes !== null) checkQuota(spec.quotaBytes);
+      const container = `${root}/${name.full}`;
+      if (await exists(container)) {
+        throw new PloyzError('STORAGE_EXISTS', `volume ${name.full} already exists (${container})`, {
+          details: { dataset: container },
+        });
+      }
+      const target = (await listSnapshots(source)).find((s) => s.id === snapshotId);
+      if (!target) {
+        throw notFound(`volume ${source} has no snapshot with id ${snapshotId}`, {
+          dataset: source,
+          snapshotId,
+        });
+      }
+      await zfs('create', '-p', '-o', 'canmount=off', container);
+      try {
+        const path = await containerPath(container);
+        const quota = spec.quotaBytes === null ? [] : ['-o', `refquota=${spec.quotaBytes}`];
+        // Not promoted: the clone's history starts at its own first snapshot, the source keeps its own.
+        await zfs('clone', '-o', `mountpoint=${path}`, ...quota, target.name, `${container}/g1`);
+        return { dataset: container, path };
+      } catch (error) {
+        await destroyContainer(container).catch(() => undefined);
+        throw error;
+      }
+    },
+
+    async originOf(dataset: string): Promise<string | null> {
+      nameUnderRoot(root, dataset);
+      const gen = await live(dataset);
+      const origin = (await zfs('get', '-H', '-o', 'value', 'origin', gen.dataset)).trim();
+      if (origin === '' || origin === '-') return null;
+      return (await zfs('get', '-H', '-p', '-o', 'value', 'guid', origin)).trim() || null;
+    },
+
+    async replace(dataset: string, source: string, snapshotId: string): Promise<RevertResult> {
+      nameUnderRoot(root, dataset);
+      nameUnderRoot(root, source);
+      const current = await live(dataset);
+      const target = (await listSnapshots(source)).find((s) => s.id === snapshotId);
+      if (!target) {
+        throw notFound(`volume ${source} has no snapshot with id ${snapshotId}`, {
+          dataset: source,
+          snapshotId,
+        });
+      }
+      const path = current.mountpoint;
+      const next = `${dataset}/g${Math.max(...(await generations(dataset)).map((g) => g.index)) + 1}`;
+      await zfs('set', 'mountpoint=none', current.dataset);
+      let cloned = false;
+      try {
+        const preRevert = await takeSnapshot(dataset, current.dataset, `pre-revert-${Date.now()}`);
+        const quota = current.refquota === null ? [] : ['-o', `refquota=${current.refquota}`];
+        // A clone of the other volume's snapshot, not promoted (promoting would take that volume's
+        // history): this volume's generations keep every snapshot of its own.
+        await zfs('clone', '-o', 'mountpoint=none', ...quota, target.name, next);
+        cloned = true;
         await zfs('set', `mountpoint=${path}`, next);
         return { preRevert };
       } catch (error) {

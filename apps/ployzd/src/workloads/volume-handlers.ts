@@ -1,7 +1,7 @@
 /**
  * The participant side of @ployz/protocol's `volumeCommands`: snapshots at a commit, reverts on a
- * rollback, and the stop-first handling of a volume's writers, for the volumes this machine
- * holds. Bodies are already parsed strictly; each must name this machine (RPC_WRONG_MACHINE), and
+ * rollback, the stop-first handling of a volume's writers, and a branch's clones (and a promote's
+ * replace) between two namespaces' volumes, for the volumes this machine holds. Bodies are already parsed strictly; each must name this machine (RPC_WRONG_MACHINE), and
  * a container is stopped or started only when its labels say it is a managed workload of the
  * namespace asked about, on this machine (RPC_NOT_MANAGED).
  */
@@ -107,6 +107,32 @@ export function volumeRpcHandlers(options: VolumeHandlerOptions): CommandHandler
     volume_prune: async (body, ctx) => {
       onlyThisMachine(body.machine, ctx);
       return options.volumes().prune(nameOf(body.namespace, body), body.snapshot_ids);
+    },
+    volume_clone: async (body, ctx) => {
+      onlyThisMachine(body.machine, ctx);
+      const volumes = options.volumes();
+      const cloned = await volumes.clone(
+        nameOf(body.from.namespace, body.from),
+        body.from.snapshot_id,
+        nameOf(body.namespace, body),
+        body.quota_bytes,
+      );
+      return { driver: volumes.kind, dataset: cloned.dataset, took_ms: Math.round(cloned.tookMs * 10) / 10 };
+    },
+    volume_replace: async (body, ctx) => {
+      onlyThisMachine(body.machine, ctx);
+      const result = await options
+        .volumes()
+        .replace(nameOf(body.namespace, body), nameOf(body.from.namespace, body.from), body.from.snapshot_id);
+      return { pre_revert: view(result.preRevert) };
+    },
+    volume_discard: async (body, ctx) => {
+      onlyThisMachine(body.machine, ctx);
+      return {
+        discarded: await options
+          .volumes()
+          .discardClone(nameOf(body.namespace, body), body.origin_snapshot_id),
+      };
     },
     volume_describe: async (body, ctx) => {
       onlyThisMachine(body.machine, ctx);

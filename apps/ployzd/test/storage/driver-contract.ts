@@ -2,10 +2,13 @@
  * The one behavioural suite every volume driver passes, run against the real tools by
  * src/storage/{zfs,btrfs,dir}.test.ts: create with quota/owner/mode → write → snapshot → write →
  * snapshot → revert to the first → revert to the second → undo a revert; destroy a snapshot; quota exceeded fails the
- * write; a shrink below used is refused; destroy. A driver without snapshots or quotas (dir) must
+ * write; a shrink below used is refused; a clone of a snapshot shares its data (free space) and is
+ * independent both ways, a replace makes another volume's snapshot the live data; destroy. A driver without snapshots or quotas (dir) must
  * refuse those with STORAGE_UNSUPPORTED instead.
  */
-import { open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { open, readdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { isPloyzError } from '@ployz/types';
@@ -19,6 +22,21 @@ export interface DriverFixture extends AsyncDisposable {
 }
 
 const MiB = 1024 * 1024;
+/** The clone test's file: large enough that a copy would show in the filesystem's free space. */
+const BIG = 32 * MiB;
+
+/** Free bytes of the filesystem holding `path`. */
+async function freeBytes(path: string): Promise<number> {
+  const s = await statfs(path);
+  return s.bavail * s.bsize;
+}
+
+/** Commits what was written (btrfs: the transaction; zfs: the txg), so free space is current. */
+async function settle(path: string): Promise<void> {
+  await new Promise<void>((resolve, reject) =>
+    execFile('sync', ['-f', path], (error) => (error ? reject(error) : resolve())),
+  );
+}
 const QUOTA = 8 * MiB;
 const OWNER = { uid: 10001, gid: 10002 };
 const MODE = 0o750;
@@ -232,6 +250,84 @@ export function describeVolumeDriver(title: string, setup: () => Promise<DriverF
         expect(await fill(join(volume.path, 'more'), QUOTA + 2 * MiB)).toBeUndefined();
       }
       await driver.destroy(volume.dataset);
+    });
+
+    it('clones a snapshot copy-on-write (no data copied) into a volume whose writes never reach the source', async () => {
+      const source = await driver.create({ name: 'ns-c/source', quotaBytes: null, owner: OWNER, mode: MODE });
+      const marker = join(source.path, 'marker');
+      await writeFile(marker, 'source');
+      if (!driver.capabilities.snapshots) {
+        const spec = { name: 'ns-d/clone', quotaBytes: null };
+        expect(await codeOf(driver.clone(source.dataset, 'any', spec))).toBe('STORAGE_UNSUPPORTED');
+        expect(await codeOf(driver.replace(source.dataset, source.dataset, 'any'))).toBe(
+          'STORAGE_UNSUPPORTED',
+        );
+        expect(await driver.originOf(source.dataset)).toBeNull();
+        await driver.destroy(source.dataset);
+        return;
+      }
+      const big = randomBytes(BIG);
+      await writeFile(join(source.path, 'big'), big);
+      const base = await driver.snapshot(source.dataset, 'base');
+      await writeFile(marker, 'after'); // after the snapshot: not in the clone
+      await settle(source.path);
+      const freeBefore = await freeBytes(source.path);
+
+      const quotaBytes = driver.capabilities.quota ? 4 * BIG : null;
+      const clone = await driver.clone(source.dataset, base.id, { name: 'ns-d/clone', quotaBytes });
+      await settle(clone.path);
+      // Copy-on-write: the filesystem holds the big file once (a copy would take BIG more).
+      expect(freeBefore - (await freeBytes(clone.path))).toBeLessThan(BIG / 4);
+      expect(await driver.open('ns-d/clone')).toEqual(clone);
+      expect(await readFile(join(clone.path, 'marker'), 'utf8')).toBe('source');
+      expect((await readFile(join(clone.path, 'big'))).equals(big)).toBe(true);
+      const s = await stat(clone.path);
+      expect({ uid: s.uid, gid: s.gid, mode: s.mode & 0o7777 }).toEqual({ ...OWNER, mode: MODE });
+      expect(await driver.originOf(clone.dataset)).toBe(base.id);
+      expect(await driver.originOf(source.dataset)).toBeNull();
+      expect(await driver.snapshots(clone.dataset)).toEqual([]);
+      if (quotaBytes !== null) expect((await driver.usage(clone.dataset)).quotaBytes).toBe(quotaBytes);
+
+      // Independent both ways: a write in the clone is absent from the source, and the other way.
+      await writeFile(join(clone.path, 'marker'), 'clone');
+      await writeFile(join(clone.path, 'only-in-clone'), 'x');
+      await writeFile(join(source.path, 'only-in-source'), 'y');
+      expect(await readFile(marker, 'utf8')).toBe('after');
+      expect(await readdir(source.path)).not.toContain('only-in-clone');
+      expect(await readdir(clone.path)).not.toContain('only-in-source');
+      // Each keeps its own snapshots.
+      const inClone = await driver.snapshot(clone.dataset, 'in-clone');
+      expect((await driver.snapshots(clone.dataset)).map((x) => x.label)).toEqual(['in-clone']);
+      expect((await driver.snapshots(source.dataset)).map((x) => x.label)).toEqual(['base']);
+
+      expect(await codeOf(driver.clone(source.dataset, base.id, { name: 'ns-d/clone', quotaBytes }))).toBe(
+        'STORAGE_EXISTS',
+      );
+      expect(
+        await codeOf(driver.clone(source.dataset, 'no-such-id', { name: 'ns-d/other', quotaBytes })),
+      ).toBe('NOT_FOUND');
+      expect(await driver.open('ns-d/other')).toBeUndefined();
+
+      // Replace (promote --with-data): the clone's snapshot becomes the source's live data, the
+      // source's own history stays, and the state it replaced comes back by a revert.
+      const replaced = await driver.replace(source.dataset, clone.dataset, inClone.id);
+      expect(await readFile(marker, 'utf8')).toBe('clone');
+      expect(await readdir(source.path)).toContain('only-in-clone');
+      expect((await driver.snapshots(source.dataset)).map((x) => x.label)).toEqual([
+        'base',
+        replaced.preRevert.label,
+      ]);
+      expect((await driver.snapshots(clone.dataset)).map((x) => x.label)).toEqual(['in-clone']);
+      await writeFile(join(source.path, 'after-replace'), 'z');
+      expect(await readdir(clone.path)).not.toContain('after-replace');
+      await driver.revert(source.dataset, replaced.preRevert.id);
+      expect(await readFile(marker, 'utf8')).toBe('after');
+      await driver.revert(source.dataset, base.id);
+      expect(await readFile(marker, 'utf8')).toBe('source');
+      expect(await readFile(join(clone.path, 'marker'), 'utf8')).toBe('clone');
+      expect(await codeOf(driver.replace(source.dataset, clone.dataset, 'no-such-id'))).toBe('NOT_FOUND');
+      // No destroy here: on zfs each of the two is now a clone of the other's snapshot (destroying
+      // either needs a zfs promote first); the fixture removes the whole pool or filesystem.
     });
 
     it('destroys a volume with its snapshots; destroying again is a no-op', async () => {

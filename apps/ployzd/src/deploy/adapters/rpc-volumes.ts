@@ -63,6 +63,56 @@ export function rpcVolumeAgent(
         { timeoutMs: STORAGE_TIMEOUT_MS },
       );
     },
+    async clone(machine, namespace, ref, from, quotaBytes) {
+      const result = await client.call(
+        machine,
+        VOLUME_RPC.clone,
+        {
+          machine,
+          namespace,
+          volume: ref.volume,
+          slot: ref.slot,
+          from: {
+            namespace: from.namespace,
+            volume: from.volume,
+            slot: from.slot,
+            snapshot_id: from.snapshotId,
+          },
+          quota_bytes: quotaBytes,
+        },
+        { timeoutMs: STORAGE_TIMEOUT_MS },
+      );
+      return { dataset: result.dataset, tookMs: result.took_ms };
+    },
+    async replace(machine, namespace, ref, from) {
+      const result = await client.call(
+        machine,
+        VOLUME_RPC.replace,
+        {
+          machine,
+          namespace,
+          volume: ref.volume,
+          slot: ref.slot,
+          from: {
+            namespace: from.namespace,
+            volume: from.volume,
+            slot: from.slot,
+            snapshot_id: from.snapshotId,
+          },
+        },
+        { timeoutMs: STORAGE_TIMEOUT_MS },
+      );
+      return { preRevertId: result.pre_revert.id };
+    },
+    async discard(machine, namespace, ref, originSnapshotId) {
+      const result = await client.call(
+        machine,
+        VOLUME_RPC.discard,
+        { machine, namespace, volume: ref.volume, slot: ref.slot, origin_snapshot_id: originSnapshotId },
+        { timeoutMs: STORAGE_TIMEOUT_MS },
+      );
+      return result.discarded;
+    },
     async describe(machine, namespace, ref) {
       return client.call(
         machine,

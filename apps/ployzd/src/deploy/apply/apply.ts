@@ -16,6 +16,7 @@ import { writeApplying } from './applying.ts';
 import { startCandidates } from './candidates.ts';
 import { drainAndRemove } from './cleanup.ts';
 import { appendCommit, releaseRevisionsOf } from './commit.ts';
+import { type DataPlanning, planData, withDataLines } from './derived.ts';
 import { failRun } from './failure.ts';
 import { planImages, sendImages } from './images.ts';
 import { acquireDeployLease } from './lease.ts';
@@ -40,13 +41,15 @@ export class Apply {
     // ---- 1. preview
     await run.enter(1);
     const first = await previewPlan(run.engine, run.manifest);
-    const { plan: shown } = await planVolumes(
+    const firstData = this.#planData(first.plan);
+    const { plan: volumedFirst } = await planVolumes(
       run.engine,
       run.manifest,
-      first.plan,
+      firstData?.plan ?? first.plan,
       run.request.rollbackOf ?? null,
       run.request.withoutVolumeRevert === true,
     );
+    const shown = firstData === null ? volumedFirst : withDataLines(volumedFirst, firstData);
     run.emit({ type: 'plan', plan: shown });
     if (!shown.changed && !run.request.force) {
       run.step(1, 'done', { detail: 'no changes' });
@@ -70,22 +73,30 @@ export class Apply {
     // ---- 3. probe, re-plan against fresh state now that the lease is ours, send missing images
     await run.enter(3);
     await probeMachines(run, first.machines);
+    await run.request.derived?.check?.();
     const fresh = await previewPlan(run.engine, run.manifest, run.capacity);
     for (const [service, revision] of releaseRevisionsOf(fresh.releases))
       run.releaseRevisions.set(service, revision);
     // A rollback's reverts are planned (and refused) before anything changes; the services whose
-    // data reverts get new instances even when their revision is the same.
+    // data reverts get new instances even when their revision is the same. So are a branch's
+    // clones and a promote's replaced volumes.
     await this.#volumes.check(fresh.plan);
+    const data = this.#planData(fresh.plan);
+    run.lineage = data?.lineage ?? null;
     const volumed = await planVolumes(
       run.engine,
       run.manifest,
-      fresh.plan,
+      data?.plan ?? fresh.plan,
       run.request.rollbackOf ?? null,
       run.request.withoutVolumeRevert === true,
     );
     const { reverts } = volumed;
     // The machines that lack an image get it from this one now, before anything is written.
-    const plan = await planImages(run.engine, volumed.plan, run.specs);
+    const plan = await planImages(
+      run.engine,
+      data === null ? volumed.plan : withDataLines(volumed.plan, data),
+      run.specs,
+    );
     run.emit({ type: 'plan', plan });
     const sent = await sendImages(run, plan);
     run.step(3, 'done', {
@@ -97,6 +108,7 @@ export class Apply {
 
     try {
       await this.#volumes.revert(reverts);
+      await this.#volumes.bring(data?.work ?? []);
       const checkpointed = await this.phases(plan);
       await this.finalCommit(plan, checkpointed);
     } catch (err) {
@@ -183,6 +195,12 @@ export class Apply {
       plan.services.filter((s) => !checkpointed.has(s.phase)).map((s) => s.service),
     );
     run.step(8, 'done');
+  }
+
+  #planData(plan: DeployPlan): DataPlanning | null {
+    const run = this.#deploy;
+    const derived = run.request.derived;
+    return derived === undefined ? null : planData(run.engine, run.manifest, plan, derived);
   }
 
   private publish(commit: DeployCommit, services: readonly string[]): Promise<void> {

@@ -2,13 +2,21 @@
  * One apply's state, shared by its steps: the records it keeps truthful (status, phases), the
  * commits it appended, the candidates it started, the probe results, and its step events.
  */
-import type { DeployCommit, DeployStatusRecord, InstanceRecord, PhaseRecord, PloyzError } from '@ployz/types';
+import type {
+  DeployCommit,
+  DeployStatusRecord,
+  InstanceRecord,
+  Lineage,
+  PhaseRecord,
+  PloyzError,
+} from '@ployz/types';
 import type { EngineOptions } from '../context.ts';
 import type { CommitContext } from '../model/commits.ts';
 import { type DeployEvent, type EmitDeployEvent, STEPS, type StepNumber } from '../model/events.ts';
 import type { MachineCapacity } from '../model/placement.ts';
 import type { DeployPlan } from '../model/plan.ts';
 import type { DeployManifest, DeployService } from '../model/spec.ts';
+import type { DerivedDeploy } from './derived.ts';
 
 export interface ApplyOptions {
   actor: string;
@@ -20,6 +28,8 @@ export interface ApplyOptions {
   withoutVolumeRevert?: boolean;
   /** Cold starts in flight per machine; default from the machine's cores (start-queue.ts). */
   startConcurrency?: number;
+  /** A branch or a promote (derived.ts): the data work before the candidates start, and the lineage. */
+  derived?: DerivedDeploy;
 }
 
 export interface ApplyResult {
@@ -39,6 +49,8 @@ export class DeployRun {
   /** Aborted when the lease is lost: in-flight starts and readiness waits stop. */
   readonly abort = new AbortController();
   leaseError: PloyzError | null = null;
+  /** A branch's or a promote's lineage (set at step 3), recorded by every commit. */
+  lineage: Lineage | null = null;
   status: DeployStatusRecord | null = null;
   readonly phases = new Map<string, PhaseRecord>();
   readonly commits: DeployCommit[] = [];
@@ -137,6 +149,7 @@ export class DeployRun {
       deployId: this.deployId,
       actor: this.request.actor,
       rollbackOf: this.request.rollbackOf ?? null,
+      lineage: this.lineage,
       at: this.now(),
     };
   }

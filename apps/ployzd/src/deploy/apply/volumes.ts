@@ -19,6 +19,7 @@ import {
   PloyzError,
   type VolumeRecord,
 } from '@ployz/types';
+import type { PlannedData } from '../model/branch.ts';
 import type { DeployPlan } from '../model/plan.ts';
 import {
   assertVolumeUnchanged,
@@ -46,6 +47,13 @@ export class RunVolumes {
   readonly #undo = new Map<string, VolumeUndo>();
   /** What this rollback restored (recorded in the final commit). */
   readonly #restored: CommitSnapshot[] = [];
+  /** Volumes this run cloned (a branch), with the snapshot they came from: discarded on a failure before their commit. */
+  #clones: { target: CoveredVolume; origin: string }[] = [];
+  /**
+   * By record name: the snapshot of a volume's own data taken before a promote replaced it
+   * (`<deploy>-pre`): kept, and recorded with the commit that covers the volume.
+   */
+  readonly #kept = new Map<string, { id: string; at: string; bytes: number }>();
   /**
    * By record name: snapshots this run took only to be able to undo (`<deploy>-pre`, the driver's
    * pre-revert ones). Destroyed once the final commit covers the volume, or once an undo restored
@@ -186,6 +194,114 @@ export class RunVolumes {
   }
 
   /**
+   * A branch's and a promote's data work (model/branch.ts), before any candidate starts: a clone
+   * is made of its source snapshot (a promote's of a snapshot of the branch taken now); a promote
+   * --with-data stops the target's writers, snapshots its data (`<deploy>-pre`, kept: it is what a
+   * failure restores, and the data just before the promote), then replaces it with a snapshot of
+   * the branch's. Each step is on the record first (pending), so a failure or a kill -9 before the
+   * commit restores the target.
+   */
+  async bring(work: readonly PlannedData[]): Promise<void> {
+    const agent = this.#agent;
+    const run = this.#run;
+    const lineage = run.lineage;
+    if (agent === undefined || lineage === null || work.length === 0) return;
+    const ns = run.manifest.namespace;
+    for (const w of work) {
+      const { target, from } = w;
+      const ref = { volume: target.volume, slot: target.slot };
+      let previous: CommitSnapshot | null = null;
+      if (w.kind === 'replace') {
+        const undo = this.#undoOf(target);
+        await this.#markPending(target, undo.preSnapshot);
+        undo.stopped.push(...(await agent.stopWriters(target.machine, ns, target)));
+        const pre = await this.#snapshotOne(target.machine, ns, target, `${run.deployId}-pre`);
+        await this.#markPending(target, pre.id);
+        undo.preSnapshot = pre.id;
+        this.#kept.set(target.name, pre);
+        previous = pre;
+      }
+      const snapshot =
+        w.snapshot ??
+        (await this.#snapshotOne(from.machine, lineage.from_namespace, from, `${run.deployId}-promote`));
+      const source = { namespace: lineage.from_namespace, volume: from.volume, slot: from.slot };
+      if (w.kind === 'clone') {
+        const cloned = await agent.clone(
+          target.machine,
+          ns,
+          ref,
+          { ...source, snapshotId: snapshot.id },
+          target.spec.quota_bytes,
+        );
+        this.#clones.push({ target, origin: snapshot.id });
+        run.emit({
+          type: 'volume',
+          volume: target.name,
+          machine: target.machine,
+          action: 'cloned',
+          detail: `copy-on-write clone of ${lineage.from_namespace}/${from.name} at ${snapshot.label} (${snapshot.bytes} bytes referenced) in ${cloned.tookMs} ms`,
+        });
+      } else {
+        const { preRevertId } = await agent.replace(target.machine, ns, ref, {
+          ...source,
+          snapshotId: snapshot.id,
+        });
+        this.#scratchOf(target).push(preRevertId);
+        run.emit({
+          type: 'volume',
+          volume: target.name,
+          machine: target.machine,
+          action: 'replaced',
+          detail: `by ${lineage.from_namespace}/${from.name} at ${snapshot.label}; its own data kept as ${previous?.label}`,
+        });
+      }
+      run.lineage = {
+        ...lineage,
+        ...run.lineage,
+        volumes: (run.lineage ?? lineage).volumes.map((l) =>
+          l.volume === target.volume && l.slot === target.slot ? { ...l, snapshot, previous } : l,
+        ),
+      };
+    }
+  }
+
+  /** One volume's snapshot under `label`, as a commit records it. */
+  async #snapshotOne(
+    machine: string,
+    namespace: string,
+    volume: { volume: string; slot: number | null; name: string },
+    label: string,
+  ): Promise<CommitSnapshot> {
+    const agent = this.#agent;
+    if (agent === undefined) throw new Error('volumes: no agent');
+    const taken = await agent.snapshot(
+      machine,
+      namespace,
+      [{ volume: volume.volume, slot: volume.slot }],
+      label,
+    );
+    const s = taken.snapshots[0];
+    if (s === undefined) {
+      throw new PloyzError(
+        'STORAGE_FAILED',
+        `volume ${namespace}/${volume.name} on ${machine} took no snapshot (${taken.driver} storage); nothing was changed`,
+        { details: { volume: volume.name, machine } },
+      );
+    }
+    return {
+      volume: volume.volume,
+      slot: volume.slot,
+      machine,
+      driver: taken.driver,
+      dataset: s.dataset,
+      id: s.snapshot.id,
+      label: s.snapshot.label,
+      at: s.snapshot.created_at,
+      bytes: s.snapshot.bytes,
+    };
+  }
+
+  /**
    * Stop-first for the `single` volumes of `services` whose slot gets a new instance: the old
    * writer is stopped before its candidate starts (the gap the preview announces).
    */
@@ -278,13 +394,23 @@ export class RunVolumes {
     const covered = coveredVolumes(run.manifest, plan, services);
     // The commit is durable: what it covers is not undone any more, whatever fails next.
     for (const c of covered) this.#undo.delete(c.name);
-    if (commit.kind === 'final') this.#undo.clear();
+    this.#clones = this.#clones.filter((x) => !covered.some((c) => c.name === x.target.name));
+    if (commit.kind === 'final') {
+      this.#undo.clear();
+      this.#clones = [];
+    }
     for (const c of covered) {
       const taken = commit.snapshots.find((s) => s.volume === c.volume && s.slot === c.slot);
+      const kept = this.#kept.get(c.name);
       let written: { record: VolumeRecord; revision: number } | undefined;
       for (let attempt = 0; written === undefined; attempt++) {
         const current = await agent.getRecord(ns, c.name);
-        const next = foldSnapshot(current?.value ?? null, c, commit, taken, ns, run.now());
+        let next = foldSnapshot(current?.value ?? null, c, commit, taken, ns, run.now());
+        // A promote's snapshot of the data it replaced is this deploy's too, older than the commit's.
+        if (kept !== undefined && !next.snapshots.some((s) => s.id === kept.id)) {
+          const own = { deploy_id: commit.deploy_id, commit_id: commit.id, ...kept };
+          next = { ...next, snapshots: [...next.snapshots.slice(0, -1), own, ...next.snapshots.slice(-1)] };
+        }
         try {
           written = { record: next, revision: await agent.putRecord(next, current?.revision ?? null) };
         } catch (error) {
@@ -339,12 +465,39 @@ export class RunVolumes {
     const agent = this.#agent;
     if (agent === undefined) return [];
     const run = this.#run;
+    const clones = this.#clones;
+    this.#clones = [];
+    const discardProblems: string[] = [];
+    for (const { target, origin } of clones) {
+      // Its writers are this run's candidates: stopped first, removed with the candidates after.
+      try {
+        await agent.stopWriters(target.machine, run.manifest.namespace, target);
+        const discarded = await agent.discard(target.machine, run.manifest.namespace, target, origin);
+        run.emit({
+          type: 'volume',
+          volume: target.name,
+          machine: target.machine,
+          action: 'discarded',
+          detail: discarded
+            ? 'the clone no commit covered is destroyed'
+            : 'the clone was changed meanwhile (it has a snapshot of its own): left as it is',
+        });
+      } catch (error) {
+        discardProblems.push(`volume ${target.name}: discarding the clone: ${(error as Error).message}`);
+      }
+    }
     const entries = [...this.#undo.values()].map((u) => ({
       target: u.target,
       preSnapshot: u.preSnapshot,
       containers: u.stopped,
     }));
     this.#undo.clear();
+    // Nothing committed a promote's replace: its kept snapshot is only the undo's now.
+    for (const e of entries) {
+      const kept = this.#kept.get(e.target.name);
+      if (kept !== undefined) this.#scratchOf(e.target).push(kept.id);
+    }
+    this.#kept.clear();
     const problems = await undoVolumes(agent, run.manifest.namespace, entries, (e, preRevertId) =>
       this.#scratch.get(e.target.name)?.ids.push(preRevertId),
     );
@@ -356,7 +509,7 @@ export class RunVolumes {
           volume: e.target.name,
           machine: e.target.machine,
           action: 'restored',
-          detail: 'the pre-rollback data is live again',
+          detail: 'the data from before this deploy is live again',
         });
         await this.#dropScratch(e.target.name);
       }
@@ -369,6 +522,6 @@ export class RunVolumes {
         },
       );
     }
-    return problems.map((p) => `volume ${p.volume}: ${p.message}`);
+    return [...discardProblems, ...problems.map((p) => `volume ${p.volume}: ${p.message}`)];
   }
 }

@@ -6,7 +6,7 @@
  * namespace it left behind) and the removed services. Releases are folded from commits.
  */
 import { commitId as identityCommitId } from '@ployz/identity';
-import type { CommittedService, DeployCommit, ReleaseRecord } from '@ployz/types';
+import type { CommittedService, DeployCommit, Lineage, ReleaseRecord } from '@ployz/types';
 import type { DeployPlan, ServicePlan } from './plan.ts';
 
 export function commitId(deployId: string, kind: 'checkpoint' | 'final', phase: string | null): string {
@@ -15,13 +15,15 @@ export function commitId(deployId: string, kind: 'checkpoint' | 'final', phase: 
     : identityCommitId(deployId, { kind: 'checkpoint', phase: phase ?? 'unnamed' });
 }
 
-export function committedService(plan: ServicePlan): CommittedService {
+/** `lineage`: a branch's or a promote's; a service that came from a revision there names it. */
+export function committedService(plan: ServicePlan, lineage: Lineage | null = null): CommittedService {
   if (plan.revision === null) throw new Error(`commit: service ${plan.service} has no target revision`);
+  const from = lineage?.services.find((s) => s.service === plan.service && !s.overridden);
   return {
     service: plan.service,
     revision: plan.revision,
     slots: plan.slots.map((s) => ({ slot: s.slot, machine: s.machine, instance: s.instance })),
-    source_revision: null,
+    source_revision: from?.from_revision ?? null,
   };
 }
 
@@ -29,6 +31,8 @@ export interface CommitContext {
   deployId: string;
   actor: string;
   rollbackOf: string | null;
+  /** A branch's or a promote's lineage: on every commit of the deploy. */
+  lineage: Lineage | null;
   at: string;
 }
 
@@ -40,6 +44,7 @@ function commitFacts(ctx: CommitContext) {
     snapshots: [],
     reverted: [],
     rollback_of: ctx.rollbackOf,
+    lineage: ctx.lineage,
     actor: ctx.actor,
     created_at: ctx.at,
   } satisfies Partial<DeployCommit>;
@@ -53,7 +58,9 @@ export function checkpointCommit(plan: DeployPlan, phase: string, ctx: CommitCon
     kind: 'checkpoint',
     phase,
     manifest_hash: plan.manifest_hash,
-    services: plan.services.filter((s) => s.phase === phase && s.revision !== null).map(committedService),
+    services: plan.services
+      .filter((s) => s.phase === phase && s.revision !== null)
+      .map((s) => committedService(s, ctx.lineage)),
     removed_services: [],
     ...commitFacts(ctx),
   };
@@ -73,7 +80,7 @@ export function finalCommit(
     manifest_hash: plan.manifest_hash,
     services: plan.services
       .filter((s) => s.revision !== null && !checkpointed.has(s.phase))
-      .map(committedService),
+      .map((s) => committedService(s, ctx.lineage)),
     removed_services: plan.services
       .filter((s) => s.revision === null && s.previous_revision !== null)
       .map((s) => s.service),

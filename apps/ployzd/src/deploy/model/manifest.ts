@@ -56,5 +56,8 @@ export function sealedRevisionCodec(key: InstallationKey, volumesRoot: string): 
       }
       return deployServiceOf(unsealSpec(stored.data, key), volumes, volumesRoot);
     },
+    manifestOf(manifest) {
+      return deployManifestOf(manifest, key, volumesRoot);
+    },
   };
 }

@@ -76,7 +76,8 @@ export function planDeploy(input: PlanInput): DeployPlan {
       service: svc,
       machines: input.machines,
       capacity: input.capacity,
-      previous,
+      // A service new here starts where the manifest says its slots run elsewhere (a branch).
+      previous: release === undefined ? (manifest.place_like?.[svc.name] ?? []) : previous,
     });
     const slots: SlotPlan[] = [];
     const stops: StopPlan[] = [];
@@ -200,6 +201,7 @@ export function planDeploy(input: PlanInput): DeployPlan {
     volumes: [],
     images: [],
     rollback_of: null,
+    lineage: null,
     summary: {
       create: count('create'),
       replace: count('replace'),

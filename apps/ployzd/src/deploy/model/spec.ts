@@ -5,7 +5,7 @@
  * (workloads/start-request.ts, with `deployServiceOf`): the coordinator uses it from there.
  */
 import type { DeployReadiness } from '@ployz/protocol';
-import type { CommitPolicy, VolumeSpec } from '@ployz/types';
+import type { CommitPolicy, SlotAssignment, VolumeSpec } from '@ployz/types';
 import type { DeployService } from '../../workloads/start-request.ts';
 
 export type { DeployService, MountSpec, PlacementSpec, ResourceSpec } from '../../workloads/start-request.ts';
@@ -34,4 +34,9 @@ export interface DeployManifest {
   volumes: VolumeSpec[];
   /** Hash of the whole manifest (recorded in status and commits). */
   manifest_hash: string;
+  /**
+   * Where a service's slots start when the namespace has no release of it yet (a branch starts
+   * where its source runs, so that its clones are made where the data is); absent: anywhere.
+   */
+  place_like?: Readonly<Record<string, readonly SlotAssignment[]>>;
 }

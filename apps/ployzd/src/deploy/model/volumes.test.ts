@@ -74,6 +74,7 @@ const plan: DeployPlan = {
   volumes: [],
   images: [],
   rollback_of: null,
+  lineage: null,
   summary: { create: 0, replace: 3, update: 0, remove: 0, unchanged: 0, starts: 3, stops: 0 },
 };
 
@@ -103,6 +104,7 @@ const commit = (snapshots: CommitSnapshot[]): DeployCommit => ({
   snapshots,
   reverted: [],
   rollback_of: null,
+  lineage: null,
   actor: 't',
   created_at: AT,
 });
