@@ -50,6 +50,23 @@ const plan: DeployPlanView = {
   summary: { create: 1, replace: 0, update: 0, remove: 0, unchanged: 0, starts: 1, stops: 0 },
 };
 
+const certificate = {
+  hostname: 'shop.test',
+  wanted: true,
+  state: 'failing' as const,
+  serial: '0a1b',
+  not_before: AT,
+  not_after: AT,
+  renew_at: AT,
+  issued_at: AT,
+  directory_url: 'https://ca.test/dir',
+  failures: 2,
+  last_error: { code: 'ACME_ORDER_FAILED', message: 'shop.test: connect ECONNREFUSED' },
+  last_attempt_at: AT,
+  next_attempt_at: AT,
+  renewer: 'm1',
+};
+
 let dir: string;
 let socketPath: string;
 let server: LocalApiServer;
@@ -84,6 +101,13 @@ beforeAll(async () => {
       return { noop: false, plan, status: null };
     })
     .implement('deployList', (input) => (input.namespace === 'none' ? [] : []))
+    .implement('certList', () => ({ directory_url: 'https://ca.test/dir', certificates: [certificate] }))
+    .implement('certShow', (input) => {
+      if (input.hostname === certificate.hostname) return certificate;
+      throw new PloyzError('CERT_UNKNOWN', `no route with tls = "auto" asks for ${input.hostname}`, {
+        details: { hostname: input.hostname, known: [certificate.hostname] },
+      });
+    })
     .implement('status', () => ({ bogus: true }) as never)
     .implement('events', async (_input, ctx) => {
       let seq = 0;
@@ -173,6 +197,20 @@ describe('local API over a unix socket', () => {
     }
   });
 
+  it('cert routes: the list, one hostname by query, and an unknown one is CERT_UNKNOWN with what is known', async () => {
+    expect(api.certList).toMatchObject({ method: 'GET', path: '/v1/certs' });
+    expect(api.certShow).toMatchObject({ method: 'GET', path: '/v1/cert' });
+    expect(await client.call('certList', {})).toEqual({
+      directory_url: 'https://ca.test/dir',
+      certificates: [certificate],
+    });
+    expect(await client.call('certShow', { hostname: 'shop.test' })).toEqual(certificate);
+    const e = await failure(client.call('certShow', { hostname: 'other.test' }));
+    expect(e.code).toBe('CERT_UNKNOWN');
+    expect(e.details).toEqual({ hostname: 'other.test', known: ['shop.test'] });
+    expect((await failure(client.call('certShow', { hostname: '' }))).code).toBe('API_BAD_REQUEST');
+  });
+
   it('validates request bodies on both sides', async () => {
     expect((await failure(client.call('deployPreview', { manifest: '' }))).code).toBe('API_BAD_REQUEST');
   });
@@ -205,8 +243,6 @@ describe('local API over a unix socket', () => {
       'logs',
       'namespaceList',
       'namespaceRemove',
-      'certList',
-      'certShow',
     ]);
   });
 

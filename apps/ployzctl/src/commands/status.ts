@@ -1,4 +1,5 @@
 import type { StatusView } from '@ployz/protocol';
+import { certificateStatusLines } from '../cert-output.ts';
 import { DaemonCommand } from '../daemon-command.ts';
 import { routeLines } from '../status-output.ts';
 
@@ -12,7 +13,7 @@ function ago(iso: string | null | undefined): string {
 
 export default class Status extends DaemonCommand {
   static override description =
-    'Show this machine: data-plane components (adopted / created / recreated / missing / unhealthy, why, since when, the version each runs and any skew from what this ployzd expects), NATS connectivity, identity and subnet, and route conflicts between committed releases.';
+    'Show this machine: data-plane components (adopted / created / recreated / missing / unhealthy, why, since when, the version each runs and any skew from what this ployzd expects), NATS connectivity, identity and subnet, route conflicts between committed releases, and the renewal state of tls = "auto" certificates (each hostname whose renewal is failing).';
   static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json'];
 
   async run(): Promise<StatusView> {
@@ -78,5 +79,6 @@ export default class Status extends DaemonCommand {
           : `join: listening on ${s.join.address} (ployzctl machine invite)`,
       );
     for (const line of routeLines(s.routes)) this.log(line);
+    for (const line of certificateStatusLines(s.certificates, new Date())) this.log(line);
   }
 }
