@@ -130,6 +130,44 @@ export const ERROR_CODES = {
     kind: 'user',
     summary: "a volume's snapshot from the target deploy is on another machine than the volume",
   },
+  // Branches (ployzctl branch preview|apply|promote)
+  BRANCH_SOURCE_UNKNOWN: {
+    kind: 'user',
+    summary: 'the namespace to branch (or to promote into) has no committed release',
+  },
+  BRANCH_DESTINATION_EXISTS: {
+    kind: 'conflict',
+    summary: 'the branch namespace already exists (releases, instances or volumes); nothing was changed',
+  },
+  BRANCH_VOLUME_UNKNOWN: {
+    kind: 'user',
+    summary: '--volume names a volume the branch does not have, or a mode other than clone or empty',
+  },
+  BRANCH_NO_SNAPSHOT: {
+    kind: 'user',
+    summary:
+      'a volume to clone has no snapshot from a commit of the source (dir storage, or never committed)',
+  },
+  BRANCH_VOLUME_ELSEWHERE: {
+    kind: 'user',
+    summary: "a volume's data is on another machine than the slot that would mount it in the branch",
+  },
+  BRANCH_HOST_SUFFIX_INVALID: {
+    kind: 'user',
+    summary: '--host-suffix is not DNS labels, or a hostname with it would be too long',
+  },
+  BRANCH_MANIFEST_NAMESPACE: {
+    kind: 'user',
+    summary: 'the branch manifest (-f) names another namespace than the branch',
+  },
+  PROMOTE_NOT_A_BRANCH: {
+    kind: 'user',
+    summary: 'the namespace to promote was not branched from the namespace named as its source',
+  },
+  CONFIRMATION_REQUIRED: {
+    kind: 'user',
+    summary: 'the command changes a live namespace and needs --yes (or an answer at the prompt)',
+  },
   // Storage (volume drivers: zfs, btrfs, dir)
   STORAGE_TOOL_MISSING: {
     kind: 'user',
