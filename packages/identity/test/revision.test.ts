@@ -17,7 +17,11 @@ function serviceInput(name: string) {
   return fc.record(
     {
       name: fc.constant(name),
-      image: fc.constantFrom('ployz/hello:latest', 'nginx', 'registry.local:5000/app@sha256:abcd'),
+      image: fc.constantFrom(
+        'ployz/hello:latest',
+        'nginx',
+        `registry.local:5000/app@sha256:${'ab'.repeat(32)}`,
+      ),
       command: fc.array(fc.string({ maxLength: 8 }), { maxLength: 3 }),
       env: fc.dictionary(fc.stringMatching(/^[A-Z_][A-Z0-9_]{0,6}$/), fc.string({ maxLength: 12 }), {
         maxKeys: 4,
