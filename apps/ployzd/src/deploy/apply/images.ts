@@ -170,6 +170,41 @@ async function planPull(
 }
 
 /**
+ * Runs the step's image work two at a time; the first failure is thrown (as a PloyzError of
+ * `code` when it is not one) once the work under way has settled.
+ */
+async function twoAtATime(
+  run: DeployRun,
+  work: (() => Promise<void>)[],
+  code: 'IMAGE_PULL_FAILED' | 'IMAGE_TRANSFER_FAILED',
+): Promise<void> {
+  const results = await runBounded(
+    work.map((w) => ({ machine: 'images', run: w })),
+    () => 2,
+    run.abort.signal,
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) {
+    const reason: unknown = failed.reason;
+    throw reason instanceof PloyzError
+      ? reason
+      : new PloyzError(code, String((reason as Error)?.message ?? reason));
+  }
+}
+
+/** The plan's lines of images a machine pulls from their registry (their policy says so). */
+function pullLines(run: DeployRun, plan: DeployPlan): (ImagePlan & { policy: PullPolicy })[] {
+  const policies = new Map(
+    imageNeeds(plan, run.specs).map((n) => [`${n.image}\u0000${n.machine}`, n.policy]),
+  );
+  return plan.images.flatMap((i) => {
+    const policy = policies.get(`${i.image}\u0000${i.machine}`);
+    if (policy === undefined || pullDecision(i.image, policy, false) !== 'pull') return [];
+    return [{ ...i, policy }];
+  });
+}
+
+/**
  * Step 3's pulls: every image from a registry the plan has a machine pull (or could not say
  * about), pulled by that machine, two machines at a time, progress as `image` events. The first
  * failure is thrown (IMAGE_PULL_FAILED naming the image and the machine) once the pulls under way
@@ -178,39 +213,19 @@ async function planPull(
 export async function pullImages(run: DeployRun, plan: DeployPlan): Promise<number> {
   const pull = run.engine.images?.pull;
   if (pull === undefined) return 0;
-  const policies = new Map(
-    imageNeeds(plan, run.specs).map((n) => [`${n.image}\u0000${n.machine}`, n.policy]),
+  const work = pullLines(run, plan).filter((i) => i.action !== 'present');
+  await twoAtATime(
+    run,
+    work.map((i) => () => pull(i.machine, i.image, i.policy === 'always', run.emit, run.abort.signal)),
+    'IMAGE_PULL_FAILED',
   );
-  const work = plan.images.flatMap((i) => {
-    const policy = policies.get(`${i.image}\u0000${i.machine}`);
-    if (policy === undefined || pullDecision(i.image, policy, false) !== 'pull') return [];
-    return i.action === 'pull' || i.action === 'unavailable' || i.action === 'unknown'
-      ? [{ ...i, policy }]
-      : [];
-  });
-  if (work.length === 0) return 0;
-  const results = await runBounded(
-    work.map((i) => ({
-      machine: 'images',
-      run: () => pull(i.machine, i.image, i.policy === 'always', run.emit, run.abort.signal),
-    })),
-    () => 2,
-    run.abort.signal,
-  );
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed !== undefined) {
-    const reason: unknown = failed.reason;
-    throw reason instanceof PloyzError
-      ? reason
-      : new PloyzError('IMAGE_PULL_FAILED', String((reason as Error)?.message ?? reason));
-  }
   return work.length;
 }
 
 /**
- * Step 3's transfers: first the pulls of images from a registry (pullImages), then every image
- * the plan says a machine lacks (or could not say), sent from this machine, two machines at a
- * time, progress as `image` events. The first failure is thrown (IMAGE_PULL_FAILED, or
+ * Step 3's transfers: first the pulls of images from a registry (pullImages), then every other
+ * image the plan says a machine lacks (or could not say), sent from this machine, two machines at
+ * a time, progress as `image` events. The first failure is thrown (IMAGE_PULL_FAILED, or
  * IMAGE_TRANSFER_FAILED naming the machine) once the transfers under way have settled. Returns
  * the images pulled and sent.
  */
@@ -218,14 +233,18 @@ export async function sendImages(run: DeployRun, plan: DeployPlan): Promise<numb
   const agent = run.engine.images;
   if (agent === undefined) return 0;
   const pulled = await pullImages(run, plan);
+  const pulledHere = new Set(pullLines(run, plan).map((i) => `${i.image}\u0000${i.machine}`));
   const work = plan.images.filter(
-    (i) => (i.action === 'send' || i.action === 'unknown') && i.image_id !== null && i.size_bytes !== null,
+    (i) =>
+      (i.action === 'send' || i.action === 'unknown') &&
+      i.image_id !== null &&
+      i.size_bytes !== null &&
+      !pulledHere.has(`${i.image}\u0000${i.machine}`),
   );
-  if (work.length === 0) return pulled;
-  const results = await runBounded(
-    work.map((i) => ({
-      machine: 'images',
-      run: () =>
+  await twoAtATime(
+    run,
+    work.map(
+      (i) => () =>
         agent.send(
           i.machine,
           i.image,
@@ -233,16 +252,8 @@ export async function sendImages(run: DeployRun, plan: DeployPlan): Promise<numb
           run.emit,
           run.abort.signal,
         ),
-    })),
-    () => 2,
-    run.abort.signal,
+    ),
+    'IMAGE_TRANSFER_FAILED',
   );
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed !== undefined) {
-    const reason: unknown = failed.reason;
-    throw reason instanceof PloyzError
-      ? reason
-      : new PloyzError('IMAGE_TRANSFER_FAILED', String((reason as Error)?.message ?? reason));
-  }
   return pulled + work.length;
 }
