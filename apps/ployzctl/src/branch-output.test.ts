@@ -66,7 +66,7 @@ describe('branch output', () => {
       'branch of shop at dep-0mwr1svvsabcdefgh, host suffix pr-7',
       '  service web                ← shop/web rev-0123456789ab (dep-0mwr1svvsabcdefgh)',
       '  service admin              ← new in the branch manifest',
-      '  volume  data               clone of shop/data at dep-0mwr1svvsabcdefgh (btrfs bde4f833-fb1, 1.07 GB referenced)',
+      '  volume  data               clone of shop/data at dep-0mwr1svvsabcdefgh (btrfs bde4f833-fb1, 1.1 GB referenced)',
       '  volume  cache              empty (not cloned)',
     ]);
     const promoted = lineageLines({
