@@ -12,7 +12,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, waitForPort } from '@ployz/testkit';
+import { freePort, waitForPort } from './nats.ts';
 
 const run = promisify(execFile);
 
