@@ -316,7 +316,12 @@ if [ -n "$PUSH" ]; then
     case "$rev" in '' | unknown) ;; *-dirty) tags+=("$VERSION-${rev:0:12}-dirty") ;; *) tags+=("$VERSION-${rev:0:12}") ;; esac
     for t in "${tags[@]}"; do
       docker tag "$src" "$dst:$t"
-      out=$(docker push --quiet "$dst:$t" 2>&1) || die "docker push $dst:$t failed: $out"
+      if ! out=$(docker push --quiet "$dst:$t" 2>&1); then
+        for x in "${tags[@]}"; do docker image rm "$dst:$x" >/dev/null 2>&1 || true; done
+        hint="check that it answers: curl http://$PUSH/v2/"
+        [[ "$PUSH" == 127.* || "$PUSH" == localhost* ]] || hint="$hint; dockerd speaks plain HTTP only to 127.0.0.0/8 (else TLS or its insecure-registries)"
+        die "docker push $dst:$t failed: $out ($hint)"
+      fi
     done
     digest=$(docker image inspect "$src" --format '{{range .RepoDigests}}{{println .}}{{end}}' | grep -F "$dst@" | head -n1)
     log "pushed $dst:{$(IFS=,; echo "${tags[*]}")} ${digest#*@}"
