@@ -47,3 +47,4 @@ export {
   type StorageFixtureOptions,
   type ZfsPool,
 } from './storage.ts';
+export { type Handshake, requestOn, tlsHandshake } from './tls-probe.ts';

@@ -11,17 +11,19 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { InstallationKey } from '@ployz/identity';
 import { openStore, type Store } from '@ployz/store';
 import {
   fixtures,
   freePort,
+  type Handshake,
   type NatsServer,
   type Pebble,
+  requestOn,
   startNats,
   startPebble,
+  tlsHandshake,
   waitForPort,
 } from '@ployz/testkit';
 import { pino } from 'pino';
@@ -84,59 +86,8 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
-interface Handshake {
-  socket: tls.TLSSocket;
-  serial: string;
-  authorized: boolean;
-  authorizationError: string | null;
-}
-
 function handshake(ca: string, servername = HOST): Promise<Handshake> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({
-      host: '127.0.0.1',
-      port: httpsPort,
-      servername,
-      ca,
-      rejectUnauthorized: false,
-    });
-    socket.once('secureConnect', () => {
-      socket.setTimeout(0);
-      resolve({
-        socket,
-        serial: socket.getPeerCertificate().serialNumber,
-        authorized: socket.authorized,
-        authorizationError: socket.authorizationError === null ? null : String(socket.authorizationError),
-      });
-    });
-    socket.once('error', reject);
-    socket.once('close', () => reject(new Error('closed before the handshake finished')));
-    socket.setTimeout(5_000, () => {
-      socket.destroy();
-      reject(new Error('handshake timed out'));
-    });
-  });
-}
-
-/** One HTTP/1.1 request on an open TLS socket (keep-alive); resolves with the status line and body. */
-function requestOn(socket: tls.TLSSocket, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      const end = buf.indexOf('\r\n\r\n');
-      if (end === -1) return;
-      const length = Number(/content-length: *(\d+)/i.exec(buf.slice(0, end))?.[1] ?? '0');
-      if (buf.length < end + 4 + length) return;
-      socket.off('data', onData);
-      resolve({ status: Number(buf.slice(9, 12)), body: buf.slice(end + 4, end + 4 + length) });
-    };
-    socket.on('data', onData);
-    socket.once('error', reject);
-    socket.once('close', () => reject(new Error('connection closed before the answer')));
-    if (socket.destroyed) reject(new Error('connection already closed'));
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
-  });
+  return tlsHandshake({ host: '127.0.0.1', port: httpsPort, servername, ca });
 }
 
 function plainGet(path: string): Promise<{ status: number; location: string | undefined }> {
@@ -263,7 +214,7 @@ describe('automatic HTTPS (ACME HTTP-01 against Pebble)', () => {
       return h;
     });
     expect(first.authorizationError).toBeNull();
-    expect(await requestOn(first.socket, '/')).toEqual({ status: 200, body: 'hello from shop' });
+    expect(await requestOn(first.socket, '/', HOST)).toEqual({ status: 200, body: 'hello from shop' });
     // A name without a certificate gets no handshake (no default certificate).
     await expect(handshake(root, 'other.test')).rejects.toThrow();
 
@@ -278,7 +229,7 @@ describe('automatic HTTPS (ACME HTTP-01 against Pebble)', () => {
     });
     expect(issued).toHaveLength(2);
     // The connection opened before the swap was not dropped and keeps its certificate.
-    expect(await requestOn(first.socket, '/again')).toEqual({ status: 200, body: 'hello from shop' });
+    expect(await requestOn(first.socket, '/again', HOST)).toEqual({ status: 200, body: 'hello from shop' });
     expect(first.socket.getPeerCertificate().serialNumber).toBe(first.serial);
     first.socket.destroy();
 
