@@ -354,30 +354,8 @@ export function zfsDriver(options: ZfsDriverOptions): VolumeDriver {
 
     async revert(dataset: string, snapshotId: string): Promise<RevertResult> {
       nameUnderRoot(root, dataset);
-      const current = await live(dataset);
-      const target = (await listSnapshots(dataset)).find((s) => s.id === snapshotId);
-      if (!target) {
-        throw notFound(`volume ${dataset} has no snapshot with id ${snapshotId}`, { dataset, snapshotId });
-      }
-      const path = current.mountpoint;
-      const next = `${dataset}/g${Math.max(...(await generations(dataset)).map((g) => g.index)) + 1}`;
-      // Unmount first: a writer still holding the volume makes this fail with nothing changed.
-      await zfs('set', 'mountpoint=none', current.dataset);
-      let cloned = false;
-      try {
-        const preRevert = await takeSnapshot(dataset, current.dataset, `pre-revert-${Date.now()}`);
-        const quota = current.refquota === null ? [] : ['-o', `refquota=${current.refquota}`];
-        await zfs('clone', '-o', 'mountpoint=none', ...quota, target.name, next);
-        cloned = true;
-        await zfs('promote', next);
-        cloned = false; // promoted: it now holds history, never destroy it
-        await zfs('set', `mountpoint=${path}`, next);
-        return { preRevert };
-      } catch (error) {
-        if (cloned) await whileBusy(() => zfs('destroy', next)).catch(() => undefined);
-        await zfs('set', `mountpoint=${path}`, current.dataset).catch(() => undefined);
-        throw error;
-      }
+      // Promoted: the live data owns the history it came from.
+      return switchTo(dataset, await snapshotNamed(dataset, snapshotId), true);
     },
 
     async clone(source: string, snapshotId: string, spec: CloneVolume): Promise<Volume> {
@@ -390,19 +368,13 @@ export function zfsDriver(options: ZfsDriverOptions): VolumeDriver {
           details: { dataset: container },
         });
       }
-      const target = (await listSnapshots(source)).find((s) => s.id === snapshotId);
-      if (!target) {
-        throw notFound(`volume ${source} has no snapshot with id ${snapshotId}`, {
-          dataset: source,
-          snapshotId,
-        });
-      }
+      const target = await snapshotNamed(source, snapshotId);
       await zfs('create', '-p', '-o', 'canmount=off', container);
       try {
         const path = await containerPath(container);
         const quota = spec.quotaBytes === null ? [] : ['-o', `refquota=${spec.quotaBytes}`];
         // Not promoted: the clone's history starts at its own first snapshot, the source keeps its own.
-        await zfs('clone', '-o', `mountpoint=${path}`, ...quota, target.name, `${container}/g1`);
+        await zfs('clone', '-o', `mountpoint=${path}`, ...quota, target, `${container}/g1`);
         return { dataset: container, path };
       } catch (error) {
         await destroyContainer(container).catch(() => undefined);
@@ -421,32 +393,8 @@ export function zfsDriver(options: ZfsDriverOptions): VolumeDriver {
     async replace(dataset: string, source: string, snapshotId: string): Promise<RevertResult> {
       nameUnderRoot(root, dataset);
       nameUnderRoot(root, source);
-      const current = await live(dataset);
-      const target = (await listSnapshots(source)).find((s) => s.id === snapshotId);
-      if (!target) {
-        throw notFound(`volume ${source} has no snapshot with id ${snapshotId}`, {
-          dataset: source,
-          snapshotId,
-        });
-      }
-      const path = current.mountpoint;
-      const next = `${dataset}/g${Math.max(...(await generations(dataset)).map((g) => g.index)) + 1}`;
-      await zfs('set', 'mountpoint=none', current.dataset);
-      let cloned = false;
-      try {
-        const preRevert = await takeSnapshot(dataset, current.dataset, `pre-revert-${Date.now()}`);
-        const quota = current.refquota === null ? [] : ['-o', `refquota=${current.refquota}`];
-        // A clone of the other volume's snapshot, not promoted (promoting would take that volume's
-        // history): this volume's generations keep every snapshot of its own.
-        await zfs('clone', '-o', 'mountpoint=none', ...quota, target.name, next);
-        cloned = true;
-        await zfs('set', `mountpoint=${path}`, next);
-        return { preRevert };
-      } catch (error) {
-        if (cloned) await whileBusy(() => zfs('destroy', next)).catch(() => undefined);
-        await zfs('set', `mountpoint=${path}`, current.dataset).catch(() => undefined);
-        throw error;
-      }
+      // Not promoted: promoting would take the other volume's history; this one keeps its own.
+      return switchTo(dataset, await snapshotNamed(source, snapshotId), false);
     },
 
     async destroySnapshot(dataset: string, snapshotId: string): Promise<void> {
@@ -489,6 +437,48 @@ export function zfsDriver(options: ZfsDriverOptions): VolumeDriver {
       await destroyContainer(dataset);
     },
   };
+
+  /** The full name (`<gen>@<label>`) of a volume's snapshot by its guid; NOT_FOUND when it has none. */
+  async function snapshotNamed(container: string, snapshotId: string): Promise<string> {
+    const target = (await listSnapshots(container)).find((s) => s.id === snapshotId);
+    if (!target) {
+      throw notFound(`volume ${container} has no snapshot with id ${snapshotId}`, {
+        dataset: container,
+        snapshotId,
+      });
+    }
+    return target.name;
+  }
+
+  /**
+   * A revert's switch, to a snapshot of this volume (`promote`) or of another one: unmount the live
+   * generation (a writer still holding it fails this with nothing changed), snapshot it as
+   * `pre-revert-<ms>`, clone the target into the next generation with the live quota, mount that at
+   * the same path. Any failure before the mount remounts the old generation.
+   */
+  async function switchTo(container: string, target: string, promote: boolean): Promise<RevertResult> {
+    const current = await live(container);
+    const path = current.mountpoint;
+    const next = `${container}/g${Math.max(...(await generations(container)).map((g) => g.index)) + 1}`;
+    await zfs('set', 'mountpoint=none', current.dataset);
+    let cloned = false;
+    try {
+      const preRevert = await takeSnapshot(container, current.dataset, `pre-revert-${Date.now()}`);
+      const quota = current.refquota === null ? [] : ['-o', `refquota=${current.refquota}`];
+      await zfs('clone', '-o', 'mountpoint=none', ...quota, target, next);
+      cloned = true;
+      if (promote) {
+        await zfs('promote', next);
+        cloned = false; // promoted: it now holds history, never destroy it
+      }
+      await zfs('set', `mountpoint=${path}`, next);
+      return { preRevert };
+    } catch (error) {
+      if (cloned) await whileBusy(() => zfs('destroy', next)).catch(() => undefined);
+      await zfs('set', `mountpoint=${path}`, current.dataset).catch(() => undefined);
+      throw error;
+    }
+  }
 
   /** Unmount every generation (STORAGE_BUSY leaves everything in place), then destroy the tree. */
   async function destroyContainer(container: string): Promise<void> {

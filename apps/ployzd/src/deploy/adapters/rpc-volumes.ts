@@ -6,12 +6,17 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { RpcClient, VOLUME_RPC, volumeCommands } from '@ployz/protocol';
 import { escapeToken, type Store } from '@ployz/store';
-import type { VolumeAgent } from '../ports.ts';
+import type { VolumeAgent, VolumeRefOf } from '../ports.ts';
 
 /** A snapshot or revert waits on the storage tools; zfs-fuse can take seconds under load. */
 const STORAGE_TIMEOUT_MS = 120_000;
 /** Stopping writers waits for their stop grace (10 s) and some slack. */
 const WRITERS_TIMEOUT_MS = 40_000;
+
+/** Where a clone's or a replace's data comes from, as the wire names it. */
+function sourceOf(from: VolumeRefOf & { namespace: string; snapshotId: string }) {
+  return { namespace: from.namespace, volume: from.volume, slot: from.slot, snapshot_id: from.snapshotId };
+}
 
 export function rpcVolumeAgent(
   nc: NatsConnection,
@@ -72,12 +77,7 @@ export function rpcVolumeAgent(
           namespace,
           volume: ref.volume,
           slot: ref.slot,
-          from: {
-            namespace: from.namespace,
-            volume: from.volume,
-            slot: from.slot,
-            snapshot_id: from.snapshotId,
-          },
+          from: sourceOf(from),
           quota_bytes: quotaBytes,
         },
         { timeoutMs: STORAGE_TIMEOUT_MS },
@@ -93,12 +93,7 @@ export function rpcVolumeAgent(
           namespace,
           volume: ref.volume,
           slot: ref.slot,
-          from: {
-            namespace: from.namespace,
-            volume: from.volume,
-            slot: from.slot,
-            snapshot_id: from.snapshotId,
-          },
+          from: sourceOf(from),
         },
         { timeoutMs: STORAGE_TIMEOUT_MS },
       );

@@ -17,6 +17,7 @@ import {
   type DeployCommit,
   isPloyzError,
   PloyzError,
+  type StorageDriver,
   type VolumeRecord,
 } from '@ployz/types';
 import type { PlannedData } from '../model/branch.ts';
@@ -28,7 +29,7 @@ import {
   foldSnapshot,
   type PlannedRevert,
 } from '../model/volumes.ts';
-import type { VolumeAgent } from '../ports.ts';
+import type { TakenSnapshot, VolumeAgent } from '../ports.ts';
 import type { DeployRun } from './run.ts';
 import { clearPending, undoVolumes } from './volume-undo.ts';
 
@@ -39,6 +40,21 @@ interface VolumeUndo {
   stopped: string[];
   /** The snapshot of the state before this run reverted it (`<deploy>-pre`); null: not reverted. */
   preSnapshot: string | null;
+}
+
+/** A snapshot a machine took, as a commit records it. */
+function commitSnapshotOf(machine: string, driver: StorageDriver, s: TakenSnapshot): CommitSnapshot {
+  return {
+    volume: s.volume,
+    slot: s.slot,
+    machine,
+    driver,
+    dataset: s.dataset,
+    id: s.snapshot.id,
+    label: s.snapshot.label,
+    at: s.snapshot.created_at,
+    bytes: s.snapshot.bytes,
+  };
 }
 
 export class RunVolumes {
@@ -288,17 +304,7 @@ export class RunVolumes {
         { details: { volume: volume.name, machine } },
       );
     }
-    return {
-      volume: volume.volume,
-      slot: volume.slot,
-      machine,
-      driver: taken.driver,
-      dataset: s.dataset,
-      id: s.snapshot.id,
-      label: s.snapshot.label,
-      at: s.snapshot.created_at,
-      bytes: s.snapshot.bytes,
-    };
+    return commitSnapshotOf(machine, taken.driver, s);
   }
 
   /**
@@ -359,19 +365,7 @@ export class RunVolumes {
           { details: { machine }, cause: error },
         );
       }
-      for (const s of taken.snapshots) {
-        snapshots.push({
-          volume: s.volume,
-          slot: s.slot,
-          machine,
-          driver: taken.driver,
-          dataset: s.dataset,
-          id: s.snapshot.id,
-          label: s.snapshot.label,
-          at: s.snapshot.created_at,
-          bytes: s.snapshot.bytes,
-        });
-      }
+      for (const s of taken.snapshots) snapshots.push(commitSnapshotOf(machine, taken.driver, s));
     }
     for (const s of snapshots) {
       run.emit({

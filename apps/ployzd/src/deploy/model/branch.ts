@@ -212,16 +212,20 @@ export function lastSnapshot(record: VolumeRecord): CommitSnapshot | null {
   };
 }
 
+/** BRANCH_SOURCE_UNKNOWN unless the namespace has a committed service. */
+function assertCommitted(namespace: string, services: readonly CommittedSpec[], what: string): void {
+  if (services.length > 0) return;
+  throw new PloyzError(
+    'BRANCH_SOURCE_UNKNOWN',
+    `namespace ${namespace} has no committed release to ${what}; see ployzctl namespace ls`,
+    { details: { namespace } },
+  );
+}
+
 /** Step 1 of a branch: the branch's manifest and lineage from the source's committed state. */
 export function planBranch(input: BranchInput): Decision {
   const { source, destination } = input;
-  if (input.services.length === 0) {
-    throw new PloyzError(
-      'BRANCH_SOURCE_UNKNOWN',
-      `namespace ${source} has no committed release to branch; see ployzctl namespace ls`,
-      { details: { namespace: source } },
-    );
-  }
+  assertCommitted(source, input.services, 'branch');
   if (input.override !== null && input.override.namespace !== destination) {
     throw new PloyzError(
       'BRANCH_MANIFEST_NAMESPACE',
@@ -332,13 +336,7 @@ export interface PromoteInput {
 /** Step 1 of a promote: the source's manifest with the branch's services in it. */
 export function planPromote(input: PromoteInput): Decision {
   const { branch, source } = input;
-  if (input.branchServices.length === 0) {
-    throw new PloyzError(
-      'BRANCH_SOURCE_UNKNOWN',
-      `namespace ${branch} has no committed release to promote; see ployzctl namespace ls`,
-      { details: { namespace: branch } },
-    );
-  }
+  assertCommitted(branch, input.branchServices, 'promote');
   const lineageOfBranch = input.branchLineage;
   if (lineageOfBranch?.kind !== 'branch' || lineageOfBranch.from_namespace !== source) {
     throw new PloyzError(
