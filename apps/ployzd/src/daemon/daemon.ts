@@ -371,7 +371,7 @@ export class Daemon {
         : new NatsLink(natsUrlFromHost(identity.subnet), await this.#ployzdSeed(identity));
     this.#nats = link;
     link.start();
-    await this.#afterNats(identity, link, log, !summary.error);
+    await this.#afterNats(identity, link, log);
   }
 
   /** ployzd's NATS identity: created if missing, then re-read from disk at every reconnect (rotation). */
@@ -433,12 +433,7 @@ export class Daemon {
     }
   }
 
-  async #afterNats(
-    identity: MachineIdentity,
-    link: NatsLink,
-    log: Logger,
-    dataPlaneUp: boolean,
-  ): Promise<void> {
+  async #afterNats(identity: MachineIdentity, link: NatsLink, log: Logger): Promise<void> {
     const nc = await link.ready();
     if (this.#stopping) return;
     log.info({ url: link.url }, 'nats connected');
