@@ -29,6 +29,7 @@ import {
   checkSnapshotLabel,
   nameUnderRoot,
   parseVolumeName,
+  retiredPath,
   type VolumeName,
 } from './names.ts';
 import type {
@@ -36,6 +37,7 @@ import type {
   CreateVolume,
   DriverCapabilities,
   ProbeResult,
+  RetireResult,
   RevertResult,
   SnapshotInfo,
   Usage,
@@ -388,6 +390,32 @@ export function btrfsDriver(options: BtrfsDriverOptions): VolumeDriver {
       await deleteSubvolumes(subvolumes);
       for (const dir of [staging, snapshots]) await rmdir(dir).catch(() => undefined);
       await btrfs('qgroup', 'clear-stale', root).catch(() => undefined);
+    },
+
+    /** The final read-only snapshot is taken under `.retired`, then everything else goes. */
+    async retire(dataset: string, label: string): Promise<RetireResult> {
+      const name = await liveOf(dataset);
+      const kept = retiredPath(root, name, label);
+      if (await exists(kept)) {
+        throw new PloyzError(
+          'STORAGE_EXISTS',
+          `a retired copy ${kept} already exists; it was left as it is`,
+          {
+            details: { dataset, kept },
+          },
+        );
+      }
+      // Taken straight at its kept path: a read-only subvolume cannot be moved to another directory.
+      await mkdir(join(root, '.retired', name.namespace), { recursive: true, mode: 0o700 });
+      await btrfs('subvolume', 'snapshot', '-r', livePath(name), kept);
+      const s = await showSynced(kept);
+      const snapshot = { id: s.uuid, label, createdAt: s.createdAt, bytes: s.referenced };
+      await this.destroy(dataset);
+      return {
+        snapshot,
+        kept,
+        note: `the final read-only snapshot ${label} (a btrfs subvolume); the live data and every other snapshot are deleted. Free it with: btrfs subvolume delete ${kept}`,
+      };
     },
   };
 }

@@ -3,15 +3,23 @@
  * snapshots (so data will not revert on a rollback) and no quota: both are refused with
  * STORAGE_UNSUPPORTED rather than pretended, so a caller can say so before it starts.
  */
-import { chmod, chown, lstat, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PloyzError } from '@ployz/types';
-import { checkCreate, checkQuota, checkSnapshotLabel, nameUnderRoot, parseVolumeName } from './names.ts';
+import {
+  checkCreate,
+  checkQuota,
+  checkSnapshotLabel,
+  nameUnderRoot,
+  parseVolumeName,
+  retiredPath,
+} from './names.ts';
 import type {
   CloneVolume,
   CreateVolume,
   DriverCapabilities,
   ProbeResult,
+  RetireResult,
   RevertResult,
   SnapshotInfo,
   Usage,
@@ -159,6 +167,28 @@ export function dirDriver(options: DirDriverOptions): VolumeDriver {
     async destroy(dataset: string): Promise<void> {
       nameUnderRoot(root, dataset);
       await rm(dataset, { recursive: true, force: true });
+    },
+
+    /** No snapshots here: the directory itself is moved to `.retired` (nothing is freed). */
+    async retire(dataset: string, label: string): Promise<RetireResult> {
+      const name = nameUnderRoot(root, await existing(dataset));
+      const kept = retiredPath(root, name, label);
+      if (await lstat(kept).catch(() => undefined)) {
+        throw new PloyzError(
+          'STORAGE_EXISTS',
+          `a retired copy ${kept} already exists; it was left as it is`,
+          {
+            details: { dataset, kept },
+          },
+        );
+      }
+      await mkdir(join(root, '.retired', name.namespace), { recursive: true, mode: 0o700 });
+      await rename(dataset, kept);
+      return {
+        snapshot: null,
+        kept,
+        note: `the dir driver cannot snapshot, so the whole directory is kept as it was (no space is freed). Free it with: rm -rf ${kept}`,
+      };
     },
   };
 }

@@ -92,6 +92,14 @@ export function checkCreate(spec: CreateVolume): VolumeName {
 }
 
 /** A driver's handle `<root>/<namespace>/<volume>` back to its name; anything else is refused. */
+/**
+ * Where a removed volume's final copy is kept under a directory root (btrfs, dir):
+ * `<root>/.retired/<ns>/<vol>-<label>`; names are DNS labels, so `.retired` never collides.
+ */
+export function retiredPath(root: string, name: VolumeName, label: string): string {
+  return `${root}/.retired/${name.namespace}/${name.volume}-${checkSnapshotLabel(label)}`;
+}
+
 export function nameUnderRoot(root: string, dataset: string): VolumeName {
   const prefix = `${root}/`;
   if (!dataset.startsWith(prefix)) {

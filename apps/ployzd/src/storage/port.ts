@@ -63,6 +63,20 @@ export interface RevertResult {
   preRevert: SnapshotInfo;
 }
 
+/** What `retire` kept of a removed volume (namespace rm --delete-volumes). */
+export interface RetireResult {
+  /** The final snapshot, labelled as asked; null when the driver cannot snapshot (dir). */
+  snapshot: SnapshotInfo | null;
+  /** Where the final copy now lives: a read-only subvolume (btrfs), a dataset (zfs), a directory (dir). */
+  kept: string;
+  /**
+   * What `kept` holds and what removing it frees, in the operator's words: btrfs keeps only the
+   * final read-only snapshot; zfs cannot keep a snapshot without its dataset, so it keeps the whole
+   * dataset (every snapshot) unmounted; dir cannot snapshot, so it keeps the directory.
+   */
+  note: string;
+}
+
 export interface DriverCapabilities {
   snapshots: boolean;
   quota: boolean;
@@ -123,4 +137,9 @@ export interface VolumeDriver {
   usage(dataset: string): Promise<Usage>;
   /** Removes the volume and all its snapshots. */
   destroy(dataset: string): Promise<void>;
+  /**
+   * Removes the volume from its path for good, keeping a final copy labelled `label` where an
+   * operator finds it (RetireResult): the data is gone from the volume's path, the copy survives.
+   */
+  retire(dataset: string, label: string): Promise<RetireResult>;
 }

@@ -20,7 +20,15 @@ import { volumeNameOf } from '@ployz/protocol';
 import { isPloyzError, PloyzError, type VolumeSpec } from '@ployz/types';
 import type Docker from 'dockerode';
 import { runTool, TOOLS } from './exec.ts';
-import type { DriverKind, RevertResult, SnapshotInfo, Usage, Volume, VolumeDriver } from './port.ts';
+import type {
+  DriverKind,
+  RetireResult,
+  RevertResult,
+  SnapshotInfo,
+  Usage,
+  Volume,
+  VolumeDriver,
+} from './port.ts';
 import { type StorageSpec, volumeDriver } from './storage-spec.ts';
 
 export interface EnsureVolume {
@@ -210,6 +218,18 @@ export class LocalVolumes {
         }
       }
       return { destroyed, kept };
+    });
+  }
+
+  /**
+   * namespace rm --delete-volumes: the volume leaves its path for good, a final copy labelled
+   * `label` kept where RetireResult says. Null when there is no such volume here (gone already).
+   */
+  retire(name: string, label: string): Promise<(RetireResult & { dataset: string }) | null> {
+    return this.#serial(name, async () => {
+      const volume = await this.#driver.open(name);
+      if (volume === undefined) return null;
+      return { ...(await this.#driver.retire(volume.dataset, label)), dataset: volume.dataset };
     });
   }
 

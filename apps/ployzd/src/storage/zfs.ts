@@ -36,6 +36,7 @@ import type {
   CreateVolume,
   DriverCapabilities,
   ProbeResult,
+  RetireResult,
   RevertResult,
   SnapshotInfo,
   Usage,
@@ -435,6 +436,43 @@ export function zfsDriver(options: ZfsDriverOptions): VolumeDriver {
       nameUnderRoot(root, dataset);
       if (!(await exists(dataset))) return;
       await destroyContainer(dataset);
+    },
+
+    /**
+     * A zfs snapshot cannot outlive its dataset: after the final snapshot every generation is
+     * unmounted (mountpoint=none) and the container is renamed to `<root>/_retired/<ns>/<vol>-<label>`
+     * with all its snapshots (`_` is no DNS label character, so it never collides with a namespace).
+     */
+    async retire(dataset: string, label: string): Promise<RetireResult> {
+      const name = nameUnderRoot(root, dataset);
+      checkSnapshotLabel(label);
+      const kept = `${root}/_retired/${name.namespace}/${name.volume}-${label}`;
+      if (await exists(kept)) {
+        throw new PloyzError(
+          'STORAGE_EXISTS',
+          `a retired copy ${kept} already exists; it was left as it is`,
+          {
+            details: { dataset, kept },
+          },
+        );
+      }
+      const gen = await live(dataset);
+      const snapshot = await takeSnapshot(dataset, gen.dataset, label);
+      const path = await containerPath(dataset).catch(() => undefined);
+      for (const g of await generations(dataset)) {
+        if (g.mountpoint !== 'none') await whileBusy(() => zfs('set', 'mountpoint=none', g.dataset));
+      }
+      for (const parent of [`${root}/_retired`, `${root}/_retired/${name.namespace}`]) {
+        if (!(await exists(parent))) await zfs('create', '-o', 'canmount=off', parent);
+      }
+      await whileBusy(() => zfs('rename', dataset, kept));
+      if (path) await rmdir(path).catch(() => undefined);
+      const final = `${kept}${gen.dataset.slice(dataset.length)}@${label}`;
+      return {
+        snapshot,
+        kept,
+        note: `a zfs snapshot cannot outlive its dataset, so the volume's dataset is kept unmounted with every snapshot, the final one ${final} included (its space is not freed). Read it with: zfs clone ${final} <pool>/<name>; free it with: zfs destroy -r ${kept}`,
+      };
     },
   };
 

@@ -182,6 +182,28 @@ export function describeVolumeDriver(title: string, setup: () => Promise<DriverF
       await driver.destroy(volume.dataset);
     });
 
+    it('retires a volume: its path is gone, the final copy keeps the data (namespace rm --delete-volumes)', async () => {
+      const volume = await driver.create({ name: 'ns-r/gone', quotaBytes: null, owner: OWNER, mode: MODE });
+      await writeFile(join(volume.path, 'data.txt'), 'last words');
+      if (driver.capabilities.snapshots) await driver.snapshot(volume.dataset, 'older');
+      const retired = await driver.retire(volume.dataset, 'd1-final');
+      expect(await driver.open('ns-r/gone')).toBeUndefined();
+      expect(
+        await readFile(join(volume.path, 'data.txt'), 'utf8').catch((e: NodeJS.ErrnoException) => e.code),
+      ).toBe('ENOENT');
+      expect(retired.kept).toMatch(/retired\/ns-r\/gone-d1-final$/);
+      expect(retired.snapshot?.label ?? null).toBe(driver.capabilities.snapshots ? 'd1-final' : null);
+      expect(retired.note).toContain(retired.kept);
+      // zfs keeps an unmounted dataset (zfs.test.ts reads it); btrfs and dir a readable directory.
+      if (driver.kind !== 'zfs')
+        expect(await readFile(join(retired.kept, 'data.txt'), 'utf8')).toBe('last words');
+      // A second retire of the same name and label is refused, never overwriting the kept copy.
+      const again = await driver.create({ name: 'ns-r/gone', quotaBytes: null, owner: OWNER, mode: MODE });
+      expect(await codeOf(driver.retire(again.dataset, 'd1-final'))).toBe('STORAGE_EXISTS');
+      expect(await driver.open('ns-r/gone')).toBeDefined();
+      await driver.destroy(again.dataset);
+    });
+
     it('destroys a snapshot (retention) and keeps the data and the other snapshots', async () => {
       const volume = await driver.create({ name: 'ns-a/prune', quotaBytes: null, owner: OWNER, mode: MODE });
       const file = join(volume.path, 'data.txt');
