@@ -214,16 +214,14 @@ beforeAll(async () => {
       if (req.url === '/v1/registry/login') {
         const b = JSON.parse(body) as { host: string; username: string; verify: boolean };
         if (b.host === 'refused.example')
-          return res
-            .writeHead(400)
-            .end(
-              JSON.stringify({
-                error: {
-                  code: 'REGISTRY_AUTH_FAILED',
-                  message: 'refused.example refused the username and password for ci',
-                },
-              }),
-            );
+          return res.writeHead(400).end(
+            JSON.stringify({
+              error: {
+                code: 'REGISTRY_AUTH_FAILED',
+                message: 'refused.example refused the username and password for ci',
+              },
+            }),
+          );
         return res.end(
           JSON.stringify({
             result: {
