@@ -62,9 +62,11 @@ export async function startPloyzd(
     ...['--bridge-name', h.bridge, '--docker-socket', dockerd.socketPath],
     ...(pinSubnet ? ['--subnet', h.subnet] : []),
     ...['--gateway-port', String(h.gatewayPort), '--gateway-host-ip', host.address],
+    ...['--gateway-https-port', String(h.gatewayHttpsPort)],
     ...['--wireguard-port', String(WG_PORT), '--lan-address', m.lan, '--join-port', String(JOIN_PORT)],
-    // Never a public CA from a test (a test that orders certificates names its own directory).
-    ...['--acme-directory', 'off'],
+    // Never a public CA from a test: a test that orders certificates names its own directory
+    // (Pebble) in the harness's extraArgs.
+    ...(h.extraArgs.includes('--acme-directory') ? [] : ['--acme-directory', 'off']),
     ...Object.entries(h.images).flatMap(([c, id]) => [`--image-${c}`, id]),
     ...h.extraArgs,
   ];
@@ -204,7 +206,16 @@ export interface Fleet extends AsyncDisposable {
  * others joined with invites from it, one after the other; resolves once every machine reads every
  * record from the one store and wg0 on each carries every other machine's key.
  */
-export async function bootFleet(label: string, names: readonly string[]): Promise<Fleet> {
+export interface BootOptions {
+  /** Runs once every machine exists (netns, dockerd, harness ports), before any ployzd starts: e.g. to set a machine's `h.extraArgs`. */
+  beforePloyzd?: (machines: readonly Machine[]) => Promise<void>;
+}
+
+export async function bootFleet(
+  label: string,
+  names: readonly string[],
+  options: BootOptions = {},
+): Promise<Fleet> {
   const lan = await createNetnsLan(label);
   const machines: Machine[] = [];
   const destroy = async () => {
@@ -217,6 +228,7 @@ export async function bootFleet(label: string, names: readonly string[]): Promis
     machines.push(...(await Promise.all(names.map((n) => startMachine(lan, n)))));
     const [first, ...rest] = machines;
     if (first === undefined) throw new Error('bootFleet needs at least one machine');
+    await options.beforePloyzd?.(machines);
     await Promise.all(machines.map((m) => startPloyzd(m, m === first)));
     const init = await first.h.ctl(
       'machine',

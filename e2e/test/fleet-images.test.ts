@@ -5,12 +5,18 @@
  * - a deploy of replicas = 2 sends it from m1 to m2 at the probe step (progress in the deploy's
  *   events), succeeds with one instance per machine, and m1's gateway reaches both;
  * - m2 then holds m1's image id, and `image push` to it is a no-op that says so;
- * - `image push` of an image m1 lacks is IMAGE_MISSING.
+ * - `image push` of an image m1 lacks is IMAGE_MISSING;
+ * - automatic HTTPS on both machines (issue 21, ADR 0015): m1 alone orders from a real Pebble
+ *   (on the host end of m1's veth; m2 runs with `--acme-directory off`, so no renewer), and
+ *   Pebble's HTTP-01 validation goes to m2's gateway only (its DNS answers m2's address, its
+ *   HTTP-01 port is m2's gateway port): the token m1 put in NATS KV is answered by m2. Then both
+ *   gateways serve the same Pebble-issued certificate by SNI.
  * Needs root and the images (bash scripts/images.sh).
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DeployPlanView, ImagePushResult } from '@ployz/protocol';
+import { type Pebble, requestOn, startPebble, tlsHandshake } from '@ployz/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helloManifest } from './deploy-harness.ts';
 import {
@@ -20,6 +26,7 @@ import {
   fleetLogs,
   type Machine,
   machinesAnswering,
+  until,
 } from './fleet-harness.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -43,10 +50,25 @@ describe.skipIf(!isRoot)('images without a registry on a two-machine fleet', () 
   let m2: Machine;
   let file: string;
   let m1Id: string;
+  let pebble: Pebble | undefined;
   const logs = () => fleetLogs(fleet.machines);
 
   beforeAll(async () => {
-    fleet = await bootFleet('images', ['m1', 'm2']);
+    fleet = await bootFleet('images', ['m1', 'm2'], {
+      beforePloyzd: async ([a, b]) => {
+        if (a === undefined || b === undefined) throw new Error('two machines');
+        pebble = await startPebble({
+          listenAddress: a.host.hostAddress,
+          httpPort: b.h.gatewayPort,
+          resolveTo: b.host.address,
+          validitySeconds: 3600,
+        });
+        a.h.extraArgs = [
+          ...['--acme-directory', pebble.directoryUrl, '--acme-ca-file', pebble.listenerCaFile],
+          ...['--acme-interval-ms', '500', '--acme-request-retries', '1'],
+        ];
+      },
+    });
     [m1, m2] = fleet.machines as [Machine, Machine];
     // m2's engine lacks the workload image (startMachine loads it everywhere).
     await m2.dockerd.docker.getImage(IMAGE).remove();
@@ -64,6 +86,7 @@ describe.skipIf(!isRoot)('images without a registry on a two-machine fleet', () 
   }, 300_000);
   afterAll(async () => {
     await fleet?.destroy();
+    await pebble?.[Symbol.asyncDispose]();
   }, 120_000);
 
   it('the preview names m2 as lacking the image, by m1’s id', async () => {
@@ -132,4 +155,83 @@ describe.skipIf(!isRoot)('images without a registry on a two-machine fleet', () 
     expect(pushed.code).toBe(2);
     expect(errorCode(pushed)).toBe('IMAGE_MISSING');
   }, 60_000);
+
+  it('a tls = "auto" route: m1 orders, m2’s gateway answers the challenge, both serve the Pebble certificate by SNI', async () => {
+    if (pebble === undefined) throw new Error('no pebble');
+    const host = `shop-${m1.h.id}.test`;
+    const tlsFile = join(m1.h.dir, 'tls.toml');
+    await writeFile(
+      tlsFile,
+      helloManifest({ version: 'fleet-tls', host, namespace: 'tls' }).replace(
+        'path = "/" }',
+        'path = "/", tls = "auto" }',
+      ),
+    );
+    const deployed = await m1.h.ctl('deploy', '-f', tlsFile);
+    expect(deployed.code, `${deployed.stdout}${deployed.stderr}\n${logs()}`).toBe(0);
+    const root = await pebble.root();
+    const served = await until(`${host} served by m1 and m2`, 90_000, async () => {
+      const both = [];
+      for (const m of [m1, m2]) {
+        const hs = await tlsHandshake({
+          host: m.host.address,
+          port: m.h.gatewayHttpsPort,
+          servername: host,
+          ca: root,
+        }).catch(() => null);
+        if (hs === null) return null;
+        if (!hs.authorized) {
+          hs.socket.destroy();
+          return null;
+        }
+        both.push({ m, hs });
+      }
+      return both;
+    }).catch((error: Error) => {
+      const m2Acme = m2.h.logs
+        .join('')
+        .split('\n')
+        .filter((l) => l.includes('"plugin":"acme"'));
+      throw new Error(
+        `${error.message}\n${logs()}\nm2 acme:\n${m2Acme.slice(-10).join('\n')}\npebble:\n${pebble?.log().slice(-4000)}`,
+      );
+    });
+    const [one, two] = served.map(({ hs }) => hs);
+    // The same certificate on both machines, issued under Pebble's root for the route's hostname.
+    expect(one?.serial).toBe(two?.serial);
+    for (const { m, hs } of served) {
+      const peer = hs.socket.getPeerCertificate();
+      expect(peer.issuer.CN, m.name).toMatch(/^Pebble Intermediate CA/);
+      expect(peer.subjectaltname, m.name).toBe(`DNS:${host}`);
+      const answer = await requestOn(hs.socket, '/', host);
+      expect(answer.status, m.name).toBe(200);
+      expect(answer.body).toContain('(version fleet-tls)');
+      hs.socket.destroy();
+    }
+    // m1 ordered it (one order); m2 has no renewer, so the HTTP-01 answer Pebble validated
+    // (at m2's address and gateway port, nowhere else) came from m2's gateway.
+    const issuedBy = (m: Machine) =>
+      m.h.logs
+        .join('')
+        .split('\n')
+        .filter((l) => l.includes('"msg":"certificate issued"'));
+    expect(issuedBy(m1)).toHaveLength(1);
+    expect(issuedBy(m2)).toHaveLength(0);
+    expect(m2.h.logs.join('')).toContain('acme renewer off');
+    const listed = (await m2.h.ctl('cert', 'ls')).json as {
+      certificates: { hostname: string; renewer: string | null; state: string }[];
+    };
+    expect(listed.certificates.find((c) => c.hostname === host)).toMatchObject({
+      renewer: 'm1',
+      state: 'valid',
+    });
+    console.log(
+      `fleet-tls pebble:\n${pebble
+        .log()
+        .split('\n')
+        .filter((l) => /validat|http-01|HTTP/i.test(l))
+        .slice(-10)
+        .join('\n')}`,
+    );
+  }, 180_000);
 });

@@ -23,6 +23,11 @@ export interface PebbleOptions {
   validitySeconds: number;
   /** The address every name resolves to for Pebble's validation (default 127.0.0.1). */
   resolveTo?: string;
+  /**
+   * The address Pebble's directory listens on (default 127.0.0.1): e.g. the host end of a netns
+   * machine's veth, so a ployzd inside that netns can order. Its listener certificate names it.
+   */
+  listenAddress?: string;
 }
 
 export interface Pebble extends AsyncDisposable {
@@ -66,6 +71,7 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
     freePort(),
     freePort(),
   ]);
+  const listen = options.listenAddress ?? '127.0.0.1';
   const cert = join(dir, 'listener.pem');
   const key = join(dir, 'listener.key');
   await run('openssl', [
@@ -81,7 +87,7 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
     '-subj',
     '/CN=localhost',
     '-addext',
-    'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    `subjectAltName=DNS:localhost,IP:127.0.0.1${listen === '127.0.0.1' ? '' : `,IP:${listen}`}`,
     '-keyout',
     key,
     '-out',
@@ -92,7 +98,7 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
     config,
     JSON.stringify({
       pebble: {
-        listenAddress: `127.0.0.1:${acmePort}`,
+        listenAddress: `${listen}:${acmePort}`,
         managementListenAddress: `127.0.0.1:${mgmtPort}`,
         certificate: cert,
         privateKey: key,
@@ -137,14 +143,14 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
       { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
       log,
     );
-    await waitForPort(acmePort);
+    await waitForPort(acmePort, listen);
     await waitForPort(mgmtPort);
   };
   await start();
   const stop = () => stopChild(pebble);
   let rootPem: string | undefined;
   return {
-    directoryUrl: `https://127.0.0.1:${acmePort}/dir`,
+    directoryUrl: `https://${listen}:${acmePort}/dir`,
     listenerCaFile: cert,
     root: async () => {
       const ca = await readFile(cert, 'utf8');

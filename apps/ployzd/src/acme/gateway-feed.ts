@@ -18,6 +18,15 @@ export function acmeFeedDir(stateDir: string): string {
   return join(stateDir, 'acme');
 }
 
+/**
+ * The feed's two subdirectories, made before the gateway starts: ployz-gateway watches them from
+ * its start and does not watch one that appears later (a joined machine's gateway runs before its
+ * feed does).
+ */
+export async function makeAcmeFeedDirs(dir: string): Promise<void> {
+  for (const sub of ['certs', 'challenges']) await mkdir(join(dir, sub), { recursive: true, mode: 0o755 });
+}
+
 /** The uid the ployz/gateway image runs as (`ployz`, images/base/Dockerfile): owner of the keys. */
 export const GATEWAY_UID = 10001;
 
@@ -55,8 +64,7 @@ export class AcmeGatewayFeed {
   }
 
   async start(): Promise<void> {
-    await mkdir(this.certDir, { recursive: true, mode: 0o755 });
-    await mkdir(this.challengeDir, { recursive: true, mode: 0o755 });
+    await makeAcmeFeedDirs(this.#o.dir);
     this.#stopped = false;
     const loop = () => {
       if (this.#stopped) return;

@@ -4,11 +4,11 @@
  * live inspection. It only ever touches containers holding a component's name with this
  * installation's labels; never workloads, never foreign containers.
  */
-import { chown, mkdir } from 'node:fs/promises';
+import { chown } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PLOYZ_VERSION, releaseImageRef } from '@ployz/protocol';
 import { isPloyzError, PloyzError } from '@ployz/types';
-import { acmeFeedDir } from '../acme/gateway-feed.ts';
+import { acmeFeedDir, makeAcmeFeedDirs } from '../acme/gateway-feed.ts';
 import type { DaemonConfig } from '../daemon/config.ts';
 import { writeAtomic } from '../machine/atomic-write.ts';
 import { type MachineIdentity, natsDataDir, wireguardDir } from '../machine/identity.ts';
@@ -249,7 +249,7 @@ export class DataPlane {
       this.#expectedImages = new Map(desired.map((d) => [d.spec.component, d.spec.imageId]));
       await chown(natsDataDir(this.config.stateDir), NATS_UID, NATS_UID).catch(() => {});
       // Made before the gateway mounts it (Docker would create a missing one, as root, 0755 too).
-      await mkdir(acmeFeedDir(this.config.stateDir), { recursive: true, mode: 0o755 });
+      await makeAcmeFeedDirs(acmeFeedDir(this.config.stateDir));
       await this.engine.ensureBridge({
         name: this.config.bridgeName,
         subnet: this.identity.subnet,
