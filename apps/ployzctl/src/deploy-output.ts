@@ -34,6 +34,8 @@ const VOLUME_SIGN: Record<DeployPlanView['volumes'][number]['action'], string> =
   clone: '+',
   empty: '+',
   replace: '~',
+  keep: '=',
+  delete: '-',
 };
 
 const IMAGE_SIGN: Record<DeployPlanView['images'][number]['action'], string> = {

@@ -83,8 +83,20 @@ export const VolumePlan = z.object({
    * copy-on-write clone of the source's snapshot, made before the candidates start; empty: (branch)
    * a new volume, not cloned; replace: (promote --with-data) snapshotted, then its live data
    * replaced by the branch's. All but no_snapshots are also snapshotted at the commit.
+   * keep: (namespace rm) the volume stays with its snapshots; delete: (namespace rm
+   * --delete-volumes) a final snapshot `<deploy>-final`, then the volume goes, after the commit.
    */
-  action: z.enum(['snapshot', 'revert', 'not_reverted', 'no_snapshots', 'clone', 'empty', 'replace']),
+  action: z.enum([
+    'snapshot',
+    'revert',
+    'not_reverted',
+    'no_snapshots',
+    'clone',
+    'empty',
+    'replace',
+    'keep',
+    'delete',
+  ]),
   /** `writer stop gap`: a single volume's old writer stops before the candidate starts. */
   detail: z.string(),
 });
@@ -177,6 +189,7 @@ export const DeployEvent = z.discriminatedUnion('type', [
       'cloned',
       'replaced',
       'discarded',
+      'retired',
     ]),
     detail: z.string(),
   }),

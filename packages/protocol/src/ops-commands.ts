@@ -247,5 +247,7 @@ export const NamespaceRemoveRequest = z.object({
   actor: z.string().nullable().default(null),
   /** Only the plan: what would go. */
   preview: z.boolean().default(false),
+  /** Each volume gets a final snapshot `<deploy>-final`, then goes (after the commit); kept otherwise. */
+  delete_volumes: z.boolean().default(false),
 });
 export type NamespaceRemoveRequest = z.infer<typeof NamespaceRemoveRequest>;

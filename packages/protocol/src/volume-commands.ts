@@ -21,6 +21,7 @@ export const VOLUME_RPC = {
   clone: 'volume_clone',
   replace: 'volume_replace',
   discard: 'volume_discard',
+  retire: 'volume_retire',
 } as const;
 
 /** One volume of a namespace on one machine: a single volume (slot null) or one slot's. */
@@ -165,6 +166,29 @@ export const VolumeDiscardBody = z.strictObject({
 });
 export type VolumeDiscardBody = z.infer<typeof VolumeDiscardBody>;
 
+/**
+ * namespace rm --delete-volumes, after its commit: a final snapshot labelled `label`
+ * (`<deploy>-final`), then the volume leaves its path; the final copy is kept where `kept` says.
+ */
+export const VolumeRetireBody = z.strictObject({
+  ...Target,
+  ...VolumeRef.shape,
+  label: z.string().min(1).max(128),
+});
+export type VolumeRetireBody = z.infer<typeof VolumeRetireBody>;
+
+export const VolumeRetireResult = z.strictObject({
+  /** False when the machine holds no such volume (retired already). */
+  retired: z.boolean(),
+  /** Where the final copy lives (a read-only subvolume, an unmounted dataset, a directory). */
+  kept: z.string().nullable(),
+  /** The final snapshot's id; null for the dir driver (no snapshots). */
+  snapshot_id: z.string().nullable(),
+  /** What is kept and how to free it, in the operator's words. */
+  note: z.string(),
+});
+export type VolumeRetireResult = z.infer<typeof VolumeRetireResult>;
+
 export const volumeCommands = defineCommands({
   [VOLUME_RPC.snapshot]: {
     request: VolumeSnapshotBody,
@@ -210,6 +234,12 @@ export const volumeCommands = defineCommands({
     request: VolumeDiscardBody,
     response: z.strictObject({ discarded: z.boolean() }),
     description: 'destroy a clone a failed branch made, if nothing committed it',
+  },
+  [VOLUME_RPC.retire]: {
+    request: VolumeRetireBody,
+    response: VolumeRetireResult,
+    description:
+      'remove a volume of a removed namespace, keeping a final snapshot (namespace rm --delete-volumes)',
   },
 });
 export type VolumeCommands = typeof volumeCommands;

@@ -112,6 +112,27 @@ class FakeVolumes implements VolumeAgent {
     this.vols.delete(this.key(ns, ref));
     return true;
   }
+  /** Retired volumes' final copies (namespace rm --delete-volumes), by `<ns>/<name>`. */
+  readonly retired = new Map<string, { label: string; data: string[] }>();
+  /** Called as a retire starts (the test checks the commit is there); throws to fail it. */
+  onRetire: (key: string) => void = () => {};
+  async retire(_m: string, ns: string, ref: VolumeRefOf, label: string) {
+    const key = this.key(ns, ref);
+    this.calls.push(`retire ${key} ${label}`);
+    this.onRetire(key);
+    const v = this.vols.get(key);
+    if (v === undefined) return { retired: false, kept: null, snapshotId: null, note: '' };
+    const final = this.#snap(v, label);
+    this.retired.set(key, { label, data: [...final.data] });
+    this.vols.delete(key);
+    return { retired: true, kept: `/v/.retired/${key}-${label}`, snapshotId: final.id, note: 'read-only' };
+  }
+  async deleteRecord(namespace: string, name: string, expected: number) {
+    const key = `${namespace}/${name}`;
+    if (this.records.get(key)?.revision !== expected)
+      throw new PloyzError('STORE_CONFLICT', `volumes/${key}`);
+    this.records.delete(key);
+  }
   async listRecords(namespace?: string) {
     return [...this.records.values()].filter(
       (r) => namespace === undefined || r.value.namespace === namespace,
@@ -382,5 +403,84 @@ describe('promote through the engine', () => {
     const back = await engine.rollback(before, 't');
     expect(back.status?.state).toBe('committed');
     expect(volumes.vol('shop', { volume: 'data', slot: null }).data).toEqual(['v1@shop', 'v1@shop']);
+  });
+});
+
+describe('namespace rm through the engine', () => {
+  it('keeps the volumes by default and says how to delete them', async () => {
+    await deploySource('v1');
+    const events: DeployEvent[] = [];
+    const r = await engine.removeNamespace('shop', { actor: 't', preview: false }, (e) => events.push(e));
+    expect(r.status?.state).toBe('committed');
+    expect(r.plan.volumes).toEqual([
+      expect.objectContaining({
+        volume: 'data',
+        action: 'keep',
+        detail: expect.stringContaining('--delete-volumes'),
+      }),
+    ]);
+    expect(volumes.calls.filter((c) => c.startsWith('retire'))).toEqual([]);
+    expect(volumes.vol('shop', { volume: 'data', slot: null }).data).toEqual(['v1@shop']);
+    expect(await volumes.getRecord('shop', 'data')).not.toBeNull();
+  });
+
+  it('--delete-volumes: previews the volume and its final snapshot, retires it only after the commit', async () => {
+    await deploySource('v1');
+    const preview = await engine.removeNamespace('shop', { actor: 't', preview: true, deleteVolumes: true });
+    expect(preview.plan.volumes).toEqual([
+      expect.objectContaining({
+        volume: 'data',
+        action: 'delete',
+        detail: expect.stringContaining('final snapshot <deploy>-final'),
+      }),
+    ]);
+    expect(volumes.calls.filter((c) => c.startsWith('retire'))).toEqual([]);
+    const before = commitsOf('shop').length;
+    const seen: number[] = [];
+    volumes.onRetire = () => seen.push(commitsOf('shop').length);
+    const events: DeployEvent[] = [];
+    const r = await engine.removeNamespace('shop', { actor: 't', preview: false, deleteVolumes: true }, (e) =>
+      events.push(e),
+    );
+    const id = r.status?.deploy_id ?? '';
+    expect(r.status?.state).toBe('committed');
+    // The removal's commit was written before the retire began.
+    expect(seen).toEqual([before + 1]);
+    expect(volumes.calls.filter((c) => c.startsWith('retire'))).toEqual([`retire shop/data ${id}-final`]);
+    expect(volumes.retired.get('shop/data')).toEqual({ label: `${id}-final`, data: ['v1@shop'] });
+    expect(volumes.vols.has('shop/data')).toBe(false);
+    expect(await volumes.getRecord('shop', 'data')).toBeNull();
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        type: 'volume',
+        action: 'retired',
+        detail: expect.stringContaining(`${id}-final`),
+      }),
+    );
+  });
+
+  it('--delete-volumes: a failed delete keeps the volume and its record, the removal stays committed, a retry deletes it', async () => {
+    await deploySource('v1');
+    volumes.onRetire = () => {
+      throw new PloyzError('STORAGE_FAILED', 'disk on fire');
+    };
+    const events: DeployEvent[] = [];
+    const r = await engine.removeNamespace('shop', { actor: 't', preview: false, deleteVolumes: true }, (e) =>
+      events.push(e),
+    );
+    expect(r.status?.state).toBe('committed');
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        type: 'warning',
+        message: expect.stringMatching(/not deleted and is kept.*again to retry/),
+      }),
+    );
+    expect(volumes.vol('shop', { volume: 'data', slot: null }).data).toEqual(['v1@shop']);
+    expect(await volumes.getRecord('shop', 'data')).not.toBeNull();
+    volumes.onRetire = () => {};
+    const retry = await engine.removeNamespace('shop', { actor: 't', preview: false, deleteVolumes: true });
+    expect(retry.status?.state).toBe('committed');
+    expect(await volumes.getRecord('shop', 'data')).toBeNull();
+    expect(volumes.retired.get('shop/data')?.data).toEqual(['v1@shop']);
   });
 });

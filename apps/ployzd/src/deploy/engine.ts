@@ -12,6 +12,7 @@ import { planImages } from './apply/images.ts';
 import { previewPlan, readRevisions } from './apply/preview.ts';
 import type { ApplyOptions, ApplyResult } from './apply/run.ts';
 import { earlierDeployOf, planVolumes } from './apply/volume-plan.ts';
+import { withRemovalVolumes } from './apply/volume-retire.ts';
 import { recoverVolumes, type VolumeRecoveryReport } from './apply/volume-undo.ts';
 import {
   applyBranch,
@@ -104,24 +105,34 @@ export class DeployEngine {
    */
   async removeNamespace(
     namespace: string,
-    options: { actor: string; preview: boolean },
+    options: { actor: string; preview: boolean; deleteVolumes?: boolean },
     emit: EmitDeployEvent = () => {},
   ): Promise<ApplyResult> {
-    const [releases, instances] = await Promise.all([
+    const [releases, instances, volumes] = await Promise.all([
       this.options.store.listReleases(namespace),
       this.options.store.listInstances(namespace),
+      this.options.volumes?.listRecords(namespace) ?? Promise.resolve([]),
     ]);
-    assertNamespaceKnown(
-      namespace,
-      releases.map((r) => r.value),
-      instances.map((i) => i.value),
-    );
+    const deleteVolumes = options.deleteVolumes === true;
+    // Volumes a removal kept (or failed to delete) can be deleted by removing the namespace again.
+    if (!(deleteVolumes && volumes.length > 0))
+      assertNamespaceKnown(
+        namespace,
+        releases.map((r) => r.value),
+        instances.map((i) => i.value),
+      );
     const manifest = removalManifest(namespace);
     if (options.preview) {
-      const plan = await this.preview(manifest);
+      const plan = withRemovalVolumes(
+        await this.preview(manifest),
+        volumes.map((v) => v.value),
+        deleteVolumes,
+        '<deploy>',
+      );
       return { noop: !plan.changed, plan, status: null };
     }
-    return new Apply(this.options, manifest, { actor: options.actor, rollbackOf: null }, emit).run();
+    const request = { actor: options.actor, rollbackOf: null, removal: { deleteVolumes } };
+    return new Apply(this.options, manifest, request, emit).run();
   }
 
   /**

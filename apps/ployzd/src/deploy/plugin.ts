@@ -207,7 +207,7 @@ export function deployPlugin(): DaemonPlugin {
         const remove = (e: EmitDeployEvent) =>
           ready().engine.removeNamespace(
             b.namespace,
-            { actor: b.actor ?? 'ployzctl', preview: b.preview },
+            { actor: b.actor ?? 'ployzctl', preview: b.preview, deleteVolumes: b.delete_volumes },
             e,
           );
         return b.preview ? remove(emit) : ctx.metrics.deploy('namespace_remove', emit, remove);

@@ -210,6 +210,18 @@ export interface VolumeAgent {
   ): Promise<{ preRevertId: string }>;
   /** Destroys a clone a failed branch made, only while nothing but the clone is in it; whether it did. */
   discard(machine: string, namespace: string, ref: VolumeRefOf, originSnapshotId: string): Promise<boolean>;
+  /**
+   * namespace rm --delete-volumes, after the commit: a final snapshot `label`, then the volume
+   * leaves its path (the copy kept where `kept` says); `retired` false when it was gone already.
+   */
+  retire(
+    machine: string,
+    namespace: string,
+    ref: VolumeRefOf,
+    label: string,
+  ): Promise<{ retired: boolean; kept: string | null; snapshotId: string | null; note: string }>;
+  /** Forgets a volume's record (compare-and-set at `expectedRevision`). */
+  deleteRecord(namespace: string, name: string, expectedRevision: number): Promise<void>;
   /** What the machine holding it says of a volume now (usage, owner, mode, snapshots). */
   describe(machine: string, namespace: string, ref: VolumeRefOf): Promise<VolumeDescribeResult>;
   listRecords(namespace?: string): Promise<Versioned<VolumeRecord>[]>;

@@ -134,6 +134,18 @@ export function volumeRpcHandlers(options: VolumeHandlerOptions): CommandHandler
           .discardClone(nameOf(body.namespace, body), body.origin_snapshot_id),
       };
     },
+    volume_retire: async (body, ctx) => {
+      onlyThisMachine(body.machine, ctx);
+      const retired = await options.volumes().retire(nameOf(body.namespace, body), body.label);
+      if (retired === null)
+        return { retired: false, kept: null, snapshot_id: null, note: 'no such volume here' };
+      return {
+        retired: true,
+        kept: retired.kept,
+        snapshot_id: retired.snapshot?.id ?? null,
+        note: retired.note,
+      };
+    },
     volume_describe: async (body, ctx) => {
       onlyThisMachine(body.machine, ctx);
       const volumes = options.volumes();

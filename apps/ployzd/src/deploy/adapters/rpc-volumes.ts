@@ -108,6 +108,23 @@ export function rpcVolumeAgent(
       );
       return result.discarded;
     },
+    async retire(machine, namespace, ref, label) {
+      const result = await client.call(
+        machine,
+        VOLUME_RPC.retire,
+        { machine, namespace, volume: ref.volume, slot: ref.slot, label },
+        { timeoutMs: STORAGE_TIMEOUT_MS },
+      );
+      return {
+        retired: result.retired,
+        kept: result.kept,
+        snapshotId: result.snapshot_id,
+        note: result.note,
+      };
+    },
+    async deleteRecord(namespace, name, expectedRevision) {
+      await store.volumes.delete(store.volumes.key(namespace, name), expectedRevision);
+    },
     async describe(machine, namespace, ref) {
       return client.call(
         machine,

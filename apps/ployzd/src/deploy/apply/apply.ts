@@ -25,6 +25,7 @@ import { probeMachines } from './probe.ts';
 import { publishCommitRouting } from './routing.ts';
 import { type ApplyOptions, type ApplyResult, DeployRun } from './run.ts';
 import { planVolumes } from './volume-plan.ts';
+import { retireVolumes, withRemovalVolumes } from './volume-retire.ts';
 import { RunVolumes } from './volumes.ts';
 
 export class Apply {
@@ -49,7 +50,9 @@ export class Apply {
       run.request.rollbackOf ?? null,
       run.request.withoutVolumeRevert === true,
     );
-    const shown = firstData === null ? volumedFirst : withDataLines(volumedFirst, firstData);
+    const shown = await this.#withRemoval(
+      firstData === null ? volumedFirst : withDataLines(volumedFirst, firstData),
+    );
     run.emit({ type: 'plan', plan: shown });
     if (!shown.changed && !run.request.force) {
       run.step(1, 'done', { detail: 'no changes' });
@@ -92,10 +95,12 @@ export class Apply {
     );
     const { reverts } = volumed;
     // The machines that lack an image get it from this one now, before anything is written.
-    const plan = await planImages(
-      run.engine,
-      data === null ? volumed.plan : withDataLines(volumed.plan, data),
-      run.specs,
+    const plan = await this.#withRemoval(
+      await planImages(
+        run.engine,
+        data === null ? volumed.plan : withDataLines(volumed.plan, data),
+        run.specs,
+      ),
     );
     run.emit({ type: 'plan', plan });
     const sent = await sendImages(run, plan);
@@ -124,7 +129,18 @@ export class Apply {
     try {
       await run.enter(9);
       await drainAndRemove(run, plan);
-      run.step(9, 'done');
+      const agent = run.engine.volumes;
+      if (run.request.removal?.deleteVolumes === true && agent !== undefined) {
+        const { retired, kept } = await retireVolumes(
+          agent,
+          await agent.listRecords(run.manifest.namespace),
+          run.deployId,
+          run.emit,
+        );
+        run.step(9, 'done', {
+          detail: `${retired.length} volume(s) deleted, ${kept.length} kept after a failure`,
+        });
+      } else run.step(9, 'done');
       await run.writeStatus({ state: 'committed', step: 9 });
     } catch (err) {
       return await failRun(run, err);
@@ -195,6 +211,16 @@ export class Apply {
       plan.services.filter((s) => !checkpointed.has(s.phase)).map((s) => s.service),
     );
     run.step(8, 'done');
+  }
+
+  /** A removal's plan shows what becomes of the namespace's volumes (volume-retire.ts). */
+  async #withRemoval(plan: DeployPlan): Promise<DeployPlan> {
+    const run = this.#deploy;
+    const removal = run.request.removal;
+    const agent = run.engine.volumes;
+    if (removal === undefined || agent === undefined) return plan;
+    const records = (await agent.listRecords(run.manifest.namespace)).map((r) => r.value);
+    return withRemovalVolumes(plan, records, removal.deleteVolumes, run.deployId);
   }
 
   #planData(plan: DeployPlan): DataPlanning | null {

@@ -30,6 +30,8 @@ export interface ApplyOptions {
   startConcurrency?: number;
   /** A branch or a promote (derived.ts): the data work before the candidates start, and the lineage. */
   derived?: DerivedDeploy;
+  /** A namespace's removal (namespace rm): its volumes kept, or retired after the commit (volume-retire.ts). */
+  removal?: { deleteVolumes: boolean };
 }
 
 export interface ApplyResult {
