@@ -225,13 +225,14 @@ describe.skipIf(!isRoot)('images without a registry on a two-machine fleet', () 
       renewer: 'm1',
       state: 'valid',
     });
-    console.log(
-      `fleet-tls pebble:\n${pebble
-        .log()
-        .split('\n')
-        .filter((l) => /validat|http-01|HTTP/i.test(l))
-        .slice(-10)
-        .join('\n')}`,
-    );
+    // Pebble's validations of this hostname all went to m2's gateway port (m1's is another).
+    expect(m1.h.gatewayPort).not.toBe(m2.h.gatewayPort);
+    const validations = pebble
+      .log()
+      .split('\n')
+      .filter((l) => l.includes('Attempting to validate w/ HTTP:') && l.includes(`http://${host}:`));
+    expect(validations.length, pebble.log().slice(-3000)).toBeGreaterThan(0);
+    for (const l of validations)
+      expect(l).toContain(`http://${host}:${m2.h.gatewayPort}/.well-known/acme-challenge/`);
   }, 180_000);
 });
