@@ -34,7 +34,10 @@ async function pushed(remote: string): Promise<string> {
   const local = `ployz-test/pull-src:${tag}-${made.length}`;
   try {
     await writeFile(join(dir, 'hello.txt'), `pull ${remote} ${randomBytes(8).toString('hex')}\n`);
-    await run('tar', ['-C', dir, '-cf', join(dir, 'rootfs.tar'), 'hello.txt']);
+    // Incompressible and large enough that the engine reports `Downloading` progress: a layer of a
+    // few hundred bytes may go straight to `Download complete`, with no byte count at all.
+    await writeFile(join(dir, 'noise.bin'), randomBytes(3 << 20));
+    await run('tar', ['-C', dir, '-cf', join(dir, 'rootfs.tar'), 'hello.txt', 'noise.bin']);
     await run('docker', ['import', join(dir, 'rootfs.tar'), local]);
     made.push(local, remote);
     const id = (await docker.getImage(local).inspect()).Id;
