@@ -12,6 +12,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { killChild, stopChild } from './child.ts';
 
 export interface NatsServer extends AsyncDisposable {
   readonly url: string;
@@ -84,7 +85,6 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
   const binary = options.binary ?? 'nats-server';
   const syncAlways = options.syncAlways ?? false;
   let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
 
   const launch = async () => {
     // `sync_interval` is only settable from a config file, so everything goes there.
@@ -109,7 +109,6 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
     proc.stderr?.on('data', (b: Buffer) => {
       stderr = (stderr + b.toString()).slice(-4000);
     });
-    exited = new Promise((resolve) => proc.once('exit', () => resolve()));
     const failed = new Promise<never>((_, reject) =>
       proc.once('exit', (code) =>
         reject(new Error(`nats-server exited (${code}) before listening: ${stderr}`)),
@@ -121,10 +120,7 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
   };
 
   const kill = async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
+    if (child) await killChild(child);
     child = undefined;
   };
 
@@ -144,12 +140,7 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
     kill,
     restart: launch,
     async stop() {
-      if (child && child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child?.kill('SIGKILL'), 3000);
-        await exited;
-        clearTimeout(timer);
-      }
+      if (child) await stopChild(child);
       child = undefined;
       await rm(dir, { recursive: true, force: true });
     },

@@ -20,6 +20,7 @@ import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
+import { stopChild } from './child.ts';
 import { dockerClient, waitForDocker } from './docker.ts';
 
 const SLOT_DIR = '/run/ployz-testkit/slots';
@@ -270,18 +271,6 @@ async function unmountUnder(dir: string): Promise<void> {
     .filter((target) => target === dir || target.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
   for (const target of mounts) await execFileResult('umount', ['-l', target]);
-}
-
-function stopChild(child: ChildProcess, graceMs = 3000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
 }
 
 /** `label` names the host in the slot directory (for whoever debugs a leftover). */

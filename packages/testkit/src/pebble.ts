@@ -12,6 +12,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { killChild } from './child.ts';
 import { freePort, waitForPort } from './nats.ts';
 
 const run = promisify(execFile);
@@ -42,13 +43,6 @@ export interface Pebble extends AsyncDisposable {
   log(): string;
   stop(): Promise<void>;
   start(): Promise<void>;
-}
-
-function stopChild(child: ChildProcess | undefined): Promise<void> {
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGKILL');
-  return exited;
 }
 
 function launch(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: string[]): ChildProcess {
@@ -147,7 +141,9 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
     await waitForPort(mgmtPort);
   };
   await start();
-  const stop = () => stopChild(pebble);
+  const stop = async () => {
+    if (pebble) await killChild(pebble);
+  };
   let rootPem: string | undefined;
   return {
     directoryUrl: `https://${listen}:${acmePort}/dir`,
@@ -181,7 +177,7 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
     start,
     [Symbol.asyncDispose]: async () => {
       await stop();
-      await stopChild(dns);
+      await killChild(dns);
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -23,6 +23,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { killChild, stopChild } from './child.ts';
 import { freePort } from './nats.ts';
 
 export interface Registry extends AsyncDisposable {
@@ -103,7 +104,6 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
   const readyTimeoutMs = options.readyTimeoutMs ?? 15_000;
   let port = options.port ?? 0;
   let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
 
   const launch = async () => {
     if (port === 0) port = await freePort();
@@ -136,7 +136,6 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
     proc.stderr?.on('data', (b: Buffer) => {
       stderr = (stderr + b.toString()).slice(-4000);
     });
-    exited = new Promise((resolve) => proc.once('exit', () => resolve()));
     const failed = new Promise<never>((_, reject) => {
       proc.once('error', (err) =>
         reject(
@@ -166,20 +165,14 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
     try {
       await Promise.race([ready, failed]);
     } catch (err) {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGKILL');
-        await exited;
-      }
+      await killChild(proc);
       throw err;
     }
     child = proc;
   };
 
   const kill = async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
+    if (child) await killChild(child);
     child = undefined;
   };
 
@@ -210,12 +203,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
     kill,
     restart: launch,
     async stop() {
-      if (child && child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child?.kill('SIGKILL'), 3000);
-        await exited;
-        clearTimeout(timer);
-      }
+      if (child) await stopChild(child);
       child = undefined;
       await rm(dir, { recursive: true, force: true });
     },
