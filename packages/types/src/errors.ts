@@ -35,6 +35,22 @@ export const ERROR_CODES = {
     kind: 'user',
     summary: 'the migration target already holds store assets that are not from an unfinished migration',
   },
+  STORE_PROMOTE_UNSUPPORTED: {
+    kind: 'user',
+    summary: 'only promoting the store from 1 replica to 3 is supported (never 2); nothing was changed',
+  },
+  STORE_PROMOTE_MACHINES_INVALID: {
+    kind: 'user',
+    summary: 'a store promotion needs three distinct, known, active machines',
+  },
+  STORE_PROMOTE_UNHEALTHY: {
+    kind: 'transient',
+    summary: 'a machine named for the store is unreachable, unhealthy or too far (RTT over the bound) now',
+  },
+  STORE_PROMOTING: {
+    kind: 'conflict',
+    summary: 'the store is being promoted to more replicas; deploys are refused until it finishes or fails',
+  },
   ROUTING_FEED_BROKEN: {
     kind: 'transient',
     summary: 'the routing event feed has a gap, lost its consumer or saw a restart; rebuild from a snapshot',
