@@ -19,6 +19,16 @@ export const LEAF_USER = 'ployz-leaf';
 /** NATS cluster and leafnode ports: not served yet, closed to workloads ahead of the mesh. */
 export const NATS_CLUSTER_PORT = 6222;
 export const NATS_LEAF_PORT = 7422;
+/**
+ * ployz-nats-store, a storage machine's JetStream cluster member beside ployz-nats (issue 19,
+ * docs/adr/0020-store-cluster-member.md): its client, leafnode and monitoring ports. Its routes
+ * use NATS_CLUSTER_PORT. All closed to workloads like the ports above.
+ */
+export const NATS_STORE_CLIENT_PORT = 4223;
+export const NATS_STORE_LEAF_PORT = 7423;
+export const NATS_STORE_MONITOR_PORT = 8223;
+/** The user the store members' routes authenticate as (password derived from the leaf secret). */
+export const ROUTE_USER = 'ployz-route';
 /** The ports ployzd gives the gateway in the netns (the host publishes its own port onto HTTP). */
 export const GATEWAY_HTTP_PORT = 8080;
 export const GATEWAY_HTTPS_PORT = 8443;

@@ -25,6 +25,9 @@ import {
   NATS_CLUSTER_PORT,
   NATS_LEAF_PORT,
   NATS_MONITOR_PORT,
+  NATS_STORE_CLIENT_PORT,
+  NATS_STORE_LEAF_PORT,
+  NATS_STORE_MONITOR_PORT,
   NATS_URL_IN_NETNS,
 } from '@ployz/protocol';
 import { subnetHost } from '../machine/address.ts';
@@ -201,6 +204,10 @@ export const GUARDED_TCP_PORTS = [
   GATEWAY_ADMIN_ALT_PORT,
   DNS_ADMIN_PORT,
   DNS_ADMIN_ALT_PORT,
+  // The store cluster member's (docs/adr/0020-store-cluster-member.md).
+  NATS_STORE_CLIENT_PORT,
+  NATS_STORE_LEAF_PORT,
+  NATS_STORE_MONITOR_PORT,
 ] as const;
 
 function systemLabels(input: DataPlaneInput, component: ComponentName): Record<string, string> {
