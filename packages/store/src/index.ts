@@ -88,6 +88,19 @@ export {
   migrationMarkerBucket,
   planMigration,
 } from './migrate.ts';
+export {
+  assertNotPromoting,
+  authoritativeStore,
+  blocksDeploys,
+  PROMOTION_TTL_MS,
+  type PromoteOptions,
+  PromotionPhase,
+  PromotionRecord,
+  type PromotionResult,
+  promoteStore,
+  promotionBucket,
+  promotionRecords,
+} from './promotion.ts';
 export { RecordBucket, type Versioned } from './record-bucket.ts';
 export { type FeedBreak, feedBroken, RoutingEvents, type SnapshotSources } from './routing-feed.ts';
 export { type OpenStoreOptions, openStore, Store } from './store.ts';
