@@ -4,7 +4,7 @@
  * writers racing from one read exactly one wins and the other gets STORE_CONFLICT.
  */
 import { deployId } from '@ployz/identity';
-import { openStore, type Store } from '@ployz/store';
+import { openStore, type PromotionRecord, promotionRecords, type Store } from '@ployz/store';
 import { fixtures, startNats } from '@ployz/testkit';
 import { type DeployStatusRecord, isPloyzError, type ReleaseRecord } from '@ployz/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -96,5 +96,47 @@ describe.each([
     await port.putRevision(first);
     await port.putRevision({ ...first, created_at: '2026-02-02T00:00:00.000Z' });
     expect(await port.getRevision(first.namespace, first.service, first.id)).toEqual(first);
+  });
+});
+
+describe('the JetStream adapter: a store promotion refuses deploy leases (STORE_PROMOTING)', () => {
+  it('while a live promotion record is there: refused and the lease given back; other leases and an expired record pass', async () => {
+    const port = storeDeployPort(store);
+    const records = await promotionRecords(store.nc, store.scope);
+    const now = Date.now();
+    const live: PromotionRecord = {
+      key: 'promotion',
+      run: 'run-1',
+      coordinator: 'm1',
+      phase: 'migrating',
+      from: 1,
+      to: 3,
+      members: ['m1', 'm2', 'm3'],
+      started_at: new Date(now).toISOString(),
+      updated_at: new Date(now).toISOString(),
+      expires_at: new Date(now + 60_000).toISOString(),
+      error: null,
+      verified: null,
+    };
+    const created = await records.create(live);
+    try {
+      await expect(
+        port.acquireLease(store.deployLockKey('promo'), 'me', 30_000, 'deploy'),
+      ).rejects.toMatchObject({
+        code: 'STORE_PROMOTING',
+        details: { run: 'run-1', phase: 'migrating' },
+      });
+      expect(await port.getLease(store.deployLockKey('promo'))).toBeNull();
+      // Not a deploy lease: unaffected.
+      const other = await port.acquireLease('cp.lock.routes', 'me', 30_000, 'routes');
+      await other.release();
+      // The coordinator died: once its record expired, deploys go on.
+      await records.update({ ...live, expires_at: new Date(now - 1).toISOString() }, created.revision);
+      const held = await port.acquireLease(store.deployLockKey('promo'), 'me', 30_000, 'deploy');
+      await held.release();
+    } finally {
+      const cur = await records.get();
+      if (cur) await records.delete(cur.key, cur.revision);
+    }
   });
 });

@@ -5,7 +5,7 @@
  * instance deletion re-reads and retries (`discard`), because the facts loop may mark a
  * stopping instance's record and removing it is the intent either way.
  */
-import { escapeToken, type Lease, type Store, unescapeToken } from '@ployz/store';
+import { assertNotPromoting, escapeToken, type Lease, type Store, unescapeToken } from '@ployz/store';
 import { type DeployCommit, isPloyzError, type LeaseRecord, type RoutingEvent } from '@ployz/types';
 import type { DeployStore, HeldLease } from '../ports.ts';
 
@@ -76,6 +76,17 @@ export function storeDeployPort(store: Store): DeployStore {
     },
     async acquireLease(key, owner, ttlMs, purpose): Promise<HeldLease> {
       let lease: Lease = await store.leases.acquire(key, { owner, ttlMs, purpose });
+      // A namespace deploy lease, then the store promotion record (issue 19): a promotion writes
+      // its record first and checks the deploy leases second, so one of the two sees the other.
+      // Deploys, rollbacks and namespace removals all take this lease: refused with STORE_PROMOTING.
+      if (key.startsWith('cp.lock.deploy.')) {
+        try {
+          await assertNotPromoting(store.nc, store.scope);
+        } catch (err) {
+          await store.leases.release(lease).catch(() => {});
+          throw err;
+        }
+      }
       return {
         get record() {
           return lease.record;
