@@ -184,6 +184,48 @@ beforeAll(async () => {
       seen.push({ method: req.method ?? '', url: req.url ?? '', body });
       res.setHeader('content-type', 'application/json');
       if (req.url === '/v1/status') return res.end(JSON.stringify({ result: status }));
+      if (req.url === '/v1/storage/promote/plan') {
+        const input = JSON.parse(body) as { replicas: number; machines: string[] };
+        if (input.replicas === 2) {
+          return res.end(
+            JSON.stringify({
+              error: { code: 'REPLICAS_INVALID', message: 'replicas must be 1, 3 or 5, never 2' },
+            }),
+          );
+        }
+        const down = input.machines.includes('m9');
+        return res.end(
+          JSON.stringify({
+            result: {
+              from: 1,
+              to: 3,
+              current_storage: 'm1',
+              members: input.machines.map((m) => ({
+                machine: m,
+                overlay_ip: 'fd70::1',
+                region: 'eu',
+                region_role: 'home_data',
+                reachable: m !== 'm9',
+                healthy: m !== 'm9',
+                rtt_ms: m === 'm9' ? null : 0.5,
+                holds_store_now: m === 'm1',
+              })),
+              regions: ['eu'],
+              rtt_bound_ms: 50,
+              assets: [],
+              messages: 0,
+              bytes: 0,
+              checks: down
+                ? [{ check: 'reachable', machine: 'm9', ok: false, blocking: true, detail: 'no answer' }]
+                : [],
+              refusal: down
+                ? { code: 'STORE_PROMOTE_UNHEALTHY', message: 'not promoting now: m9 reachable: no answer' }
+                : null,
+              promotion: null,
+            },
+          }),
+        );
+      }
       if (req.url === '/v1/machine/init') {
         res.statusCode = 409;
         return res.end(
@@ -439,6 +481,44 @@ describe('ployzctl', () => {
     const r = await ctl('status', '--socket', socket, '--json');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual(status);
+  });
+
+  it('machine storage promote: sends the machines, prints the plan; a failed guardrail exits 1, R=2 exits 2', async () => {
+    const ok = await ctl(
+      'machine',
+      'storage',
+      'promote',
+      '--socket',
+      socket,
+      '--replicas',
+      '3',
+      'm1',
+      'm2',
+      'm3',
+    );
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('store: 1 → 3 replicas (now on m1)');
+    expect(ok.stdout).toContain('nothing was changed');
+    const sent = seen.filter((s) => s.url === '/v1/storage/promote/plan').at(-1);
+    expect(JSON.parse(sent?.body ?? '{}')).toEqual({ replicas: 3, machines: ['m1', 'm2', 'm3'] });
+    const down = await ctl(
+      'machine',
+      'storage',
+      'promote',
+      '--socket',
+      socket,
+      '--replicas',
+      '3',
+      'm1',
+      'm2',
+      'm9',
+    );
+    expect(down.code).toBe(1);
+    expect(down.stdout).toContain('FAIL reachable m9: no answer');
+    expect(down.stderr).toContain('STORE_PROMOTE_UNHEALTHY: not promoting now: m9 reachable: no answer');
+    const two = await ctl('machine', 'storage', 'promote', '--socket', socket, '--replicas', '2', 'm1', 'm2');
+    expect(two.code).toBe(2);
+    expect(two.stderr).toContain('REPLICAS_INVALID');
   });
 
   it('machine init sends the flags and reports ALREADY_INITIALISED with exit 2', async () => {

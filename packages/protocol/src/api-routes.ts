@@ -54,6 +54,7 @@ import {
   RegistryLogoutRequest,
   RegistryLogoutResult,
 } from './registry-commands.ts';
+import { StoragePromotePlanView, StoragePromoteRequest } from './store-commands.ts';
 import { VolumeList, VolumeListQuery, VolumeShowQuery, VolumeShowView } from './volume-commands.ts';
 
 export interface RouteSpec {
@@ -336,6 +337,15 @@ export const api = defineRoutes({
     output: CertificateView,
     progress: null,
     description: "one hostname's certificate and renewal state, with the directory's last error",
+  },
+  storagePromotePlan: {
+    method: 'POST',
+    path: '/v1/storage/promote/plan',
+    input: StoragePromoteRequest,
+    output: StoragePromotePlanView,
+    progress: null,
+    description:
+      'the plan of a store promotion 1 → 3 (what moves, each guardrail); changes nothing (issue 19)',
   },
 });
 export type Api = typeof api;

@@ -97,6 +97,7 @@ export {
   type RpcTiming,
   rpcFailure,
 } from './rpc.ts';
+export * from './store-commands.ts';
 export {
   commandSubject,
   escapeToken,

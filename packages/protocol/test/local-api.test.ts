@@ -50,6 +50,39 @@ const plan: DeployPlanView = {
   summary: { create: 1, replace: 0, update: 0, remove: 0, unchanged: 0, starts: 1, stops: 0 },
 };
 
+const promotePlan = {
+  from: 1,
+  to: 3,
+  current_storage: 'm1',
+  members: [
+    {
+      machine: 'm1',
+      overlay_ip: 'fd70::1',
+      region: 'eu',
+      region_role: 'home_data',
+      reachable: true,
+      healthy: true,
+      rtt_ms: 0.4,
+      holds_store_now: true,
+    },
+  ],
+  regions: ['eu'],
+  rtt_bound_ms: 50,
+  assets: [
+    {
+      asset: 'cp_deploy_commits_auth-default',
+      kind: 'stream' as const,
+      messages: 60,
+      bytes: 9000,
+      lastId: 'x',
+    },
+  ],
+  messages: 60,
+  bytes: 9000,
+  checks: [{ check: 'rtt', machine: 'm1', ok: true, blocking: true, detail: '0.4 ms (bound 50 ms)' }],
+  refusal: null,
+  promotion: null,
+};
 const certificate = {
   hostname: 'shop.test',
   wanted: true,
@@ -107,6 +140,11 @@ beforeAll(async () => {
       throw new PloyzError('CERT_UNKNOWN', `no route with tls = "auto" asks for ${input.hostname}`, {
         details: { hostname: input.hostname, known: [certificate.hostname] },
       });
+    })
+    .implement('storagePromotePlan', (input) => {
+      if (input.replicas === 2)
+        throw new PloyzError('REPLICAS_INVALID', 'never 2', { details: { requested: 2 } });
+      return promotePlan;
     })
     .implement('status', () => ({ bogus: true }) as never)
     .implement('events', async (_input, ctx) => {
@@ -209,6 +247,19 @@ describe('local API over a unix socket', () => {
     expect(e.code).toBe('CERT_UNKNOWN');
     expect(e.details).toEqual({ hostname: 'other.test', known: ['shop.test'] });
     expect((await failure(client.call('certShow', { hostname: '' }))).code).toBe('API_BAD_REQUEST');
+  });
+
+  it('storage promote plan: the plan as computed, a refusal with its code, a malformed request refused', async () => {
+    expect(api.storagePromotePlan).toMatchObject({ method: 'POST', path: '/v1/storage/promote/plan' });
+    expect(await client.call('storagePromotePlan', { replicas: 3, machines: ['m1', 'm2', 'm3'] })).toEqual(
+      promotePlan,
+    );
+    expect(
+      (await failure(client.call('storagePromotePlan', { replicas: 2, machines: ['m1', 'm2'] }))).code,
+    ).toBe('REPLICAS_INVALID');
+    expect(
+      (await failure(client.call('storagePromotePlan', { replicas: 3.5, machines: ['m1'] } as never))).code,
+    ).toBe('API_BAD_REQUEST');
   });
 
   it('validates request bodies on both sides', async () => {

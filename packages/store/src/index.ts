@@ -100,6 +100,7 @@ export {
   promoteStore,
   promotionBucket,
   promotionRecords,
+  readPromotion,
 } from './promotion.ts';
 export { RecordBucket, type Versioned } from './record-bucket.ts';
 export { type FeedBreak, feedBroken, RoutingEvents, type SnapshotSources } from './routing-feed.ts';

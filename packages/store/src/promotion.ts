@@ -25,6 +25,7 @@ import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { LeaseRecord, PloyzError } from '@ployz/types';
 import { z } from 'zod';
+import { isStreamNotFound } from './assets.ts';
 import { assetNames, type Scope } from './keys.ts';
 import { finishMigration, type MigrationProgress, type MigrationReport, migrateStore } from './migrate.ts';
 import { RecordBucket, type Versioned } from './record-bucket.ts';
@@ -95,11 +96,31 @@ export async function promotionRecords(
   });
 }
 
+/** The promotion record of this store, read only (no bucket: never promoted → null). */
+export async function readPromotion(nc: NatsConnection, scope: Scope): Promise<PromotionRecord | null> {
+  const kvm = new Kvm(jetstream(nc) as unknown as ConstructorParameters<typeof Kvm>[0]);
+  let kv: Awaited<ReturnType<Kvm['open']>>;
+  try {
+    kv = await kvm.open(promotionBucket(scope), { bindOnly: true });
+    await kv.status();
+  } catch (err) {
+    if (isStreamNotFound(err) || /not found/i.test(String(err))) return null;
+    throw err;
+  }
+  const bucket = new RecordBucket({
+    bucket: promotionBucket(scope),
+    kv,
+    schema: PromotionRecord,
+    keyOfParts: () => 'promotion',
+    keyOfRecord: () => 'promotion',
+  });
+  return (await bucket.get())?.value ?? null;
+}
+
 /** STORE_PROMOTING unless this store takes deploy writes now. */
 export async function assertNotPromoting(nc: NatsConnection, scope: Scope, now = new Date()): Promise<void> {
-  const current = await (await promotionRecords(nc, scope)).get();
-  if (!current || !blocksDeploys(current.value, now)) return;
-  const r = current.value;
+  const r = await readPromotion(nc, scope);
+  if (r === null || !blocksDeploys(r, now)) return;
   throw new PloyzError(
     'STORE_PROMOTING',
     r.phase === 'switched'

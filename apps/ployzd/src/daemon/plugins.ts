@@ -13,9 +13,18 @@ import { deployPlugin } from '../deploy/plugin.ts';
 import { eventsPlugin } from '../events/route.ts';
 import { imagesPlugin } from '../images/plugin.ts';
 import { opsPlugin } from '../ops/plugin.ts';
+import { storePromotePlugin } from '../store-promote/plugin.ts';
 import { factsPlugin } from '../workloads/facts-loop.ts';
 import type { DaemonPlugin } from './daemon.ts';
 
 export function daemonPlugins(): DaemonPlugin[] {
-  return [deployPlugin(), eventsPlugin(), factsPlugin(), opsPlugin(), imagesPlugin(), acmePlugin()];
+  return [
+    deployPlugin(),
+    eventsPlugin(),
+    factsPlugin(),
+    opsPlugin(),
+    imagesPlugin(),
+    acmePlugin(),
+    storePromotePlugin(),
+  ];
 }

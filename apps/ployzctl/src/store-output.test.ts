@@ -1,0 +1,94 @@
+import type { StoragePromotePlanView } from '@ployz/protocol';
+import { describe, expect, it } from 'vitest';
+import { promotePlanLines } from './store-output.ts';
+
+const plan: StoragePromotePlanView = {
+  from: 1,
+  to: 3,
+  current_storage: 'm1',
+  members: [
+    {
+      machine: 'm1',
+      overlay_ip: 'fd70::1',
+      region: 'a',
+      region_role: 'home_data',
+      reachable: true,
+      healthy: true,
+      rtt_ms: 0.4,
+      holds_store_now: true,
+    },
+    {
+      machine: 'm2',
+      overlay_ip: 'fd70::2',
+      region: 'a',
+      region_role: 'home_data',
+      reachable: false,
+      healthy: false,
+      rtt_ms: null,
+      holds_store_now: false,
+    },
+  ],
+  regions: ['a'],
+  rtt_bound_ms: 50,
+  assets: [
+    {
+      asset: 'cp_deploy_commits_auth-default',
+      kind: 'stream',
+      messages: 60,
+      bytes: 20_480,
+      lastId: 'dep-59=2Efinal',
+    },
+  ],
+  messages: 60,
+  bytes: 20_480,
+  checks: [
+    { check: 'reachable', machine: 'm2', ok: false, blocking: true, detail: 'no answer (RPC_TIMEOUT)' },
+    { check: 'failure_domains', machine: null, ok: false, blocking: false, detail: 'all three in region a' },
+  ],
+  refusal: {
+    code: 'STORE_PROMOTE_UNHEALTHY',
+    message: 'not promoting now: m2 reachable: no answer (RPC_TIMEOUT)',
+  },
+  promotion: null,
+};
+
+describe('promotePlanLines', () => {
+  it('members, what moves, each guardrail and the verdict', () => {
+    const lines = promotePlanLines(plan);
+    expect(lines[0]).toBe('store: 1 → 3 replicas (now on m1)');
+    expect(lines.find((l) => l.startsWith('m1'))).toMatch(/^m1\s+a\s+home_data\s+0\.4 ms\s+yes\s+yes\s+yes$/);
+    expect(lines.find((l) => l.startsWith('m2'))).toMatch(/^m2\s+a\s+home_data\s+-\s+no\s+no$/);
+    expect(lines).toContain('moves 60 messages, 20.0 KiB:');
+    expect(lines.find((l) => l.startsWith('cp_deploy_commits'))).toMatch(
+      /stream\s+60\s+20\.0 KiB\s+dep-59=2Efinal/,
+    );
+    expect(lines).toContain('  FAIL reachable m2: no answer (RPC_TIMEOUT)');
+    expect(lines).toContain('  warn failure_domains: all three in region a');
+    expect(lines.at(-1)).toBe(
+      'refused: STORE_PROMOTE_UNHEALTHY: not promoting now: m2 reachable: no answer (RPC_TIMEOUT)',
+    );
+  });
+
+  it('an applicable plan says that nothing was changed, and shows the last promotion', () => {
+    const lines = promotePlanLines({
+      ...plan,
+      refusal: null,
+      promotion: {
+        run: 'r1',
+        coordinator: 'm1',
+        phase: 'failed',
+        from: 1,
+        to: 3,
+        members: ['m1', 'm2', 'm3'],
+        started_at: 'x',
+        updated_at: 'x',
+        expires_at: 'y',
+        error: { code: 'STORE_MIGRATION_FAILED', message: 'boom' },
+      },
+    });
+    expect(lines).toContain(
+      'last promotion: r1 failed (coordinator m1, m1, m2, m3, until y) — STORE_MIGRATION_FAILED: boom',
+    );
+    expect(lines.at(-1)).toMatch(/^plan: applicable\..*nothing was changed\.$/);
+  });
+});

@@ -1,0 +1,57 @@
+/**
+ * Human lines of `ployzctl machine storage promote` (issue 19): the plan ployzd computed — the
+ * members with their region, round trip and health, what moves, every guardrail, the verdict.
+ * Pure (tested in store-output.test.ts).
+ */
+import type { StoragePromotePlanView } from '@ployz/protocol';
+import { table } from './ops-output.ts';
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+export function promotePlanLines(plan: StoragePromotePlanView): string[] {
+  const lines = [`store: ${plan.from} → ${plan.to} replicas (now on ${plan.current_storage})`, ''];
+  lines.push(
+    ...table([
+      ['MACHINE', 'REGION', 'ROLE', 'RTT', 'REACHABLE', 'HEALTHY', 'HOLDS STORE'],
+      ...plan.members.map((m) => [
+        m.machine,
+        m.region,
+        m.region_role,
+        m.rtt_ms === null ? '-' : `${m.rtt_ms} ms`,
+        m.reachable ? 'yes' : 'no',
+        m.healthy ? 'yes' : 'no',
+        m.holds_store_now ? 'yes' : '',
+      ]),
+    ]),
+    '',
+    `moves ${plan.messages} messages, ${bytes(plan.bytes)}:`,
+    ...table([
+      ['ASSET', 'KIND', 'MESSAGES', 'BYTES', 'LAST ID'],
+      ...plan.assets.map((a) => [a.asset, a.kind, String(a.messages), bytes(a.bytes), a.lastId ?? '-']),
+    ]),
+    '',
+    `guardrails (RTT bound ${plan.rtt_bound_ms} ms; failure domains: ${plan.regions.join(', ')}):`,
+    ...plan.checks.map(
+      (c) =>
+        `  ${c.ok ? 'ok  ' : c.blocking ? 'FAIL' : 'warn'} ${c.check}${c.machine ? ` ${c.machine}` : ''}: ${c.detail}`,
+    ),
+  );
+  if (plan.promotion !== null) {
+    const p = plan.promotion;
+    lines.push(
+      '',
+      `last promotion: ${p.run} ${p.phase} (coordinator ${p.coordinator}, ${p.members.join(', ')}, until ${p.expires_at})${p.error ? ` — ${p.error.code}: ${p.error.message}` : ''}`,
+    );
+  }
+  lines.push(
+    '',
+    plan.refusal === null
+      ? 'plan: applicable. Applying it (--yes) is not wired into ployzd yet (issue 19): nothing was changed.'
+      : `refused: ${plan.refusal.code}: ${plan.refusal.message}`,
+  );
+  return lines;
+}

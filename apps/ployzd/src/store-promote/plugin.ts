@@ -1,0 +1,115 @@
+/**
+ * The store-promotion plugin (issue 19): serves `storagePromotePlan` — reads what would move
+ * (@ployz/store `planMigration`, read only), probes each named machine now (ping round trip from
+ * this machine, its data plane's health from its `status`) and returns the pure plan
+ * (`plan.ts`) with the last promotion record. Applying (`--yes`) is not wired yet: the
+ * store-level switch-over is `promoteStore`, the cluster member `member.ts`.
+ */
+import { type MachineCommands, RpcClient, type StoragePromotePlanView } from '@ployz/protocol';
+import { planMigration, readPromotion } from '@ployz/store';
+import { PloyzError } from '@ployz/types';
+import type { DaemonContext, DaemonPlugin } from '../daemon/context.ts';
+import { machineCommands } from '../daemon/machine-commands.ts';
+import { type MachineProbe, planPromotion } from './plan.ts';
+
+const PING_TIMEOUT_MS = 1500;
+const STATUS_TIMEOUT_MS = 3000;
+
+async function probe(rpc: RpcClient<MachineCommands>, machine: string): Promise<MachineProbe> {
+  const started = performance.now();
+  try {
+    await rpc.call(machine, 'ping', null, { timeoutMs: PING_TIMEOUT_MS });
+  } catch (err) {
+    return {
+      reachable: false,
+      rttMs: null,
+      healthy: false,
+      problem: err instanceof PloyzError ? err.code : String(err),
+    };
+  }
+  const rttMs = Math.round((performance.now() - started) * 10) / 10;
+  try {
+    const status = await rpc.call(machine, 'status', null, { timeoutMs: STATUS_TIMEOUT_MS });
+    const bad = status.components.filter((c) => !c.running || c.health === 'unhealthy');
+    return {
+      reachable: true,
+      rttMs,
+      healthy: bad.length === 0 && status.components.length > 0,
+      ...(bad.length > 0
+        ? {
+            problem: bad.map((c) => `${c.container_name} ${c.running ? c.health : 'not running'}`).join(', '),
+          }
+        : {}),
+    };
+  } catch (err) {
+    return {
+      reachable: true,
+      rttMs,
+      healthy: false,
+      problem: `status: ${err instanceof PloyzError ? err.code : String(err)}`,
+    };
+  }
+}
+
+export function storePromotePlugin(): DaemonPlugin {
+  return {
+    name: 'store-promote',
+    register(ctx: DaemonContext) {
+      ctx.implement('storagePromotePlan', async (input): Promise<StoragePromotePlanView> => {
+        const identity = ctx.identity();
+        const nc = ctx.nats()?.connection;
+        if (identity === null || nc === null || nc === undefined) {
+          throw new PloyzError(
+            'ENGINE_NOT_READY',
+            'ployzd is not connected to its store yet; see ployzctl status',
+          );
+        }
+        const store = ctx.store();
+        const commits = await store.jsm.streams.info(store.names.deployCommits);
+        const rpc = new RpcClient({ nc, scope: store.scope, commands: machineCommands });
+        const records = (await store.machines.list()).map((v) => v.value);
+        const known = new Set(records.map((r) => r.id));
+        const probes: Record<string, MachineProbe> = {};
+        await Promise.all(
+          [...new Set(input.machines)]
+            .filter((m) => known.has(m))
+            .map(async (m) => {
+              probes[m] = await probe(rpc, m);
+            }),
+        );
+        const migration = await planMigration(store.nc, store.scope);
+        const plan = planPromotion({
+          currentReplicas: commits.config.num_replicas,
+          requestedReplicas: input.replicas,
+          currentStorage: commits.cluster?.leader ?? identity.machine_id,
+          machines: input.machines,
+          records,
+          probes,
+          assets: migration.assets.map((a) => ({
+            asset: a.asset,
+            kind: a.kind,
+            messages: a.messages,
+            bytes: a.bytes,
+            lastId: a.lastId,
+          })),
+          ...(input.rtt_bound_ms === undefined ? {} : { rttBoundMs: input.rtt_bound_ms }),
+        });
+        const promotion = await readPromotion(store.nc, store.scope);
+        return {
+          from: plan.from,
+          to: plan.to,
+          current_storage: plan.currentStorage,
+          members: plan.members.map((m) => ({ ...m })),
+          regions: plan.regions,
+          rtt_bound_ms: plan.rttBoundMs,
+          assets: plan.assets.map((a) => ({ ...a })),
+          messages: plan.messages,
+          bytes: plan.bytes,
+          checks: plan.checks.map((c) => ({ ...c })),
+          refusal: plan.refusal,
+          promotion,
+        };
+      });
+    },
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * `ployzctl machine storage promote --replicas 3 <m1> <m2> <m3>` (issue 19): the promotion plan
+ * ployzd computes (apps/ployzd/src/store-promote/plan.ts) and the promotion record it keeps
+ * (@ployz/store promotion.ts), as the local API carries them.
+ */
+import { z } from 'zod';
+
+export const StoragePromoteRequest = z.strictObject({
+  replicas: z.number().int(),
+  machines: z.array(z.string().min(1).max(64)).max(16),
+  /** Refuse members whose round trip from this machine is over this (default 50 ms). */
+  rtt_bound_ms: z.number().positive().max(10_000).optional(),
+});
+export type StoragePromoteRequest = z.infer<typeof StoragePromoteRequest>;
+
+export const StoragePromotionView = z.looseObject({
+  run: z.string(),
+  coordinator: z.string(),
+  phase: z.string(),
+  from: z.number(),
+  to: z.number(),
+  members: z.array(z.string()),
+  started_at: z.string(),
+  updated_at: z.string(),
+  expires_at: z.string(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+});
+export type StoragePromotionView = z.infer<typeof StoragePromotionView>;
+
+export const StoragePromotePlanView = z.looseObject({
+  from: z.number(),
+  to: z.number(),
+  current_storage: z.string(),
+  members: z.array(
+    z.looseObject({
+      machine: z.string(),
+      overlay_ip: z.string(),
+      region: z.string(),
+      region_role: z.string(),
+      reachable: z.boolean(),
+      healthy: z.boolean(),
+      rtt_ms: z.number().nullable(),
+      holds_store_now: z.boolean(),
+    }),
+  ),
+  regions: z.array(z.string()),
+  rtt_bound_ms: z.number(),
+  assets: z.array(
+    z.looseObject({
+      asset: z.string(),
+      kind: z.enum(['kv', 'stream']),
+      messages: z.number().int(),
+      bytes: z.number().int(),
+      lastId: z.string().nullable(),
+    }),
+  ),
+  messages: z.number().int(),
+  bytes: z.number().int(),
+  checks: z.array(
+    z.looseObject({
+      check: z.string(),
+      machine: z.string().nullable(),
+      ok: z.boolean(),
+      blocking: z.boolean(),
+      detail: z.string(),
+    }),
+  ),
+  refusal: z.object({ code: z.string(), message: z.string() }).nullable(),
+  /** The last promotion's record on this store (null: never promoted). */
+  promotion: StoragePromotionView.nullable(),
+});
+export type StoragePromotePlanView = z.infer<typeof StoragePromotePlanView>;
