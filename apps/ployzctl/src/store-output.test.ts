@@ -1,6 +1,6 @@
 import type { StoragePromotePlanView } from '@ployz/protocol';
 import { describe, expect, it } from 'vitest';
-import { promotePlanLines } from './store-output.ts';
+import { promotePlanLines, storeStatusLines } from './store-output.ts';
 
 const plan: StoragePromotePlanView = {
   from: 1,
@@ -90,5 +90,50 @@ describe('promotePlanLines', () => {
       'last promotion: r1 failed (coordinator m1, m1, m2, m3, until y) — STORE_MIGRATION_FAILED: boom',
     );
     expect(lines.at(-1)).toMatch(/^plan: applicable\..*nothing was changed\.$/);
+  });
+});
+
+describe('storeStatusLines', () => {
+  const asset = (name: string, lagging = false) => ({
+    asset: name,
+    replicas: 3,
+    leader: 'm1-store',
+    current: lagging ? ['m1-store', 'm2-store'] : ['m1-store', 'm2-store', 'm3-store'],
+    lagging: lagging ? [{ server: 'm3-store', lag: 4, active_ms: 5200 }] : [],
+  });
+  it('replicas and leader, each lagging asset, the promotion', () => {
+    expect(
+      storeStatusLines({
+        replicas: 3,
+        leader: 'm1-store',
+        assets: [asset('cp_locks_a'), asset('cp_deploy_commits_a', true)],
+        promotion: {
+          run: 'r1',
+          coordinator: 'm1',
+          phase: 'migrating',
+          from: 1,
+          to: 3,
+          members: ['m1', 'm2', 'm3'],
+          started_at: 'x',
+          updated_at: 'x',
+          expires_at: 'y',
+          error: null,
+        },
+        error: null,
+      }),
+    ).toEqual([
+      'store: R3, leader m1-store; 1 of 2 assets lagging',
+      '  cp_deploy_commits_a: current m1-store, m2-store; lagging m3-store (4 behind, seen 5200 ms ago)',
+      'store promotion: migrating (1 → 3 on m1, m2, m3, run r1, coordinator m1)',
+    ]);
+  });
+  it('all current; unknown when the store did not answer; nothing from an older daemon', () => {
+    expect(
+      storeStatusLines({ replicas: 3, leader: 's1', assets: [asset('a')], promotion: null, error: null }),
+    ).toEqual(['store: R3, leader s1; all 1 assets current on every replica']);
+    expect(
+      storeStatusLines({ replicas: 0, leader: null, assets: [], promotion: null, error: 'timeout' }),
+    ).toEqual(['store: unknown (timeout)']);
+    expect(storeStatusLines(undefined)).toEqual([]);
   });
 });

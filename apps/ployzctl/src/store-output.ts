@@ -1,9 +1,10 @@
 /**
  * Human lines of `ployzctl machine storage promote` (issue 19): the plan ployzd computed — the
- * members with their region, round trip and health, what moves, every guardrail, the verdict.
+ * members with their region, round trip and health, what moves, every guardrail, the verdict —
+ * and the store part of `status`.
  * Pure (tested in store-output.test.ts).
  */
-import type { StoragePromotePlanView } from '@ployz/protocol';
+import type { StatusView, StoragePromotePlanView } from '@ployz/protocol';
 import { table } from './ops-output.ts';
 
 function bytes(n: number): string {
@@ -53,5 +54,30 @@ export function promotePlanLines(plan: StoragePromotePlanView): string[] {
       ? 'plan: applicable. Applying it (--yes) is not wired into ployzd yet (issue 19): nothing was changed.'
       : `refused: ${plan.refusal.code}: ${plan.refusal.message}`,
   );
+  return lines;
+}
+
+/** `status`: replicas and leader, the assets whose replicas lag, the promotion in progress or last. */
+export function storeStatusLines(store: StatusView['store']): string[] {
+  if (store === undefined || store === null) return [];
+  if (store.error !== null) return [`store: unknown (${store.error})`];
+  const lagging = store.assets.filter((a) => a.lagging.length > 0 || a.current.length < a.replicas);
+  const lines = [
+    `store: R${store.replicas}, leader ${store.leader ?? 'none'}; ${
+      lagging.length === 0
+        ? `all ${store.assets.length} assets current on every replica`
+        : `${lagging.length} of ${store.assets.length} assets lagging`
+    }`,
+    ...lagging.map(
+      (a) =>
+        `  ${a.asset}: current ${a.current.join(', ') || 'none'}; lagging ${a.lagging.map((l) => `${l.server} (${l.lag} behind, seen ${l.active_ms} ms ago)`).join(', ') || 'none'}`,
+    ),
+  ];
+  const p = store.promotion;
+  if (p !== null) {
+    lines.push(
+      `store promotion: ${p.phase} (${p.from} → ${p.to} on ${p.members.join(', ')}, run ${p.run}, coordinator ${p.coordinator}${p.error ? `, ${p.error.code}: ${p.error.message}` : ''})`,
+    );
+  }
   return lines;
 }

@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { CertificatesStatus } from './cert-commands.ts';
 import { DeployEvent, DeployPlan } from './deploy-events.ts';
 import { WireErrorBody } from './error-body.ts';
+import { StoreStatusView } from './store-commands.ts';
 
 /** The error of a failed call (the one wire error shape, error-body.ts). */
 export const ApiErrorBody = WireErrorBody;
@@ -104,6 +105,8 @@ export const StatusView = z.looseObject({
   join: z.looseObject({ address: z.string().nullable() }).nullable().optional(),
   /** ACME renewal (docs/adr/0015-acme.md): null before the store is reached; absent from older daemons. */
   certificates: CertificatesStatus.nullable().optional(),
+  /** The store's replication and promotion (issue 19): null before the store is reached; absent from older daemons. */
+  store: StoreStatusView.nullable().optional(),
 });
 export type StatusView = z.infer<typeof StatusView>;
 

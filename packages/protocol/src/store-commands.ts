@@ -70,3 +70,22 @@ export const StoragePromotePlanView = z.looseObject({
   promotion: StoragePromotionView.nullable(),
 });
 export type StoragePromotePlanView = z.infer<typeof StoragePromotePlanView>;
+
+/** The store part of `status` (issue 19 item 5): replicas, leader, each asset current or lagging, the promotion. */
+export const StoreStatusView = z.looseObject({
+  replicas: z.number().int(),
+  leader: z.string().nullable(),
+  assets: z.array(
+    z.looseObject({
+      asset: z.string(),
+      replicas: z.number().int(),
+      leader: z.string().nullable(),
+      current: z.array(z.string()),
+      lagging: z.array(z.looseObject({ server: z.string(), lag: z.number(), active_ms: z.number() })),
+    }),
+  ),
+  promotion: StoragePromotionView.nullable(),
+  /** Why it could not be read (the store away): the rest is then empty, not zero. */
+  error: z.string().nullable(),
+});
+export type StoreStatusView = z.infer<typeof StoreStatusView>;

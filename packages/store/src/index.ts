@@ -103,5 +103,11 @@ export {
   readPromotion,
 } from './promotion.ts';
 export { RecordBucket, type Versioned } from './record-bucket.ts';
+export {
+  type AssetReplication,
+  assetReplication,
+  type StoreReplication,
+  storeReplication,
+} from './replication.ts';
 export { type FeedBreak, feedBroken, RoutingEvents, type SnapshotSources } from './routing-feed.ts';
 export { type OpenStoreOptions, openStore, Store } from './store.ts';

@@ -2,6 +2,7 @@ import type { StatusView } from '@ployz/protocol';
 import { certificateStatusLines } from '../cert-output.ts';
 import { DaemonCommand } from '../daemon-command.ts';
 import { routeLines } from '../status-output.ts';
+import { storeStatusLines } from '../store-output.ts';
 
 function ago(iso: string | null | undefined): string {
   if (!iso) return '-';
@@ -13,7 +14,7 @@ function ago(iso: string | null | undefined): string {
 
 export default class Status extends DaemonCommand {
   static override description =
-    'Show this machine: data-plane components (adopted / created / recreated / missing / unhealthy, why, since when, the version each runs and any skew from what this ployzd expects), NATS connectivity, identity and subnet, route conflicts between committed releases, and the renewal state of tls = "auto" certificates (each hostname whose renewal is failing).';
+    'Show this machine: data-plane components (adopted / created / recreated / missing / unhealthy, why, since when, the version each runs and any skew from what this ployzd expects), NATS connectivity, identity and subnet, route conflicts between committed releases, and the renewal state of tls = "auto" certificates (each hostname whose renewal is failing), and the store: replicas, stream leader, assets lagging, a promotion in progress.';
   static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json'];
 
   async run(): Promise<StatusView> {
@@ -80,5 +81,6 @@ export default class Status extends DaemonCommand {
       );
     for (const line of routeLines(s.routes)) this.log(line);
     for (const line of certificateStatusLines(s.certificates, new Date())) this.log(line);
+    for (const line of storeStatusLines(s.store)) this.log(line);
   }
 }

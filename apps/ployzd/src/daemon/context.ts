@@ -10,6 +10,7 @@ import type {
   CommandRegistry,
   RouteHandler,
   RouteName,
+  StoreStatusView,
   TunnelHandler,
   TunnelName,
 } from '@ployz/protocol';
@@ -64,4 +65,6 @@ export interface DaemonPlugin {
   routeConflicts?(): Promise<RouteConflict[]>;
   /** The renewal state of the `tls = "auto"` certificates (the ACME plugin), for `status`. */
   certificates?(): Promise<CertificatesStatus>;
+  /** The store's replication and promotion record (the store-promote plugin), for `status`. */
+  storeStatus?(): Promise<StoreStatusView>;
 }

@@ -23,6 +23,7 @@ import {
   RpcClient,
   RpcServer,
   type StatusView,
+  type StoreStatusView,
 } from '@ployz/protocol';
 import { routingRetentionFromEnv, Store } from '@ployz/store';
 import type { MachineRecord } from '@ployz/types';
@@ -800,7 +801,18 @@ export class Daemon {
       routes: await this.#routes(),
       join: identity ? { address: this.#joinAddress } : null,
       certificates: await this.#certificates(),
+      store: await this.#storeStatus(),
     };
+  }
+
+  async #storeStatus(): Promise<Plain<StoreStatusView> | null> {
+    const plugin = this.#started.find((p) => p.storeStatus !== undefined);
+    if (plugin?.storeStatus === undefined) return null;
+    try {
+      return await plugin.storeStatus();
+    } catch (error) {
+      return { replicas: 0, leader: null, assets: [], promotion: null, error: errorMessage(error) };
+    }
   }
 
   async #certificates(): Promise<Plain<CertificatesStatus> | null> {

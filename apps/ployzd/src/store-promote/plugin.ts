@@ -2,11 +2,17 @@
  * The store-promotion plugin (issue 19): serves `storagePromotePlan` — reads what would move
  * (@ployz/store `planMigration`, read only), probes each named machine now (ping round trip from
  * this machine, its data plane's health from its `status`) and returns the pure plan
- * (`plan.ts`) with the last promotion record. Applying (`--yes`) is not wired yet: the
+ * (`plan.ts`) with the last promotion record; and the store part of `status` (replicas, leader,
+ * each asset current or lagging, the promotion record). Applying (`--yes`) is not wired yet: the
  * store-level switch-over is `promoteStore`, the cluster member `member.ts`.
  */
-import { type MachineCommands, RpcClient, type StoragePromotePlanView } from '@ployz/protocol';
-import { planMigration, readPromotion } from '@ployz/store';
+import {
+  type MachineCommands,
+  RpcClient,
+  type StoragePromotePlanView,
+  type StoreStatusView,
+} from '@ployz/protocol';
+import { planMigration, readPromotion, storeReplication } from '@ployz/store';
 import { PloyzError } from '@ployz/types';
 import type { DaemonContext, DaemonPlugin } from '../daemon/context.ts';
 import { machineCommands } from '../daemon/machine-commands.ts';
@@ -51,9 +57,37 @@ async function probe(rpc: RpcClient<MachineCommands>, machine: string): Promise<
   }
 }
 
+/** `status` does not wait longer than this for the store's replication. */
+const STATUS_READ_MS = 2_000;
+
 export function storePromotePlugin(): DaemonPlugin {
+  let context: DaemonContext | null = null;
   return {
     name: 'store-promote',
+    async start(ctx: DaemonContext) {
+      context = ctx;
+    },
+    async storeStatus(): Promise<StoreStatusView> {
+      if (context === null) throw new PloyzError('ENGINE_NOT_READY', 'the store is not reached yet');
+      const store = context.store();
+      const read = Promise.all([
+        storeReplication(store.nc, store.scope),
+        readPromotion(store.nc, store.scope),
+      ]);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`the store did not answer in ${STATUS_READ_MS} ms`)),
+          STATUS_READ_MS,
+        );
+      });
+      try {
+        const [replication, promotion] = await Promise.race([read, late]);
+        return { ...replication, assets: replication.assets.map((a) => ({ ...a })), promotion, error: null };
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     register(ctx: DaemonContext) {
       ctx.implement('storagePromotePlan', async (input): Promise<StoragePromotePlanView> => {
         const identity = ctx.identity();
