@@ -13,9 +13,10 @@ import {
   type StoreStatusView,
 } from '@ployz/protocol';
 import { planMigration, readPromotion, storeReplication } from '@ployz/store';
-import { PloyzError } from '@ployz/types';
+import { type MachineRecord, PloyzError } from '@ployz/types';
 import type { DaemonContext, DaemonPlugin } from '../daemon/context.ts';
 import { machineCommands } from '../daemon/machine-commands.ts';
+import type { MachineIdentity } from '../machine/identity.ts';
 import { type MachineProbe, planPromotion } from './plan.ts';
 
 const PING_TIMEOUT_MS = 1500;
@@ -57,6 +58,16 @@ async function probe(rpc: RpcClient<MachineCommands>, machine: string): Promise<
   }
 }
 
+/**
+ * The machine holding the standalone store: JetStream names no leader for a non-clustered stream,
+ * so it is this machine unless its ployz-nats is a leaf of hubs (ADR 0013), then the hub's record.
+ */
+function standaloneStorage(identity: MachineIdentity, records: readonly MachineRecord[]): string | null {
+  const hubs = identity.nats_hubs ?? [];
+  if (hubs.length === 0) return identity.machine_id;
+  return records.find((r) => hubs.includes(r.overlay_ip))?.id ?? null;
+}
+
 /** `status` does not wait longer than this for the store's replication. */
 const STATUS_READ_MS = 2_000;
 
@@ -83,7 +94,26 @@ export function storePromotePlugin(): DaemonPlugin {
       });
       try {
         const [replication, promotion] = await Promise.race([read, late]);
-        return { ...replication, assets: replication.assets.map((a) => ({ ...a })), promotion, error: null };
+        const identity = context.identity();
+        const standalone =
+          replication.replicas === 1 && identity !== null
+            ? standaloneStorage(
+                identity,
+                (await store.machines.list()).map((v) => v.value),
+              )
+            : null;
+        const leader = replication.leader ?? standalone;
+        return {
+          ...replication,
+          leader,
+          assets: replication.assets.map((a) => ({
+            ...a,
+            leader: a.leader ?? standalone,
+            current: a.leader || !standalone ? a.current : [standalone],
+          })),
+          promotion,
+          error: null,
+        };
       } finally {
         clearTimeout(timer);
       }
@@ -115,7 +145,8 @@ export function storePromotePlugin(): DaemonPlugin {
         const plan = planPromotion({
           currentReplicas: commits.config.num_replicas,
           requestedReplicas: input.replicas,
-          currentStorage: commits.cluster?.leader ?? identity.machine_id,
+          currentStorage:
+            commits.cluster?.leader ?? standaloneStorage(identity, records) ?? identity.machine_id,
           machines: input.machines,
           records,
           probes,
