@@ -16,7 +16,9 @@ import {
   assertNotPromoting,
   authoritativeStore,
   blocksDeploys,
+  type PromoteOptions,
   type PromotionRecord,
+  type PromotionResult,
   promoteStore,
   promotionRecords,
   Store,
@@ -52,6 +54,22 @@ async function withStores(
   } finally {
     await source.close();
   }
+}
+
+/** promoteStore onto m1, m2, m3 from `source`, coordinated by `coordinator`. */
+function promote(
+  source: NatsConnection,
+  prepare: PromoteOptions['prepare'],
+  extra: Partial<PromoteOptions> = {},
+): Promise<PromotionResult> {
+  return promoteStore({
+    source,
+    scope: SCOPE,
+    coordinator: 'm1',
+    members: ['m1', 'm2', 'm3'],
+    prepare,
+    ...extra,
+  });
 }
 
 async function record(nc: NatsConnection): Promise<PromotionRecord | null> {
@@ -93,12 +111,7 @@ describe('promoteStore (real nats-server: standalone → 3-server cluster)', () 
       await releaseDeployLeases(store);
       expect(await codeOf(assertNotPromoting(source, SCOPE))).toBeNull();
       const seen: { phase: string; deploy: string | null; authority: 'old' | 'new' }[] = [];
-      const result = await promoteStore({
-        source,
-        scope: SCOPE,
-        coordinator: 'm1',
-        members: ['m1', 'm2', 'm3'],
-        prepare: () => connect({ servers: targetUrls }),
+      const result = await promote(source, () => connect({ servers: targetUrls }), {
         onPhase: async (phase) => {
           seen.push({
             phase,
@@ -131,17 +144,9 @@ describe('promoteStore (real nats-server: standalone → 3-server cluster)', () 
           (await store.commits.get('shop', 'dep-1.final'))?.seq,
         );
         // The old store refuses a second promotion: it already moved.
-        expect(
-          await codeOf(
-            promoteStore({
-              source,
-              scope: SCOPE,
-              coordinator: 'm1',
-              members: ['m1', 'm2', 'm3'],
-              prepare: () => connect({ servers: targetUrls }),
-            }),
-          ),
-        ).toBe('STORE_PROMOTE_UNSUPPORTED');
+        expect(await codeOf(promote(source, () => connect({ servers: targetUrls })))).toBe(
+          'STORE_PROMOTE_UNSUPPORTED',
+        );
       } finally {
         await result.target.close();
       }
@@ -153,38 +158,14 @@ describe('promoteStore (real nats-server: standalone → 3-server cluster)', () 
       const target = await connect({ servers: targetUrls });
       try {
         // The fixture's `shop` lease is live.
-        expect(
-          await codeOf(
-            promoteStore({
-              source,
-              scope: SCOPE,
-              coordinator: 'm1',
-              members: ['m1', 'm2', 'm3'],
-              prepare: async () => target,
-            }),
-          ),
-        ).toBe('DEPLOY_LOCK_HELD');
+        expect(await codeOf(promote(source, async () => target))).toBe('DEPLOY_LOCK_HELD');
         expect((await record(source))?.phase).toBe('failed');
         expect(await codeOf(assertNotPromoting(source, SCOPE))).toBeNull();
         await releaseDeployLeases(store);
         let second: string | null | undefined;
-        const result = await promoteStore({
-          source,
-          scope: SCOPE,
-          coordinator: 'm1',
-          members: ['m1', 'm2', 'm3'],
-          prepare: async () => {
-            second = await codeOf(
-              promoteStore({
-                source,
-                scope: SCOPE,
-                coordinator: 'm2',
-                members: ['m1', 'm2', 'm3'],
-                prepare: async () => target,
-              }),
-            );
-            return target;
-          },
+        const result = await promote(source, async () => {
+          second = await codeOf(promote(source, async () => target, { coordinator: 'm2' }));
+          return target;
         });
         expect(second).toBe('STORE_PROMOTING');
         expect(result.report.assets.length).toBeGreaterThan(5);
@@ -210,7 +191,7 @@ describe('promoteStore (real nats-server: standalone → 3-server cluster)', () 
             RUNNER,
             sourceUrl,
             targetUrls.join(','),
-            '2000',
+            '5000',
           ],
           { stdio: ['ignore', 'pipe', 'inherit'] },
         );
@@ -232,10 +213,10 @@ describe('promoteStore (real nats-server: standalone → 3-server cluster)', () 
       const left = await record(source);
       expect(left?.phase).toBe('migrating');
       expect(authoritativeStore(left)).toBe('old');
-      // Deploys are refused until the dead coordinator's lease expires (2 s), then accepted.
+      // Deploys are refused until the dead coordinator's lease expires (5 s: long enough that a loaded machine still sees it live right after the kill), then accepted.
       expect(await codeOf(assertNotPromoting(source, SCOPE))).toBe('STORE_PROMOTING');
       await expect
-        .poll(() => codeOf(assertNotPromoting(source, SCOPE)), { timeout: 10_000, interval: 250 })
+        .poll(() => codeOf(assertNotPromoting(source, SCOPE)), { timeout: 15_000, interval: 250 })
         .toBeNull();
       // The old store takes writes as before.
       const lease = await store.leases.acquire(store.deployLockKey('shop'), {
@@ -243,13 +224,7 @@ describe('promoteStore (real nats-server: standalone → 3-server cluster)', () 
         ttlMs: 60_000,
       });
       await store.leases.release(lease);
-      const result = await promoteStore({
-        source,
-        scope: SCOPE,
-        coordinator: 'm1',
-        members: ['m1', 'm2', 'm3'],
-        prepare: () => connect({ servers: targetUrls }),
-      });
+      const result = await promote(source, () => connect({ servers: targetUrls }));
       try {
         expect((await record(source))?.phase).toBe('switched');
         expect((await record(result.target))?.phase).toBe('done');
