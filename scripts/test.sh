@@ -70,19 +70,22 @@ step "build + typecheck" pnpm turbo run build typecheck --output-logs=errors-onl
 step lint pnpm biome check .
 step images bash scripts/images.sh
 
-# Two vitest runs: everything but e2e (in parallel), then the e2e scenarios on their own, so the
-# scenarios that drive real daemons and containers do not compete with the unit suites for CPU.
-# Each run's JSON report is summed into the closing line.
+# Three vitest runs: everything but e2e (in parallel), then the e2e scenarios in two lanes at once
+# — the netns-machine scenarios (fleets, engine restarts, reboot: their own dockerds) beside the
+# single-machine ones on the host engine — each lane one file at a time, so at most two scenarios
+# compete for the two cores and neither lane touches the other's engine. Each run's JSON report is
+# summed into the closing line; the slowest files are listed so a slow CI says where it went.
 vitest_rc=0
-run_vitest() {
-  local name=$1
+slow_files=()
+# Runs vitest with a JSON report at $1 (the rest: vitest arguments); its exit status is vitest's.
+vitest_lane() {
+  local report=$1
   shift
-  printf '\n== tests: %s\n' "$name"
-  local report
-  report=$(mktemp /tmp/ployz-vitest-XXXXXX)
-  rm -f "$report"
   pnpm vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"
-  local rc=$?
+}
+# Sums the JSON report at $2 (from a run that exited with $3) into the totals, named $1.
+collect_report() {
+  local name=$1 report=$2 rc=$3
   local p=0 f=0 s=0
   if [ -f "$report" ]; then
     read -r p f s < <(REPORT=$report node -e '
@@ -109,10 +112,20 @@ run_vitest() {
         }
       }
     ' 2>/dev/null)
+    while IFS= read -r line; do
+      [ -n "$line" ] && slow_files+=("$line")
+    done < <(REPORT=$report node -e '
+      const r = JSON.parse(require("fs").readFileSync(process.env.REPORT, "utf8"));
+      const root = process.cwd() + "/";
+      for (const f of r.testResults) {
+        const file = f.name.startsWith(root) ? f.name.slice(root.length) : f.name;
+        if (f.endTime && f.startTime) console.log(`${Math.round((f.endTime - f.startTime) / 1000)} ${file}`);
+      }
+    ' 2>/dev/null)
     rm -f "$report"
   fi
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-    echo "vitest exited with $rc (an error outside any test, or no report)" >&2
+    echo "vitest ($name) exited with $rc (an error outside any test, or no report)" >&2
     f=1
   fi
   passed=$((passed + p))
@@ -121,11 +134,46 @@ run_vitest() {
   [ "$rc" -ne 0 ] && vitest_rc=$rc
   return 0
 }
+new_report() { local r; r=$(mktemp /tmp/ployz-vitest-XXXXXX); rm -f "$r"; echo "$r"; }
 
+t_tests=$SECONDS
 if [ $# -gt 0 ]; then
-  run_vitest "selected" "$@"
+  printf '\n== tests: selected\n'
+  report=$(new_report)
+  vitest_lane "$report" "$@"
+  collect_report selected "$report" $?
 else
-  run_vitest "packages and apps" --project '!e2e'
-  run_vitest "e2e scenarios" --project e2e
+  printf '\n== tests: packages and apps\n'
+  report=$(new_report)
+  vitest_lane "$report" --project '!e2e'
+  collect_report "packages and apps" "$report" $?
+  printf '== tests: packages and apps (%d s)\n' $((SECONDS - t_tests))
+
+  lane_machines=()
+  lane_single=()
+  for f in e2e/test/*.test.ts; do
+    if grep -q "fleet-harness\|restart-harness\|createNetnsHost" "$f"; then lane_machines+=("$f"); else lane_single+=("$f"); fi
+  done
+  t_e2e=$SECONDS
+  printf '\n== tests: e2e scenarios, two lanes (netns machines: %d files; host engine: %d files)\n' \
+    ${#lane_machines[@]} ${#lane_single[@]}
+  report_m=$(new_report)
+  report_s=$(new_report)
+  # Each lane's lines carry its name; the lanes' exit statuses come back through files.
+  rc_m=$(mktemp)
+  rc_s=$(mktemp)
+  { vitest_lane "$report_m" --project e2e "${lane_machines[@]}" 2>&1; echo $? >"$rc_m"; } | sed -u 's/^/[machines] /' &
+  pid_m=$!
+  { vitest_lane "$report_s" --project e2e "${lane_single[@]}" 2>&1; echo $? >"$rc_s"; } | sed -u 's/^/[single] /' &
+  pid_s=$!
+  wait "$pid_m" "$pid_s"
+  collect_report "e2e machines" "$report_m" "$(cat "$rc_m" 2>/dev/null || echo 1)"
+  collect_report "e2e single" "$report_s" "$(cat "$rc_s" 2>/dev/null || echo 1)"
+  rm -f "$rc_m" "$rc_s"
+  printf '== tests: e2e scenarios (%d s)\n' $((SECONDS - t_e2e))
+fi
+if [ ${#slow_files[@]} -gt 0 ]; then
+  printf '\nslowest test files (s):\n'
+  printf '%s\n' "${slow_files[@]}" | sort -rn | head -n 12 | sed 's/^/  /'
 fi
 exit "$vitest_rc"
