@@ -6,13 +6,21 @@
  *   events), succeeds with one instance per machine, and m1's gateway reaches both;
  * - m2 then holds m1's image id, and `image push` to it is a no-op that says so;
  * - `image push` of an image m1 lacks is IMAGE_MISSING;
- * - automatic HTTPS on both machines (issue 21, ADR 0015): m1 alone orders from a real Pebble
- *   (on the host end of m1's veth; m2 runs with `--acme-directory off`, so no renewer), and
- *   Pebble's HTTP-01 validation goes to m2's gateway only (its DNS answers m2's address, its
- *   HTTP-01 port is m2's gateway port): the token m1 put in NATS KV is answered by m2. Then both
- *   gateways serve the same Pebble-issued certificate by SNI.
+ * - ps, logs and exec across machines (issue 21): `ps` on either machine names each instance's
+ *   machine as its engine holds it; `logs` on m1 reads m2's instance over RPC (`<id>@m2 |`);
+ *   `exec --instance <m2's>` on m1 runs there (its hostname), stdout/stderr/stdin and exit 7
+ *   through; `logs --follow` on m1 keeps going across a deploy: the new instances on m1 and m2
+ *   join with their lines; a service scaled to zero is NO_RUNNING_INSTANCE for exec and logs;
+ * - automatic HTTPS on both machines (issue 21, ADR 0015): both ployzd run a renewer against a
+ *   real Pebble (on the host end of m1's veth) with 30 s certificates, and Pebble's HTTP-01
+ *   validation goes to m2's gateway only (its DNS answers m2's address, its HTTP-01 port is m2's
+ *   gateway port): whichever machine takes the lease, its token in NATS KV is answered by m2.
+ *   Both gateways serve the same Pebble-issued certificate by SNI; exactly one order, then
+ *   exactly one renewal across the two renewers, both gateways swap to it; Pebble stopped → both
+ *   keep serving it and `cert ls` / `status` on m1 and m2 say renewal is failing.
  * Needs root and the images (bash scripts/images.sh).
  */
+import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DeployPlanView, ImagePushResult } from '@ployz/protocol';
@@ -35,6 +43,72 @@ if (!isRoot) console.warn('fleet-images.test.ts SKIPPED: not root');
 
 const IMAGE = 'ployz/hello:latest';
 const HOST = 'images.localhost';
+const PLOYZCTL = join(import.meta.dirname, '..', '..', 'apps/ployzctl/bin/run.js');
+
+type Entry = {
+  type: string;
+  instance?: string;
+  machine?: string;
+  text?: string;
+  at?: string;
+  event?: string;
+};
+const jsonLines = (text: string): Entry[] =>
+  text
+    .slice(0, text.lastIndexOf('\n') + 1)
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Entry);
+
+/** The running workloads of `namespace` on each machine, as their engines hold them: instance → machine and hostname. */
+async function workloadsOn(
+  machines: readonly Machine[],
+  namespace: string,
+): Promise<Map<string, { machine: string; hostname: string }>> {
+  const found = new Map<string, { machine: string; hostname: string }>();
+  for (const m of machines) {
+    const running = await m.dockerd.docker.listContainers({
+      filters: { label: [`ployz.namespace=${namespace}`], status: ['running'] },
+    });
+    for (const c of running) {
+      const info = await m.dockerd.docker.getContainer(c.Id).inspect();
+      found.set(c.Labels['ployz.instance'] ?? '', { machine: m.name, hostname: info.Config.Hostname });
+    }
+  }
+  return found;
+}
+
+/** The serials `m` logged as issued (one line per order it won). */
+function issuedBy(m: Machine): string[] {
+  return m.h.logs
+    .join('')
+    .split('\n')
+    .filter((l) => l.includes('"msg":"certificate issued"'))
+    .map((l) => (JSON.parse(l) as { serial: string }).serial);
+}
+
+/** The holders `m`'s renewer found ordering while it saw the hostname due (the lease refused it). */
+const heldFor = (m: Machine) =>
+  m.h.logs
+    .join('')
+    .split('\n')
+    .filter((l) => l.includes('"msg":"certificate order held by another renewer"'))
+    .map((l) => (JSON.parse(l) as { holder: string }).holder);
+
+const ordersBy = (m: Machine) =>
+  m.h.logs
+    .join('')
+    .split('\n')
+    .filter((l) => l.includes('"msg":"ordering a certificate"')).length;
+
+interface CertJson {
+  hostname: string;
+  state: string;
+  serial: string | null;
+  renewer: string | null;
+  failures: number;
+  last_error: { code: string } | null;
+}
 
 async function imageId(m: Machine, ref: string): Promise<string | null> {
   try {
@@ -61,12 +135,14 @@ describe.skipIf(!isRoot)('images without a registry on a two-machine fleet', () 
           listenAddress: a.host.hostAddress,
           httpPort: b.h.gatewayPort,
           resolveTo: b.host.address,
-          validitySeconds: 3600,
+          validitySeconds: 30,
         });
-        a.h.extraArgs = [
-          ...['--acme-directory', pebble.directoryUrl, '--acme-ca-file', pebble.listenerCaFile],
-          ...['--acme-interval-ms', '500', '--acme-request-retries', '1'],
-        ];
+        // Both machines run a renewer (the lease picks one per order).
+        for (const m of [a, b])
+          m.h.extraArgs = [
+            ...['--acme-directory', pebble.directoryUrl, '--acme-ca-file', pebble.listenerCaFile],
+            ...['--acme-interval-ms', '500', '--acme-request-retries', '1'],
+          ];
       },
     });
     [m1, m2] = fleet.machines as [Machine, Machine];
@@ -137,6 +213,143 @@ describe.skipIf(!isRoot)('images without a registry on a two-machine fleet', () 
     expect(await machinesAnswering(m1, HOST, hostnames, 2), `m1's gateway\n${logs()}`).toEqual(['m1', 'm2']);
   }, 150_000);
 
+  it('ps on either machine names each instance’s machine as its engine holds it', async () => {
+    const truth = await workloadsOn([m1, m2], 'images');
+    expect([...truth.values()].map((w) => w.machine).sort()).toEqual(['m1', 'm2']);
+    for (const m of [m1, m2]) {
+      const ps = await m.h.ctl('ps', '-n', 'images');
+      expect(ps.code, `${m.name}: ${ps.stdout}${ps.stderr}`).toBe(0);
+      const view = ps.json as {
+        services: {
+          service: string;
+          instances: { instance: string; machine: string; state: string; ready: boolean }[];
+        }[];
+      };
+      const instances = view.services.find((s) => s.service === 'hello')?.instances ?? [];
+      expect(Object.fromEntries(instances.map((i) => [i.instance, i.machine])), m.name).toEqual(
+        Object.fromEntries([...truth].map(([id, w]) => [id, w.machine])),
+      );
+      for (const i of instances) expect(i).toMatchObject({ state: 'running', ready: true });
+    }
+    const human = await m1.h.human('ps', '-n', 'images');
+    for (const [id, w] of truth)
+      expect(human).toMatch(new RegExp(`images/hello\\s+${id}\\s+${w.machine}\\s+running\\s+yes`));
+  }, 60_000);
+
+  it('logs and exec on m1 reach the instance on m2 over RPC: lines named id@m2, exit code and output through', async () => {
+    const truth = await workloadsOn([m1, m2], 'images');
+    const [far, w] = [...truth].find(([, v]) => v.machine === 'm2') ?? [];
+    if (far === undefined || w === undefined)
+      throw new Error(`no instance on m2: ${JSON.stringify([...truth])}`);
+    const logged = await m1.h.run(['logs', 'images/hello', '--json']);
+    expect(logged.code, `${logged.stderr}\n${logs()}`).toBe(0);
+    const lines = jsonLines(logged.stdout).filter((e) => e.type === 'line');
+    expect(Object.fromEntries(lines.map((l) => [l.instance, l.machine]))).toEqual(
+      Object.fromEntries([...truth].map(([id, v]) => [id, v.machine])),
+    );
+    const times = lines.map((l) => l.at ?? '');
+    expect(times).toEqual([...times].sort());
+    const plain = await m1.h.run(['logs', 'images/hello', '--instance', far, '--tail', '1']);
+    expect(plain.stdout.trim()).toMatch(new RegExp(`^${far}@m2 \\| .*listening`));
+
+    const run = await m1.h.run([
+      'exec',
+      'images/hello',
+      '--instance',
+      far,
+      '--',
+      'sh',
+      '-c',
+      'echo out; echo err >&2; exit 7',
+    ]);
+    expect(run, logs()).toMatchObject({ code: 7, stdout: 'out\n', stderr: 'err\n' });
+    // It ran on m2: the container's own hostname.
+    expect(
+      (await m1.h.run(['exec', 'images/hello', '--instance', far, '--', 'hostname'])).stdout.trim(),
+    ).toBe(w.hostname);
+    const cat = await m1.h.run(
+      ['exec', 'images/hello', '--instance', far, '-i', '--', 'cat'],
+      'through m2\n',
+    );
+    expect(cat).toMatchObject({ code: 0, stdout: 'through m2\n' });
+  }, 60_000);
+
+  it('logs --follow on m1 keeps going across a deploy: the new instances on m1 and m2 join', async () => {
+    const before = await workloadsOn([m1, m2], 'images');
+    const follow = spawn(
+      process.execPath,
+      [
+        '--conditions=ployz-source',
+        PLOYZCTL,
+        'logs',
+        'images/hello',
+        '--follow',
+        '--json',
+        '--socket',
+        m1.h.socket,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let followed = '';
+    follow.stdout.on('data', (b: Buffer) => {
+      followed += b.toString();
+    });
+    follow.stderr.on('data', (b: Buffer) => {
+      followed += b.toString();
+    });
+    try {
+      const seen = (pred: (e: Entry) => boolean) => jsonLines(followed).filter(pred);
+      await until('the v1 lines of both instances', 30_000, async () =>
+        new Set(seen((e) => e.type === 'line').map((e) => e.machine)).size === 2 ? true : null,
+      ).catch((e: Error) => {
+        throw new Error(`${e.message}: ${followed}`);
+      });
+      // A new revision (another env value): both slots get new instances; a second service
+      // scaled to zero has none.
+      const v2 = join(m1.h.dir, 'images-v2.toml');
+      await writeFile(
+        v2,
+        `${helloManifest({ version: 'v2', host: HOST, namespace: 'images' }).replace(
+          'name = "hello"\n',
+          'name = "hello"\nplacement = { replicas = 2 }\n',
+        )}\n[[services]]\nname = "idle"\nimage = "${IMAGE}"\nplacement = { replicas = 0 }\n`,
+      );
+      const deployed = await m1.h.ctl('deploy', '-f', v2);
+      expect(deployed.code, `${deployed.stdout}${deployed.stderr}\n${logs()}`).toBe(0);
+      const after = await workloadsOn([m1, m2], 'images');
+      expect([...after.values()].map((w) => w.machine).sort()).toEqual(['m1', 'm2']);
+      const joined = await until('the new instances joined with their v2 lines', 30_000, async () => {
+        const j = seen((e) => e.type === 'instance' && e.event === 'joined');
+        const v2Lines = seen((e) => e.type === 'line' && (e.text?.includes('"v2"') ?? false));
+        const withLines = new Set(v2Lines.map((l) => `${l.instance}@${l.machine}`));
+        return j.length === 2 && j.every((e) => withLines.has(`${e.instance}@${e.machine}`)) ? j : null;
+      }).catch((e: Error) => {
+        throw new Error(`${e.message}: ${followed}`);
+      });
+      expect(Object.fromEntries(joined.map((e) => [e.instance, e.machine]))).toEqual(
+        Object.fromEntries([...after].map(([id, v]) => [id, v.machine])),
+      );
+      await until('the old instances leaving', 30_000, async () =>
+        seen((e) => e.type === 'instance' && e.event === 'left').length === 2 ? true : null,
+      );
+      const times = seen((e) => e.type === 'line').map((l) => l.at ?? '');
+      expect(times).toEqual([...times].sort());
+    } finally {
+      follow.kill('SIGINT');
+    }
+
+    // Errors with their codes: a service with no running instance, an instance that is gone.
+    for (const args of [
+      ['exec', 'images/idle', '--', 'true'],
+      ['logs', 'images/idle'],
+      ['exec', 'images/hello', '--instance', [...before.keys()][0] ?? '', '--', 'true'],
+    ])
+      expect(await m1.h.run(args), args.join(' ')).toMatchObject({
+        code: 2,
+        stderr: expect.stringContaining('NO_RUNNING_INSTANCE'),
+      });
+  }, 150_000);
+
   it('image push to a machine that holds it is a no-op that says so', async () => {
     const pushed = await m1.h.ctl('image', 'push', IMAGE, '--machine', 'm2');
     expect(pushed.code, `${pushed.stdout}${pushed.stderr}\n${logs()}`).toBe(0);
@@ -156,7 +369,7 @@ describe.skipIf(!isRoot)('images without a registry on a two-machine fleet', () 
     expect(errorCode(pushed)).toBe('IMAGE_MISSING');
   }, 60_000);
 
-  it('a tls = "auto" route: m1 orders, m2’s gateway answers the challenge, both serve the Pebble certificate by SNI', async () => {
+  it('a tls = "auto" route: one renewer orders, m2’s gateway answers the challenge, both serve the Pebble certificate by SNI; one renewal, both swap; Pebble down → both keep serving, m1 and m2 say failing', async () => {
     if (pebble === undefined) throw new Error('no pebble');
     const host = `shop-${m1.h.id}.test`;
     const tlsFile = join(m1.h.dir, 'tls.toml');
@@ -208,31 +421,90 @@ describe.skipIf(!isRoot)('images without a registry on a two-machine fleet', () 
       expect(answer.body).toContain('(version fleet-tls)');
       hs.socket.destroy();
     }
-    // m1 ordered it (one order); m2 has no renewer, so the HTTP-01 answer Pebble validated
-    // (at m2's address and gateway port, nowhere else) came from m2's gateway.
-    const issuedBy = (m: Machine) =>
-      m.h.logs
-        .join('')
-        .split('\n')
-        .filter((l) => l.includes('"msg":"certificate issued"'));
-    expect(issuedBy(m1)).toHaveLength(1);
-    expect(issuedBy(m2)).toHaveLength(0);
-    expect(m2.h.logs.join('')).toContain('acme renewer off');
-    const listed = (await m2.h.ctl('cert', 'ls')).json as {
-      certificates: { hostname: string; renewer: string | null; state: string }[];
-    };
-    expect(listed.certificates.find((c) => c.hostname === host)).toMatchObject({
-      renewer: 'm1',
-      state: 'valid',
-    });
-    // Pebble's validations of this hostname all went to m2's gateway port (m1's is another).
+    // One order across the two renewers (the lease): the machine that logged it is the renewer
+    // both machines list.
+    const first = one?.serial ?? '';
+    const issued = () => [...issuedBy(m1), ...issuedBy(m2)];
+    expect(issued().map((x) => BigInt(`0x${x}`))).toEqual([BigInt(`0x${first}`)]);
+    const orderer = issuedBy(m1).length === 1 ? 'm1' : 'm2';
+    const cert = async (m: Machine) =>
+      ((await m.h.ctl('cert', 'ls')).json as { certificates: CertJson[] } | null)?.certificates.find(
+        (c) => c.hostname === host,
+      );
+    for (const m of [m1, m2])
+      expect(await cert(m), m.name).toMatchObject({ renewer: orderer, state: 'valid' });
+    // Pebble's validations of this hostname all went to m2's gateway port (m1's is another), so
+    // m2's gateway answered the token whichever machine wrote it into NATS KV.
     expect(m1.h.gatewayPort).not.toBe(m2.h.gatewayPort);
-    const validations = pebble
-      .log()
-      .split('\n')
-      .filter((l) => l.includes('Attempting to validate w/ HTTP:') && l.includes(`http://${host}:`));
-    expect(validations.length, pebble.log().slice(-3000)).toBeGreaterThan(0);
-    for (const l of validations)
+    const validations = () =>
+      pebble
+        ?.log()
+        .split('\n')
+        .filter((l) => l.includes('Attempting to validate w/ HTTP:') && l.includes(`http://${host}:`)) ?? [];
+    expect(validations().length, pebble.log().slice(-3000)).toBeGreaterThan(0);
+
+    // Renewal at two thirds of 30 s: both gateways swap to one new certificate, ordered once.
+    const renewed = await until('both gateways serving the renewed certificate', 60_000, async () => {
+      const serials = new Set<string>();
+      for (const m of [m1, m2]) {
+        const hs = await tlsHandshake({
+          host: m.host.address,
+          port: m.h.gatewayHttpsPort,
+          servername: host,
+          ca: root,
+        }).catch(() => null);
+        hs?.socket.destroy();
+        if (hs === null || !hs.authorized || hs.serial === first) return null;
+        serials.add(hs.serial);
+      }
+      return serials.size === 1 ? ([...serials][0] ?? null) : null;
+    });
+    // A few passes of both renewers later: still two orders in all, the renewed one not due.
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(issued().map((x) => BigInt(`0x${x}`))).toEqual([BigInt(`0x${first}`), BigInt(`0x${renewed}`)]);
+    expect(ordersBy(m1) + ordersBy(m2)).toBe(2);
+    const renewer = issuedBy(m1).some((x) => BigInt(`0x${x}`) === BigInt(`0x${renewed}`)) ? 'm1' : 'm2';
+    // Both renewers saw it due: the other one was refused by the lease while the order ran.
+    const held = [...heldFor(m1), ...heldFor(m2)];
+    console.log(
+      `fleet-images acme: first order by ${orderer}, renewal by ${renewer}; lease refused the other ${held.length}×`,
+    );
+    expect(held.length).toBeGreaterThan(0);
+    for (const m of [m1, m2])
+      for (const holder of heldFor(m)) {
+        expect(holder, m.name).not.toBe(m.name);
+        expect([orderer, renewer], m.name).toContain(holder);
+      }
+    for (const l of validations())
       expect(l).toContain(`http://${host}:${m2.h.gatewayPort}/.well-known/acme-challenge/`);
-  }, 180_000);
+
+    // Pebble down: the next renewal fails; every machine says so and keeps serving the renewed one.
+    await pebble.stop();
+    for (const m of [m2, m1]) {
+      const failing = await until(`${m.name}: cert ls says failing`, 90_000, async () => {
+        const c = await cert(m);
+        return c?.state === 'failing' ? c : null;
+      });
+      expect(failing.last_error?.code, m.name).toBe('ACME_ORDER_FAILED');
+      const status = await m.h.ctl('status');
+      const failingHosts = (status.json as { certificates: { failing: { hostname: string }[] } }).certificates
+        .failing;
+      expect(
+        failingHosts.map((f) => f.hostname),
+        m.name,
+      ).toEqual([host]);
+      expect(await m.h.human('status'), m.name).toContain(`renewal failing: ${host}`);
+    }
+    for (const m of [m1, m2]) {
+      const hs = await tlsHandshake({
+        host: m.host.address,
+        port: m.h.gatewayHttpsPort,
+        servername: host,
+        ca: root,
+      });
+      hs.socket.destroy();
+      expect(hs.serial, m.name).toBe(renewed);
+    }
+    expect(issued()).toHaveLength(2);
+  }, 240_000);
 });

@@ -115,7 +115,14 @@ export class AcmeRenewer {
         ttlMs: this.#o.leaseTtlMs ?? 5 * 60_000,
       });
     } catch (error) {
-      if (error instanceof PloyzError && error.code === 'DEPLOY_LOCK_HELD') return;
+      if (error instanceof PloyzError && error.code === 'DEPLOY_LOCK_HELD') {
+        // Another machine is ordering it now (at most one line a pass while its order runs).
+        this.#o.logger.info(
+          { hostname, holder: error.details?.holder },
+          'certificate order held by another renewer',
+        );
+        return;
+      }
       throw error;
     }
     try {

@@ -135,4 +135,19 @@ describe('streamLogs', () => {
       ),
     ).rejects.toMatchObject({ code: 'NO_RUNNING_INSTANCE' });
   });
+  it('is NO_RUNNING_INSTANCE for a service with no instance unless following', async () => {
+    const deps = {
+      instances: async () => [],
+      reader: reader(new Map(), new Set(), new Set()),
+      emit: () => {},
+      signal: AbortSignal.abort(),
+      clock: { now: () => new Date(), sleep: async () => {} },
+      pollMs: 0,
+    };
+    await expect(
+      streamLogs({ namespace: 'shop', service: 'web', follow: false }, deps),
+    ).rejects.toMatchObject({ code: 'NO_RUNNING_INSTANCE' });
+    const followed = await streamLogs({ namespace: 'shop', service: 'web', follow: true }, deps);
+    expect(followed).toMatchObject({ lines: 0, reason: 'client_closed' });
+  });
 });

@@ -79,6 +79,15 @@ export async function streamLogs(q: LogsQuery, deps: LogsDeps): Promise<LogsEnd>
       { details: { namespace: q.namespace, service: q.service, instance: q.instance } },
     );
   }
+  // A service scaled to zero (or whose instances are all gone) has nothing to read; following,
+  // its next deploy's instances join.
+  if (!q.follow && tracked.size === 0) {
+    throw new PloyzError(
+      'NO_RUNNING_INSTANCE',
+      `${q.namespace}/${q.service} has no instance; see ployzctl ps -n ${q.namespace}`,
+      { details: { namespace: q.namespace, service: q.service } },
+    );
+  }
 
   /** Reads one instance until its answer is complete; lines go to its buffer. */
   const drain = async (t: Tracked) => {
