@@ -88,40 +88,36 @@ collect_report() {
   local name=$1 report=$2 rc=$3
   local p=0 f=0 s=0
   if [ -f "$report" ]; then
-    read -r p f s < <(REPORT=$report node -e '
+    # One pass over the report: "T passed failed skipped", then "F <failed test or its why>" and
+    # "S <seconds> <file>" lines.
+    local tag line
+    while IFS= read -r line; do
+      tag=${line%% *}
+      line=${line#* }
+      case "$tag" in
+        T) read -r p f s <<<"$line" ;;
+        F) failed_tests+=("$line") ;;
+        S) slow_files+=("$line") ;;
+      esac
+    done < <(REPORT=$report node -e '
       const r = JSON.parse(require("fs").readFileSync(process.env.REPORT, "utf8"));
+      const root = process.cwd() + "/";
       // A file that fails to load counts as a failure even though it ran no test.
       const broken = r.testResults.filter((f) => f.status === "failed" && f.assertionResults.length === 0).length;
-      console.log(r.numPassedTests, r.numFailedTests + broken, r.numPendingTests + r.numTodoTests);
-    ' 2>/dev/null || echo "0 1 0")
-    local line
-    while IFS= read -r line; do
-      [ -n "$line" ] && failed_tests+=("$line")
-    done < <(REPORT=$report node -e '
-      const r = JSON.parse(require("fs").readFileSync(process.env.REPORT, "utf8"));
-      const root = process.cwd() + "/";
+      console.log(`T ${r.numPassedTests} ${r.numFailedTests + broken} ${r.numPendingTests + r.numTodoTests}`);
       for (const f of r.testResults) {
         const file = f.name.startsWith(root) ? f.name.slice(root.length) : f.name;
-        if (f.status === "failed" && f.assertionResults.length === 0) console.log(`${file}: ${(f.message || "failed to load").split("\n")[0]}`);
+        if (f.endTime && f.startTime) console.log(`S ${Math.round((f.endTime - f.startTime) / 1000)} ${file}`);
+        if (f.status === "failed" && f.assertionResults.length === 0) console.log(`F ${file}: ${(f.message || "failed to load").split("\n")[0]}`);
         for (const a of f.assertionResults) {
           if (a.status !== "failed") continue;
-          console.log(`${file} > ${a.fullName}`);
+          console.log(`F ${file} > ${a.fullName}`);
           // The first lines of the first failure, so a CI tail says why, not only what.
           const why = (a.failureMessages?.[0] ?? "").split("\n").filter((l) => l.trim()).slice(0, 3);
-          for (const l of why) console.log(`      ${l.trim().slice(0, 200)}`);
+          for (const l of why) console.log(`F       ${l.trim().slice(0, 200)}`);
         }
       }
-    ' 2>/dev/null)
-    while IFS= read -r line; do
-      [ -n "$line" ] && slow_files+=("$line")
-    done < <(REPORT=$report node -e '
-      const r = JSON.parse(require("fs").readFileSync(process.env.REPORT, "utf8"));
-      const root = process.cwd() + "/";
-      for (const f of r.testResults) {
-        const file = f.name.startsWith(root) ? f.name.slice(root.length) : f.name;
-        if (f.endTime && f.startTime) console.log(`${Math.round((f.endTime - f.startTime) / 1000)} ${file}`);
-      }
-    ' 2>/dev/null)
+    ' 2>/dev/null || echo "T 0 1 0")
     rm -f "$report"
   fi
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then

@@ -221,3 +221,21 @@ export class DeployHarness {
     return JSON.parse(stdout) as T;
   }
 }
+
+/** One JSON line of a ployzctl stream (`logs --json`, `exec`/`namespace rm --json` events). */
+export type StreamEntry = {
+  type: string;
+  instance?: string;
+  machine?: string;
+  text?: string;
+  at?: string;
+  event?: string;
+};
+
+/** The complete JSON lines of a stream's output so far (a partial last line is left out). */
+export const jsonLines = (text: string): StreamEntry[] =>
+  text
+    .slice(0, text.lastIndexOf('\n') + 1)
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as StreamEntry);

@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import type { DeployPlanView, ImagePushResult } from '@ployz/protocol';
 import { type Pebble, requestOn, startPebble, tlsHandshake } from '@ployz/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { helloManifest } from './deploy-harness.ts';
+import { helloManifest, jsonLines, type StreamEntry } from './deploy-harness.ts';
 import {
   bootFleet,
   errorCode,
@@ -44,21 +44,6 @@ if (!isRoot) console.warn('fleet-images.test.ts SKIPPED: not root');
 const IMAGE = 'ployz/hello:latest';
 const HOST = 'images.localhost';
 const PLOYZCTL = join(import.meta.dirname, '..', '..', 'apps/ployzctl/bin/run.js');
-
-type Entry = {
-  type: string;
-  instance?: string;
-  machine?: string;
-  text?: string;
-  at?: string;
-  event?: string;
-};
-const jsonLines = (text: string): Entry[] =>
-  text
-    .slice(0, text.lastIndexOf('\n') + 1)
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Entry);
 
 /** The running workloads of `namespace` on each machine, as their engines hold them: instance → machine and hostname. */
 async function workloadsOn(
@@ -78,28 +63,23 @@ async function workloadsOn(
   return found;
 }
 
-/** The serials `m` logged as issued (one line per order it won). */
-function issuedBy(m: Machine): string[] {
+/** The structured log records `m`'s ployzd wrote with message `msg`. */
+function logged<T>(m: Machine, msg: string): T[] {
   return m.h.logs
     .join('')
     .split('\n')
-    .filter((l) => l.includes('"msg":"certificate issued"'))
-    .map((l) => (JSON.parse(l) as { serial: string }).serial);
+    .filter((l) => l.includes(`"msg":"${msg}"`))
+    .map((l) => JSON.parse(l) as T);
 }
+
+/** The serials `m` logged as issued (one line per order it won). */
+const issuedBy = (m: Machine) => logged<{ serial: string }>(m, 'certificate issued').map((r) => r.serial);
 
 /** The holders `m`'s renewer found ordering while it saw the hostname due (the lease refused it). */
 const heldFor = (m: Machine) =>
-  m.h.logs
-    .join('')
-    .split('\n')
-    .filter((l) => l.includes('"msg":"certificate order held by another renewer"'))
-    .map((l) => (JSON.parse(l) as { holder: string }).holder);
+  logged<{ holder: string }>(m, 'certificate order held by another renewer').map((r) => r.holder);
 
-const ordersBy = (m: Machine) =>
-  m.h.logs
-    .join('')
-    .split('\n')
-    .filter((l) => l.includes('"msg":"ordering a certificate"')).length;
+const ordersBy = (m: Machine) => logged(m, 'ordering a certificate').length;
 
 interface CertJson {
   hostname: string;
@@ -298,7 +278,7 @@ describe.skipIf(!isRoot)('images without a registry on a two-machine fleet', () 
       followed += b.toString();
     });
     try {
-      const seen = (pred: (e: Entry) => boolean) => jsonLines(followed).filter(pred);
+      const seen = (pred: (e: StreamEntry) => boolean) => jsonLines(followed).filter(pred);
       await until('the v1 lines of both instances', 30_000, async () =>
         new Set(seen((e) => e.type === 'line').map((e) => e.machine)).size === 2 ? true : null,
       ).catch((e: Error) => {

@@ -7,7 +7,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DeployHarness, gatewayGet, helloManifest } from './deploy-harness.ts';
+import { DeployHarness, gatewayGet, helloManifest, jsonLines, type StreamEntry } from './deploy-harness.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const PLOYZCTL = join(ROOT, 'apps/ployzctl/bin/run.js');
@@ -23,21 +23,6 @@ interface Ctl {
 }
 
 /** ployzctl with stdin text, without --json (exec passes bytes through). */
-
-type Entry = {
-  type: string;
-  instance?: string;
-  machine?: string;
-  text?: string;
-  at?: string;
-  event?: string;
-};
-
-const jsonLines = (text: string): Entry[] =>
-  text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Entry);
 
 function twoReplicas(version: string, host: string, image?: string): string {
   return `${helloManifest({ version, host, ...(image ? { image } : {}) })}\n[services.placement]\nreplicas = 2\n`;
@@ -164,7 +149,7 @@ describe('ps, logs, exec, namespace rm (real ployzd, dockerd, nats, gateway)', (
     const second = await d.deploy(v2);
     expect(second.code, JSON.stringify(second.last)).toBe(0);
     await until('two joined instances writing v2', () => {
-      const entries = jsonLines(followed.slice(0, followed.lastIndexOf('\n') + 1));
+      const entries = jsonLines(followed);
       const joined = entries
         .filter((e) => e.type === 'instance' && e.event === 'joined')
         .map((e) => e.instance);
@@ -173,15 +158,10 @@ describe('ps, logs, exec, namespace rm (real ployzd, dockerd, nats, gateway)', (
     });
     await until(
       'the old instances leaving',
-      () =>
-        jsonLines(followed.slice(0, followed.lastIndexOf('\n') + 1)).filter(
-          (e) => e.type === 'instance' && e.event === 'left',
-        ).length === 2,
+      () => jsonLines(followed).filter((e) => e.type === 'instance' && e.event === 'left').length === 2,
     );
     follow.kill('SIGINT');
-    const followedLines = jsonLines(followed.slice(0, followed.lastIndexOf('\n') + 1)).filter(
-      (e) => e.type === 'line',
-    );
+    const followedLines = jsonLines(followed).filter((e) => e.type === 'line');
     const followTimes = followedLines.map((l) => l.at ?? '');
     expect(followTimes).toEqual([...followTimes].sort());
 
@@ -233,7 +213,7 @@ describe('ps, logs, exec, namespace rm (real ployzd, dockerd, nats, gateway)', (
     expect(preview.json).toMatchObject({ changed: true, services: [{ service: 'hello', action: 'remove' }] });
     expect(Object.keys(await d.workloads())).toHaveLength(2);
     const rm = await d.stream(['namespace', 'rm', 'demo']);
-    const rmLast = rm.last as Entry & { status?: { deploy_id: string; state: string } };
+    const rmLast = rm.last as StreamEntry & { status?: { deploy_id: string; state: string } };
     expect(rm.code, JSON.stringify(rm.last)).toBe(0);
     expect(rm.lines.find((l) => l.type === 'plan')).toMatchObject({ plan: { summary: { remove: 1 } } });
     expect(rmLast).toMatchObject({ type: 'done', noop: false, status: { state: 'committed' } });

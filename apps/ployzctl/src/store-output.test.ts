@@ -52,6 +52,20 @@ const plan: StoragePromotePlanView = {
   promotion: null,
 };
 
+/** A promotion record of run r1 by m1 (1 → 3 on m1, m2, m3) in `phase`. */
+const promotion = (phase: string, error: { code: string; message: string } | null) => ({
+  run: 'r1',
+  coordinator: 'm1',
+  phase,
+  from: 1,
+  to: 3,
+  members: ['m1', 'm2', 'm3'],
+  started_at: 'x',
+  updated_at: 'x',
+  expires_at: 'y',
+  error,
+});
+
 describe('promotePlanLines', () => {
   it('members, what moves, each guardrail and the verdict', () => {
     const lines = promotePlanLines(plan);
@@ -73,18 +87,7 @@ describe('promotePlanLines', () => {
     const lines = promotePlanLines({
       ...plan,
       refusal: null,
-      promotion: {
-        run: 'r1',
-        coordinator: 'm1',
-        phase: 'failed',
-        from: 1,
-        to: 3,
-        members: ['m1', 'm2', 'm3'],
-        started_at: 'x',
-        updated_at: 'x',
-        expires_at: 'y',
-        error: { code: 'STORE_MIGRATION_FAILED', message: 'boom' },
-      },
+      promotion: promotion('failed', { code: 'STORE_MIGRATION_FAILED', message: 'boom' }),
     });
     expect(lines).toContain(
       'last promotion: r1 failed (coordinator m1, m1, m2, m3, until y) — STORE_MIGRATION_FAILED: boom',
@@ -107,18 +110,7 @@ describe('storeStatusLines', () => {
         replicas: 3,
         leader: 'm1-store',
         assets: [asset('cp_locks_a'), asset('cp_deploy_commits_a', true)],
-        promotion: {
-          run: 'r1',
-          coordinator: 'm1',
-          phase: 'migrating',
-          from: 1,
-          to: 3,
-          members: ['m1', 'm2', 'm3'],
-          started_at: 'x',
-          updated_at: 'x',
-          expires_at: 'y',
-          error: null,
-        },
+        promotion: promotion('migrating', null),
         error: null,
       }),
     ).toEqual([

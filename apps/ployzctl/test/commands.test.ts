@@ -484,39 +484,19 @@ describe('ployzctl', () => {
   });
 
   it('machine storage promote: sends the machines, prints the plan; a failed guardrail exits 1, R=2 exits 2', async () => {
-    const ok = await ctl(
-      'machine',
-      'storage',
-      'promote',
-      '--socket',
-      socket,
-      '--replicas',
-      '3',
-      'm1',
-      'm2',
-      'm3',
-    );
+    const promote = (replicas: string, ...machines: string[]) =>
+      ctl('machine', 'storage', 'promote', '--socket', socket, '--replicas', replicas, ...machines);
+    const ok = await promote('3', 'm1', 'm2', 'm3');
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain('store: 1 → 3 replicas (now on m1)');
     expect(ok.stdout).toContain('nothing was changed');
     const sent = seen.filter((s) => s.url === '/v1/storage/promote/plan').at(-1);
     expect(JSON.parse(sent?.body ?? '{}')).toEqual({ replicas: 3, machines: ['m1', 'm2', 'm3'] });
-    const down = await ctl(
-      'machine',
-      'storage',
-      'promote',
-      '--socket',
-      socket,
-      '--replicas',
-      '3',
-      'm1',
-      'm2',
-      'm9',
-    );
+    const down = await promote('3', 'm1', 'm2', 'm9');
     expect(down.code).toBe(1);
     expect(down.stdout).toContain('FAIL reachable m9: no answer');
     expect(down.stderr).toContain('STORE_PROMOTE_UNHEALTHY: not promoting now: m9 reachable: no answer');
-    const two = await ctl('machine', 'storage', 'promote', '--socket', socket, '--replicas', '2', 'm1', 'm2');
+    const two = await promote('2', 'm1', 'm2');
     expect(two.code).toBe(2);
     expect(two.stderr).toContain('REPLICAS_INVALID');
   });

@@ -806,40 +806,54 @@ export class Daemon {
   }
 
   async #storeStatus(): Promise<Plain<StoreStatusView> | null> {
-    const plugin = this.#started.find((p) => p.storeStatus !== undefined);
-    if (plugin?.storeStatus === undefined) return null;
-    try {
-      return await plugin.storeStatus();
-    } catch (error) {
-      return { replicas: 0, leader: null, assets: [], promotion: null, error: errorMessage(error) };
-    }
+    return this.#pluginStatus(
+      (p) => p.storeStatus?.(),
+      (error) => ({ replicas: 0, leader: null, assets: [], promotion: null, error }),
+    );
   }
 
   async #certificates(): Promise<Plain<CertificatesStatus> | null> {
-    const plugin = this.#started.find((p) => p.certificates !== undefined);
-    if (plugin?.certificates === undefined) return null;
-    try {
-      return await plugin.certificates();
-    } catch (error) {
-      return {
+    return this.#pluginStatus(
+      (p) => p.certificates?.(),
+      (error) => ({
         directory_url: this.config.acmeDirectory,
         total: 0,
         valid: 0,
         pending: 0,
         failing: [],
-        error: errorMessage(error),
-      };
-    }
+        error,
+      }),
+    );
   }
 
   async #routes(): Promise<Plain<RoutesView> | null> {
-    const plugin = this.#started.find((p) => p.routeConflicts !== undefined);
-    if (plugin?.routeConflicts === undefined) return null;
-    try {
-      return { conflicts: await plugin.routeConflicts(), error: null };
-    } catch (error) {
-      return { conflicts: [], error: error instanceof Error ? error.message : String(error) };
+    return this.#pluginStatus<Plain<RoutesView>>(
+      async (p) =>
+        p.routeConflicts === undefined ? undefined : { conflicts: await p.routeConflicts(), error: null },
+      (error) => ({ conflicts: [], error }),
+    );
+  }
+
+  /**
+   * The first started plugin's answer to an optional status hook (`ask` gives undefined when a
+   * plugin lacks it); null when none has it, and `failed(message)` when the hook throws, so one
+   * plugin's error becomes a line of `status`, never a failed status.
+   */
+  async #pluginStatus<T>(
+    ask: (p: DaemonPlugin) => Promise<T | undefined> | undefined,
+    failed: (message: string) => T,
+  ): Promise<T | null> {
+    for (const plugin of this.#started) {
+      const answer = ask(plugin);
+      if (answer === undefined) continue;
+      try {
+        const view = await answer;
+        if (view !== undefined) return view;
+      } catch (error) {
+        return failed(errorMessage(error));
+      }
     }
+    return null;
   }
 
   /** Stops the ephemeral parts in a defined order; containers are never touched. */
