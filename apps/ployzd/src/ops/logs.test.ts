@@ -120,6 +120,71 @@ describe('streamLogs', () => {
     expect(end.reason).toBe('client_closed');
   });
 
+  it('following, an instance recorded before its container joins and is read from its start once the container exists', async () => {
+    const logs = new Map([['a', [line(1, 'a1')]]]);
+    // Until its container exists the reader answers gone for b (the container is not there).
+    const gone = new Set<string>(['b']);
+    let instances = [record('a', 'm1')];
+    const out: LogsEntry[] = [];
+    const ac = new AbortController();
+    let round = 0;
+    await streamLogs(
+      { namespace: 'shop', service: 'web', follow: true, tail: 0 },
+      {
+        instances: async () => instances,
+        reader: reader(logs, new Set(), gone),
+        emit: (e) => out.push(e),
+        signal: ac.signal,
+        clock: {
+          now: () => new Date(t(59)),
+          sleep: async () => {
+            round += 1;
+            // Round 1: the deploy writes b's record (starting, no container yet).
+            if (round === 1) instances = [record('a', 'm1'), { ...record('b', 'm1'), container_id: null }];
+            // Round 3: b's container is created and writes; its record names it.
+            if (round === 3) {
+              gone.delete('b');
+              logs.set('b', [line(2, 'b listening')]);
+              instances = [record('a', 'm1'), record('b', 'm1')];
+            }
+            if (round === 5) ac.abort();
+          },
+        },
+        pollMs: 0,
+      },
+    );
+    expect(out.map((e) => (e.type === 'line' ? `${e.instance}:${e.text}` : `${e.type}`))).toEqual([
+      'instance',
+      'b:b listening',
+    ]);
+  });
+
+  it('following, an instance whose record goes before it had a container leaves', async () => {
+    let instances = [{ ...record('b', 'm1'), container_id: null }];
+    const out: LogsEntry[] = [];
+    const ac = new AbortController();
+    let round = 0;
+    await streamLogs(
+      { namespace: 'shop', service: 'web', follow: true },
+      {
+        instances: async () => instances,
+        reader: reader(new Map(), new Set(), new Set(['b'])),
+        emit: (e) => out.push(e),
+        signal: ac.signal,
+        clock: {
+          now: () => new Date(t(59)),
+          sleep: async () => {
+            round += 1;
+            if (round === 1) instances = [];
+            if (round === 3) ac.abort();
+          },
+        },
+        pollMs: 0,
+      },
+    );
+    expect(out.map((e) => (e.type === 'instance' ? `${e.instance} ${e.event}` : e.type))).toEqual(['b left']);
+  });
+
   it('is NO_RUNNING_INSTANCE for an instance the service does not have', async () => {
     await expect(
       streamLogs(

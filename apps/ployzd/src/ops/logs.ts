@@ -144,7 +144,11 @@ export async function streamLogs(q: LogsQuery, deps: LogsDeps): Promise<LogsEnd>
   for (;;) {
     if (deps.signal.aborted) return end('client_closed');
     const watermark = logTimeOf(deps.clock.now().toISOString());
-    await Promise.all([...tracked.values()].filter((t) => !t.gone || t.first).map(drain));
+    // A record written before its container (a deploy's step: `starting`, no container id) has
+    // nothing to read yet; read it once the record names its container, or it would read as gone.
+    await Promise.all(
+      [...tracked.values()].filter((t) => (!t.gone || t.first) && t.record.container_id !== null).map(drain),
+    );
     const all = [...tracked.values()];
     const { ready, rest } = takeUpTo(
       all.map((t) => t.buffer),
@@ -156,7 +160,8 @@ export async function streamLogs(q: LogsQuery, deps: LogsDeps): Promise<LogsEnd>
     });
     await deps.clock.sleep(deps.pollMs, deps.signal).catch(() => {});
     if (deps.signal.aborted) return end('client_closed');
-    // A deploy's new instances join; an instance whose record and container are gone leaves.
+    // A deploy's new instances join; an instance whose record and container are gone (or whose
+    // record went before it ever had a container) leaves.
     const now = pick(await deps.instances());
     const ids = new Set(now.map((i) => i.id));
     for (const record of now) {
@@ -168,7 +173,7 @@ export async function streamLogs(q: LogsQuery, deps: LogsDeps): Promise<LogsEnd>
       }
     }
     for (const [id, t] of tracked) {
-      if (!ids.has(id) && t.gone && t.buffer.length === 0) {
+      if (!ids.has(id) && (t.gone || t.record.container_id === null) && t.buffer.length === 0) {
         tracked.delete(id);
         deps.emit({ type: 'instance', event: 'left', instance: id, machine: t.record.machine });
       }
