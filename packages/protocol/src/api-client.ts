@@ -27,6 +27,7 @@ import {
   type RouteTable,
 } from './api-routes.ts';
 import { ApiErrorBody } from './api-schemas.ts';
+import { requestInvalid } from './error-body.ts';
 import {
   TUNNEL_INPUT_HEADER,
   TUNNEL_PROTOCOL,
@@ -151,9 +152,7 @@ export class LocalApiClient {
     const spec = tunnels[name];
     const parsed = spec.input.safeParse(input);
     if (!parsed.success) {
-      throw new PloyzError('API_BAD_REQUEST', `the ${name} request does not validate`, {
-        details: { route: name, issues: parsed.error.issues },
-      });
+      throw requestInvalid(name, parsed.error.issues);
     }
     return new Promise<Duplex>((resolve, reject) => {
       const req = httpRequest({
@@ -210,9 +209,7 @@ export class LocalApiClient {
     const spec = this.#spec(name);
     const parsed = spec.input.safeParse(input ?? {});
     if (!parsed.success) {
-      throw new PloyzError('API_BAD_REQUEST', `the ${name} request does not validate`, {
-        details: { route: name, issues: parsed.error.issues },
-      });
+      throw requestInvalid(name, parsed.error.issues);
     }
     let path: string = spec.path;
     let body: string | undefined;

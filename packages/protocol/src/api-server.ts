@@ -29,6 +29,7 @@ import {
   type RouteSpec,
   type RouteTable,
 } from './api-routes.ts';
+import { requestInvalid } from './error-body.ts';
 import {
   encodeFrame,
   FRAME,
@@ -127,9 +128,7 @@ function bindHandler<S extends RouteSpec, C>(
   return async (raw, ctx) => {
     const parsed = parseInput(spec, raw ?? {});
     if (!parsed.success) {
-      throw new PloyzError('API_BAD_REQUEST', `the ${name} request does not validate`, {
-        details: { route: name, issues: parsed.error.issues },
-      });
+      throw requestInvalid(name, parsed.error.issues);
     }
     const out = parseOutput(spec, await handler(parsed.data, ctx));
     if (!out.success) {
@@ -169,9 +168,7 @@ export class LocalApiServer {
     this.#tunnels.set(tunnels[name].path, async (raw, ctx) => {
       const parsed = z.safeParse<Tunnels[N]['input']>(tunnels[name].input, raw);
       if (!parsed.success) {
-        throw new PloyzError('API_BAD_REQUEST', `the ${name} request does not validate`, {
-          details: { route: name, issues: parsed.error.issues },
-        });
+        throw requestInvalid(name, parsed.error.issues);
       }
       await handler(parsed.data, ctx);
     });

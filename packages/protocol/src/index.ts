@@ -69,7 +69,7 @@ export * from './cert-commands.ts';
 export * from './components.ts';
 export * from './deploy-commands.ts';
 export * from './deploy-events.ts';
-export { WireErrorBody } from './error-body.ts';
+export { issuePath, WireErrorBody } from './error-body.ts';
 export * from './exec-tunnel.ts';
 export * from './image-commands.ts';
 export * from './join.ts';
@@ -84,7 +84,6 @@ export {
   type CommandRegistry,
   type CommandSpec,
   defineCommands,
-  issuePath,
   type RequestOf,
   type ResponseOf,
   RPC_TIMING_CHANNEL,

@@ -19,7 +19,7 @@ import { channel } from 'node:diagnostics_channel';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { isErrorCode, PloyzError, toErrorBody } from '@ployz/types';
 import { z } from 'zod';
-import { WireErrorBody } from './error-body.ts';
+import { issuePath, WireErrorBody } from './error-body.ts';
 import type { Sendable } from './plain.ts';
 import { commandSubject, machinePrefix, machineQueue, type RpcScope, unescapeToken } from './subjects.ts';
 
@@ -73,11 +73,6 @@ export type RpcHandler<R extends CommandRegistry, C extends keyof R> = (
 
 /** One handler per command of a registry (what a daemon plugin hands over with its registry). */
 export type CommandHandlers<R extends CommandRegistry> = { [C in keyof R & string]: RpcHandler<R, C> };
-
-/** `service.mounts.0.volume` for an issue's path (`(root)` for the body itself). */
-export function issuePath(path: readonly PropertyKey[]): string {
-  return path.length === 0 ? '(root)' : path.map(String).join('.');
-}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

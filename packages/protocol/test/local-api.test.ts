@@ -266,6 +266,18 @@ describe('local API over a unix socket', () => {
     expect((await failure(client.call('deployPreview', { manifest: '' }))).code).toBe('API_BAD_REQUEST');
   });
 
+  it('a request that does not validate names the field at fault and why', async () => {
+    const e = await failure(client.call('namespaceRemove', { namespace: '../etc' }));
+    expect(e.code).toBe('API_BAD_REQUEST');
+    expect(e.message).toBe(
+      'the namespaceRemove request does not validate: namespace: must be a DNS label: lowercase letters, digits and -, starting and ending with a letter or digit',
+    );
+    expect(e.details).toMatchObject({
+      route: 'namespaceRemove',
+      issues: [expect.objectContaining({ path: ['namespace'] })],
+    });
+  });
+
   it('an unimplemented route is NOT_FOUND naming it; an invalid handler result is INTERNAL', async () => {
     const e = await failure(client.call('deployShow', { id: 'dep-1' }));
     expect(e.code).toBe('NOT_FOUND');

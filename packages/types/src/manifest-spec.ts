@@ -9,7 +9,13 @@ import { z } from 'zod';
 import { PULL_POLICIES } from './image-ref.ts';
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
-const SpecName = z.string().max(63).regex(DNS_LABEL);
+const SpecName = z
+  .string()
+  .max(63)
+  .regex(
+    DNS_LABEL,
+    'must be a DNS label: lowercase letters, digits and -, starting and ending with a letter or digit',
+  );
 const SpecPortName = z.string().regex(/^[a-z][a-z0-9-]{0,14}$/);
 const PortNumber = z.number().int().min(1).max(65535);
 const Millis = z.number().int().nonnegative();
