@@ -9,6 +9,7 @@ import {
   MachineRecord,
   PhaseRecord,
   RoutingEvent,
+  ServiceSpec,
 } from '@ployz/types';
 import { z } from 'zod';
 import { CertificatesStatus } from './cert-commands.ts';
@@ -250,8 +251,11 @@ export const ApplyResultView = z.looseObject({
 });
 export type ApplyResultView = z.infer<typeof ApplyResultView>;
 
+/** A namespace filter: a DNS label, as manifests name namespaces (never a store-key wildcard). */
+const NamespaceFilter = ServiceSpec.shape.namespace.optional();
+
 export const DeployListQuery = z.object({
-  namespace: z.string().optional(),
+  namespace: NamespaceFilter,
   /** Page size, newest first (default 20). */
   limit: z.coerce.number().int().min(1).max(10_000).optional(),
   /** Only deploys older than this deploy id (the last id of the previous page). */
@@ -270,7 +274,7 @@ export type DeployDetailView = z.infer<typeof DeployDetailView>;
 // ---------------------------------------------------------------- events
 
 export const EventsQuery = z.object({
-  namespace: z.string().optional(),
+  namespace: NamespaceFilter,
   /** Keep the stream open for new events (default true). */
   follow: z.stringbool().default(true),
   /** First routing-event sequence to send (inclusive); default 1, the oldest kept. */

@@ -5,10 +5,12 @@
  * `lineage` says where each service and volume comes from) and, for the preview, how the routes
  * change (hostnames are never copied).
  */
+import { ServiceSpec } from '@ployz/types';
 import { z } from 'zod';
 import { DeployPlan } from './deploy-events.ts';
 
-const Namespace = z.string().min(1).max(63);
+/** A namespace as a manifest names it (a DNS label): it ends up in container, dataset and path names. */
+const Namespace = ServiceSpec.shape.namespace;
 
 export const BranchRequest = z.object({
   source: Namespace,

@@ -246,11 +246,15 @@ export type VolumeCommands = typeof volumeCommands;
 
 // ---------------------------------------------------------------- local API (ployzctl volume …)
 
-export const VolumeListQuery = z.object({ namespace: z.string().optional() });
+export const VolumeListQuery = z.object({ namespace: ServiceSpec.shape.namespace.optional() });
 export const VolumeList = z.looseObject({ volumes: z.array(VolumeRecord) });
 export type VolumeList = z.infer<typeof VolumeList>;
 
-export const VolumeShowQuery = z.object({ namespace: z.string().min(1), name: z.string().min(1) });
+export const VolumeShowQuery = z.object({
+  namespace: ServiceSpec.shape.namespace,
+  /** The volume's name, `<name>-<slot>` for a per-slot one (a DNS label either way). */
+  name: ServiceSpec.shape.name,
+});
 export const VolumeShowView = z.looseObject({
   record: VolumeRecord,
   /** What the volume's machine says now; null with `live_error` when it does not answer. */

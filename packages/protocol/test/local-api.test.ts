@@ -276,6 +276,18 @@ describe('local API over a unix socket', () => {
       route: 'namespaceRemove',
       issues: [expect.objectContaining({ path: ['namespace'] })],
     });
+    // A namespace becomes part of container, dataset and path names, and of store keys: a branch's
+    // destination, a volume lookup and a list filter are DNS labels too (no '..', no key wildcards).
+    const branch = await failure(client.call('branchApply', { source: 'shop', destination: '../x' }));
+    expect(branch.message).toMatch(
+      /^the branchApply request does not validate: destination: must be a DNS label/,
+    );
+    for (const [route, input] of [
+      ['volumeShow', { namespace: 'shop', name: '../data' }],
+      ['volumeList', { namespace: '>' }],
+      ['deployList', { namespace: 'shop.*' }],
+    ] as const)
+      expect((await failure(client.call(route, input as never))).code, route).toBe('API_BAD_REQUEST');
   });
 
   it('an unimplemented route is NOT_FOUND naming it; an invalid handler result is INTERNAL', async () => {

@@ -1,5 +1,6 @@
 import { Args } from '@oclif/core';
 import type { VolumeShowView } from '@ployz/protocol';
+import { PloyzError } from '@ployz/types';
 import { DaemonCommand } from '../../daemon-command.ts';
 import { volumeDetailLines } from '../../volume-output.ts';
 
@@ -21,11 +22,10 @@ export default class VolumeShow extends DaemonCommand {
     const { args, flags } = await this.parse(VolumeShow);
     const [namespace, name, ...rest] = args.volume.split('/');
     if (!namespace || !name || rest.length > 0) {
-      this.error(
-        `INVALID_ARGUMENT: name the volume as <namespace>/<volume>, e.g. shop/pgdata (got ${args.volume})`,
-        {
-          exit: 2,
-        },
+      throw new PloyzError(
+        'INVALID_ARGUMENT',
+        `name the volume as <namespace>/<volume>, e.g. shop/pgdata (got ${args.volume})`,
+        { details: { volume: args.volume } },
       );
     }
     const view = await this.client(flags).call('volumeShow', { namespace, name });
