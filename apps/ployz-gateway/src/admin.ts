@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { ADMIN_PATHS } from '@ployz/protocol';
+import { ADMIN_PATHS } from '@ployz/protocol/admin';
 import type { Freshness, RouteTable } from '@ployz/routing';
 import type { GatewayMetrics, PoolStats } from './metrics.ts';
 

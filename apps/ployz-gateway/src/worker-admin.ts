@@ -8,7 +8,7 @@
  *   each worker's own status under `workers`.
  * - `/_ployz/health`: 200 only when every worker answered and is fresh.
  */
-import { ADMIN_PATHS } from '@ployz/protocol';
+import { ADMIN_PATHS } from '@ployz/protocol/admin';
 import { type AdminAnswer, jsonAnswer, METRICS_TYPE, unknownPath } from './admin.ts';
 
 /** One worker slot as the primary sees it when it asks for an admin answer. */

@@ -8,17 +8,18 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import http from 'node:http';
-import { type AdminListener, listenAdmin } from '@ployz/protocol';
-import type { Logger } from 'pino';
+import { type AdminListener, listenAdmin } from '@ployz/protocol/admin';
 import { type AdminAnswer, adminPath, METHOD_REFUSED, sendAnswer } from './admin.ts';
-import type { GatewayConfig } from './config.ts';
 import type { Gateway } from './gateway.ts';
+import { primaryLog } from './primary-log.ts';
 import { mergeAdmin, type WorkerAnswer } from './worker-admin.ts';
 
 /** The env a worker reads its slot from (set by the primary; not a user setting). */
 export const WORKER_SLOT_ENV = 'PLOYZ_GATEWAY_WORKER_SLOT';
 /** Set on a replacement worker: bind only after the first table (gateway.ts loadBeforeListenMs). */
 export const WORKER_REPLACEMENT_ENV = 'PLOYZ_GATEWAY_WORKER_REPLACEMENT';
+/** The primary's plan, set by `becomePrimary` on the process it re-executes (not a user setting). */
+export const PRIMARY_PLAN_ENV = 'PLOYZ_GATEWAY_PRIMARY_PLAN';
 
 /** How long a replacement waits for its first table before binding anyway. */
 export const REPLACEMENT_LOAD_MS = 10_000;
@@ -81,19 +82,58 @@ interface Slot {
   timer: NodeJS.Timeout | undefined;
 }
 
-export interface PrimaryOptions {
-  config: GatewayConfig;
+/** What the primary needs of the parsed settings (launch.ts), and nothing else. */
+export interface PrimaryPlan {
   workers: number;
-  logger: Logger;
   version: string;
+  logLevel: string;
+  adminHost: string;
+  adminPort: number;
+  /** Replace-beside: the admin port while the admin port is taken (null: not beside). */
+  adminAltPort: number | null;
+}
+
+/**
+ * The process that parsed the settings becomes the primary: it re-executes itself in place (same
+ * pid and command line; `process.execve`) with `plan` in the env, so the primary's heap never
+ * holds the schema, its validator or the proxy stack it loaded to parse them (main.ts). Without
+ * execve it supervises from here. Resolves (without execve) with the primary's exit code.
+ */
+export function becomePrimary(plan: PrimaryPlan): Promise<number> {
+  if (typeof process.execve === 'function') {
+    process.execve(process.execPath, [process.argv0, ...process.execArgv, ...process.argv.slice(1)], {
+      ...process.env,
+      [PRIMARY_PLAN_ENV]: JSON.stringify(plan),
+    });
+  }
+  return runPrimary(plan);
+}
+
+/** The plan `becomePrimary` left in `env` (taken out: the workers must not inherit it). */
+export function takePrimaryPlan(env: NodeJS.ProcessEnv): PrimaryPlan | undefined {
+  const text = env[PRIMARY_PLAN_ENV];
+  if (text === undefined) return undefined;
+  delete env[PRIMARY_PLAN_ENV];
+  const plan = JSON.parse(text) as Partial<PrimaryPlan> | null;
+  if (
+    typeof plan?.workers !== 'number' ||
+    typeof plan.version !== 'string' ||
+    typeof plan.logLevel !== 'string' ||
+    typeof plan.adminHost !== 'string' ||
+    typeof plan.adminPort !== 'number' ||
+    (plan.adminAltPort !== null && typeof plan.adminAltPort !== 'number')
+  )
+    throw new Error(`${PRIMARY_PLAN_ENV} is not a primary plan: ${text}`);
+  return plan as PrimaryPlan;
 }
 
 /**
  * Runs the primary until SIGTERM/SIGINT and every worker's exit; returns the exit code (0 when
  * every worker drained and exited cleanly).
  */
-export async function runPrimary(options: PrimaryOptions): Promise<number> {
-  const { config, workers: count, logger: log, version } = options;
+export async function runPrimary(plan: PrimaryPlan): Promise<number> {
+  const { workers: count, version } = plan;
+  const log = primaryLog(plan.logLevel, 'ployz-gateway');
   const startedAt = Date.now();
   let stopping = false;
   let exitCode = 0;
@@ -192,9 +232,9 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     // Replace-beside: while the instance this one replaces holds the admin port, answer on the
     // alternate port (docs/adr/0014-replace-beside.md).
     admin = await listenAdmin(() => http.createServer(answerAdmin), {
-      host: config.adminHost,
-      port: config.adminPort,
-      altPort: config.startWaitMs > 0 ? config.adminAltPort : null,
+      host: plan.adminHost,
+      port: plan.adminPort,
+      altPort: plan.adminAltPort,
       onMoved: (adminPort) => log.info({ adminPort }, 'gateway admin moved to its port'),
     });
   } catch (error) {

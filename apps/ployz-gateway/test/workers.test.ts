@@ -141,6 +141,12 @@ describe('ployz-gateway --workers 2 (real processes)', () => {
   let gateway: ChildProcess;
   let port: number;
   let admin: number;
+  let stdout = '';
+  const logLines = () =>
+    stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   const status = async () => JSON.parse((await getText(admin, '/_ployz/status')).body) as Status;
 
   beforeAll(async () => {
@@ -177,9 +183,12 @@ describe('ployz-gateway --workers 2 (real processes)', () => {
         '--log-level',
         'warn',
       ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     gateway.stderr?.resume();
+    gateway.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
     await until('both workers fresh', async () =>
       (await getText(admin, '/_ployz/health')).status === 200 ? true : undefined,
     );
@@ -258,6 +267,10 @@ describe('ployz-gateway --workers 2 (real processes)', () => {
     expect(freshOwners).toContain(replacement);
     await Promise.all([...clients, ...fresh].map((c) => c.stop()));
     for (const c of fresh) expect(c.failures).toBe(0);
+    // The primary said so, as a pino line, from the pid that was started (it re-executed in place).
+    expect(logLines()).toContainEqual(
+      expect.objectContaining({ level: 50, pid: gateway.pid, worker: 'primary', slot: 0, workerPid: victim }),
+    );
   });
 
   it('SIGTERM drains every worker and the primary exits 0', async () => {

@@ -3,8 +3,18 @@
  * (docs/adr/0014-replace-beside.md): that instance holds the admin port, so this one answers on
  * the alternate port — where ployzd waits for it to be healthy — and takes the admin port as soon
  * as it is free (the old instance drained and exited), closing the alternate one.
+ *
+ * Also `@ployz/protocol/admin`: no zod, for a process that only supervises (the gateway's
+ * primary, apps/ployz-gateway/src/workers.ts).
  */
 import type { Server } from 'node:http';
+
+/** What every edge app's admin listener serves; ployzd's Docker healthcheck probes `health`. */
+export const ADMIN_PATHS = {
+  health: '/_ployz/health',
+  status: '/_ployz/status',
+  metrics: '/metrics',
+} as const;
 
 /** How often a replacement tries the admin port again while it answers on the alternate one. */
 export const ADMIN_RETRY_MS = 200;

@@ -42,12 +42,7 @@ export const DNS_PORT = 53;
 export const DNS_ADMIN_PORT = 9053;
 export const DNS_ADMIN_ALT_PORT = 9054;
 
-/** What every edge app's admin listener serves; ployzd's Docker healthcheck probes `health`. */
-export const ADMIN_PATHS = {
-  health: '/_ployz/health',
-  status: '/_ployz/status',
-  metrics: '/metrics',
-} as const;
+export { ADMIN_PATHS } from './admin-beside.ts';
 
 /** NATS as an edge app reaches it: ployz-nats shares the networking netns. */
 export const NATS_URL_IN_NETNS = `nats://127.0.0.1:${NATS_CLIENT_PORT}`;
