@@ -208,6 +208,22 @@ export const ERROR_CODES = {
     summary: 'the volume is in use (a process or container has it open); stop its writers first',
   },
   STORAGE_FAILED: { kind: 'internal', summary: 'a storage command (zfs, zpool, btrfs) failed' },
+  // Volume moves (ADR 0021): a zfs/btrfs send stream between two machines
+  VOLUME_TRANSFER_FAILED: {
+    kind: 'transient',
+    summary:
+      'a volume transfer broke off (closed, no bytes in time, receive failed, never connected); the target kept nothing',
+  },
+  VOLUME_TRANSFER_MISMATCH: {
+    kind: 'internal',
+    summary:
+      'what the target received is not the snapshot sent (guid, received uuid, tree sha256, bytes, or a stream checksum); it was destroyed',
+  },
+  VOLUME_TRANSFER_REFUSED: {
+    kind: 'conflict',
+    summary:
+      'the target refused the transfer connection (token unknown, used or expired; not from the source machine; header not the slot it was issued for)',
+  },
   // Secrets
   SECRET_KEY_MISMATCH: {
     kind: 'user',

@@ -70,6 +70,7 @@ describe('btrfs driver specifics', () => {
       '\tName: \t\t\ta',
       '\tUUID: \t\t\tbde4f833-fb11-7c48-81cc-b4574b0ad33b',
       '\tParent UUID: \t\t124f7208-ce5d-5f49-ad46-aa472c629089',
+      '\tReceived UUID: \t\t-',
       '\tCreation time: \t\t2026-12-02 01:26:57 +0000',
       '\tSubvolume ID: \t\t257',
       '\tQuota group:\t\t0/257',
@@ -81,6 +82,8 @@ describe('btrfs driver specifics', () => {
     expect(parseSubvolumeShow(out)).toEqual({
       uuid: 'bde4f833-fb11-7c48-81cc-b4574b0ad33b',
       parentUuid: '124f7208-ce5d-5f49-ad46-aa472c629089',
+      receivedUuid: null,
+      readonly: false,
       subvolumeId: 257,
       createdAt: '2026-12-02T01:26:57.000Z',
       referenced: 16384,
@@ -89,5 +92,11 @@ describe('btrfs driver specifics', () => {
     expect(
       parseSubvolumeShow(out.replace('\t  Limit referenced:\t4194304', '\t  Limit referenced:\t-')).limit,
     ).toBe(null);
+    const received = parseSubvolumeShow(
+      out
+        .replace('\tReceived UUID: \t\t-', '\tReceived UUID: \t\tf2dbfb0c-7630-fd4b-a78a-994cba3907ef')
+        .concat('\n\tFlags: \t\t\treadonly'),
+    );
+    expect(received).toMatchObject({ receivedUuid: 'f2dbfb0c-7630-fd4b-a78a-994cba3907ef', readonly: true });
   });
 });

@@ -55,10 +55,13 @@ const BTRFS_SUPER_MAGIC = 0x9123683e;
 const SUBVOLUME_ROOT_INO = 256;
 const CAPABILITIES: DriverCapabilities = { snapshots: true, quota: true };
 
-interface Subvolume {
+export interface Subvolume {
   uuid: string;
   /** The UUID of the subvolume this one is a snapshot of; null for a subvolume made empty. */
   parentUuid: string | null;
+  /** The UUID of the subvolume `btrfs receive` made this one from (its sender's); null when not received. */
+  receivedUuid: string | null;
+  readonly: boolean;
   subvolumeId: number;
   createdAt: string;
   referenced: number;
@@ -73,9 +76,12 @@ export function parseSubvolumeShow(out: string): Subvolume {
   const m = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) ([+-]\d{2})(\d{2})$/.exec(created);
   const limit = field('Limit referenced');
   const parent = field('Parent UUID');
+  const received = field('Received UUID');
   return {
     uuid: field('UUID') ?? '',
     parentUuid: parent === undefined || parent === '-' || parent === '' ? null : parent,
+    receivedUuid: received === undefined || received === '-' || received === '' ? null : received,
+    readonly: /\breadonly\b/.test(field('Flags') ?? ''),
     subvolumeId: Number(field('Subvolume ID') ?? 0),
     createdAt: m ? new Date(`${m[1]}T${m[2]}${m[3]}:${m[4]}`).toISOString() : new Date(0).toISOString(),
     referenced: Number(field('Usage referenced') ?? 0),

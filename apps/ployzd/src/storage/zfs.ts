@@ -92,7 +92,7 @@ function quotaOf(value: string | undefined): number | null {
  * returns, so a destroy right after it can say "dataset is busy" for a moment. Only called once the
  * unmount succeeded, i.e. when no writer holds the dataset any more.
  */
-async function whileBusy<T>(action: () => Promise<T>, attempts = 30): Promise<T> {
+export async function whileBusy<T>(action: () => Promise<T>, attempts = 30): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await action();
