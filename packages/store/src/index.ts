@@ -31,7 +31,8 @@
  *           (`StoreErrorReport`) while observed (ployzd's metrics).
  * Migrate:  `planMigration(source, scope)` (digests, read only), `migrateStore({ source, target,
  *           scope, replicas: 3 })` (R1 → R3 copy, verified; STORE_MIGRATION_FAILED /
- *           STORE_MIGRATION_TARGET_IN_USE), `finishMigration(target, scope)` at switch-over.
+ *           STORE_MIGRATION_TARGET_IN_USE), `freezeSource` (seal the old store: its writes are
+ *           STORE_PROMOTING) + `catchUpMigration` (the delta since verification), `finishMigration`.
  * Quorum:   at R3 a write without quorum is STORE_NO_QUORUM (`details.outcome`: not_written |
  *           unknown); `requestTimeoutMs` bounds the wait.
  * State:    `store.connection.state` / `onState(fn)`: connecting | connected | reconnecting |
@@ -77,8 +78,11 @@ export { type AcquireOptions, DEFAULT_LEASE_TTL_MS, type Lease, Leases } from '.
 export {
   type AssetDigest,
   type AssetRef,
+  type CatchUpOptions,
+  catchUpMigration,
   digestAsset,
   finishMigration,
+  freezeSource,
   type MigrateOptions,
   type MigrationPlan,
   type MigrationProgress,

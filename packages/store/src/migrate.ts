@@ -49,6 +49,7 @@ import {
   jetstreamManager,
   type StreamConfig,
   type StreamInfo,
+  type StreamUpdateConfig,
 } from '@nats-io/jetstream';
 import { type MsgHdrs, headers as makeHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { PloyzError } from '@ployz/types';
@@ -123,6 +124,8 @@ export interface MigrationReport {
   rounds: number;
   /** The verified digests (equal on source and target). */
   assets: AssetDigest[];
+  /** Per stream, the last source seq copied (where a catch-up resumes). */
+  sourceSeqs: Record<string, number>;
   durationMs: number;
 }
 
@@ -205,60 +208,11 @@ export async function migrateStore(options: MigrateOptions): Promise<MigrationRe
       options.signal,
     );
 
-    for (let round = 1; ; round++) {
-      checkAborted(options.signal);
-      const mismatched: { ref: AssetRef; source: AssetDigest; target: AssetDigest }[] = [];
-      const verified: AssetDigest[] = [];
-      for (const ref of refs) {
-        progress({ asset: ref.asset, phase: 'verify', copied: 0, total: 0 });
-        // A routing stream the source trimmed meanwhile: trim the target to the same start.
-        const sInfo = await sjsm.streams.info(ref.stream);
-        const tInfo = await tjsm.streams.info(ref.stream);
-        if (
-          ref.kind === 'stream' &&
-          !tInfo.config.deny_purge &&
-          sInfo.state.messages > 0 &&
-          tInfo.state.first_seq < sInfo.state.first_seq &&
-          tInfo.state.last_seq >= sInfo.state.first_seq
-        ) {
-          await tjsm.streams.purge(ref.stream, { seq: sInfo.state.first_seq });
-        }
-        const s = await digestAsset(sjs, sjsm, ref, false);
-        const t = await digestAsset(tjs, tjsm, ref, false);
-        if (sameDigest(s, t)) verified.push(t);
-        else mismatched.push({ ref, source: s, target: t });
-      }
-      if (mismatched.length === 0) {
-        await writeMarker(tjs, tjsm, scope, replicas, {
-          state: 'verified',
-          run,
-          started_at: new Date(started).toISOString(),
-        });
-        return { run, replicas, rounds: round, assets: verified, durationMs: Date.now() - started };
-      }
-      if (round >= maxRounds) {
-        throw new PloyzError(
-          'STORE_MIGRATION_FAILED',
-          `after ${round} rounds the target still differs from the source in ${mismatched
-            .map((m) => m.ref.asset)
-            .join(
-              ', ',
-            )} (the source kept changing, or the copy is wrong); the installation stays on the old store — stop writers and run the migration again`,
-          {
-            details: {
-              run,
-              mismatched: mismatched.map((m) => ({ asset: m.ref.asset, source: m.source, target: m.target })),
-            },
-          },
-        );
-      }
-      // Writes landed on the source after the copy: copy what is new and verify again.
-      for (const { ref } of mismatched) {
-        const info = await sjsm.streams.info(ref.stream);
-        const from = copied.get(ref.stream) ?? 0;
-        copied.set(ref.stream, await copyStream(sjs, tjs, tjsm, ref, info, from, options, progress));
-      }
-    }
+    return await converge(
+      { sjs, sjsm, tjs, tjsm, scope, refs, options, progress, replicas, run, started },
+      copied,
+      maxRounds,
+    );
   } catch (err) {
     if (err instanceof PloyzError) throw err;
     throw new PloyzError(
@@ -266,6 +220,94 @@ export async function migrateStore(options: MigrateOptions): Promise<MigrationRe
       `store migration failed: ${err instanceof Error ? err.message : String(err)}; the installation stays on the old store (untouched), and a new run starts over`,
       { cause: err, details: { run } },
     );
+  }
+}
+
+interface Sides {
+  sjs: JetStreamClient;
+  sjsm: JetStreamManager;
+  tjs: JetStreamClient;
+  tjsm: JetStreamManager;
+  scope: Scope;
+  refs: AssetRef[];
+  options: Pick<MigrateOptions, 'signal' | 'onProgress'>;
+  progress: (p: MigrationProgress) => void;
+  replicas: Replicas;
+  run: string;
+  started: number;
+}
+
+/**
+ * Verifies every asset (digests on both sides) and copies what differs again, until equal or
+ * `maxRounds`; writes the target's marker `verified` when equal. `copied`: per stream, the last
+ * source seq already copied (updated in place).
+ */
+async function converge(
+  sides: Sides,
+  copied: Map<string, number>,
+  maxRounds: number,
+): Promise<MigrationReport> {
+  const { sjs, sjsm, tjs, tjsm, scope, refs, options, progress, replicas, run, started } = sides;
+  for (let round = 1; ; round++) {
+    checkAborted(options.signal);
+    const mismatched: { ref: AssetRef; source: AssetDigest; target: AssetDigest }[] = [];
+    const verified: AssetDigest[] = [];
+    for (const ref of refs) {
+      progress({ asset: ref.asset, phase: 'verify', copied: 0, total: 0 });
+      // A routing stream the source trimmed meanwhile: trim the target to the same start.
+      const sInfo = await sjsm.streams.info(ref.stream);
+      const tInfo = await tjsm.streams.info(ref.stream);
+      if (
+        ref.kind === 'stream' &&
+        !tInfo.config.deny_purge &&
+        sInfo.state.messages > 0 &&
+        tInfo.state.first_seq < sInfo.state.first_seq &&
+        tInfo.state.last_seq >= sInfo.state.first_seq
+      ) {
+        await tjsm.streams.purge(ref.stream, { seq: sInfo.state.first_seq });
+      }
+      const s = await digestAsset(sjs, sjsm, ref, false);
+      const t = await digestAsset(tjs, tjsm, ref, false);
+      if (sameDigest(s, t)) verified.push(t);
+      else mismatched.push({ ref, source: s, target: t });
+    }
+    if (mismatched.length === 0) {
+      await writeMarker(tjs, tjsm, scope, replicas, {
+        state: 'verified',
+        run,
+        started_at: new Date(started).toISOString(),
+      });
+      return {
+        run,
+        replicas,
+        rounds: round,
+        assets: verified,
+        sourceSeqs: Object.fromEntries(copied),
+        durationMs: Date.now() - started,
+      };
+    }
+    if (round >= maxRounds) {
+      throw new PloyzError(
+        'STORE_MIGRATION_FAILED',
+        `after ${round} rounds the target still differs from the source in ${mismatched
+          .map((m) => m.ref.asset)
+          .join(
+            ', ',
+          )} (the source kept changing, or the copy is wrong); the installation stays on the old store — stop writers and run the migration again`,
+        {
+          details: {
+            run,
+            mismatched: mismatched.map((m) => ({ asset: m.ref.asset, source: m.source, target: m.target })),
+          },
+        },
+      );
+    }
+    // Writes landed on the source after the copy: copy what is new and verify again.
+    for (const { ref } of mismatched) {
+      const info = await sjsm.streams.info(ref.stream);
+      const from = copied.get(ref.stream) ?? 0;
+      copied.set(ref.stream, await copyStream(sjs, tjs, tjsm, ref, info, from, options, progress));
+    }
   }
 }
 
@@ -278,6 +320,79 @@ export async function finishMigration(target: NatsConnection, scope: Scope): Pro
   await jsm.streams.delete(`KV_${migrationMarkerBucket(scope)}`).catch((err: unknown) => {
     if (!isStreamNotFound(err)) throw err;
   });
+}
+
+/**
+ * Seals every asset of `scope` on the source (the old store): from here every write there, from
+ * any writer on any machine, is refused by the server (a store call answers STORE_PROMOTING), so
+ * the source stops changing and a last `catchUpMigration` round is exact. Sealing cannot be undone
+ * (nats-server refuses to unseal): only after the old store's record says `switched`. The
+ * promotion record's own bucket is not an asset and stays writable. Idempotent.
+ */
+export async function freezeSource(source: NatsConnection, scope: Scope): Promise<void> {
+  const jsm = await jetstreamManager(source);
+  for (const ref of migrationAssets(scope)) {
+    const info = await jsm.streams.info(ref.stream);
+    if (info.config.sealed) continue;
+    await jsm.streams.update(ref.stream, { sealed: true } as Partial<StreamUpdateConfig>);
+  }
+}
+
+export interface CatchUpOptions {
+  source: NatsConnection;
+  target: NatsConnection;
+  scope: Scope;
+  /** The run of the verified migration (kept in the report). */
+  run: string;
+  replicas?: number;
+  /**
+   * Per stream, the last source seq the verified copy read (`MigrationReport.sourceSeqs`); a
+   * bucket missing here is copied again from its start (latest entry per key wins either way).
+   */
+  sourceSeqs?: Record<string, number>;
+  signal?: AbortSignal;
+  onProgress?: (p: MigrationProgress) => void;
+}
+
+/**
+ * The last round after `freezeSource`: copies into an already verified target what landed on the
+ * source since, and verifies again — the writes between the verification and the freeze are not
+ * lost. The source no longer changes, so one copy round must end equal (two verification rounds
+ * at most); a difference after that is STORE_MIGRATION_FAILED. Plain streams resume at the
+ * target's last seq (their seqs are the source's), buckets at `sourceSeqs`.
+ */
+export async function catchUpMigration(options: CatchUpOptions): Promise<MigrationReport> {
+  const started = Date.now();
+  const replicas = validateReplicas(options.replicas ?? 3);
+  const { source, target, scope, run } = options;
+  const progress = options.onProgress ?? (() => {});
+  const sjs = jetstream(source);
+  const sjsm = await jetstreamManager(source);
+  const tjs = jetstream(target);
+  const tjsm = await jetstreamManager(target);
+  const refs = migrationAssets(scope);
+  try {
+    const copied = new Map<string, number>();
+    for (const ref of refs) {
+      const at =
+        ref.kind === 'stream'
+          ? (await tjsm.streams.info(ref.stream)).state.last_seq
+          : (options.sourceSeqs?.[ref.stream] ?? 0);
+      copied.set(ref.stream, at);
+    }
+    return await converge(
+      { sjs, sjsm, tjs, tjsm, scope, refs, options, progress, replicas, run, started },
+      copied,
+      2,
+    );
+  } catch (err) {
+    if (err instanceof PloyzError) throw err;
+    throw new PloyzError(
+      'STORE_MIGRATION_FAILED',
+      `store catch-up failed: ${err instanceof Error ? err.message : String(err)}; the old store is frozen and its record says switched — run the promotion again to finish it`,
+      { cause: err, details: { run } },
+    );
+  }
 }
 
 /** Digests one asset (the same function on both sides is what verification compares). */
@@ -413,7 +528,7 @@ async function copyStream(
   ref: AssetRef,
   info: StreamInfo,
   afterSeq: number,
-  options: MigrateOptions,
+  options: Pick<MigrateOptions, 'signal'>,
   progress: (p: MigrationProgress) => void,
 ): Promise<number> {
   const total = info.state.messages;

@@ -8,7 +8,15 @@
  *
  * Phases: `preparing` (members being started) → `migrating` → `verified` → `switched` (written on
  * the OLD store: the commit point) ; the new store's record is `done`. Any failure before
- * `switched` writes `failed` with the error. The record is a lease too: it carries `expires_at`,
+ * `switched` writes `failed` with the error.
+ *
+ * After `switched` the old store is frozen (`freezeSource`: every asset sealed, so every write
+ * there from any machine is refused with STORE_PROMOTING) and a last catch-up round copies what
+ * landed on it since the verification — deploys were refused all along, but a heartbeat, an
+ * instance verdict or a lease may have been written — and verifies again; then `done` on the new
+ * store and `finished_at` on the old record. A coordinator lost after `switched` leaves the
+ * record `switched` without `finished_at`: the next `promote` (same members) resumes at the
+ * freeze once the lease expired; the old store only ever loses its writers, never data. The record is a lease too: it carries `expires_at`,
  * renewed while the coordinator works (every TTL/3, compare-and-set); a coordinator killed -9 mid-
  * promotion stops blocking once it expires, the installation never having left the old store,
  * and the next `promote` takes the record over (a failed or expired one).
@@ -27,7 +35,15 @@ import { LeaseRecord, PloyzError } from '@ployz/types';
 import { z } from 'zod';
 import { isStreamNotFound } from './assets.ts';
 import { assetNames, type Scope } from './keys.ts';
-import { finishMigration, type MigrationProgress, type MigrationReport, migrateStore } from './migrate.ts';
+import {
+  catchUpMigration,
+  finishMigration,
+  freezeSource,
+  type MigrationProgress,
+  type MigrationReport,
+  migrateStore,
+  migrationAssets,
+} from './migrate.ts';
 import { RecordBucket, type Versioned } from './record-bucket.ts';
 
 export const PromotionPhase = z.enum(['preparing', 'migrating', 'verified', 'switched', 'done', 'failed']);
@@ -53,9 +69,17 @@ export const PromotionRecord = z.object({
         messages: z.number().int(),
         lastSeq: z.number().int(),
         lastId: z.string().nullable(),
+        /** The last source seq the verified copy read (where the catch-up resumes). */
+        sourceSeq: z.number().int().optional(),
       }),
     )
     .nullable(),
+  /**
+   * On the old store's `switched` record: when the catch-up after the freeze verified the new
+   * store and wrote `done` there. Unset: the promotion passed its commit point but was not
+   * finished (the next `promote` resumes it once the lease expired).
+   */
+  finished_at: z.string().nullable().optional(),
 });
 export type PromotionRecord = z.infer<typeof PromotionRecord>;
 
@@ -140,7 +164,7 @@ async function begin(
   coordinator: string,
   members: readonly string[],
   ttlMs: number,
-): Promise<Held> {
+): Promise<{ held: Held; resume: boolean }> {
   const now = new Date();
   const record: PromotionRecord = {
     key: 'promotion',
@@ -159,7 +183,7 @@ async function begin(
   const existing = await bucket.get();
   if (existing === null) {
     try {
-      return { bucket, current: await bucket.create(record) };
+      return { held: { bucket, current: await bucket.create(record) }, resume: false };
     } catch (err) {
       if (err instanceof PloyzError && err.code === 'STORE_CONFLICT')
         throw promoting((await bucket.get())?.value);
@@ -167,6 +191,32 @@ async function begin(
     }
   }
   const prev = existing.value;
+  if (prev.phase === 'switched' && !prev.finished_at) {
+    // Past the commit point but not finished (its coordinator died or failed after `switched`):
+    // the next coordinator finishes it, onto the same members, once the lease is free.
+    if (Date.parse(prev.expires_at) > now.getTime()) throw promoting(prev);
+    if ([...members].sort().join() !== [...prev.members].sort().join()) {
+      throw new PloyzError(
+        'STORE_PROMOTE_MACHINES_INVALID',
+        `promotion ${prev.run} passed its commit point onto ${prev.members.join(', ')}: finish it onto those machines`,
+        { details: { run: prev.run, members: prev.members, requested: [...members] } },
+      );
+    }
+    const taken: PromotionRecord = {
+      ...prev,
+      coordinator,
+      updated_at: now.toISOString(),
+      expires_at: record.expires_at,
+      error: null,
+    };
+    try {
+      return { held: { bucket, current: await bucket.update(taken, existing.revision) }, resume: true };
+    } catch (err) {
+      if (err instanceof PloyzError && err.code === 'STORE_CONFLICT')
+        throw promoting((await bucket.get())?.value);
+      throw err;
+    }
+  }
   if (prev.phase === 'switched' || prev.phase === 'done') {
     throw new PloyzError(
       'STORE_PROMOTE_UNSUPPORTED',
@@ -178,7 +228,7 @@ async function begin(
   }
   if (blocksDeploys(prev, now)) throw promoting(prev);
   try {
-    return { bucket, current: await bucket.update(record, existing.revision) };
+    return { held: { bucket, current: await bucket.update(record, existing.revision) }, resume: false };
   } catch (err) {
     if (err instanceof PloyzError && err.code === 'STORE_CONFLICT')
       throw promoting((await bucket.get())?.value);
@@ -247,7 +297,7 @@ export interface PromotionResult {
 export async function promoteStore(options: PromoteOptions): Promise<PromotionResult> {
   const ttl = options.ttlMs ?? PROMOTION_TTL_MS;
   const { scope } = options;
-  const held = await begin(
+  const { held, resume } = await begin(
     await promotionRecords(options.source, scope),
     options.coordinator,
     options.members,
@@ -257,6 +307,7 @@ export async function promoteStore(options: PromoteOptions): Promise<PromotionRe
   const abort = new AbortController();
   const onAbort = () => abort.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  // The record is a lease until the promotion is finished (`switched` included).
   let renewing = Promise.resolve();
   const timer = setInterval(
     () => {
@@ -270,59 +321,104 @@ export async function promoteStore(options: PromoteOptions): Promise<PromotionRe
     await options.onPhase?.(p, held.current.value);
   };
   try {
-    await options.onPhase?.('preparing', held.current.value);
-    await assertNoDeploys(options.source, scope);
-    const target = await options.prepare(abort.signal);
-    await phase('migrating');
-    const report = await migrateStore({
+    let target: NatsConnection;
+    if (resume) {
+      target = await options.prepare(abort.signal);
+    } else {
+      await options.onPhase?.('preparing', held.current.value);
+      await assertNoDeploys(options.source, scope);
+      target = await options.prepare(abort.signal);
+      await phase('migrating');
+      const report = await migrateStore({
+        source: options.source,
+        target,
+        scope,
+        replicas: 3,
+        signal: abort.signal,
+        onProgress: options.onProgress,
+        replicateTimeoutMs: options.replicateTimeoutMs,
+      });
+      await phase('verified', { verified: verifiedOf(report) });
+      // The commit point: from here the new store is the installation's.
+      await phase('switched');
+    }
+    // Writes may have landed on the old store since the verification (anything but deploys: a
+    // machine's heartbeat, an instance verdict, a lease): freeze it, then carry them over.
+    checkAborted(abort.signal);
+    await freezeSource(options.source, scope);
+    const sourceSeqs = Object.fromEntries(
+      (held.current.value.verified ?? []).flatMap((a) =>
+        a.sourceSeq === undefined ? [] : [[streamOf(scope, a.asset), a.sourceSeq] as const],
+      ),
+    );
+    const report = await catchUpMigration({
       source: options.source,
       target,
       scope,
+      run,
       replicas: 3,
+      sourceSeqs,
       signal: abort.signal,
       onProgress: options.onProgress,
-      replicateTimeoutMs: options.replicateTimeoutMs,
     });
-    await phase('verified', {
-      verified: report.assets.map((a) => ({
-        asset: a.asset,
-        messages: a.messages,
-        lastSeq: a.lastSeq,
-        lastId: a.lastId,
-      })),
-    });
-    // The commit point: from here the new store is the installation's.
-    clearInterval(timer);
-    await phase('switched');
     const onTarget = await promotionRecords(target, scope, 3);
     const done: PromotionRecord = {
       ...held.current.value,
       phase: 'done',
+      verified: verifiedOf(report),
       updated_at: new Date().toISOString(),
     };
     const there = await onTarget.get();
     if (there) await onTarget.update(done, there.revision);
     else await onTarget.create(done);
     await finishMigration(target, scope);
+    clearInterval(timer);
+    await renewing;
+    await advance(held, { verified: verifiedOf(report), finished_at: new Date().toISOString() }, ttl);
+    await options.onPhase?.('done', held.current.value);
     await options.switchOver?.(target);
     return { run, report, target };
   } catch (err) {
     clearInterval(timer);
+    const e =
+      err instanceof PloyzError ? err : new PloyzError('STORE_MIGRATION_FAILED', String(err), { cause: err });
+    await renewing.catch(() => {});
     if (held.current.value.phase !== 'switched') {
-      const e =
-        err instanceof PloyzError
-          ? err
-          : new PloyzError('STORE_MIGRATION_FAILED', String(err), { cause: err });
-      await renewing;
       await advance(held, { phase: 'failed', error: { code: e.code, message: e.message } }, 0).catch(
         () => {},
       );
-      throw e;
+    } else if (!held.current.value.finished_at) {
+      // Past the commit point: stays `switched`, lease released, so the next run finishes it.
+      await advance(held, { error: { code: e.code, message: e.message } }, 0).catch(() => {});
     }
-    throw err;
+    throw e;
   } finally {
     clearInterval(timer);
     options.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+function verifiedOf(report: MigrationReport): NonNullable<PromotionRecord['verified']> {
+  return report.assets.map((a) => ({
+    asset: a.asset,
+    messages: a.messages,
+    lastSeq: a.lastSeq,
+    lastId: a.lastId,
+    sourceSeq: report.sourceSeqs[a.stream],
+  }));
+}
+
+function streamOf(scope: Scope, asset: string): string {
+  return migrationAssets(scope).find((r) => r.asset === asset)?.stream ?? asset;
+}
+
+function checkAborted(signal: AbortSignal): void {
+  if (signal.aborted) {
+    throw signal.reason instanceof PloyzError
+      ? signal.reason
+      : new PloyzError('STORE_MIGRATION_FAILED', `the promotion was aborted: ${String(signal.reason)}`, {
+          cause: signal.reason,
+        });
   }
 }
 

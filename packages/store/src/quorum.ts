@@ -14,6 +14,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { PloyzError } from '@ployz/types';
 
 const NO_META_LEADER = 10008;
+/** JSStreamSealedErr: "invalid operation on sealed stream". */
+const STREAM_SEALED = 10109;
 const PROBE_TIMEOUT_MS = 1000;
 
 function apiCode(err: unknown): number | undefined {
@@ -82,9 +84,28 @@ export async function hasNoQuorum(nc: NatsConnection): Promise<boolean> {
   }
 }
 
+/**
+ * A write refused because the asset is sealed: the store was promoted and this is the old one
+ * (`freezeSource`); the writer's machine moves to the new store by itself.
+ */
+export function isSealedAnswer(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  return apiCode(err) === STREAM_SEALED || code === STREAM_SEALED || /sealed stream/i.test(err.message);
+}
+
+function movedAway(what: string, cause: unknown): PloyzError {
+  return new PloyzError(
+    'STORE_PROMOTING',
+    `${what} refused: this store was promoted and is read only now (the old store); this machine switches over to the new store by itself — retry then`,
+    { cause, details: { phase: 'switched', sealed: true } },
+  );
+}
+
 /** STORE_UNAVAILABLE for a failed store call (STORE_NO_QUORUM when the answer says so). */
 export function storeError(err: unknown, what: string): PloyzError {
   if (err instanceof PloyzError) return err;
+  if (isSealedAnswer(err)) return movedAway(what, err);
   if (isNoQuorumAnswer(err)) return noQuorum(what, undefined, err, 'read');
   return new PloyzError(
     'STORE_UNAVAILABLE',
@@ -107,6 +128,7 @@ export async function storeFailure(
   options: { retried?: boolean } = {},
 ): Promise<PloyzError> {
   if (err instanceof PloyzError) return err;
+  if (isSealedAnswer(err)) return movedAway(what, err);
   if (isNoQuorumAnswer(err)) return noQuorum(what, nc, err, options.retried ? 'unknown' : 'not_written');
   // A clustered store that stays silent (or has no stream leader to respond) cannot commit:
   // that is no quorum whatever the meta group says yet (a survivor that led it still answers
