@@ -56,6 +56,13 @@ import { PloyzError } from '@ployz/types';
 import { BUCKET_ASSETS, isStreamNotFound, type Replicas, validateReplicas } from './assets.ts';
 import { assetNames, type Scope } from './keys.ts';
 
+/**
+ * JetStream API timeout of a migration: an R3 cluster's stream creates and acknowledged publishes
+ * wait on its quorum, which on a loaded machine takes longer than the client's 5 s default (CI
+ * saw `timeout` abort a migration that would have passed).
+ */
+const MIGRATION_API = { timeout: 30_000 };
+
 export interface AssetRef {
   /** Name of the asset in DESIGN.md §4 (a bucket name or a stream name). */
   asset: string;
@@ -146,8 +153,8 @@ export async function planMigration(
   scope: Scope,
   replicas: number = 3,
 ): Promise<MigrationPlan> {
-  const jsm = await jetstreamManager(source);
-  const js = jetstream(source);
+  const jsm = await jetstreamManager(source, MIGRATION_API);
+  const js = jetstream(source, MIGRATION_API);
   const assets: AssetDigest[] = [];
   for (const ref of migrationAssets(scope)) assets.push(await digestAsset(js, jsm, ref, true));
   return {
@@ -170,10 +177,10 @@ export async function migrateStore(options: MigrateOptions): Promise<MigrationRe
       details: { server: source.info.server_name },
     });
   }
-  const sjs = jetstream(source);
-  const sjsm = await jetstreamManager(source);
-  const tjs = jetstream(target);
-  const tjsm = await jetstreamManager(target);
+  const sjs = jetstream(source, MIGRATION_API);
+  const sjsm = await jetstreamManager(source, MIGRATION_API);
+  const tjs = jetstream(target, MIGRATION_API);
+  const tjsm = await jetstreamManager(target, MIGRATION_API);
   const refs = migrationAssets(scope);
   const run = randomBytes(8).toString('hex');
 
@@ -316,7 +323,7 @@ async function converge(
  * target is a store like any other and a later migration refuses to overwrite it.
  */
 export async function finishMigration(target: NatsConnection, scope: Scope): Promise<void> {
-  const jsm = await jetstreamManager(target);
+  const jsm = await jetstreamManager(target, MIGRATION_API);
   await jsm.streams.delete(`KV_${migrationMarkerBucket(scope)}`).catch((err: unknown) => {
     if (!isStreamNotFound(err)) throw err;
   });
@@ -330,7 +337,7 @@ export async function finishMigration(target: NatsConnection, scope: Scope): Pro
  * promotion record's own bucket is not an asset and stays writable. Idempotent.
  */
 export async function freezeSource(source: NatsConnection, scope: Scope): Promise<void> {
-  const jsm = await jetstreamManager(source);
+  const jsm = await jetstreamManager(source, MIGRATION_API);
   for (const ref of migrationAssets(scope)) {
     const info = await jsm.streams.info(ref.stream);
     if (info.config.sealed) continue;
@@ -366,10 +373,10 @@ export async function catchUpMigration(options: CatchUpOptions): Promise<Migrati
   const replicas = validateReplicas(options.replicas ?? 3);
   const { source, target, scope, run } = options;
   const progress = options.onProgress ?? (() => {});
-  const sjs = jetstream(source);
-  const sjsm = await jetstreamManager(source);
-  const tjs = jetstream(target);
-  const tjsm = await jetstreamManager(target);
+  const sjs = jetstream(source, MIGRATION_API);
+  const sjsm = await jetstreamManager(source, MIGRATION_API);
+  const tjs = jetstream(target, MIGRATION_API);
+  const tjsm = await jetstreamManager(target, MIGRATION_API);
   const refs = migrationAssets(scope);
   try {
     const copied = new Map<string, number>();

@@ -185,6 +185,47 @@ describe('streamLogs', () => {
     expect(out.map((e) => (e.type === 'instance' ? `${e.instance} ${e.event}` : e.type))).toEqual(['b left']);
   });
 
+  it('following, a listing that misses an instance once (a key rewritten meanwhile) does not make it leave', async () => {
+    const logs = new Map([['b', [line(1, 'b1')]]]);
+    // b's record is written before its container: absent from the second listing only.
+    let listing = 0;
+    const out: LogsEntry[] = [];
+    const ac = new AbortController();
+    let round = 0;
+    await streamLogs(
+      { namespace: 'shop', service: 'web', follow: true },
+      {
+        instances: async () => {
+          listing += 1;
+          if (listing === 1) return [];
+          if (listing === 2) return [{ ...record('b', 'm1'), container_id: null }];
+          if (listing === 3) return [];
+          return [record('b', 'm1')];
+        },
+        reader: reader(logs, new Set(), new Set()),
+        emit: (e) => out.push(e),
+        signal: ac.signal,
+        clock: {
+          now: () => new Date(t(59)),
+          sleep: async () => {
+            round += 1;
+            if (round === 5) ac.abort();
+          },
+        },
+        pollMs: 0,
+      },
+    );
+    expect(
+      out.map((e) =>
+        e.type === 'line'
+          ? `${e.instance}:${e.text}`
+          : e.type === 'instance'
+            ? `${e.instance} ${e.event}`
+            : e.type,
+      ),
+    ).toEqual(['b joined', 'b:b1']);
+  });
+
   it('is NO_RUNNING_INSTANCE for an instance the service does not have', async () => {
     await expect(
       streamLogs(

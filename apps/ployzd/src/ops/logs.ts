@@ -42,6 +42,8 @@ interface Tracked {
   buffer: LogsLine[];
   unreachable: boolean;
   gone: boolean;
+  /** Listings in a row that did not have the record (one can miss a key rewritten meanwhile). */
+  missing: number;
 }
 
 /** The RPC failures that mean the instance's machine is not there (MACHINE_UNREACHABLE). */
@@ -70,6 +72,7 @@ export async function streamLogs(q: LogsQuery, deps: LogsDeps): Promise<LogsEnd>
       buffer: [],
       unreachable: false,
       gone: false,
+      missing: 0,
     });
   for (const record of pick(await deps.instances())) track(record, false);
   if (q.instance !== undefined && tracked.size === 0) {
@@ -166,14 +169,19 @@ export async function streamLogs(q: LogsQuery, deps: LogsDeps): Promise<LogsEnd>
     const ids = new Set(now.map((i) => i.id));
     for (const record of now) {
       const t = tracked.get(record.id);
-      if (t !== undefined) t.record = record;
-      else {
+      if (t !== undefined) {
+        t.record = record;
+        t.missing = 0;
+      } else {
         track(record, true);
         deps.emit({ type: 'instance', event: 'joined', instance: record.id, machine: record.machine });
       }
     }
+    // Left only when two listings in a row lack the record: a store listing can miss a key that a
+    // deploy rewrites while it is read (the instance would leave and join again).
     for (const [id, t] of tracked) {
-      if (!ids.has(id) && (t.gone || t.record.container_id === null) && t.buffer.length === 0) {
+      if (!ids.has(id)) t.missing += 1;
+      if (t.missing >= 2 && (t.gone || t.record.container_id === null) && t.buffer.length === 0) {
         tracked.delete(id);
         deps.emit({ type: 'instance', event: 'left', instance: id, machine: t.record.machine });
       }
