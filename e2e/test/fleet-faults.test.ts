@@ -4,15 +4,18 @@
  * - kill -9 of each ployzd in turn (and its restart) fails no request;
  * - `cut m3` (its LAN link down, every process running): only requests in flight may fail, then
  *   none — m1's gateway marks m3 down; m3's own gateway keeps serving its last view, marked stale;
- *   a deploy during the cut names m3 unavailable and places on m1 and m2;
+ *   a deploy during the cut names m3 unavailable and places on m1 and m2; `ps` on m1 still lists
+ *   m3's instance, `logs` names it MACHINE_UNREACHABLE and prints m1's and m2's lines, `exec` into
+ *   it is MACHINE_UNREACHABLE;
  * - `heal m3`: the next deploy places on it again, m3's view is fresh again.
  * Needs root and the images (bash scripts/images.sh).
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ADMIN_PATHS, GATEWAY_ADMIN_PORT } from '@ployz/protocol';
+import { exitStatus } from '@ployz/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gatewayGet, helloManifest } from './deploy-harness.ts';
+import { gatewayGet, helloManifest, jsonLines } from './deploy-harness.ts';
 import {
   bootFleet,
   cut,
@@ -124,6 +127,39 @@ describe.skipIf(!isRoot)('faults on a three-machine fleet under load', () => {
     return m1.h.ctl('deploy', '-f', file);
   };
 
+  /** ps, logs and exec on m1 while m3 is cut (issue 21): m3's instance is named, never waited on. */
+  const opsDuringCut = async () => {
+    const ps = await m1.h.ctl('ps', '-n', 'faults');
+    expect(ps.code, `${ps.stdout}${ps.stderr}`).toBe(0);
+    const view = ps.json as {
+      services: { service: string; instances: { instance: string; machine: string }[] }[];
+    };
+    const instances = view.services.find((s) => s.service === 'hello')?.instances ?? [];
+    expect(instances.map((i) => i.machine).sort()).toEqual(['m1', 'm2', 'm3']);
+    const far = instances.find((i) => i.machine === 'm3')?.instance ?? '';
+    const logged = await m1.h.run(['logs', 'faults/hello', '--json']);
+    expect(logged.code, logged.stderr).toBe(0);
+    const entries = jsonLines(logged.stdout);
+    expect(entries.filter((e) => e.type === 'unreachable')).toEqual([
+      expect.objectContaining({
+        instance: far,
+        machine: 'm3',
+        error: expect.objectContaining({ code: 'MACHINE_UNREACHABLE' }),
+      }),
+    ]);
+    expect(new Set(entries.filter((e) => e.type === 'line').map((e) => e.machine))).toEqual(
+      new Set(['m1', 'm2']),
+    );
+    const plain = await m1.h.run(['logs', 'faults/hello']);
+    expect(plain.stderr).toContain(far);
+    expect(plain.stderr).toContain('MACHINE_UNREACHABLE');
+    const exec = await m1.h.run(['exec', 'faults/hello', '--instance', far, '--', 'true']);
+    expect(exec).toMatchObject({
+      code: exitStatus('MACHINE_UNREACHABLE'),
+      stderr: expect.stringContaining('MACHINE_UNREACHABLE'),
+    });
+  };
+
   beforeAll(async () => {
     fleet = await bootFleet('faults', ['m1', 'm2', 'm3']);
     [m1, m2, m3] = fleet.machines as [Machine, Machine, Machine];
@@ -171,6 +207,7 @@ describe.skipIf(!isRoot)('faults on a three-machine fleet under load', () => {
       (await gatewayStale(m3)) === true ? true : null,
     );
     await new Promise((r) => setTimeout(r, 8000));
+    await opsDuringCut();
     const during = await deploy('v2', 3);
     expect(during.code, `${during.stdout}${during.stderr}\n${fleetLogs(fleet.machines)}`).toBe(0);
     expect(during.stdout).toContain(M3_UNAVAILABLE);

@@ -1,12 +1,19 @@
 /**
- * ps, logs, exec and namespace rm on one machine (real ployzd, dockerd, nats, gateway). The
- * instances are local; a second pass restarts ployzd with PLOYZ_TEST_OPS_VIA_RPC=1, so logs and
- * exec take the path of an instance on another machine (logs_read / exec_open / exec_io over
- * NATS to the machine's ployzd) for real.
+ * ps, logs, exec and namespace rm on one machine (real ployzd, dockerd, nats, gateway; volumes on
+ * btrfs on a loop device). The instances are local; a second pass restarts ployzd with
+ * PLOYZ_TEST_OPS_VIA_RPC=1, so logs and exec take the path of an instance on another machine
+ * (logs_read / exec_open / exec_io over NATS to the machine's ployzd) for real (and
+ * fleet-images.test.ts runs them between two machines). `namespace rm --delete-volumes`: the
+ * preview names the final snapshot, the volume goes, the final read-only snapshot holds its data
+ * where the output says, and another namespace takes the hostname.
  */
 import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createBtrfsLoop } from '@ployz/testkit';
 import { describe, expect, it } from 'vitest';
+import { DaemonHarness } from './daemon-harness.ts';
 import { DeployHarness, gatewayGet, helloManifest, jsonLines, type StreamEntry } from './deploy-harness.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -30,8 +37,17 @@ function twoReplicas(version: string, host: string, image?: string): string {
 
 describe('ps, logs, exec, namespace rm (real ployzd, dockerd, nats, gateway)', () => {
   it('shows instances, merges logs across a deploy, passes exit codes, and removes a namespace as a deploy', async () => {
-    const { h, d } = await DeployHarness.up();
+    await using fs = await createBtrfsLoop({ sizeMiB: 256 });
+    const h = await DaemonHarness.create();
     await using _h = h;
+    await h.start();
+    const init = await h.ctl(
+      ...['machine', 'init', '--id', 'm1', '--installation', h.installation],
+      ...['--storage', `btrfs:${fs.path}/ployz`],
+    );
+    expect(init.code, init.stdout + init.stderr).toBe(0);
+    const d = new DeployHarness(h);
+    await d.engineReady();
     const v1 = await d.write('v1.toml', twoReplicas('v1', d.host));
     const first = await d.deploy(v1);
     expect(first.code, JSON.stringify(first.last)).toBe(0);
@@ -249,5 +265,73 @@ describe('ps, logs, exec, namespace rm (real ployzd, dockerd, nats, gateway)', (
     });
     const taken = await d.deploy(other);
     expect(taken.code, JSON.stringify(taken.last)).toBe(0);
+
+    mark(
+      '---- namespace rm --delete-volumes: final snapshot, volume gone, the copy where it says, hostname free',
+    );
+    const volsHost = `vols-${h.id}.localhost`;
+    const vols = await d.write(
+      'vols.toml',
+      helloManifest({ version: 'vol1', host: volsHost, namespace: 'vols' })
+        .replace(
+          'stop_grace = "2s"\n',
+          `stop_grace = "1s"\nentrypoint = ["sh", "-c", "echo \\"$HELLO_VERSION\\" >> /data/log && exec node /app/server.mjs"]\nmounts = [{ volume = "data", target = "/data" }]\n`,
+        )
+        .replace('[[services]]', '[[volumes]]\nname = "data"\nowner = "10001:10001"\n\n[[services]]'),
+    );
+    const volsUp = await d.deploy(vols);
+    expect(volsUp.code, JSON.stringify(volsUp.last)).toBe(0);
+    const shownVolume = await h.ctl('volume', 'show', 'vols/data');
+    expect(shownVolume.code, shownVolume.stdout).toBe(0);
+    const dataset = (shownVolume.json as { record: { dataset: string; driver: string } }).record;
+    expect(dataset.driver).toBe('btrfs');
+    expect(existsSync(dataset.dataset)).toBe(true);
+    const volsPreview = await h.ctl('namespace', 'rm', 'vols', '--delete-volumes', '--preview');
+    expect(volsPreview.code, volsPreview.stderr).toBe(0);
+    expect((volsPreview.json as { volumes: unknown[] }).volumes).toEqual([
+      expect.objectContaining({
+        volume: 'data',
+        action: 'delete',
+        detail: expect.stringMatching(/^final snapshot \S+-final, then deleted after the commit \(btrfs /),
+      }),
+    ]);
+    // The preview changed nothing: the volume and its service are still there.
+    expect((await h.ctl('volume', 'show', 'vols/data')).code).toBe(0);
+    const volsRm = await d.stream(['namespace', 'rm', 'vols', '--delete-volumes']);
+    expect(volsRm.code, JSON.stringify(volsRm.last)).toBe(0);
+    const removalId = String((volsRm.last?.status as { deploy_id?: string } | undefined)?.deploy_id);
+    const retired = volsRm.lines.find((l) => l.type === 'volume' && l.action === 'retired') as
+      | (StreamEntry & { detail?: string })
+      | undefined;
+    const kept = new RegExp(`^deleted; final snapshot ${removalId}-final kept at (\\S+):`).exec(
+      retired?.detail ?? '',
+    )?.[1];
+    expect(kept, JSON.stringify(volsRm.lines)).toBe(`${fs.path}/ployz/.retired/vols/data-${removalId}-final`);
+    // The live subvolume is gone; the final copy is a read-only snapshot holding what was written.
+    expect(existsSync(dataset.dataset)).toBe(false);
+    expect((await readFile(join(kept ?? '', 'log'), 'utf8')).trim()).toBe('vol1');
+    const ro = await new Promise<string>((resolve, reject) =>
+      execFile('btrfs', ['property', 'get', '-ts', kept ?? '', 'ro'], (e, out) =>
+        e ? reject(e) : resolve(out),
+      ),
+    );
+    expect(ro.trim()).toBe('ro=true');
+    expect((await h.ctl('volume', 'show', 'vols/data')).code).toBe(2);
+    expect((await h.ctl('volume', 'ls', '-n', 'vols')).json).toEqual([]);
+    expect((await h.ctl('deploy', 'show', removalId)).json).toMatchObject({
+      commits: [{ kind: 'final', removed_services: ['hello'] }],
+    });
+    const taker = await d.deploy(
+      await d.write('taker.toml', helloManifest({ version: 't1', host: volsHost, namespace: 'taker' })),
+    );
+    expect(taker.code, JSON.stringify(taker.last)).toBe(0);
+    const served = await gatewayGet({
+      host: '127.0.0.1',
+      port: h.gatewayPort,
+      path: '/',
+      hostHeader: volsHost,
+      timeoutMs: 5000,
+    });
+    expect(served.body).toContain('(version t1)');
   }, 300_000);
 });
