@@ -20,12 +20,19 @@ import type { MachineIdentity } from '../machine/identity.ts';
 import { type MachineProbe, planPromotion } from './plan.ts';
 
 const PING_TIMEOUT_MS = 1500;
+const PINGS = 3;
 const STATUS_TIMEOUT_MS = 3000;
 
 async function probe(rpc: RpcClient<MachineCommands>, machine: string): Promise<MachineProbe> {
-  const started = performance.now();
+  // The round trip is the best of PINGS: one sample on a busy machine measures its scheduler
+  // (CI saw 191 ms on a veth link), the link's latency is the lowest one.
+  let best = Number.POSITIVE_INFINITY;
   try {
-    await rpc.call(machine, 'ping', null, { timeoutMs: PING_TIMEOUT_MS });
+    for (let i = 0; i < PINGS; i++) {
+      const started = performance.now();
+      await rpc.call(machine, 'ping', null, { timeoutMs: PING_TIMEOUT_MS });
+      best = Math.min(best, performance.now() - started);
+    }
   } catch (err) {
     return {
       reachable: false,
@@ -34,7 +41,7 @@ async function probe(rpc: RpcClient<MachineCommands>, machine: string): Promise<
       problem: err instanceof PloyzError ? err.code : String(err),
     };
   }
-  const rttMs = Math.round((performance.now() - started) * 10) / 10;
+  const rttMs = Math.round(best * 10) / 10;
   try {
     const status = await rpc.call(machine, 'status', null, { timeoutMs: STATUS_TIMEOUT_MS });
     const bad = status.components.filter((c) => !c.running || c.health === 'unhealthy');
