@@ -7,6 +7,7 @@
  * once, new handshakes get the new certificate while a connection opened before keeps working;
  * with Pebble down the renewed certificate keeps serving and `cert ls` / `status` say failing.
  */
+import type { CertificateList, CertificateView } from '@ployz/protocol';
 import { type Pebble, requestOn, startPebble, tlsHandshake } from '@ployz/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonHarness, docker } from './daemon-harness.ts';
@@ -16,15 +17,6 @@ let h: DaemonHarness;
 let d: DeployHarness;
 let pebble: Pebble;
 let host: string;
-
-interface CertJson {
-  hostname: string;
-  state: string;
-  serial: string | null;
-  renewer: string | null;
-  failures: number;
-  last_error: { code: string; message: string } | null;
-}
 
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -57,9 +49,9 @@ function issued(): string[] {
     .map((l) => (JSON.parse(l) as { serial: string }).serial);
 }
 
-async function cert(): Promise<CertJson | undefined> {
+async function cert(): Promise<CertificateView | undefined> {
   const r = await h.ctl('cert', 'ls');
-  const list = r.json as { certificates: CertJson[] } | null;
+  const list = r.json as CertificateList | null;
   return list?.certificates.find((c) => c.hostname === host);
 }
 
@@ -167,7 +159,7 @@ retries = 50
     expect(listed.renewer).toBe('m1');
     const shown = await h.ctl('cert', 'show', host);
     expect(shown.code).toBe(0);
-    expect((shown.json as CertJson).hostname).toBe(host);
+    expect((shown.json as CertificateView).hostname).toBe(host);
     const unknown = await h.ctl('cert', 'show', `nope-${h.id}.test`);
     expect(unknown.code).toBe(2);
     expect((unknown.json as { error: { code: string } }).error.code).toBe('CERT_UNKNOWN');

@@ -23,7 +23,7 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DeployPlanView, ImagePushResult } from '@ployz/protocol';
+import type { CertificateList, DeployPlanView, ImagePushResult } from '@ployz/protocol';
 import { type Pebble, requestOn, startPebble, tlsHandshake } from '@ployz/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helloManifest, jsonLines, type StreamEntry } from './deploy-harness.ts';
@@ -81,14 +81,9 @@ const heldFor = (m: Machine) =>
 
 const ordersBy = (m: Machine) => logged(m, 'ordering a certificate').length;
 
-interface CertJson {
-  hostname: string;
-  state: string;
-  serial: string | null;
-  renewer: string | null;
-  failures: number;
-  last_error: { code: string } | null;
-}
+/** A TLS handshake with `m`'s gateway for `host`, trusting only `ca`. */
+const handshakeWith = (m: Machine, host: string, ca: string) =>
+  tlsHandshake({ host: m.host.address, port: m.h.gatewayHttpsPort, servername: host, ca });
 
 async function imageId(m: Machine, ref: string): Promise<string | null> {
   try {
@@ -366,12 +361,7 @@ describe.skipIf(!isRoot)('images without a registry on a two-machine fleet', () 
     const served = await until(`${host} served by m1 and m2`, 90_000, async () => {
       const both = [];
       for (const m of [m1, m2]) {
-        const hs = await tlsHandshake({
-          host: m.host.address,
-          port: m.h.gatewayHttpsPort,
-          servername: host,
-          ca: root,
-        }).catch(() => null);
+        const hs = await handshakeWith(m, host, root).catch(() => null);
         if (hs === null) return null;
         if (!hs.authorized) {
           hs.socket.destroy();
@@ -408,7 +398,7 @@ describe.skipIf(!isRoot)('images without a registry on a two-machine fleet', () 
     expect(issued().map((x) => BigInt(`0x${x}`))).toEqual([BigInt(`0x${first}`)]);
     const orderer = issuedBy(m1).length === 1 ? 'm1' : 'm2';
     const cert = async (m: Machine) =>
-      ((await m.h.ctl('cert', 'ls')).json as { certificates: CertJson[] } | null)?.certificates.find(
+      ((await m.h.ctl('cert', 'ls')).json as CertificateList | null)?.certificates.find(
         (c) => c.hostname === host,
       );
     for (const m of [m1, m2])
@@ -427,12 +417,7 @@ describe.skipIf(!isRoot)('images without a registry on a two-machine fleet', () 
     const renewed = await until('both gateways serving the renewed certificate', 60_000, async () => {
       const serials = new Set<string>();
       for (const m of [m1, m2]) {
-        const hs = await tlsHandshake({
-          host: m.host.address,
-          port: m.h.gatewayHttpsPort,
-          servername: host,
-          ca: root,
-        }).catch(() => null);
+        const hs = await handshakeWith(m, host, root).catch(() => null);
         hs?.socket.destroy();
         if (hs === null || !hs.authorized || hs.serial === first) return null;
         serials.add(hs.serial);
@@ -476,12 +461,7 @@ describe.skipIf(!isRoot)('images without a registry on a two-machine fleet', () 
       expect(await m.h.human('status'), m.name).toContain(`renewal failing: ${host}`);
     }
     for (const m of [m1, m2]) {
-      const hs = await tlsHandshake({
-        host: m.host.address,
-        port: m.h.gatewayHttpsPort,
-        servername: host,
-        ca: root,
-      });
+      const hs = await handshakeWith(m, host, root);
       hs.socket.destroy();
       expect(hs.serial, m.name).toBe(renewed);
     }

@@ -31,6 +31,16 @@ function reader(logs: Map<string, LogChunkLine[]>, down: Set<string>, gone: Set<
 
 const line = (s: number, text: string): LogChunkLine => ({ at: t(s), stream: 'stdout', text });
 
+/** What a follower printed, one short string per event: `a:text`, `a joined`, `a left`. */
+const summary = (out: readonly LogsEntry[]): string[] =>
+  out.map((e) =>
+    e.type === 'line'
+      ? `${e.instance}:${e.text}`
+      : e.type === 'instance'
+        ? `${e.instance} ${e.event}`
+        : e.type,
+  );
+
 describe('streamLogs', () => {
   it('merges every instance by time, each line named by instance and machine; tail is per instance', async () => {
     const logs = new Map([
@@ -108,15 +118,7 @@ describe('streamLogs', () => {
         pollMs: 0,
       },
     );
-    expect(
-      out.map((e) =>
-        e.type === 'line'
-          ? `${e.instance}:${e.text}`
-          : e.type === 'instance'
-            ? `${e.instance} ${e.event}`
-            : e.type,
-      ),
-    ).toEqual(['b joined', 'b:b2', 'a:a3', 'b:b4', 'a left']);
+    expect(summary(out)).toEqual(['b joined', 'b:b2', 'a:a3', 'b:b4', 'a left']);
     expect(end.reason).toBe('client_closed');
   });
 
@@ -153,10 +155,7 @@ describe('streamLogs', () => {
         pollMs: 0,
       },
     );
-    expect(out.map((e) => (e.type === 'line' ? `${e.instance}:${e.text}` : `${e.type}`))).toEqual([
-      'instance',
-      'b:b listening',
-    ]);
+    expect(summary(out)).toEqual(['b joined', 'b:b listening']);
   });
 
   it('following, an instance whose record goes before it had a container leaves', async () => {
@@ -182,7 +181,7 @@ describe('streamLogs', () => {
         pollMs: 0,
       },
     );
-    expect(out.map((e) => (e.type === 'instance' ? `${e.instance} ${e.event}` : e.type))).toEqual(['b left']);
+    expect(summary(out)).toEqual(['b left']);
   });
 
   it('following, a listing that misses an instance once (a key rewritten meanwhile) does not make it leave', async () => {
@@ -215,15 +214,7 @@ describe('streamLogs', () => {
         pollMs: 0,
       },
     );
-    expect(
-      out.map((e) =>
-        e.type === 'line'
-          ? `${e.instance}:${e.text}`
-          : e.type === 'instance'
-            ? `${e.instance} ${e.event}`
-            : e.type,
-      ),
-    ).toEqual(['b joined', 'b:b1']);
+    expect(summary(out)).toEqual(['b joined', 'b:b1']);
   });
 
   it('is NO_RUNNING_INSTANCE for an instance the service does not have', async () => {
