@@ -176,7 +176,9 @@ describe('DockerWorkloads', () => {
       workloads.waitReady({ ...s, name: 'web' }, bad.readiness, new AbortController().signal),
     ).rejects.toMatchObject({
       code: 'DEPLOY_READINESS_FAILED',
-      details: { last: 'HTTP 404' },
+      // The candidate is removed after this; its last log lines travel with the error.
+      message: expect.stringContaining('log line(s):\n  | {"level":"info","msg":"listening"'),
+      details: { last: 'HTTP 404', log_tail: [expect.stringContaining('"msg":"listening"')] },
     });
     await workloads.waitReady(
       { ...s, name: 'web' },
@@ -213,14 +215,29 @@ describe('DockerWorkloads', () => {
   });
 
   it('a container that exits fails readiness at once; a missing image is IMAGE_MISSING', async () => {
-    const crash = hello({ entrypoint: ['node', '-e', 'process.exit(4)'], restart: 'never' });
+    const crash = hello({
+      entrypoint: ['node', '-e', 'console.error("DATABASE_URL is not set"); process.exit(4)'],
+      restart: 'never',
+    });
     const s = await workloads.start(req('shop-web-0-cccc', crash));
-    await expect(
-      workloads.waitReady({ ...s, name: 'web' }, crash.readiness, new AbortController().signal),
-    ).rejects.toMatchObject({
+    const failed = await workloads
+      .waitReady({ ...s, name: 'web' }, crash.readiness, new AbortController().signal)
+      .then(
+        () => null,
+        (error: unknown) => error,
+      );
+    expect(failed).toMatchObject({
       code: 'DEPLOY_READINESS_FAILED',
       message: expect.stringContaining('exited with code 4'),
+      details: { log_tail: ['DATABASE_URL is not set'] },
     });
+    expect((failed as Error).message).toContain('Its last 1 log line(s):\n  | DATABASE_URL is not set');
+    // Without a readiness check too: a container that stopped right after start says why.
+    const quiet = await workloads.start(req('shop-web-0-cccd', crash));
+    await docker.getContainer(quiet.container_id).wait();
+    await expect(
+      workloads.waitReady({ ...quiet, name: 'web' }, null, new AbortController().signal),
+    ).rejects.toMatchObject({ details: { log_tail: ['DATABASE_URL is not set'] } });
     await expect(
       workloads.start(req('shop-web-0-dddd', hello({ image: `ployz/absent-${tag}:1` }))),
     ).rejects.toMatchObject({ code: 'IMAGE_MISSING' });

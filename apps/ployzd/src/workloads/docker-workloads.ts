@@ -11,6 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import type { DeployReadiness } from '@ployz/protocol';
 import { PloyzError } from '@ployz/types';
 import type Docker from 'dockerode';
+import { dockerLogLines } from '../ops/log-lines.ts';
 import { dockerError, dockerStatus } from '../runtime/docker-errors.ts';
 import { pickWorkloadAddress } from './addresses.ts';
 import type { Clock } from './clock.ts';
@@ -24,6 +25,10 @@ import { httpProbe, type Probe, tcpProbe, waitUntilReady } from './readiness.ts'
 import type { StartedInstance, StartRequest, StopRequest } from './start-request.ts';
 
 const dockerDown = (error: unknown) => dockerError(error);
+
+/** How many of a failed candidate's last log lines its error carries (the deploy removes it). */
+const FAILED_START_LOG_LINES = 20;
+const LOG_LINE_CHARS = 240;
 
 export class DockerWorkloads {
   readonly #docker: Docker;
@@ -131,21 +136,59 @@ export class DockerWorkloads {
         return dockerStatus(error) === 404 ? 'the container was removed' : null;
       }
     };
-    if (readiness === null) {
-      const gone = await exited();
-      if (gone !== null)
-        throw new PloyzError(
-          'DEPLOY_READINESS_FAILED',
-          `${instance.name} stopped right after start: ${gone}`,
-        );
-      return;
+    try {
+      if (readiness === null) {
+        const gone = await exited();
+        if (gone !== null)
+          throw new PloyzError(
+            'DEPLOY_READINESS_FAILED',
+            `${instance.name} stopped right after start: ${gone}`,
+          );
+        return;
+      }
+      await waitUntilReady(readiness, {
+        clock: this.#clock,
+        probe: this.#probe(instance, readiness),
+        exited,
+        signal,
+        what: instance.name,
+      });
+    } catch (error) {
+      if (error instanceof PloyzError && error.code === 'DEPLOY_READINESS_FAILED')
+        throw await this.#withLogTail(error, container);
+      throw error;
     }
-    await waitUntilReady(readiness, {
-      clock: this.#clock,
-      probe: this.#probe(instance, readiness),
-      exited,
-      signal,
-      what: instance.name,
+  }
+
+  /**
+   * A failed start's error with the container's last log lines: the deploy removes the candidate,
+   * so they are the operator's only trace of why it did not come up. Unreadable logs leave the
+   * error as it was.
+   */
+  async #withLogTail(error: PloyzError, container: Docker.Container): Promise<PloyzError> {
+    let lines: string[];
+    try {
+      const tty = (await container.inspect()).Config.Tty === true;
+      const raw = await container.logs({
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        tail: FAILED_START_LOG_LINES,
+        follow: false,
+      });
+      lines = dockerLogLines(raw, tty).map((l) =>
+        l.text.length > LOG_LINE_CHARS ? `${l.text.slice(0, LOG_LINE_CHARS)}…` : l.text,
+      );
+    } catch {
+      return error;
+    }
+    const said =
+      lines.length === 0
+        ? ' It printed no log lines.'
+        : `\nIts last ${lines.length} log line(s):\n${lines.map((l) => `  | ${l}`).join('\n')}`;
+    return new PloyzError(error.code, `${error.message}${said}`, {
+      details: { ...error.details, log_tail: lines },
+      cause: error.cause,
     });
   }
 

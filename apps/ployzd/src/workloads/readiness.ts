@@ -105,7 +105,7 @@ export async function waitUntilReady(spec: DeployReadiness, loop: ReadinessLoop)
       throw new PloyzError(
         'DEPLOY_READINESS_FAILED',
         `${loop.what} ${what} (${checks} check(s), last: ${last}). ` +
-          'Check the service logs (docker logs) and the port it listens on; a service that needs longer to start can raise `readiness.start_timeout`.',
+          'Check the port it listens on and its log; a service that needs longer to start can raise `readiness.start_timeout`.',
         { details: { checks, last, start_timeout_ms: deadline - start, answered } },
       );
     }
