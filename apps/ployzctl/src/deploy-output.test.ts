@@ -1,7 +1,6 @@
-import type { DeployPlanView } from '@ployz/protocol';
-import { DeployEvent } from '@ployz/protocol';
+import { DeployDetailView, DeployEvent, type DeployPlanView } from '@ployz/protocol';
 import { describe, expect, it } from 'vitest';
-import { eventLine, imagePushLines, planLines, previewExitCode } from './deploy-output.ts';
+import { detailLines, eventLine, imagePushLines, planLines, previewExitCode } from './deploy-output.ts';
 
 const plan = (changed: boolean): DeployPlanView => ({
   namespace: 'demo',
@@ -208,5 +207,38 @@ describe('deploy output', () => {
     expect(DeployEvent.safeParse({ type: 'step', step: 10, name: 'x', state: 'done', at }).success).toBe(
       false,
     );
+  });
+
+  it("deploy show keeps a multi-line error (a failed start's log tail) indented under its field", () => {
+    const at = '2026-12-03T23:00:00.000Z';
+    const lines = detailLines(
+      DeployDetailView.parse({
+        status: {
+          deploy_id: 'dep-0mx0000000000000b',
+          namespace: 'demo',
+          state: 'failed',
+          manifest_hash: 'h1',
+          phases: ['default'],
+          commits: [],
+          actor: 'test',
+          step: 5,
+          error: {
+            code: 'DEPLOY_READINESS_FAILED',
+            message: 'web-0 exited with code 4.\nIts last 1 log line(s):\n  | DATABASE_URL is not set',
+          },
+          started_at: at,
+          updated_at: at,
+        },
+        phases: [],
+        commits: [],
+      }),
+    );
+    const at5 = lines.findIndex((l) => l.startsWith('error      DEPLOY_READINESS_FAILED: web-0 exited'));
+    expect(at5).toBeGreaterThan(-1);
+    expect(lines[at5]?.split('\n')).toEqual([
+      'error      DEPLOY_READINESS_FAILED: web-0 exited with code 4.',
+      '           Its last 1 log line(s):',
+      '             | DATABASE_URL is not set',
+    ]);
   });
 });

@@ -233,7 +233,8 @@ export function detailLines(d: DeployDetailView): string[] {
     const [head, ...rest] = lineageLines(lineage);
     out.push(`lineage    ${head}`, ...rest.map((line) => `         ${line}`));
   }
-  if (s.error) out.push(`error      ${s.error.code}: ${s.error.message}`);
+  // A message's further lines (a failed start's log tail) stay under the field, not at column 0.
+  if (s.error) out.push(`error      ${s.error.code}: ${s.error.message.replaceAll('\n', '\n           ')}`);
   out.push('phases:');
   for (const p of d.phases) {
     out.push(
