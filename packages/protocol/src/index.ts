@@ -11,7 +11,8 @@
  * Machine:  `machineCommands` (ping / status / capacity; no bodies).
  * Join:     `JoinRequest` / `JoinAnswer` between a joiner's ployzd and the issuer's join listener.
  * Volumes:  `volumeCommands` (volume_snapshot / _revert / _stop_writers / _start_writers / _describe /
- *           _prune, and for branches _clone / _replace / _discard).
+ *           _prune, and for branches _clone / _replace / _discard); `volumeMoveCommands`
+ *           (volume_receive_prepare / volume_send / volume_receive_commit / _abort / volume_mark_moved).
  * Branches: `BranchRequest`, `PromoteRequest`, `BranchPlanView` (branch-commands.ts): the local API
  *           bodies of `ployzctl branch preview|apply|promote`.
  * Images:   `imageCommands` (image_has / image_receive_open / _chunk / _close / _abort): an image
@@ -107,3 +108,4 @@ export {
   unescapeToken,
 } from './subjects.ts';
 export * from './volume-commands.ts';
+export * from './volume-move-commands.ts';

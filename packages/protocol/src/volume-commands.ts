@@ -45,7 +45,12 @@ export const VolumeSnapshotBody = z.strictObject({
    * The deploy whose commit the snapshot belongs to (`<deploy id>`), or the state a deploy may
    * have to restore (`<deploy id>-pre`); a snapshot already taken under it is returned again.
    */
-  label: z.string().regex(/^dep-[0-9a-z]+(-pre|-promote)?$/, 'a deploy id, optionally with -pre or -promote'),
+  label: z
+    .string()
+    .regex(
+      /^dep-[0-9a-z]+(-pre|-promote|-bulk|-cutover)?$/,
+      'a deploy id, optionally with -pre, -promote, or a move pass -bulk / -cutover',
+    ),
 });
 export type VolumeSnapshotBody = z.infer<typeof VolumeSnapshotBody>;
 

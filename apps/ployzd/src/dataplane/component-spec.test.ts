@@ -132,7 +132,7 @@ describe('desired component specs', () => {
     expect(net?.spec.env).toMatchObject({
       PLOYZ_GUARD_SUBNET: '10.210.7.0/24',
       PLOYZ_GUARD_ALLOW: '10.210.7.1',
-      PLOYZ_GUARD_TCP_PORTS: '4222,6222,7422,8222,9180,9181,9053,9054,4223,7423,8223',
+      PLOYZ_GUARD_TCP_PORTS: '4222,6222,7422,8222,9180,9181,9053,9054,4223,7423,8223,7480',
     });
     for (const d of desiredComponents(input)) {
       expect(d.spec.labels).toMatchObject({

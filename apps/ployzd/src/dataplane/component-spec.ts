@@ -29,6 +29,7 @@ import {
   NATS_STORE_LEAF_PORT,
   NATS_STORE_MONITOR_PORT,
   NATS_URL_IN_NETNS,
+  VOLUME_TRANSFER_PORT,
 } from '@ployz/protocol';
 import { subnetHost } from '../machine/address.ts';
 import {
@@ -208,6 +209,8 @@ export const GUARDED_TCP_PORTS = [
   NATS_STORE_CLIENT_PORT,
   NATS_STORE_LEAF_PORT,
   NATS_STORE_MONITOR_PORT,
+  // The volume-move transfer listener on wg0 (docs/adr/0021-volume-move-transfer.md).
+  VOLUME_TRANSFER_PORT,
 ] as const;
 
 function systemLabels(input: DataPlaneInput, component: ComponentName): Record<string, string> {

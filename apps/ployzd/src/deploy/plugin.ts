@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InstallationKey, LABELS } from '@ployz/identity';
-import { type BranchRequest, type PromoteRequest, volumeCommands } from '@ployz/protocol';
+import { type BranchRequest, type PromoteRequest, volumeCommands, volumeMoveCommands } from '@ployz/protocol';
 import type { Store } from '@ployz/store';
 import { PloyzError, parseManifest } from '@ployz/types';
 import type { DaemonContext, DaemonPlugin } from '../daemon/daemon.ts';
@@ -22,6 +22,7 @@ import { imageSenderOf } from '../images/plugin.ts';
 import type { MachineIdentity } from '../machine/identity.ts';
 import { defaultStorage, parseStorageSpec } from '../storage/storage-spec.ts';
 import { LocalVolumes } from '../storage/volumes.ts';
+import { moveStorageOf, VolumeMoveService } from '../volume-move/handlers.ts';
 import { DockerWorkloads } from '../workloads/docker-workloads.ts';
 import { deployRpcHandlers } from '../workloads/rpc-handlers.ts';
 import { volumeRpcHandlers } from '../workloads/volume-handlers.ts';
@@ -65,6 +66,14 @@ export function deployPlugin(): DaemonPlugin {
   let store: Store | null = null;
   let volumes: LocalVolumes | null = null;
   let volumeAgent: VolumeAgent | null = null;
+  let self: MachineIdentity | null = null;
+  let storageSpec: string | null = null;
+  let moves: VolumeMoveService | null = null;
+  const identity = (): MachineIdentity => {
+    if (self === null)
+      throw new PloyzError('NOT_INITIALISED', 'this machine is not initialised; run: ployzctl machine init');
+    return self;
+  };
   const readyVolumes = (): VolumeAgent => {
     ready();
     if (volumeAgent === null) throw new PloyzError('ENGINE_NOT_READY', 'the deploy engine is not ready yet');
@@ -118,6 +127,39 @@ export function deployPlugin(): DaemonPlugin {
         volumeCommands,
         volumeRpcHandlers({ volumes: localVolumes, docker: () => ctx.docker.docker }),
       );
+      // Volume moves (ADR 0021): the transfer listener on this machine's wg0 address, in the netns
+      // of ployz-networking (read again for every slot: a recreated networking has a new one).
+      moves = new VolumeMoveService({
+        storage: () => moveStorageOf(parseStorageSpec(storageSpec ?? defaultStorage(ctx.config.stateDir))),
+        overlayAddress: () => identity().overlay_ip,
+        netns: async () => {
+          const info = await ctx.docker.docker
+            .getContainer(`${ctx.config.containerPrefix}networking`)
+            .inspect();
+          if (!info.State.Running || !info.State.Pid) {
+            throw new PloyzError(
+              'VOLUME_TRANSFER_FAILED',
+              'ployz-networking is not running, so this machine has no overlay address to move volumes over; see ployzctl status',
+              { details: { reason: 'networking down' } },
+            );
+          }
+          return `/proc/${info.State.Pid}/ns/net`;
+        },
+        addressOf: async (machine) => {
+          const record = (await storeDeployPort(ctx.store()).listMachines()).find((m) => m.id === machine);
+          if (record === undefined)
+            throw new PloyzError(
+              'NOT_FOUND',
+              `no machine ${machine} in this installation; see ployzctl machine ls`,
+              {
+                details: { machine },
+              },
+            );
+          return record.overlay_ip;
+        },
+        log: ctx.logger.child({ plugin: 'deploy', part: 'volume-move' }),
+      });
+      ctx.registerCommands(volumeMoveCommands, moves.handlers());
       ctx.implement('deployPreview', (b) =>
         ready().engine.preview(parse(b.manifest, b.filename ?? undefined, b.format), {
           withoutVolumeRevert: b.without_volume_revert,
@@ -223,6 +265,8 @@ export function deployPlugin(): DaemonPlugin {
       // plain directories); a failed probe is logged and the next volume operation says what is
       // wrong, while deploys without volumes go on.
       const storage = machine.storage ?? defaultStorage(ctx.config.stateDir);
+      self = machine;
+      storageSpec = storage;
       volumes = LocalVolumes.of(parseStorageSpec(storage), () => ctx.docker.docker);
       await volumes
         .probe()
@@ -276,6 +320,8 @@ export function deployPlugin(): DaemonPlugin {
     },
 
     async stop() {
+      await moves?.close();
+      self = null;
       engine = null;
       volumes = null;
       volumeAgent = null;

@@ -12,7 +12,7 @@
  * tampered or stalled stream, or a mismatch, destroys the temporary copy: nothing stays.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, isIP, type Server, type Socket } from 'node:net';
+import { isIP, type Server, type Socket } from 'node:net';
 import { Transform } from 'node:stream';
 import { PloyzError, toErrorBody } from '@ployz/types';
 import type { VolumeName } from '../storage/names.ts';
@@ -26,6 +26,7 @@ import {
   type TransferVerified,
 } from './header.ts';
 import { checkTransfer, type MoveStorage } from './move-storage.ts';
+import { listenIn } from './netns-socket.ts';
 
 /** Structured logging, as a pino Logger provides it. */
 export interface TransferLog {
@@ -38,6 +39,8 @@ export interface ReceiverOptions {
   address: string;
   /** 0 picks a free port (tests). */
   port: number;
+  /** The network namespace that holds `address` (ployz-networking's, `/proc/<pid>/ns/net`); null: this one. */
+  netns?: string | null;
   storage: MoveStorage;
   log: TransferLog;
   /** How long a token is valid (60 s). */
@@ -157,14 +160,7 @@ export class TransferReceiver {
         { details: { address: options.address } },
       );
     }
-    const server = createServer({ allowHalfOpen: true });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: options.address, port: options.port, exclusive: true }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    const server = await listenIn(options.netns ?? null, { host: options.address, port: options.port });
     return new TransferReceiver(server, options);
   }
 

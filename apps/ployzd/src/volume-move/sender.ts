@@ -6,7 +6,7 @@
  * against what it sent (id, bytes, sha256). Progress (stage, bytes, rate) goes to a callback, never
  * to storage; an abort signal cuts the connection and the send (the target then destroys its copy).
  */
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { Transform } from 'node:stream';
 import { PloyzError } from '@ployz/types';
 import { parseVolumeName } from '../storage/names.ts';
@@ -19,6 +19,7 @@ import {
   type TransferVerified,
 } from './header.ts';
 import { checkTransfer, type MoveStorage } from './move-storage.ts';
+import { connectIn } from './netns-socket.ts';
 import { startTool, type ToolProcess } from './tool-process.ts';
 
 export type TransferStage = 'reading' | 'connecting' | 'sending' | 'verifying' | 'done';
@@ -45,6 +46,8 @@ export interface SendPass {
   target: { host: string; port: number };
   /** The source's own overlay address to connect from (the slot is bound to it). */
   localAddress?: string;
+  /** The network namespace to connect from (ployz-networking's, where wg0 is); null: this one. */
+  netns?: string | null;
   onProgress?: (progress: TransferProgress) => void;
   /** Progress at most this often while sending (250 ms). */
   progressIntervalMs?: number;
@@ -100,16 +103,24 @@ export async function sendVolume(pass: SendPass): Promise<TransferVerified> {
   };
   progress('connecting');
 
+  let socket: Socket;
+  try {
+    socket = await connectIn(pass.netns ?? null, pass.target, pass.localAddress, pass.idleMs ?? 30_000);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw error instanceof PloyzError
+      ? error
+      : failed(
+          `the connection to the target ${pass.target.host}:${pass.target.port} failed: ${(error as Error).message}`,
+          { ...details, reason: code === 'ECONNREFUSED' ? 'unreachable' : 'connection lost' },
+          error,
+        );
+  }
+
   return new Promise<TransferVerified>((resolve, reject) => {
     let settled = false;
     let tool: ToolProcess | undefined;
     let streamEnded = false;
-    const socket: Socket = connect({
-      host: pass.target.host,
-      port: pass.target.port,
-      ...(pass.localAddress === undefined ? {} : { localAddress: pass.localAddress }),
-      allowHalfOpen: true,
-    });
     socket.setTimeout(pass.idleMs ?? 30_000);
     let verifyTimer: NodeJS.Timeout | undefined;
 
@@ -253,7 +264,7 @@ export async function sendVolume(pass: SendPass): Promise<TransferVerified> {
         finish(failed('the target answered an over-long line', { ...details, reason: 'bad reply' }));
       }
     });
-    socket.once('connect', () => socket.write(encodeHeader(header)));
+    socket.write(encodeHeader(header));
     socket.on('timeout', () =>
       finish(
         failed(`the target sent nothing and took nothing for ${pass.idleMs ?? 30_000} ms`, {
