@@ -146,6 +146,11 @@ export const ERROR_CODES = {
     kind: 'user',
     summary: "a volume's snapshot from the target deploy is on another machine than the volume",
   },
+  ROLLBACK_PAST_MOVE: {
+    kind: 'user',
+    summary:
+      'a volume of the namespace moved between machines after the target deploy; a rollback cannot cross a move',
+  },
   // Branches (ployzctl branch preview|apply|promote)
   BRANCH_SOURCE_UNKNOWN: {
     kind: 'user',

@@ -230,11 +230,21 @@ export const CommittedService = z.object({
 });
 export type CommittedService = z.infer<typeof CommittedService>;
 
+/**
+ * A volume move's evidence in the commit that moved its ownership (ADR 0021): from and to which
+ * machine, the verified last pass's snapshot and its guid (zfs) or received uuid (btrfs), and the
+ * bytes both passes carried. The commit's deploy_id and phase say which deploy and phase moved it.
+ */
 export const VolumeMovement = z.object({
   volume: Name,
+  /** The slot of a per-slot volume; null for a single one. */
+  slot: z.number().int().nonnegative().nullable().default(null),
   from_machine: MachineId.nullable(),
   to_machine: MachineId,
+  driver: z.enum(['zfs', 'btrfs']),
   snapshot: z.string(),
+  guid: z.string(),
+  bytes: z.number().int().nonnegative(),
   verified: z.literal(true),
 });
 export type VolumeMovement = z.infer<typeof VolumeMovement>;

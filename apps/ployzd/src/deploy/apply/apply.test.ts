@@ -338,6 +338,40 @@ describe('apply', () => {
     expect([...store.releases.values()][0]?.revision).not.toBe(first.result.plan.services[0]?.revision);
   });
 
+  it('a rollback to a deploy before a volume move is ROLLBACK_PAST_MOVE naming the move; nothing is written', async () => {
+    const first = await run(manifest([service('web')]));
+    const second = await run(manifest([service('web', { image: 'ployz/hello:2' })]));
+    const firstId = first.result.status?.deploy_id as string;
+    const moveId = second.result.status?.deploy_id as string;
+    // The second deploy's commit moved a volume (as a volume move's final commit records it).
+    const moved = store.commits.find((c) => c.deploy_id === moveId && c.kind === 'final');
+    if (moved === undefined) throw new Error('no final commit of the second deploy');
+    moved.volume_movements = [
+      {
+        volume: 'data',
+        slot: null,
+        from_machine: 'm1',
+        to_machine: 'm2',
+        driver: 'zfs',
+        snapshot: `${moveId}-cutover`,
+        guid: '42',
+        bytes: 1024,
+        verified: true,
+      },
+    ];
+    const commits = store.commits.length;
+    const statuses = store.statuses.size;
+    await expect(engine.rollback(firstId, 'test')).rejects.toMatchObject({
+      code: 'ROLLBACK_PAST_MOVE',
+      details: { move_deploy: moveId, rollback_of: firstId },
+    });
+    expect(store.commits).toHaveLength(commits);
+    expect(store.statuses.size).toBe(statuses);
+    // To the move itself is allowed.
+    const to = await engine.rollback(moveId, 'test');
+    expect(to.status).toMatchObject({ state: 'committed', rollback_of: moveId });
+  });
+
   it('rollback to a deploy that committed nothing is refused', async () => {
     agent.notReady.add('ployz/bad:1');
     await expect(run(manifest([service('web', { image: 'ployz/bad:1' })]))).rejects.toThrow();

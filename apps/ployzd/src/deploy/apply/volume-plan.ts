@@ -4,6 +4,7 @@
  * manifest restores (seed 004). Reads the store; changes nothing.
  */
 import type { EngineOptions } from '../context.ts';
+import { assertNoMoveSince } from '../model/move.ts';
 import type { DeployPlan } from '../model/plan.ts';
 import type { DeployManifest } from '../model/spec.ts';
 import {
@@ -24,7 +25,8 @@ export interface VolumePlanning {
 /**
  * The volume side of a plan (preview, and the apply's steps 1 and 3). A rollback's reverts are
  * planned against the target's commits here, so one that cannot revert is refused
- * (ROLLBACK_NO_SNAPSHOT, ROLLBACK_VOLUME_ELSEWHERE) before anything changed.
+ * (ROLLBACK_NO_SNAPSHOT, ROLLBACK_VOLUME_ELSEWHERE), and one past a volume move
+ * (ROLLBACK_PAST_MOVE), before anything changed.
  */
 export async function planVolumes(
   engine: EngineOptions,
@@ -33,6 +35,9 @@ export async function planVolumes(
   rollbackOf: string | null,
   withoutVolumeRevert: boolean,
 ): Promise<VolumePlanning> {
+  // Seed 004: no rollback past a volume move (ROLLBACK_PAST_MOVE names it), data revert or not.
+  const commits = rollbackOf === null ? [] : await engine.store.listCommits(manifest.namespace);
+  if (rollbackOf !== null) assertNoMoveSince(commits, rollbackOf);
   if (engine.volumes === undefined || manifest.volumes.length === 0) {
     return { plan: { ...plan, rollback_of: rollbackOf }, reverts: [] };
   }
@@ -44,10 +49,8 @@ export async function planVolumes(
   let reverts: PlannedRevert[] = [];
   let notReverted: CoveredVolume[] = [];
   if (rollbackOf !== null && covered.length > 0) {
-    const commits = (await engine.store.listCommits(manifest.namespace)).filter(
-      (c) => c.deploy_id === rollbackOf,
-    );
-    ({ reverts, notReverted } = revertsFor(covered, commits, rollbackOf, withoutVolumeRevert));
+    const target = commits.filter((c) => c.deploy_id === rollbackOf);
+    ({ reverts, notReverted } = revertsFor(covered, target, rollbackOf, withoutVolumeRevert));
   }
   const services = new Set(reverts.map((r) => r.target.service));
   const restarted =
