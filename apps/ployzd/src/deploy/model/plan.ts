@@ -72,12 +72,15 @@ export function planDeploy(input: PlanInput): DeployPlan {
     if (revision === undefined) throw new Error(`planner: no revision for service ${svc.name}`);
     const release = releases.get(svc.name);
     const previous = release?.slots ?? [];
+    // A service new here starts where the manifest says its slots run elsewhere (a branch).
+    const before = release === undefined ? (manifest.place_like?.[svc.name] ?? []) : previous;
+    // A pinned service (a volume move) is placed on its machine alone, each slot keeping its number.
+    const pin = manifest.place_on?.[svc.name];
     const placed = placeService({
       service: svc,
-      machines: input.machines,
+      machines: pin === undefined ? input.machines : input.machines.filter((m) => m.id === pin),
       capacity: input.capacity,
-      // A service new here starts where the manifest says its slots run elsewhere (a branch).
-      previous: release === undefined ? (manifest.place_like?.[svc.name] ?? []) : previous,
+      previous: pin === undefined ? before : before.map((p) => ({ ...p, machine: pin })),
     });
     const slots: SlotPlan[] = [];
     const stops: StopPlan[] = [];

@@ -39,4 +39,9 @@ export interface DeployManifest {
    * where its source runs, so that its clones are made where the data is); absent: anywhere.
    */
   place_like?: Readonly<Record<string, readonly SlotAssignment[]>>;
+  /**
+   * Services whose every slot runs on one machine, whatever ran where before (a volume move: the
+   * services mounting the moved volume start on its new machine, and the old slots stop as `moved`).
+   */
+  place_on?: Readonly<Record<string, string>>;
 }
