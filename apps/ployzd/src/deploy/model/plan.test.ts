@@ -262,29 +262,24 @@ describe('phasesOf', () => {
   it('a pinned service (a volume move) starts every slot on its machine; the old slots stop as moved', () => {
     const rev = 'rev-1';
     const pinned = { ...manifest([service('web')]), place_on: { web: 'm2' } };
-    const plan = planDeploy({
-      manifest: pinned,
-      revisions: new Map([['web', rev]]),
-      releases: [release('web', rev, [[0, 'm1', 'web-0-a']])],
-      instances: [instance('web-0-a', 'web', 0, 'm1', rev)],
-      machines,
-      capacity: capacityOf(machines),
-      newInstanceId: newId,
-    });
+    // web slot 0 runs on m1 at the revision the manifest renders.
+    const onM1 = (m: Parameters<typeof planDeploy>[0]['manifest']) =>
+      planDeploy({
+        manifest: m,
+        revisions: new Map([['web', rev]]),
+        releases: [release('web', rev, [[0, 'm1', 'web-0-a']])],
+        instances: [instance('web-0-a', 'web', 0, 'm1', rev)],
+        machines,
+        capacity: capacityOf(machines),
+        newInstanceId: newId,
+      });
+    const plan = onM1(pinned);
     const web = plan.services.find((s) => s.service === 'web');
     expect(web?.action).toBe('update');
     expect(web?.slots).toMatchObject([{ slot: 0, machine: 'm2', action: 'start' }]);
     expect(web?.stops).toEqual([{ slot: 0, machine: 'm1', instance: 'web-0-a', reason: 'moved' }]);
     // The same manifest unpinned keeps the healthy slot where it runs.
-    const kept = planDeploy({
-      manifest: manifest([service('web')]),
-      revisions: new Map([['web', rev]]),
-      releases: [release('web', rev, [[0, 'm1', 'web-0-a']])],
-      instances: [instance('web-0-a', 'web', 0, 'm1', rev)],
-      machines,
-      capacity: capacityOf(machines),
-      newInstanceId: newId,
-    });
+    const kept = onM1(manifest([service('web')]));
     expect(kept.changed).toBe(false);
     // A pin to a machine that cannot take it is no capacity, never another machine.
     expect(() =>
