@@ -101,5 +101,11 @@ describe('movement evidence and the rollback it forbids', () => {
     expect(() => assertNoMoveSince(commits, 'dep-3')).not.toThrow();
     expect(() => assertNoMoveSince(commits, 'dep-4')).not.toThrow();
     expect(() => assertNoMoveSince(commits.slice(0, 1), 'dep-1')).not.toThrow();
+    // Commit order decides, not id order: a move whose id sorts first (same millisecond) still counts.
+    const tied = [
+      commit('dep-9.final', { deploy_id: 'dep-9' }),
+      commit('dep-0.final', { deploy_id: 'dep-0', volume_movements: [moved] }),
+    ];
+    expect(() => assertNoMoveSince(tied, 'dep-9')).toThrow(/deploy dep-0 moved volume data/);
   });
 });

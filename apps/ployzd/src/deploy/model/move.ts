@@ -123,17 +123,15 @@ export function movementOf(
   };
 }
 
-const byDeploy = (a: DeployCommit, b: DeployCommit) =>
-  a.deploy_id < b.deploy_id ? -1 : a.deploy_id > b.deploy_id ? 1 : 0;
-
 /**
- * ROLLBACK_PAST_MOVE when a commit of the namespace after `rollbackOf` (deploy ids sort by time)
- * moved a volume: the error names the oldest such move, its volume and machines.
+ * ROLLBACK_PAST_MOVE when a commit of the namespace appended after `rollbackOf`'s last commit
+ * moved a volume: the error names the oldest such move, its volume and machines. `commits` are in
+ * stream order (the order they were committed), which two deploys in one millisecond cannot tie.
  */
 export function assertNoMoveSince(commits: readonly DeployCommit[], rollbackOf: string): void {
-  const move = [...commits]
-    .sort(byDeploy)
-    .find((c) => c.deploy_id > rollbackOf && c.volume_movements.length > 0);
+  const target = commits.findLastIndex((c) => c.deploy_id === rollbackOf);
+  if (target === -1) return;
+  const move = commits.slice(target + 1).find((c) => c.volume_movements.length > 0);
   if (move === undefined) return;
   const moved = move.volume_movements;
   const what = moved.map((m) => `${m.volume} from ${m.from_machine ?? '?'} to ${m.to_machine}`).join(', ');
