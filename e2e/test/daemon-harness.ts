@@ -250,8 +250,11 @@ export class DaemonHarness implements AsyncDisposable {
             resolve(null);
           }
         });
+        res.on('close', () => resolve(null)); // after 'end' a no-op; cut short: not answering
       });
       req.on('error', () => resolve(null));
+      // A ployzd that accepts and never answers is "not answering", not a test that hangs.
+      req.setTimeout(10_000, () => req.destroy());
       req.end();
     });
   }

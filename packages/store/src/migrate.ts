@@ -574,6 +574,8 @@ async function copyStream(
     nextTargetSeq = firstSeq;
   }
 
+  // A copy that stops (abort, a gap, a refused ack) still waits for what it published: nothing
+  // of this run may land on the target after the caller saw it fail (a rerun clears the target).
   const last = await readStream(
     sjs,
     ref.stream,
@@ -594,7 +596,10 @@ async function copyStream(
       await drainTo(WINDOW);
     },
     options.signal,
-  );
+  ).catch(async (err: unknown) => {
+    await Promise.allSettled([...inFlight]);
+    throw err;
+  });
   await drainTo(0);
   if (padded) await tjsm.streams.purge(ref.stream, { seq: firstSeq });
   progress({ asset: ref.asset, phase: 'copy', copied, total });
