@@ -8,7 +8,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -233,6 +233,12 @@ export class DaemonHarness implements AsyncDisposable {
       this.socket,
     ]);
     return stdout;
+  }
+
+  /** ployzd's own NATS identity and url (its seed from the state dir), to connect as ployzd from the host's side of the guard. */
+  async asPloyzd(): Promise<{ servers: string; nkeySeed: string }> {
+    const nkeySeed = (await readFile(join(this.stateDir, 'nats-auth', 'ployzd.nk'), 'utf8')).trim();
+    return { servers: `nats://${this.subnet.replace(/0\/24$/, '2')}:4222`, nkeySeed };
   }
 
   /** GET /v1/status straight over the socket (polling without spawning ployzctl each time). */

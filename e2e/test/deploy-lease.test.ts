@@ -1,17 +1,3 @@
-/**
- * The namespace deploy lease on the real system (issue 15 item 11). ployzd takes
- * `cp.lock.deploy.<ns>` in `cp_locks_<auth>` with a 15 s TTL and renews it every third of that
- * (apps/ployzd/src/deploy, read only here):
- *
- * - a deploy whose readiness wait outlasts the TTL (HELLO_LISTEN_DELAY_MS) still holds the lease
- *   past its first expiry — the record's `expires_at` moved on and a concurrent deploy is
- *   `DEPLOY_LOCK_HELD` — and it commits;
- * - a lease overwritten by someone else during the readiness wait (here with ployzd's own NATS
- *   credentials) ends the deploy `LEASE_LOST` before any commit: status `failed`, no commit,
- *   releases unchanged, the candidate discarded, the old version still serving.
- */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { openStore, type Store } from '@ployz/store';
 import { describe, expect, it } from 'vitest';
 import { DeployHarness, helloManifest } from './deploy-harness.ts';
@@ -39,10 +25,8 @@ describe('deploy lease on real NATS (real ployzd, dockerd, nats, gateway)', () =
   it('renewed through an apply longer than its TTL; lost mid-apply → LEASE_LOST, nothing committed', async () => {
     const { h, d } = await DeployHarness.up();
     await using _h = h;
-    const seed = (await readFile(join(h.stateDir, 'nats-auth', 'ployzd.nk'), 'utf8')).trim();
     const store: Store = await openStore({
-      servers: `nats://${h.subnet.replace(/0\/24$/, '2')}:4222`,
-      nkeySeed: seed,
+      ...(await h.asPloyzd()),
       installation: h.installation,
       authority: 'auth-default',
       ensure: false,

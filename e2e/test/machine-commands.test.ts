@@ -1,28 +1,14 @@
-/**
- * The machine commands a running ployzd answers (issue 15 item 11): `ping`, `status` and
- * `capacity` on `ployz.v1.<inst>.<auth>.rpc.node.<machine>.<command>`, called over the real NATS
- * with the registry's types (@ployz/protocol `machineCommands`) — the daemon's own handlers, not
- * ones written in a test. The caller authenticates as ployzd (its seed from the state dir), from
- * the host's side of the guard, as a deploy engine on another machine would.
- */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { machineCommands, RpcClient } from '@ployz/protocol';
 import { connectStore } from '@ployz/store';
 import { describe, expect, it } from 'vitest';
-import { DaemonHarness } from './daemon-harness.ts';
+import { DaemonHarness, docker, type StatusJson } from './daemon-harness.ts';
 
 describe('machine commands of a running ployzd (real ployzd, dockerd, nats)', () => {
   it('answers ping, status and capacity for its machine; another machine has no responders', async () => {
     await using h = await DaemonHarness.create();
     await h.startInitialised();
     await h.waitFor((s) => s.agent?.listening === true, 'agent listening', 60_000);
-    const seed = (await readFile(join(h.stateDir, 'nats-auth', 'ployzd.nk'), 'utf8')).trim();
-    const connection = await connectStore({
-      servers: `nats://${h.subnet.replace(/0\/24$/, '2')}:4222`,
-      nkeySeed: seed,
-      timeoutMs: 5000,
-    });
+    const connection = await connectStore({ ...(await h.asPloyzd()), timeoutMs: 5000 });
     try {
       const client = new RpcClient({
         nc: connection.nc,
@@ -61,5 +47,33 @@ describe('machine commands of a running ployzd (real ployzd, dockerd, nats)', ()
     } finally {
       await connection.close();
     }
+  });
+
+  it('status answers while NATS is frozen, naming what did not answer; clear again once it thaws', async () => {
+    await using h = await DaemonHarness.create();
+    await h.startInitialised();
+    type Full = StatusJson & {
+      nats: { rtt_ms: number | null } | null;
+      store: { error: string | null } | null;
+    };
+    await h.waitFor((s) => (s as Full).store?.error === null, 'store status clear', 60_000);
+    const nats = `${h.prefix}nats`;
+    await docker('pause', nats);
+    try {
+      // The store's round trips and the NATS rtt hang on a frozen server (the TCP link stays up).
+      const frozen = (await h.status()) as Full | null;
+      expect(frozen, 'status answered').not.toBeNull();
+      expect(frozen?.initialised).toBe(true);
+      expect(frozen?.nats?.rtt_ms).toBeNull();
+      expect(frozen?.store?.error).toMatch(/did not answer|no answer in 3 s/);
+    } finally {
+      await docker('unpause', nats);
+    }
+    const thawed = await h.waitFor(
+      (s) => (s as Full).store?.error === null,
+      'store status clear again',
+      60_000,
+    );
+    expect((thawed as Full).nats?.rtt_ms).toBeGreaterThanOrEqual(0);
   });
 });

@@ -777,6 +777,15 @@ export class Daemon {
   async status(): Promise<Plain<StatusView>> {
     const identity = this.#identity;
     const nats = this.#nats;
+    // The parts that ask docker or the store at once: each bounded (STATUS_PART_MS), so a frozen
+    // store costs status one bound, not one per part.
+    const [components, rttMs, routes, certificates, store] = await Promise.all([
+      this.#dataPlane?.status() ?? [],
+      nats ? answerWithin(nats.rtt(), STATUS_PART_MS, null) : null,
+      this.#routes(),
+      this.#certificates(),
+      this.#storeStatus(),
+    ]);
     return {
       daemon: {
         pid: process.pid,
@@ -789,8 +798,8 @@ export class Daemon {
       initialised: identity !== null,
       machine: identity ? { ...identity, record_stored: this.#recordStored } : null,
       reconcile: this.#dataPlane?.summary() ?? null,
-      components: (await this.#dataPlane?.status()) ?? [],
-      nats: nats ? { ...nats.status(), rtt_ms: await nats.rtt() } : null,
+      components,
+      nats: nats ? { ...nats.status(), rtt_ms: rttMs } : null,
       agent: this.#agent
         ? {
             subject: `${this.#agent.prefix}.<command>`,
@@ -798,10 +807,10 @@ export class Daemon {
             listening: this.#agentListening,
           }
         : null,
-      routes: await this.#routes(),
+      routes,
       join: identity ? { address: this.#joinAddress } : null,
-      certificates: await this.#certificates(),
-      store: await this.#storeStatus(),
+      certificates,
+      store,
     };
   }
 
@@ -847,7 +856,12 @@ export class Daemon {
       const answer = ask(plugin);
       if (answer === undefined) continue;
       try {
-        const view = await answer;
+        const view = await answerWithin(answer, STATUS_PART_MS, NO_ANSWER);
+        if (view === NO_ANSWER) {
+          return failed(
+            `no answer in ${STATUS_PART_MS / 1000} s (is the store reachable? ployzctl status --json names the NATS link)`,
+          );
+        }
         if (view !== undefined) return view;
       } catch (error) {
         return failed(errorMessage(error));
@@ -971,4 +985,21 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       { once: true },
     );
   });
+}
+
+/**
+ * How long one part of `status` may take (a store round trip, the NATS rtt): status answers
+ * while the store is unreachable, naming what did not answer, instead of waiting for it.
+ */
+const STATUS_PART_MS = 3000;
+const NO_ANSWER: unique symbol = Symbol('no answer');
+
+/** `promise`'s value, or `fallback` when it has not settled within `ms` (a rejection still rejects). */
+function answerWithin<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<F>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
