@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { type CommandRegistry, RpcClient } from '@ployz/protocol';
 import { freePort } from '@ployz/testkit';
 
 const run = promisify(execFile);
@@ -239,6 +240,21 @@ export class DaemonHarness implements AsyncDisposable {
   async asPloyzd(): Promise<{ servers: string; nkeySeed: string }> {
     const nkeySeed = (await readFile(join(this.stateDir, 'nats-auth', 'ployzd.nk'), 'utf8')).trim();
     return { servers: `nats://${this.subnet.replace(/0\/24$/, '2')}:4222`, nkeySeed };
+  }
+
+  /** An RPC client for this installation's machine commands (`commands`), caller `e2e`. */
+  rpc<R extends CommandRegistry>(
+    nc: ConstructorParameters<typeof RpcClient<R>>[0]['nc'],
+    commands: R,
+    timeoutMs = 10_000,
+  ): RpcClient<R> {
+    return new RpcClient({
+      nc,
+      scope: { installation: this.installation, authority: 'auth-default' },
+      commands,
+      timeoutMs,
+      caller: 'e2e',
+    });
   }
 
   /** GET /v1/status straight over the socket (polling without spawning ployzctl each time). */

@@ -1,4 +1,4 @@
-import { machineCommands, RpcClient } from '@ployz/protocol';
+import { machineCommands } from '@ployz/protocol';
 import { connectStore } from '@ployz/store';
 import { describe, expect, it } from 'vitest';
 import { DaemonHarness, docker, type StatusJson } from './daemon-harness.ts';
@@ -10,13 +10,7 @@ describe('machine commands of a running ployzd (real ployzd, dockerd, nats)', ()
     await h.waitFor((s) => s.agent?.listening === true, 'agent listening', 60_000);
     const connection = await connectStore({ ...(await h.asPloyzd()), timeoutMs: 5000 });
     try {
-      const client = new RpcClient({
-        nc: connection.nc,
-        scope: { installation: h.installation, authority: 'auth-default' },
-        commands: machineCommands,
-        timeoutMs: 10_000,
-        caller: 'e2e',
-      });
+      const client = h.rpc(connection.nc, machineCommands, 10_000);
       const before = Date.now();
       const pong = await client.call('m1', 'ping', null);
       expect(pong).toMatchObject({ pong: true, machine: 'm1' });

@@ -4,6 +4,7 @@
  * (@ployz/store promotion.ts), as the local API carries them.
  */
 import { z } from 'zod';
+import { defineCommands } from './rpc.ts';
 
 export const StoragePromoteRequest = z.strictObject({
   replicas: z.number().int(),
@@ -89,3 +90,34 @@ export const StoreStatusView = z.looseObject({
   error: z.string().nullable(),
 });
 export type StoreStatusView = z.infer<typeof StoreStatusView>;
+
+const StoreMember = z.strictObject({ machine_id: z.string().min(1), overlay_ip: z.string().min(1) });
+
+export const StoreMemberView = z.strictObject({
+  machine: z.string(),
+  container_name: z.string(),
+  container_id: z.string().nullable(),
+  state: z.string(),
+  running: z.boolean(),
+});
+export type StoreMemberView = z.infer<typeof StoreMemberView>;
+
+/**
+ * A storage machine's JetStream cluster member ployz-nats-store (issue 19, ADR 0020), started and
+ * removed by the promotion's coordinator on each of the three machines
+ * (apps/ployzd/src/store-promote/member-commands.ts).
+ */
+export const storeMemberCommands = defineCommands({
+  store_member_start: {
+    request: z.strictObject({ members: z.array(StoreMember).length(3), run: z.string().nullable() }),
+    response: StoreMemberView,
+    description: 'start (or adopt) this machine’s store cluster member ployz-nats-store',
+  },
+  store_member_remove: {
+    request: z.null(),
+    response: z.strictObject({ machine: z.string(), removed: z.boolean() }),
+    description: 'remove this machine’s store cluster member and its data',
+  },
+});
+export type StoreMemberCommands = typeof storeMemberCommands;
+export type StoreMemberStartRequest = z.infer<(typeof storeMemberCommands)['store_member_start']['request']>;

@@ -17,6 +17,7 @@ import type {
 import type { RouteConflict } from '@ployz/routing';
 import type { Store } from '@ployz/store';
 import type { Logger } from 'pino';
+import type { DataPlane } from '../dataplane/supervisor.ts';
 import type { MachineIdentity } from '../machine/identity.ts';
 import type { DaemonMetrics } from '../metrics/daemon-metrics.ts';
 import type { DockerEngine } from '../runtime/docker.ts';
@@ -43,6 +44,11 @@ export interface DaemonContext {
   implementTunnel<N extends TunnelName>(name: N, handler: TunnelHandler<N>): void;
   /** This machine's identity, or null before `machine init`. */
   identity(): MachineIdentity | null;
+  /**
+   * This machine's data-plane supervisor, or null before `machine init`: the store-promote plugin
+   * runs a reconcile pass after it changes the store member record.
+   */
+  dataPlane(): DataPlane | null;
   /** The NATS link to this machine's ployz-nats, or null before `machine init`. */
   nats(): NatsLink | null;
   /**

@@ -140,6 +140,7 @@ export class Daemon {
         this.api.implementTunnel(name, handler);
       },
       identity: () => this.#identity,
+      dataPlane: () => this.#dataPlane,
       nats: () => this.#nats,
       store: () => {
         if (this.#store === null) {

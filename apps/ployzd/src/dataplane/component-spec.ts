@@ -41,7 +41,15 @@ import {
 } from '../machine/nats-credentials.ts';
 
 export const COMPONENTS = ['networking', 'nats', 'gateway', 'dns'] as const;
-export type ComponentName = (typeof COMPONENTS)[number];
+/** The components every machine runs (their images are the daemon's `--image-<component>`). */
+export type CoreComponentName = (typeof COMPONENTS)[number];
+/**
+ * A storage machine's JetStream cluster member (docs/adr/0020-store-cluster-member.md): desired
+ * only while the machine holds its member record (store-promote/member-state.ts); a child of
+ * ployz-networking like nats, so a recreated networking recreates it too.
+ */
+export const STORE_MEMBER_COMPONENT = 'nats-store';
+export type ComponentName = CoreComponentName | typeof STORE_MEMBER_COMPONENT;
 
 /** The netns-owning parent of every other component. */
 export const PARENT_COMPONENT: Record<ComponentName, ComponentName | null> = {
@@ -49,6 +57,7 @@ export const PARENT_COMPONENT: Record<ComponentName, ComponentName | null> = {
   nats: 'networking',
   gateway: 'networking',
   dns: 'networking',
+  'nats-store': 'networking',
 };
 
 export interface PortPublish {
@@ -213,7 +222,10 @@ export const GUARDED_TCP_PORTS = [
   VOLUME_TRANSFER_PORT,
 ] as const;
 
-function systemLabels(input: DataPlaneInput, component: ComponentName): Record<string, string> {
+export function systemLabels(
+  input: Pick<DataPlaneInput, 'installation'>,
+  component: ComponentName,
+): Record<string, string> {
   return {
     [LABELS.managed]: 'true',
     [LABELS.kind]: 'system',
@@ -281,7 +293,7 @@ export function natsUrlFromHost(subnet: string): string {
 }
 
 /** What every child of ployz-networking shares: its netns, no ports, caps or devices of its own. */
-const IN_NETWORKING_NETNS = {
+export const IN_NETWORKING_NETNS = {
   capAdd: [],
   devices: [],
   sysctls: {},

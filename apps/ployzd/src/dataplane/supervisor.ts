@@ -4,7 +4,7 @@
  * live inspection. It only ever touches containers holding a component's name with this
  * installation's labels; never workloads, never foreign containers.
  */
-import { chown } from 'node:fs/promises';
+import { chown, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PLOYZ_VERSION, releaseImageRef } from '@ployz/protocol';
 import { isPloyzError, PloyzError } from '@ployz/types';
@@ -15,15 +15,22 @@ import { type MachineIdentity, natsDataDir, wireguardDir } from '../machine/iden
 import { ensureLeafSecret, leafSecretPath, readLeafSecret } from '../machine/leaf-secret.ts';
 import { ensureNatsCredentials, natsConfDir, natsSeedMountDir } from '../machine/nats-credentials.ts';
 import type { DockerEngine } from '../runtime/docker.ts';
+import { STORE_CONFIG_NAME, storeMemberSettings, storeMemberSpec } from '../store-promote/member.ts';
+import { readStoreMember, storeMemberDataDir } from '../store-promote/member-state.ts';
 import { settleBeside } from './beside.ts';
 import {
   COMPONENTS,
   type ComponentName,
+  type CoreComponentName,
   type DataPlaneInput,
   type DesiredComponent,
   desiredComponents,
   hostBridgeAddress,
   natsServerSettings,
+  PARENT_COMPONENT,
+  STORE_MEMBER_COMPONENT,
+  specHash,
+  systemLabels,
 } from './component-spec.ts';
 import { executePlan, type ReconcileResult } from './executor.ts';
 import { type PlannedAction, planReconcile, repairDecision, stoppedTimes } from './plan.ts';
@@ -81,9 +88,9 @@ export function imageRegistryOf(config: DaemonConfig, identity: MachineIdentity)
 export function imagesOf(
   config: DaemonConfig,
   identity: MachineIdentity,
-): Record<ComponentName, { ref: string; pull: { expectedVersion: string | null } | null }> {
+): Record<CoreComponentName, { ref: string; pull: { expectedVersion: string | null } | null }> {
   const registry = imageRegistryOf(config, identity);
-  const one = (component: ComponentName, given: string | undefined) => {
+  const one = (component: CoreComponentName, given: string | undefined) => {
     if (given !== undefined) {
       const fromRegistry = registry !== null && given.startsWith(`${registry}/`);
       return { ref: given, pull: fromRegistry ? { expectedVersion: null } : null };
@@ -119,6 +126,8 @@ export class DataPlane {
   #setAsideLeft: string[] = [];
   /** The image id each component should run, from the last pass's desired specs. */
   #expectedImages = new Map<ComponentName, string>();
+  /** Whether the last pass wanted the store cluster member (this machine holds a member record). */
+  #storeMember = false;
 
   readonly config: DaemonConfig;
   readonly engine: DockerEngine;
@@ -140,8 +149,13 @@ export class DataPlane {
     this.onImage = onImage;
   }
 
+  /** The components this machine runs now: the core ones, and the store member while it is one. */
+  components(): ComponentName[] {
+    return this.#storeMember ? [...COMPONENTS, STORE_MEMBER_COMPONENT] : [...COMPONENTS];
+  }
+
   names(): string[] {
-    return COMPONENTS.map((c) => `${this.config.containerPrefix}${c}`);
+    return this.components().map((c) => `${this.config.containerPrefix}${c}`);
   }
 
   /**
@@ -150,7 +164,7 @@ export class DataPlane {
    */
   async #imageId(
     component: ComponentName,
-    image: ReturnType<typeof imagesOf>[ComponentName],
+    image: ReturnType<typeof imagesOf>[CoreComponentName],
   ): Promise<string> {
     try {
       return await this.engine.imageId(image.ref);
@@ -216,7 +230,41 @@ export class DataPlane {
       0o600,
       NATS_UID,
     );
-    return desiredComponents(input);
+    const core = desiredComponents(input);
+    const member = await this.#storeMemberDesired(input);
+    this.#storeMember = member !== null;
+    return member === null ? core : [...core, member];
+  }
+
+  /**
+   * The store cluster member (ADR 0020) while this machine holds a member record: its settings
+   * beside ployz-nats's (the same auth file), its own data directory, the nats image.
+   */
+  async #storeMemberDesired(input: DataPlaneInput): Promise<DesiredComponent | null> {
+    const record = await readStoreMember(this.config.stateDir);
+    if (record === null || input.natsMesh === null) return null;
+    const confDir = natsConfDir(this.config.stateDir);
+    const member = {
+      installation: input.installation,
+      authority: input.authority,
+      machineId: input.machineId,
+      members: record.members.map((m) => ({ machineId: m.machine_id, overlayIp: m.overlay_ip })),
+      leafSecret: input.natsMesh.leafSecret,
+    };
+    const spec = storeMemberSpec({
+      ...member,
+      containerPrefix: input.containerPrefix,
+      image: input.images.nats,
+      imageId: input.imageIds.nats,
+      dataDir: storeMemberDataDir(this.config.stateDir),
+      confDir,
+      labels: systemLabels(input, STORE_MEMBER_COMPONENT),
+    });
+    // It holds the leaf secret and the route password: readable by the nats image's user only.
+    await writeAtomic(join(confDir, STORE_CONFIG_NAME), storeMemberSettings(member), 0o600, NATS_UID);
+    await mkdir(storeMemberDataDir(this.config.stateDir), { recursive: true, mode: 0o700 });
+    await chown(storeMemberDataDir(this.config.stateDir), NATS_UID, NATS_UID);
+    return { spec, configHash: specHash(spec), parent: PARENT_COMPONENT[STORE_MEMBER_COMPONENT] };
   }
 
   /** The storage machine makes the installation's leaf secret; a member got it at join. */
@@ -338,7 +386,7 @@ export class DataPlane {
   /** Last reconcile outcome + what runs right now. */
   async status(): Promise<ComponentStatus[]> {
     const out: ComponentStatus[] = [];
-    for (const component of COMPONENTS) {
+    for (const component of this.components()) {
       const name = `${this.config.containerPrefix}${component}`;
       const result = this.#results.find((r) => r.component === component);
       const live = await this.engine.inspectByName(name).catch(() => null);

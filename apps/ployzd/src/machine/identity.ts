@@ -3,14 +3,14 @@
  * `<state>/wg/private.key` (0600). Created once by `machine init`; read at every start.
  */
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { MachineId, Name, PloyzError } from '@ployz/types';
 import { z } from 'zod';
 import { machineSubnet, overlayAddress } from './address.ts';
-import { writeAtomic } from './atomic-write.ts';
+import { readIfPresent, writeAtomic } from './atomic-write.ts';
 
 const run = promisify(execFile);
 
@@ -73,13 +73,8 @@ export function natsDataDir(stateDir: string): string {
 }
 
 export async function readIdentity(stateDir: string): Promise<MachineIdentity | null> {
-  let text: string;
-  try {
-    text = await readFile(identityPath(stateDir), 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
+  const text = await readIfPresent(identityPath(stateDir));
+  if (text === null) return null;
   const parsed = MachineIdentity.safeParse(JSON.parse(text));
   if (!parsed.success) {
     throw new PloyzError(

@@ -4,10 +4,10 @@
  * a machine that joined has none (it cannot issue invites yet).
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PloyzError } from '@ployz/types';
-import { writeAtomic } from './atomic-write.ts';
+import { readIfPresent, writeAtomic } from './atomic-write.ts';
 
 export function inviteKeyPath(stateDir: string): string {
   return join(stateDir, 'installation', 'invite.key');
@@ -19,13 +19,8 @@ export interface InviteKey {
 }
 
 export async function readInviteKey(stateDir: string): Promise<InviteKey | null> {
-  let pem: string;
-  try {
-    pem = await readFile(inviteKeyPath(stateDir), 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
+  const pem = await readIfPresent(inviteKeyPath(stateDir));
+  if (pem === null) return null;
   try {
     const privateKey = createPrivateKey(pem);
     if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`a ${privateKey.asymmetricKeyType} key`);

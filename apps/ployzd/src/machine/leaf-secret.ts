@@ -5,10 +5,10 @@
  * sealed in its join answer (fleet/join-secrets.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PloyzError } from '@ployz/types';
-import { writeAtomic } from './atomic-write.ts';
+import { readIfPresent, writeAtomic } from './atomic-write.ts';
 
 export function leafSecretPath(stateDir: string): string {
   return join(stateDir, 'installation', 'leaf.secret');
@@ -17,13 +17,8 @@ export function leafSecretPath(stateDir: string): string {
 const SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
 export async function readLeafSecret(stateDir: string): Promise<string | null> {
-  let text: string;
-  try {
-    text = (await readFile(leafSecretPath(stateDir), 'utf8')).trim();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
+  const text = (await readIfPresent(leafSecretPath(stateDir)))?.trim();
+  if (text === undefined) return null;
   if (!SHAPE.test(text)) {
     throw new PloyzError(
       'STORE_CORRUPT',

@@ -17,11 +17,11 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { chmod, chown, mkdir, readFile, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nkeys } from '@nats-io/transport-node';
 import { assetNames, inboxPrefixOf, type Scope } from '@ployz/store';
-import { writeAtomic } from './atomic-write.ts';
+import { readIfPresent, writeAtomic } from './atomic-write.ts';
 
 export const NATS_IDENTITIES = ['ployzd', 'gateway', 'dns'] as const;
 export type NatsIdentity = (typeof NATS_IDENTITIES)[number];
@@ -128,12 +128,7 @@ export function natsServerConfig(
 }
 
 async function readSeed(path: string): Promise<string | null> {
-  try {
-    return (await readFile(path, 'utf8')).trim();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
+  return (await readIfPresent(path))?.trim() ?? null;
 }
 
 const publicKeyOf = (seed: string) => nkeys.fromSeed(new TextEncoder().encode(seed)).getPublicKey();

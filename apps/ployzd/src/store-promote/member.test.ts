@@ -99,7 +99,7 @@ describe('store cluster member settings', () => {
       image: 'ployz/nats:latest',
       imageId: 'sha256:b',
       dataDir: '/var/lib/ployz/nats-store',
-      confDir: '/var/lib/ployz/nats-store-conf',
+      confDir: '/var/lib/ployz/nats-conf',
       labels: { 'ployz.component': 'nats-store' },
     };
     const spec = storeMemberSpec(specInput);
@@ -107,7 +107,7 @@ describe('store cluster member settings', () => {
     expect(spec.cmd).toEqual(['--config', STORE_CONFIG_FILE]);
     expect(spec.binds).toEqual([
       '/var/lib/ployz/nats-store:/data',
-      '/var/lib/ployz/nats-store-conf:/etc/ployz/nats-store:ro',
+      '/var/lib/ployz/nats-conf:/etc/ployz/nats-store:ro',
     ]);
     expect(spec.binds.join(' ')).not.toContain('/var/lib/ployz/nats:');
     const other = storeMemberSpec({ ...specInput, leafSecret: 'another' });

@@ -5,7 +5,9 @@
  * authoritative, while the promotion copies it (DESIGN.md §9: a standalone server restarted with
  * a `cluster` block loses its streams, so it is never reconfigured in place).
  *
- * Pure: the settings file and the container spec are functions of the inputs below.
+ * Pure: the settings file and the container spec are functions of the inputs below. The supervisor
+ * (dataplane/supervisor.ts) owns the container once the machine holds a member record
+ * (member-state.ts): adopt-first like the other components, recreated with ployz-networking.
  *
  * - Routes on NATS_CLUSTER_PORT over wg0 between the three members' overlay addresses, each route
  *   authenticated as ROUTE_USER with a password derived from the installation's leaf secret
@@ -28,13 +30,21 @@ import {
   ROUTE_USER,
 } from '@ployz/protocol';
 import { PloyzError } from '@ployz/types';
+import {
+  type ContainerSpec,
+  IN_NETWORKING_NETNS,
+  STORE_MEMBER_COMPONENT,
+} from '../dataplane/component-spec.ts';
 import { NATS_AUTH_FILE } from '../machine/nats-credentials.ts';
 
-/** Where the member's settings live in its container (its own directory: ployz-nats keeps `/etc/ployz/nats`). */
+/**
+ * Where the member's settings live in its container: ployz-nats's conf directory mounted at its
+ * own path (ployz-nats keeps `/etc/ployz/nats`), the member's file beside nats.conf and auth.conf.
+ */
 export const STORE_CONFIG_DIR = '/etc/ployz/nats-store';
-export const STORE_CONFIG_FILE = `${STORE_CONFIG_DIR}/nats.conf`;
-/** The container's name after the prefix (`ployz-nats-store`). */
-export const STORE_MEMBER_COMPONENT = 'nats-store';
+export const STORE_CONFIG_NAME = 'nats-store.conf';
+export const STORE_CONFIG_FILE = `${STORE_CONFIG_DIR}/${STORE_CONFIG_NAME}`;
+export { STORE_MEMBER_COMPONENT };
 
 export interface StoreMemberInput {
   installation: string;
@@ -108,41 +118,37 @@ export interface StoreMemberSpecInput extends StoreMemberInput {
   containerPrefix: string;
   image: string;
   imageId: string;
-  /** Host directory of the member's JetStream data (`<state>/nats-store`), not ployz-nats's. */
+  /** Host directory of the member's JetStream data (`<state>/nats-store/data`), not ployz-nats's. */
   dataDir: string;
-  /** Host directory holding the member's nats.conf and a copy of ployz-nats's auth file (ro). */
+  /**
+   * Host directory holding the member's settings (STORE_CONFIG_NAME) beside ployz-nats's auth file
+   * (ployz-nats's own conf directory, mounted read-only): `include "auth.conf"` reads the same
+   * file ployz-nats reads, so a rotation reaches both.
+   */
   confDir: string;
   /** Identity labels (the system labels of the data plane, component `nats-store`). */
   labels: Record<string, string>;
 }
 
 /**
- * The member's container: in the networking netns (like ployz-nats), its own data and config
- * directories; the settings hash in the env makes a changed file drift.
+ * The member's container, a data-plane component the supervisor owns (adopt-first, recreated
+ * with its parent): in the networking netns like ployz-nats, its own data directory; the settings
+ * hash in the env makes a changed file drift.
  */
-export interface StoreMemberSpec {
-  component: typeof STORE_MEMBER_COMPONENT;
-  name: string;
-  image: string;
-  imageId: string;
-  cmd: string[];
-  env: Record<string, string>;
-  binds: string[];
-  network: { kind: 'parent' };
-  labels: Record<string, string>;
-}
-
-export function storeMemberSpec(input: StoreMemberSpecInput): StoreMemberSpec {
+export function storeMemberSpec(input: StoreMemberSpecInput): ContainerSpec {
   const settings = storeMemberSettings(input);
   return {
     component: STORE_MEMBER_COMPONENT,
     name: `${input.containerPrefix}${STORE_MEMBER_COMPONENT}`,
     image: input.image,
     imageId: input.imageId,
+    entrypoint: null,
     cmd: ['--config', STORE_CONFIG_FILE],
     env: { PLOYZ_NATS_SETTINGS_HASH: createHash('sha256').update(settings).digest('hex').slice(0, 16) },
     binds: [`${input.dataDir}:/data`, `${input.confDir}:${STORE_CONFIG_DIR}:ro`],
-    network: { kind: 'parent' },
+    ...IN_NETWORKING_NETNS,
+    healthcheck: null,
     labels: { ...input.labels },
+    beside: null,
   };
 }

@@ -9,7 +9,7 @@ function record(
 ): MachineRecord {
   return {
     id,
-    public_key: 'A'.repeat(42) + 'A=',
+    public_key: `${'A'.repeat(42)}A=`,
     overlay_ip: `fd70:6c6f:797a:${id.slice(1)}::1`,
     subnet: `10.210.${id.slice(1)}.0/24`,
     endpoints: [],

@@ -11,12 +11,14 @@ import {
   RpcClient,
   type StoragePromotePlanView,
   type StoreStatusView,
+  storeMemberCommands,
 } from '@ployz/protocol';
 import { planMigration, readPromotion, storeReplication } from '@ployz/store';
 import { type MachineRecord, PloyzError } from '@ployz/types';
 import type { DaemonContext, DaemonPlugin } from '../daemon/context.ts';
 import { machineCommands } from '../daemon/machine-commands.ts';
 import type { MachineIdentity } from '../machine/identity.ts';
+import { type MemberHost, removeStoreMemberContainer, startStoreMember } from './member-commands.ts';
 import { type MachineProbe, planPromotion } from './plan.ts';
 
 const PING_TIMEOUT_MS = 1500;
@@ -126,6 +128,39 @@ export function storePromotePlugin(): DaemonPlugin {
       }
     },
     register(ctx: DaemonContext) {
+      const host = (): MemberHost => {
+        const identity = ctx.identity();
+        const dataPlane = ctx.dataPlane();
+        if (identity === null || dataPlane === null) {
+          throw new PloyzError(
+            'ENGINE_NOT_READY',
+            'this machine is not initialised yet; see ployzctl status',
+          );
+        }
+        return {
+          stateDir: ctx.config.stateDir,
+          containerPrefix: ctx.config.containerPrefix,
+          machineId: identity.machine_id,
+          installation: identity.installation,
+          docker: ctx.docker,
+          dataPlane,
+        };
+      };
+      ctx.registerCommands(storeMemberCommands, {
+        store_member_start: async (body) => {
+          const out = await startStoreMember(host(), body);
+          ctx.logger.info(
+            { members: body.members.map((m) => m.machine_id), run: body.run, container_id: out.container_id },
+            'store member started',
+          );
+          return out;
+        },
+        store_member_remove: async () => {
+          const out = await removeStoreMemberContainer(host());
+          ctx.logger.info({ removed: out.removed }, 'store member removed');
+          return out;
+        },
+      });
       ctx.implement('storagePromotePlan', async (input): Promise<StoragePromotePlanView> => {
         const identity = ctx.identity();
         const nc = ctx.nats()?.connection;

@@ -1,0 +1,58 @@
+/**
+ * Whether this machine runs a store cluster member (ployz-nats-store, ADR 0020), and with whom:
+ * `<state>/nats-store/member.json`, written by the `store_member_start` machine command and
+ * removed by `store_member_remove`. The supervisor reads it at every pass: present, the member is
+ * a desired component (adopted, created, or recreated with ployz-networking); absent, it is not.
+ * The member's JetStream data is `<state>/nats-store/data`, never ployz-nats's directory.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PloyzError } from '@ployz/types';
+import { z } from 'zod';
+import { readIfPresent, writeAtomic } from '../machine/atomic-write.ts';
+
+export const StoreMemberRecord = z.strictObject({
+  /** The three members, this machine among them. */
+  members: z
+    .array(z.strictObject({ machine_id: z.string().min(1), overlay_ip: z.string().min(1) }))
+    .length(3),
+  /** The promotion run that started it (null: started by hand). */
+  run: z.string().nullable(),
+  started_at: z.iso.datetime(),
+});
+export type StoreMemberRecord = z.infer<typeof StoreMemberRecord>;
+
+export function storeMemberDir(stateDir: string): string {
+  return join(stateDir, 'nats-store');
+}
+export function storeMemberDataDir(stateDir: string): string {
+  return join(storeMemberDir(stateDir), 'data');
+}
+function recordPath(stateDir: string): string {
+  return join(storeMemberDir(stateDir), 'member.json');
+}
+
+/** The member record, or null when this machine runs no member. */
+export async function readStoreMember(stateDir: string): Promise<StoreMemberRecord | null> {
+  const text = await readIfPresent(recordPath(stateDir));
+  if (text === null) return null;
+  const parsed = StoreMemberRecord.safeParse(JSON.parse(text));
+  if (!parsed.success) {
+    throw new PloyzError(
+      'STORE_CORRUPT',
+      `${recordPath(stateDir)} does not validate (${parsed.error.issues[0]?.message ?? 'invalid'}); remove the member with its machine command and start it again`,
+    );
+  }
+  return parsed.data;
+}
+
+export async function writeStoreMember(stateDir: string, record: StoreMemberRecord): Promise<void> {
+  await mkdir(storeMemberDataDir(stateDir), { recursive: true, mode: 0o700 });
+  await writeAtomic(recordPath(stateDir), `${JSON.stringify(record, null, 2)}\n`, 0o600);
+}
+
+/** Forgets the member: its record and its data directory (the copy is discarded). */
+export async function removeStoreMember(stateDir: string): Promise<void> {
+  await rm(recordPath(stateDir), { force: true });
+  await rm(storeMemberDataDir(stateDir), { recursive: true, force: true });
+}
