@@ -94,7 +94,14 @@ export function adminAnswer(sources: AdminSources, path: string): AdminAnswer {
         certificates: sources.certificates(),
         memory_mb: (() => {
           const m = process.memoryUsage();
-          return { rss: Math.round(m.rss / 1048576), heap_used: Math.round(m.heapUsed / 1048576) };
+          const mb = (bytes: number) => Math.round(bytes / 1048576);
+          return {
+            rss: mb(m.rss),
+            heap_total: mb(m.heapTotal),
+            heap_used: mb(m.heapUsed),
+            external: mb(m.external),
+            array_buffers: mb(m.arrayBuffers),
+          };
         })(),
       });
     case ADMIN_PATHS.metrics:

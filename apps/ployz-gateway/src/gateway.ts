@@ -19,6 +19,7 @@ import { type AdminAnswer, type AdminSources, adminAnswer, createAdminServer } f
 import type { CertificateStore } from './certificates.ts';
 import type { GatewayConfig } from './config.ts';
 import { Http1Front } from './front-http1.ts';
+import { exposedGc, HeapReturn } from './heap-return.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { MachineHealth } from './proxy/machine-health.ts';
 import { CONNECT_REFUSED, closingErrorResponse, type Proto, ReverseProxy } from './proxy.ts';
@@ -377,6 +378,21 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const worker = deps.worker;
   const admin = worker === undefined ? createAdminServer(adminSources) : null;
 
+  // After a burst, the heap it grew goes back (heap-return.ts; on when node runs with --expose-gc).
+  const heapReturn = new HeapReturn({
+    gc: exposedGc(),
+    load: () => ({
+      inFlight: proxy.inFlight,
+      connections: front.connections + (tlsFront?.connections ?? 0),
+    }),
+    onReturn: (before, after) =>
+      log.info(
+        { heapTotalMb: mb(before.total), heapTotalAfterMb: mb(after.total), heapUsedAfterMb: mb(after.used) },
+        'burst over: heap returned',
+      ),
+  });
+  heapReturn.start();
+
   follower.start();
   if (worker?.loadBeforeListenMs !== undefined) await firstLoad(follower, worker.loadBeforeListenMs);
   const adminPort = admin === null ? null : await listen(admin, config.adminPort, config.adminHost);
@@ -390,6 +406,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const close = () => {
     closing ??= (async () => {
       log.info({ inFlight: proxy.inFlight }, 'draining');
+      heapReturn.stop();
       const closed = [closeServer(httpServer), ...(httpsServer ? [closeServer(httpsServer)] : [])];
       httpServer.closeIdleConnections();
       front.closeIdle();
@@ -433,6 +450,10 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     acme,
     close,
   };
+}
+
+function mb(bytes: number): number {
+  return Math.round(bytes / 1048576);
 }
 
 /** Resolves once the follower has a table, or after `ms`. */
