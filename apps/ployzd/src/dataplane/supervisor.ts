@@ -386,9 +386,13 @@ export class DataPlane {
   /** Last reconcile outcome + what runs right now. */
   async status(): Promise<ComponentStatus[]> {
     const out: ComponentStatus[] = [];
+    // One pass's results for every component: a pass that ends while this awaits the engine must
+    // not mix its outcomes with the previous pass's.
+    const results = this.#results;
+    const expectedImages = this.#expectedImages;
     for (const component of this.components()) {
       const name = `${this.config.containerPrefix}${component}`;
-      const result = this.#results.find((r) => r.component === component);
+      const result = results.find((r) => r.component === component);
       const live = await this.engine.inspectByName(name).catch(() => null);
       const base: ComponentStatus = {
         component,
@@ -400,7 +404,7 @@ export class DataPlane {
         since: result?.at ?? null,
         running: false,
         health: 'none',
-        ...versions(live, this.#expectedImages.get(component) ?? null),
+        ...versions(live, expectedImages.get(component) ?? null),
       };
       if (!result) {
         out.push({ ...base, detail: 'not reconciled yet' });
