@@ -15,14 +15,17 @@ import { join } from 'node:path';
 import { ADMIN_PATHS, GATEWAY_ADMIN_PORT } from '@ployz/protocol';
 import { exitStatus } from '@ployz/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gatewayGet, helloManifest, jsonLines } from './deploy-harness.ts';
+import { helloManifest, jsonLines } from './deploy-harness.ts';
 import {
+  answerFrom,
+  askGateway,
   bootFleet,
   cut,
   type Fleet,
   fleetLogs,
   heal,
   type Machine,
+  requestLoop,
   startPloyzd,
   until,
 } from './fleet-harness.ts';
@@ -34,54 +37,6 @@ if (!isRoot) console.warn('fleet-faults.test.ts SKIPPED: not root');
 const HOST = 'faults.localhost';
 /** The probe's event for m3 in `deploy --json` output. */
 const M3_UNAVAILABLE = '"machine":"m3","available":false';
-
-interface Answer {
-  at: number;
-  ok: boolean;
-  /** The container that answered (hello's "… from <hostname>"), or the failure. */
-  from: string;
-}
-
-/** One GET of hello through `m`'s gateway; a failure is status 0 with its message as the body. */
-function askGateway(m: Machine, timeoutMs: number): Promise<{ status: number; body: string }> {
-  return gatewayGet({
-    host: m.host.address,
-    port: m.h.gatewayPort,
-    path: '/',
-    hostHeader: HOST,
-    timeoutMs,
-  }).catch((e: Error) => ({ status: 0, body: e.message }));
-}
-
-/** A closed request loop (`concurrency` clients) on `m`'s gateway until stopped. */
-function requestLoop(m: Machine, concurrency = 4) {
-  const answers: Answer[] = [];
-  const started = Date.now();
-  let running = true;
-  const clients = Array.from({ length: concurrency }, async () => {
-    while (running) {
-      const at = Date.now() - started;
-      const r = await askGateway(m, 10_000);
-      const from = answerFrom(r.body);
-      answers.push({ at, ok: r.status === 200 && from !== undefined, from: from ?? `${r.status} ${r.body}` });
-    }
-  });
-  return {
-    answers,
-    since: () => Date.now() - started,
-    async stop(): Promise<Answer[]> {
-      running = false;
-      await Promise.all(clients);
-      return answers;
-    },
-  };
-}
-
-/** `<version>@<hostname>` of the instance that wrote hello's answer (hostnames repeat per slot). */
-function answerFrom(body: string): string | undefined {
-  const m = /\(version (\S+)\) from (\S+)\s*$/.exec(body);
-  return m ? `${m[1]}@${m[2]}` : undefined;
-}
 
 /** `<version>@<hostname>` of each running instance on `m`, as its answers name it. */
 async function hostnamesOn(m: Machine): Promise<string[]> {
@@ -174,7 +129,7 @@ describe.skipIf(!isRoot)('faults on a three-machine fleet under load', () => {
   it('kill -9 of each ployzd in turn fails no request on m1 gateway', async () => {
     const everywhere = new Set((await Promise.all([m1, m2, m3].map(hostnamesOn))).flat());
     expect(everywhere.size).toBe(3);
-    const loop = requestLoop(m1);
+    const loop = requestLoop(m1, HOST);
     for (const m of [m3, m2, m1]) {
       const proc = m.ployzd;
       const exited = new Promise((r) => proc?.once('exit', r));
@@ -198,7 +153,7 @@ describe.skipIf(!isRoot)('faults on a three-machine fleet under load', () => {
   it('cut m3: only in-flight requests fail, then none; a deploy places on m1/m2; heal: the next deploy uses m3', async () => {
     const onM3 = new Set(await hostnamesOn(m3));
     expect(onM3.size).toBe(1);
-    const loop = requestLoop(m1);
+    const loop = requestLoop(m1, HOST);
     await new Promise((r) => setTimeout(r, 3000));
     const cutAt = loop.since();
     await cut(m3);
@@ -241,7 +196,7 @@ describe.skipIf(!isRoot)('faults on a three-machine fleet under load', () => {
     // m3's instance answers through m1's gateway again.
     const onM3Now = new Set(await hostnamesOn(m3));
     await until("m1's gateway reaches m3's instance", 30_000, async () => {
-      const r = await askGateway(m1, 5000);
+      const r = await askGateway(m1, HOST, 5000);
       const from = answerFrom(r.body);
       return from !== undefined && onM3Now.has(from) ? true : null;
     });

@@ -299,3 +299,55 @@ export async function machinesAnswering(
   }
   return [...seen].sort();
 }
+
+export interface Answer {
+  at: number;
+  ok: boolean;
+  /** The container that answered (hello's "… from <hostname>"), or the failure. */
+  from: string;
+}
+
+/** One GET of hello through `m`'s gateway; a failure is status 0 with its message as the body. */
+export function askGateway(
+  m: Machine,
+  hostname: string,
+  timeoutMs: number,
+): Promise<{ status: number; body: string }> {
+  return gatewayGet({
+    host: m.host.address,
+    port: m.h.gatewayPort,
+    path: '/',
+    hostHeader: hostname,
+    timeoutMs,
+  }).catch((e: Error) => ({ status: 0, body: e.message }));
+}
+
+/** `<version>@<hostname>` of the instance that wrote hello's answer (hostnames repeat per slot). */
+export function answerFrom(body: string): string | undefined {
+  const m = /\(version (\S+)\) from (\S+)\s*$/.exec(body);
+  return m ? `${m[1]}@${m[2]}` : undefined;
+}
+
+/** A closed request loop (`concurrency` clients) on `m`'s gateway for `hostname` until stopped. */
+export function requestLoop(m: Machine, hostname: string, concurrency = 4) {
+  const answers: Answer[] = [];
+  const started = Date.now();
+  let running = true;
+  const clients = Array.from({ length: concurrency }, async () => {
+    while (running) {
+      const at = Date.now() - started;
+      const r = await askGateway(m, hostname, 10_000);
+      const from = answerFrom(r.body);
+      answers.push({ at, ok: r.status === 200 && from !== undefined, from: from ?? `${r.status} ${r.body}` });
+    }
+  });
+  return {
+    answers,
+    since: () => Date.now() - started,
+    async stop(): Promise<Answer[]> {
+      running = false;
+      await Promise.all(clients);
+      return answers;
+    },
+  };
+}

@@ -1,6 +1,11 @@
 import type { StoragePromotePlanView } from '@ployz/protocol';
 import { describe, expect, it } from 'vitest';
-import { promotePlanLines, storeStatusLines } from './store-output.ts';
+import {
+  promotePlanLines,
+  promoteProgressLine,
+  promoteResultLines,
+  storeStatusLines,
+} from './store-output.ts';
 
 const plan: StoragePromotePlanView = {
   from: 1,
@@ -92,7 +97,41 @@ describe('promotePlanLines', () => {
     expect(lines).toContain(
       'last promotion: r1 failed (coordinator m1, m1, m2, m3, until y) — STORE_MIGRATION_FAILED: boom',
     );
-    expect(lines.at(-1)).toMatch(/^plan: applicable\..*nothing was changed\.$/);
+    expect(lines.at(-1)).toBe('plan: applicable; nothing was changed. Run it again with --yes to apply it.');
+  });
+});
+
+describe('promote --yes lines', () => {
+  it('one line per step, then what was verified, switched and still pending', () => {
+    expect(
+      promoteProgressLine({
+        at: '2026-12-04T23:10:01.234Z',
+        step: 'start_member',
+        machine: 'm2',
+        detail: 'ployz-nats-store created',
+      }),
+    ).toBe('23:10:01.234 start_member m2: ployz-nats-store created');
+    expect(
+      promoteProgressLine({ at: '2026-12-04T23:10:02.000Z', step: 'switched', machine: null, detail: 'x' }),
+    ).toBe('23:10:02.000 switched: x');
+    const lines = promoteResultLines({
+      run: 'r9',
+      members: ['m1', 'm2', 'm3'],
+      verified: [
+        { asset: 'a', messages: 40, lastSeq: 40, lastId: null },
+        { asset: 'b', messages: 2, lastSeq: 7, lastId: 'd2' },
+      ],
+      switched: ['m2', 'm1'],
+      pending: [{ machine: 'm3', reason: 'RPC_TIMEOUT: no answer' }],
+      duration_ms: 4250,
+    });
+    expect(lines).toContain(
+      'store promoted to 3 replicas on m1, m2, m3 (run r9, 4.3 s): 42 messages in 2 assets verified',
+    );
+    expect(lines).toContain('switched over: m2, m1');
+    expect(lines.at(-1)).toBe(
+      'not switched yet: m3 (RPC_TIMEOUT: no answer); it switches by itself once it reads the record',
+    );
   });
 });
 

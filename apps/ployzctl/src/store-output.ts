@@ -4,7 +4,12 @@
  * and the store part of `status`.
  * Pure (tested in store-output.test.ts).
  */
-import type { StatusView, StoragePromotePlanView } from '@ployz/protocol';
+import type {
+  StatusView,
+  StoragePromotePlanView,
+  StoragePromoteProgress,
+  StoragePromoteResult,
+} from '@ployz/protocol';
 import { table } from './ops-output.ts';
 
 function bytes(n: number): string {
@@ -51,9 +56,29 @@ export function promotePlanLines(plan: StoragePromotePlanView): string[] {
   lines.push(
     '',
     plan.refusal === null
-      ? 'plan: applicable. Applying it (--yes) is not wired into ployzd yet (issue 19): nothing was changed.'
+      ? 'plan: applicable; nothing was changed. Run it again with --yes to apply it.'
       : `refused: ${plan.refusal.code}: ${plan.refusal.message}`,
   );
+  return lines;
+}
+
+/** One line of a running promotion. */
+export function promoteProgressLine(p: StoragePromoteProgress): string {
+  return `${p.at.slice(11, 23)} ${p.step}${p.machine === null ? '' : ` ${p.machine}`}: ${p.detail}`;
+}
+
+/** The end of `promote --yes`: what was verified, which machines switched, which did not yet. */
+export function promoteResultLines(r: StoragePromoteResult): string[] {
+  const messages = r.verified.reduce((n, a) => n + a.messages, 0);
+  const lines = [
+    '',
+    `store promoted to 3 replicas on ${r.members.join(', ')} (run ${r.run}, ${(r.duration_ms / 1000).toFixed(1)} s): ${messages} messages in ${r.verified.length} assets verified`,
+    `switched over: ${r.switched.length === 0 ? 'none' : r.switched.join(', ')}`,
+  ];
+  for (const p of r.pending)
+    lines.push(
+      `not switched yet: ${p.machine} (${p.reason}); it switches by itself once it reads the record`,
+    );
   return lines;
 }
 

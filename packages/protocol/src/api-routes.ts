@@ -54,7 +54,12 @@ import {
   RegistryLogoutRequest,
   RegistryLogoutResult,
 } from './registry-commands.ts';
-import { StoragePromotePlanView, StoragePromoteRequest } from './store-commands.ts';
+import {
+  StoragePromotePlanView,
+  StoragePromoteProgress,
+  StoragePromoteRequest,
+  StoragePromoteResult,
+} from './store-commands.ts';
 import { VolumeList, VolumeListQuery, VolumeShowQuery, VolumeShowView } from './volume-commands.ts';
 
 export interface RouteSpec {
@@ -346,6 +351,15 @@ export const api = defineRoutes({
     progress: null,
     description:
       'the plan of a store promotion 1 → 3 (what moves, each guardrail); changes nothing (issue 19)',
+  },
+  storagePromoteApply: {
+    method: 'POST',
+    path: '/v1/storage/promote/apply',
+    input: StoragePromoteRequest,
+    output: StoragePromoteResult,
+    progress: StoragePromoteProgress,
+    description:
+      'run a store promotion 1 → 3: members started, the copy verified, the commit point, every machine switched over; progress streams',
   },
 });
 export type Api = typeof api;

@@ -42,6 +42,18 @@ export const JoinAnswer = z.strictObject({
   peers: z.array(MachineRecord),
   /** Overlay addresses of the machines holding JetStream: the joiner's ployz-nats leaf remotes. */
   store_hubs: z.array(z.string()).min(1),
+  /**
+   * Set once the store was promoted (issue 19, ADR 0020): the three store members, whose leaf port
+   * the joiner's ployz-nats connects to instead of `store_hubs`.
+   */
+  store_members: z
+    .strictObject({
+      members: z
+        .array(z.strictObject({ machine_id: z.string().min(1), overlay_ip: z.string().min(1) }))
+        .length(3),
+      run: z.string().min(1),
+    })
+    .optional(),
   secrets: SealedJoinSecrets,
 });
 export type JoinAnswer = z.infer<typeof JoinAnswer>;

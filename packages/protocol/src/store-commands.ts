@@ -118,6 +118,43 @@ export const storeMemberCommands = defineCommands({
     response: z.strictObject({ machine: z.string(), removed: z.boolean() }),
     description: 'remove this machine’s store cluster member and its data',
   },
+  store_switch: {
+    request: z.strictObject({ members: z.array(StoreMember).length(3), run: z.string().min(1) }),
+    response: z.strictObject({ machine: z.string(), switched: z.boolean() }),
+    description:
+      'make this machine’s ployz-nats a leaf of the three store members (after a promotion’s commit point); answered before ployz-nats is recreated',
+  },
 });
 export type StoreMemberCommands = typeof storeMemberCommands;
 export type StoreMemberStartRequest = z.infer<(typeof storeMemberCommands)['store_member_start']['request']>;
+export type StoreSwitchRequest = z.infer<(typeof storeMemberCommands)['store_switch']['request']>;
+
+/** One line of a running promotion (`machine storage promote --yes`). */
+export const StoragePromoteProgress = z.looseObject({
+  at: z.string(),
+  /** The apply step (apps/ployzd/src/store-promote/apply.ts) or the store's phase. */
+  step: z.string(),
+  machine: z.string().nullable(),
+  detail: z.string(),
+});
+export type StoragePromoteProgress = z.infer<typeof StoragePromoteProgress>;
+
+export const StoragePromoteResult = z.looseObject({
+  run: z.string(),
+  members: z.array(z.string()),
+  /** Per asset, what the final verification counted on the new store. */
+  verified: z.array(
+    z.looseObject({
+      asset: z.string(),
+      messages: z.number().int(),
+      lastSeq: z.number().int(),
+      lastId: z.string().nullable(),
+    }),
+  ),
+  /** Machines whose ployz-nats answers as a leaf of the members. */
+  switched: z.array(z.string()),
+  /** Active machines not switched yet (unreachable now): each switches by itself once it reads the record. */
+  pending: z.array(z.object({ machine: z.string(), reason: z.string() })),
+  duration_ms: z.number(),
+});
+export type StoragePromoteResult = z.infer<typeof StoragePromoteResult>;

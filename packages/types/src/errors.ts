@@ -270,6 +270,11 @@ export const ERROR_CODES = {
     summary:
       'the machine still runs committed slots or holds volumes; drain it and deploy again, or remove it with --force',
   },
+  MACHINE_IS_STORAGE: {
+    kind: 'conflict',
+    summary:
+      'the machine holds a replica of the store (the standalone store, or one of its three members); it cannot be removed, not even with --force',
+  },
   // Catch-all for bugs: never used for user mistakes.
   INTERNAL: { kind: 'internal', summary: 'an unexpected internal error' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;

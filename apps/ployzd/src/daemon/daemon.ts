@@ -70,6 +70,8 @@ import { MetricsListener } from '../metrics/listener.ts';
 import type { DockerEngine } from '../runtime/docker.ts';
 import { NatsLink } from '../runtime/nats-link.ts';
 import { defaultStorage, parseStorageSpec, volumeDriver } from '../storage/storage-spec.ts';
+import { readStoreLeaf, writeStoreLeaf } from '../store-promote/member-state.ts';
+import { storageMachines } from '../store-promote/plugin.ts';
 import type { DaemonConfig } from './config.ts';
 import type { DaemonContext, DaemonPlugin } from './context.ts';
 import { type MachineCommands, machineCommands } from './machine-commands.ts';
@@ -212,13 +214,16 @@ export class Daemon {
     ctx.implement('machineShow', () => this.machine());
     ctx.implement('machineList', () => this.machines());
     ctx.implement('machineDrain', (b) => drainMachine(this.#requireStore(), b.machine, new Date()));
-    ctx.implement('machineRemove', (b) =>
-      removeMachine(this.#requireStore(), b.machine, {
+    ctx.implement('machineRemove', async (b) => {
+      const store = this.#requireStore();
+      const identity = this.#requireIdentity();
+      return removeMachine(store, b.machine, {
         force: b.force,
-        self: this.#requireIdentity().machine_id,
+        self: identity.machine_id,
         now: new Date(),
-      }),
-    );
+        storage: await storageMachines(store, identity),
+      });
+    });
     ctx.implement('machineCredentialsRotate', () => this.rotateCredentials());
     ctx.registerCommands(machineCommands, this.machineCommandHandlers());
   }
@@ -569,6 +574,10 @@ export class Daemon {
             clusterRange: this.config.clusterRange,
             overlayPrefix: this.config.overlayPrefix,
             storeHubs: identity.nats_hubs ?? [identity.overlay_ip],
+            storeMembers: async () => {
+              const leaf = await readStoreLeaf(this.config.stateDir);
+              return leaf === null ? null : { members: leaf.members, run: leaf.run };
+            },
             secrets: () => collectJoinSecrets(this.config.stateDir),
             now: () => new Date(),
           },
@@ -691,6 +700,13 @@ export class Daemon {
       { keys, overlayIp: answer.overlay_ip, issuer: invite.issuer, natsHubs: answer.store_hubs },
     );
     await installJoinSecrets(this.config.stateDir, secrets);
+    // A promoted store: this machine's ployz-nats is a leaf of the three members from the start.
+    if (answer.store_members !== undefined) {
+      await writeStoreLeaf(this.config.stateDir, {
+        ...answer.store_members,
+        switched_at: new Date().toISOString(),
+      });
+    }
     this.logger.info(
       {
         machine: identity.machine_id,

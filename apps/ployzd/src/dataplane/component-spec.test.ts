@@ -64,6 +64,14 @@ describe('desired component specs', () => {
       `remotes: [ { urls: ["nats-leaf://ployz-leaf:${secret}@[fd70:6c6f:797a:1::1]:7422","nats-leaf://ployz-leaf:${secret}@[fd70:6c6f:797a:2::1]:7422"] } ]`,
     );
     expect(leaf).not.toContain('listen: "[::]:7422"');
+    // Switched over after a promotion: a leaf of the three store members on their leaf port.
+    const switched = natsServerSettings({
+      ...input,
+      natsMesh: { leafSecret: secret, hubs: ['fd70:6c6f:797a:1::1', 'fd70:6c6f:797a:2::1'], hubPort: 7423 },
+    });
+    expect(switched).not.toContain('jetstream {');
+    expect(switched).toContain(`"nats-leaf://ployz-leaf:${secret}@[fd70:6c6f:797a:2::1]:7423"`);
+    expect(switched).not.toContain(':7422');
     // A changed role or secret is a changed file: the settings hash (ployz-nats's drift) moves.
     const hashOf = (mesh: DataPlaneInput['natsMesh']) =>
       desiredComponents({ ...input, natsMesh: mesh }).find((d) => d.spec.component === 'nats')?.spec.env

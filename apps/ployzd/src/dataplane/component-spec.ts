@@ -153,9 +153,11 @@ export interface DataPlaneInput {
   /**
    * ployz-nats's place in the installation's NATS (docs/adr/0013-nats-leafnodes.md): `hubs` null —
    * this machine holds JetStream and accepts the members' leafnode connections; otherwise it runs
-   * no JetStream and is a leaf of the hubs (their overlay addresses). Null: standalone (tests).
+   * no JetStream and is a leaf of the hubs (their overlay addresses) on `hubPort` (default
+   * NATS_LEAF_PORT; the store members' NATS_STORE_LEAF_PORT after a promotion, ADR 0020). Null:
+   * standalone (tests).
    */
-  natsMesh: { leafSecret: string; hubs: readonly string[] | null } | null;
+  natsMesh: { leafSecret: string; hubs: readonly string[] | null; hubPort?: number } | null;
   images: DataPlaneImages;
   imageIds: DataPlaneImages;
   /** Per-component extra env (tests use it to force drift; operators to tune). */
@@ -274,7 +276,7 @@ export function natsServerSettings(input: Pick<DataPlaneInput, 'machineId' | 'na
   } else if (mesh !== null && mesh.hubs !== null) {
     const urls = mesh.hubs.map(
       (hub) =>
-        `nats-leaf://${LEAF_USER}:${mesh.leafSecret}@${formatHostPort({ host: hub, port: NATS_LEAF_PORT })}`,
+        `nats-leaf://${LEAF_USER}:${mesh.leafSecret}@${formatHostPort({ host: hub, port: mesh.hubPort ?? NATS_LEAF_PORT })}`,
     );
     lines.push(`leafnodes { reconnect: 2, remotes: [ { urls: ${JSON.stringify(urls)} } ] }`);
   }

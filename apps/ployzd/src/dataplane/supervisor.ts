@@ -6,7 +6,7 @@
  */
 import { chown, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PLOYZ_VERSION, releaseImageRef } from '@ployz/protocol';
+import { NATS_STORE_LEAF_PORT, PLOYZ_VERSION, releaseImageRef } from '@ployz/protocol';
 import { isPloyzError, PloyzError } from '@ployz/types';
 import { acmeFeedDir, makeAcmeFeedDirs } from '../acme/gateway-feed.ts';
 import type { DaemonConfig } from '../daemon/config.ts';
@@ -16,7 +16,7 @@ import { ensureLeafSecret, leafSecretPath, readLeafSecret } from '../machine/lea
 import { ensureNatsCredentials, natsConfDir, natsSeedMountDir } from '../machine/nats-credentials.ts';
 import type { DockerEngine } from '../runtime/docker.ts';
 import { STORE_CONFIG_NAME, storeMemberSettings, storeMemberSpec } from '../store-promote/member.ts';
-import { readStoreMember, storeMemberDataDir } from '../store-promote/member-state.ts';
+import { readStoreLeaf, readStoreMember, storeMemberDataDir } from '../store-promote/member-state.ts';
 import { settleBeside } from './beside.ts';
 import {
   COMPONENTS,
@@ -267,18 +267,32 @@ export class DataPlane {
     return { spec, configHash: specHash(spec), parent: PARENT_COMPONENT[STORE_MEMBER_COMPONENT] };
   }
 
-  /** The storage machine makes the installation's leaf secret; a member got it at join. */
   async #natsMesh(): Promise<DataPlaneInput['natsMesh']> {
+    // After a promotion's commit point this machine's ployz-nats is a leaf of the store members
+    // (ADR 0020), the storage machine's too: the standalone JetStream stops with the switch.
+    const switched = await readStoreLeaf(this.config.stateDir);
+    if (switched !== null) {
+      return {
+        leafSecret: await this.#leafSecret(),
+        hubs: switched.members.map((m) => m.overlay_ip),
+        hubPort: NATS_STORE_LEAF_PORT,
+      };
+    }
     const hubs = this.identity.nats_hubs ?? null;
-    if (hubs === null) return { leafSecret: await ensureLeafSecret(this.config.stateDir), hubs: null };
+    return { leafSecret: await this.#leafSecret(), hubs };
+  }
+
+  /** The installation's leaf secret: the storage machine makes it, a member got it at join. */
+  async #leafSecret(): Promise<string> {
+    if ((this.identity.nats_hubs ?? null) === null) return ensureLeafSecret(this.config.stateDir);
     const leafSecret = await readLeafSecret(this.config.stateDir);
     if (leafSecret === null) {
       throw new PloyzError(
         'STORE_CORRUPT',
-        `${leafSecretPath(this.config.stateDir)} is missing: this machine joined but holds no leaf secret, so its ployz-nats cannot reach the storage machine. Copy it from a member's state directory (0600)`,
+        `${leafSecretPath(this.config.stateDir)} is missing: this machine joined but holds no leaf secret, so its ployz-nats cannot reach the store. Copy it from a member's state directory (0600)`,
       );
     }
-    return { leafSecret, hubs };
+    return leafSecret;
   }
 
   /** One adopt-first pass. Concurrent callers share the pass in flight. */

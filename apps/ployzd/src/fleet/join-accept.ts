@@ -26,6 +26,8 @@ export interface AcceptDeps {
   overlayPrefix: string;
   /** Overlay addresses of the machines holding JetStream (the joiner's leaf remotes). */
   storeHubs: string[];
+  /** The store members once the store was promoted (this machine's switch-over record), else null. */
+  storeMembers?: () => Promise<JoinAnswer['store_members'] | null>;
   /** What the joiner needs to be a full member; sealed to its WireGuard key in the answer. */
   secrets(): Promise<JoinSecrets>;
   now(): Date;
@@ -69,6 +71,7 @@ export async function acceptJoin(deps: AcceptDeps, request: JoinRequest): Promis
   }
   // Read before anything is written: a member that cannot hand over the secrets changes nothing.
   const secrets = await deps.secrets();
+  const storeMembers = (await deps.storeMembers?.()) ?? null;
   let consumed: { revision: number };
   try {
     consumed = await store.invites.update(
@@ -125,6 +128,7 @@ export async function acceptJoin(deps: AcceptDeps, request: JoinRequest): Promis
     record,
     peers: machines,
     store_hubs: deps.storeHubs,
+    ...(storeMembers === null ? {} : { store_members: storeMembers }),
     secrets: sealJoinSecrets(secrets, request.public_key, record.id),
   };
 }

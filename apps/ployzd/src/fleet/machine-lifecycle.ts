@@ -8,7 +8,9 @@
  *   handed out again while a stale route might point at it). Refused while a committed release
  *   has a slot on it or a volume lives on it, unless `force` — the answer then lists what was
  *   abandoned. A removed machine is no mesh peer anywhere (mesh/peers.ts) and its instances are
- *   unroutable (`machine_removed`), so no gateway sends it traffic.
+ *   unroutable (`machine_removed`), so no gateway sends it traffic. A storage machine (the
+ *   standalone store's, or one of the three members) is refused even with `force`
+ *   (MACHINE_IS_STORAGE): the store, or one of its replicas, would go with it.
  */
 import type { Store } from '@ployz/store';
 import { isPloyzError, type MachineRecord, PloyzError } from '@ployz/types';
@@ -77,8 +79,15 @@ export async function holdings(store: Store, id: string): Promise<RemoveResult['
 export async function removeMachine(
   store: Store,
   id: string,
-  options: { force: boolean; self: string; now: Date },
+  options: { force: boolean; self: string; now: Date; storage: readonly string[] },
 ): Promise<RemoveResult> {
+  if (options.storage.includes(id)) {
+    throw new PloyzError(
+      'MACHINE_IS_STORAGE',
+      `machine ${id} holds the store (storage machines: ${options.storage.join(', ')}); removing it would take ${options.storage.length === 1 ? 'the store' : 'one of its three replicas'} with it, so it is refused even with --force. Nothing was changed`,
+      { details: { machine: id, storage: [...options.storage] } },
+    );
+  }
   if (id === options.self) {
     throw new PloyzError(
       'INVALID_ARGUMENT',

@@ -62,7 +62,7 @@ describe('applySteps', () => {
     ]);
   });
 
-  it("the coordinator's member starts first; a non-member storage machine is switched last; draining machines are not switched", () => {
+  it("the coordinator's member starts first; a non-member storage machine is switched after the others, the coordinator last; draining machines are not switched", () => {
     const steps = applySteps({ plan: plan('m4', ['m1', 'm2', 'm3']), coordinator: 'm3', records });
     expect(
       names(steps).filter((s) => s.startsWith('start_member') || s.startsWith('switch_machine')),
@@ -72,8 +72,8 @@ describe('applySteps', () => {
       'start_member:m2',
       'switch_machine:m1',
       'switch_machine:m2',
-      'switch_machine:m3',
       'switch_machine:m4(old)',
+      'switch_machine:m3',
     ]);
     expect(steps).toContainEqual({ step: 'wait_leader', members: ['m1', 'm2', 'm3'] });
     expect(steps).toContainEqual({ step: 'freeze', machine: 'm4' });

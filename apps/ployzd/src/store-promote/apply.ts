@@ -1,8 +1,8 @@
 /**
  * Applying a promotion plan (`--yes`, issue 19), pure: the ordered steps the coordinator runs and,
- * for a failure at any step, where the installation is left and what cleans up. The runner that
- * executes these steps (machine-command RPC to start each member, @ployz/store `promoteStore`,
- * the per-machine switch-over) is not wired yet; this is its contract.
+ * for a failure at any step, where the installation is left and what cleans up. The runner
+ * (runner.ts) executes them: steps 2–3 and 6–9 are @ployz/store `promoteStore`, 4–5 its
+ * `prepare`, 10 its `switchOver`.
  *
  * Order, and why:
  *
@@ -21,10 +21,13 @@
  * 9. `catch_up`: what landed on the old store since the verification, copied and verified; `done`
  *    on the new store, `finished_at` on the old record.
  * 10. `switch_machine` × every active machine: its ployz-nats becomes a leaf of the three members
- *    (their leaf port); the old storage machine last — its ployz-nats stops serving JetStream, so
- *    every other machine must have left it first. Local clients (ployzd, gateway, DNS) keep their
- *    `4222` connection; the routing feed's new stream makes gateways and DNS resync.
+ *    (their leaf port); the old storage machine after the others — its ployz-nats stops serving
+ *    JetStream, so every machine that was its leaf must have left it first — and the coordinator
+ *    (a member) last: it reaches unswitched machines through its own ployz-nats and switches
+ *    itself locally. Local clients (ployzd, gateway, DNS) keep their `4222` address; the routing
+ *    stream on the members has the same seqs, so gateways and DNS resume where they were.
  */
+import type { PromotionRecord } from '@ployz/store';
 import type { MachineRecord } from '@ployz/types';
 import type { PromotionPlan } from './plan.ts';
 
@@ -55,9 +58,19 @@ export function applySteps(input: ApplyInput): ApplyStep[] {
   const starts = [...members].sort((a, b) => Number(b === coordinator) - Number(a === coordinator));
   const old = plan.currentStorage;
   const others = input.records
-    .filter((r) => r.lifecycle === 'active' && r.id !== old)
+    .filter((r) => r.lifecycle === 'active' && r.id !== old && r.id !== coordinator)
     .map((r) => r.id)
     .sort();
+  // The old storage machine after every machine that was its leaf; the coordinator last of all:
+  // it reaches the not-yet-switched machines through its own ployz-nats, and its own switch is
+  // local (it reaches the members through its own member, never through the mesh).
+  const last =
+    old === coordinator
+      ? [{ step: 'switch_machine' as const, machine: old, old_storage: true }]
+      : [
+          { step: 'switch_machine' as const, machine: old, old_storage: true },
+          { step: 'switch_machine' as const, machine: coordinator, old_storage: false },
+        ];
   return [
     { step: 'check_plan' },
     { step: 'record' },
@@ -69,7 +82,7 @@ export function applySteps(input: ApplyInput): ApplyStep[] {
     { step: 'freeze', machine: old },
     { step: 'catch_up' },
     ...others.map((machine) => ({ step: 'switch_machine' as const, machine, old_storage: false })),
-    { step: 'switch_machine', machine: old, old_storage: true },
+    ...last,
   ];
 }
 
@@ -143,4 +156,20 @@ export function failureOutcome(step: ApplyStep, code: string): FailureOutcome {
   // A machine's switch-over: the data is complete on the new store; that machine (and the ones
   // after it) keep reading their last view and have their writes refused until switched.
   return { authority: 'new', cleanup: 'none', record: 'switched', next: 'switch_over_again' };
+}
+
+/**
+ * Whether this machine should point its ployz-nats at the store members by itself (pure): its
+ * store is an old store past a finished promotion's commit point whose coordinator's lease is
+ * over (the coordinator switches machines in order while it holds it), or the new store itself
+ * (`done`) while this machine has no switch-over record (it joined a switched leaf, say).
+ */
+export function switchesItself(record: PromotionRecord | null, hasLeaf: boolean, now: Date): boolean {
+  if (hasLeaf || record === null) return false;
+  if (record.phase === 'done') return true;
+  return (
+    record.phase === 'switched' &&
+    Boolean(record.finished_at) &&
+    Date.parse(record.expires_at) <= now.getTime()
+  );
 }

@@ -56,3 +56,41 @@ export async function removeStoreMember(stateDir: string): Promise<void> {
   await rm(recordPath(stateDir), { force: true });
   await rm(storeMemberDataDir(stateDir), { recursive: true, force: true });
 }
+
+/**
+ * Whether this machine's ployz-nats has switched over to the three store members (a promotion
+ * past its commit point): `<state>/store-leaf.json`, written by `store_switch` (or by the machine
+ * itself when its store's promotion record says `switched`). Present, ployz-nats runs without
+ * JetStream as a leaf of the members' leaf port (ADR 0020), whatever `nats_hubs` the identity has.
+ * Never removed by a member's removal: it is where this machine's store is.
+ */
+export const StoreLeafRecord = z.strictObject({
+  members: z
+    .array(z.strictObject({ machine_id: z.string().min(1), overlay_ip: z.string().min(1) }))
+    .length(3),
+  run: z.string().min(1),
+  switched_at: z.iso.datetime(),
+});
+export type StoreLeafRecord = z.infer<typeof StoreLeafRecord>;
+
+function leafPath(stateDir: string): string {
+  return join(stateDir, 'store-leaf.json');
+}
+
+/** The switch-over record, or null while this machine's ployz-nats is on the standalone store. */
+export async function readStoreLeaf(stateDir: string): Promise<StoreLeafRecord | null> {
+  const text = await readIfPresent(leafPath(stateDir));
+  if (text === null) return null;
+  const parsed = StoreLeafRecord.safeParse(JSON.parse(text));
+  if (!parsed.success) {
+    throw new PloyzError(
+      'STORE_CORRUPT',
+      `${leafPath(stateDir)} does not validate (${parsed.error.issues[0]?.message ?? 'invalid'}); write it again with the store_switch machine command`,
+    );
+  }
+  return parsed.data;
+}
+
+export async function writeStoreLeaf(stateDir: string, record: StoreLeafRecord): Promise<void> {
+  await writeAtomic(leafPath(stateDir), `${JSON.stringify(record, null, 2)}\n`, 0o600);
+}

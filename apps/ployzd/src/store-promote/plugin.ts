@@ -6,20 +6,41 @@
  * each asset current or lagging, the promotion record). Applying (`--yes`) is not wired yet: the
  * store-level switch-over is `promoteStore`, the cluster member `member.ts`.
  */
+import type { NatsConnection } from '@nats-io/transport-node';
 import {
+  formatHostPort,
   type MachineCommands,
+  NATS_STORE_CLIENT_PORT,
   RpcClient,
   type StoragePromotePlanView,
+  type StoragePromoteRequest,
+  type StoragePromoteResult,
   type StoreStatusView,
   storeMemberCommands,
 } from '@ployz/protocol';
-import { planMigration, readPromotion, storeReplication } from '@ployz/store';
+import {
+  type PromotionRecord,
+  planMigration,
+  readPromotion,
+  type Store,
+  storeReplication,
+} from '@ployz/store';
 import { type MachineRecord, PloyzError } from '@ployz/types';
 import type { DaemonContext, DaemonPlugin } from '../daemon/context.ts';
 import { machineCommands } from '../daemon/machine-commands.ts';
+import { networkingAddress } from '../dataplane/component-spec.ts';
 import type { MachineIdentity } from '../machine/identity.ts';
-import { type MemberHost, removeStoreMemberContainer, startStoreMember } from './member-commands.ts';
-import { type MachineProbe, planPromotion } from './plan.ts';
+import { ployzdSeedSource } from '../machine/nats-credentials.ts';
+import { switchesItself } from './apply.ts';
+import {
+  type MemberHost,
+  removeStoreMemberContainer,
+  startStoreMember,
+  switchToStoreMembers,
+} from './member-commands.ts';
+import { readStoreLeaf } from './member-state.ts';
+import { type MachineProbe, type PromotionPlan, planPromotion } from './plan.ts';
+import { runPromotion } from './runner.ts';
 
 const PING_TIMEOUT_MS = 1500;
 const PINGS = 3;
@@ -77,15 +98,156 @@ function standaloneStorage(identity: MachineIdentity, records: readonly MachineR
   return records.find((r) => hubs.includes(r.overlay_ip))?.id ?? null;
 }
 
+interface PlannedNow {
+  plan: PromotionPlan;
+  records: MachineRecord[];
+  identity: MachineIdentity;
+  source: NatsConnection;
+}
+
+/** The plan as of now: what moves, each named machine probed over the mesh. Changes nothing. */
+async function planNow(ctx: DaemonContext, input: StoragePromoteRequest): Promise<PlannedNow> {
+  const identity = ctx.identity();
+  const nc = ctx.nats()?.connection;
+  if (identity === null || nc === null || nc === undefined) {
+    throw new PloyzError('ENGINE_NOT_READY', 'ployzd is not connected to its store yet; see ployzctl status');
+  }
+  const store = ctx.store();
+  const commits = await store.jsm.streams.info(store.names.deployCommits);
+  const rpc = new RpcClient({ nc, scope: store.scope, commands: machineCommands });
+  const records = (await store.machines.list()).map((v) => v.value);
+  const known = new Set(records.map((r) => r.id));
+  const probes: Record<string, MachineProbe> = {};
+  await Promise.all(
+    [...new Set(input.machines)]
+      .filter((m) => known.has(m))
+      .map(async (m) => {
+        probes[m] = await probe(rpc, m);
+      }),
+  );
+  const migration = await planMigration(store.nc, store.scope);
+  const plan = planPromotion({
+    currentReplicas: commits.config.num_replicas,
+    requestedReplicas: input.replicas,
+    currentStorage: commits.cluster?.leader ?? standaloneStorage(identity, records) ?? identity.machine_id,
+    machines: input.machines,
+    records,
+    probes,
+    assets: migration.assets.map((a) => ({
+      asset: a.asset,
+      kind: a.kind,
+      messages: a.messages,
+      bytes: a.bytes,
+      lastId: a.lastId,
+    })),
+    ...(input.rtt_bound_ms === undefined ? {} : { rttBoundMs: input.rtt_bound_ms }),
+  });
+  return { plan, records, identity, source: nc };
+}
+
+function planView(plan: PromotionPlan, promotion: PromotionRecord | null): StoragePromotePlanView {
+  return {
+    from: plan.from,
+    to: plan.to,
+    current_storage: plan.currentStorage,
+    members: plan.members.map((m) => ({ ...m })),
+    regions: plan.regions,
+    rtt_bound_ms: plan.rttBoundMs,
+    assets: plan.assets.map((a) => ({ ...a })),
+    messages: plan.messages,
+    bytes: plan.bytes,
+    checks: plan.checks.map((c) => ({ ...c })),
+    refusal: plan.refusal,
+    promotion,
+  };
+}
+
+/** What the member commands act on: this machine's state, engine and data plane. */
+function memberHost(ctx: DaemonContext): MemberHost {
+  const identity = ctx.identity();
+  const dataPlane = ctx.dataPlane();
+  if (identity === null || dataPlane === null) {
+    throw new PloyzError('ENGINE_NOT_READY', 'this machine is not initialised yet; see ployzctl status');
+  }
+  return {
+    stateDir: ctx.config.stateDir,
+    containerPrefix: ctx.config.containerPrefix,
+    machineId: identity.machine_id,
+    installation: identity.installation,
+    docker: ctx.docker,
+    dataPlane,
+  };
+}
+
+/** How often a machine checks whether it should switch over by itself. */
+const SELF_SWITCH_EVERY_MS = 5_000;
+
+/**
+ * The machines holding the store now: the three members once a promotion finished (this store's
+ * record `done`, or `switched` on an old store), else the standalone store's machine.
+ */
+export async function storageMachines(store: Store, identity: MachineIdentity): Promise<string[]> {
+  const record = await readPromotion(store.nc, store.scope);
+  if (record !== null && (record.phase === 'done' || record.phase === 'switched')) return [...record.members];
+  const standalone = standaloneStorage(
+    identity,
+    (await store.machines.list()).map((v) => v.value),
+  );
+  return standalone === null ? [] : [standalone];
+}
+
 /** `status` does not wait longer than this for the store's replication. */
 const STATUS_READ_MS = 2_000;
 
 export function storePromotePlugin(): DaemonPlugin {
   let context: DaemonContext | null = null;
+  let running = false;
+  let timer: NodeJS.Timeout | null = null;
+  let checking = false;
   return {
     name: 'store-promote',
     async start(ctx: DaemonContext) {
       context = ctx;
+      // A machine the coordinator could not reach during the switch-over switches by itself.
+      const check = async () => {
+        const identity = ctx.identity();
+        const dataPlane = ctx.dataPlane();
+        if (checking || running || identity === null || dataPlane === null || ctx.nats()?.connection == null)
+          return;
+        checking = true;
+        try {
+          const store = ctx.store();
+          const hasLeaf = (await readStoreLeaf(ctx.config.stateDir)) !== null;
+          if (hasLeaf) return;
+          const record = await readPromotion(store.nc, store.scope);
+          if (record === null || !switchesItself(record, hasLeaf, new Date())) return;
+          const records = new Map((await store.machines.list()).map((v) => [v.value.id, v.value]));
+          const members = record.members.map((id) => ({
+            machine_id: id,
+            overlay_ip: records.get(id)?.overlay_ip ?? '',
+          }));
+          if (members.some((m) => m.overlay_ip === '')) return;
+          ctx.logger.info(
+            { run: record.run, members: record.members },
+            'switching over to the store members by itself',
+          );
+          await switchToStoreMembers(
+            memberHost(ctx),
+            { members, run: record.run },
+            { defer: false, log: (m, e) => ctx.logger.warn({ err: e }, m) },
+          );
+        } catch (err) {
+          ctx.logger.debug({ err }, 'store switch-over check failed');
+        } finally {
+          checking = false;
+        }
+      };
+      timer = setInterval(() => void check(), SELF_SWITCH_EVERY_MS);
+      timer.unref();
+    },
+    async stop() {
+      if (timer !== null) clearInterval(timer);
+      timer = null;
     },
     async storeStatus(): Promise<StoreStatusView> {
       if (context === null) throw new PloyzError('ENGINE_NOT_READY', 'the store is not reached yet');
@@ -128,24 +290,7 @@ export function storePromotePlugin(): DaemonPlugin {
       }
     },
     register(ctx: DaemonContext) {
-      const host = (): MemberHost => {
-        const identity = ctx.identity();
-        const dataPlane = ctx.dataPlane();
-        if (identity === null || dataPlane === null) {
-          throw new PloyzError(
-            'ENGINE_NOT_READY',
-            'this machine is not initialised yet; see ployzctl status',
-          );
-        }
-        return {
-          stateDir: ctx.config.stateDir,
-          containerPrefix: ctx.config.containerPrefix,
-          machineId: identity.machine_id,
-          installation: identity.installation,
-          docker: ctx.docker,
-          dataPlane,
-        };
-      };
+      const host = () => memberHost(ctx);
       ctx.registerCommands(storeMemberCommands, {
         store_member_start: async (body) => {
           const out = await startStoreMember(host(), body);
@@ -160,62 +305,59 @@ export function storePromotePlugin(): DaemonPlugin {
           ctx.logger.info({ removed: out.removed }, 'store member removed');
           return out;
         },
+        store_switch: async (body) => {
+          const out = await switchToStoreMembers(host(), body, {
+            defer: true,
+            log: (m, e) => ctx.logger.warn({ err: e }, m),
+          });
+          ctx.logger.info(
+            { run: body.run, members: body.members.map((m) => m.machine_id), switched: out.switched },
+            'switching over to the store members',
+          );
+          return out;
+        },
       });
       ctx.implement('storagePromotePlan', async (input): Promise<StoragePromotePlanView> => {
-        const identity = ctx.identity();
-        const nc = ctx.nats()?.connection;
-        if (identity === null || nc === null || nc === undefined) {
-          throw new PloyzError(
-            'ENGINE_NOT_READY',
-            'ployzd is not connected to its store yet; see ployzctl status',
-          );
+        const { plan } = await planNow(ctx, input);
+        const promotion = await readPromotion(ctx.store().nc, ctx.store().scope);
+        return planView(plan, promotion);
+      });
+      ctx.implement('storagePromoteApply', async (input, { emit }): Promise<StoragePromoteResult> => {
+        if (running) {
+          throw new PloyzError('STORE_PROMOTING', 'a promotion is already running on this machine');
         }
-        const store = ctx.store();
-        const commits = await store.jsm.streams.info(store.names.deployCommits);
-        const rpc = new RpcClient({ nc, scope: store.scope, commands: machineCommands });
-        const records = (await store.machines.list()).map((v) => v.value);
-        const known = new Set(records.map((r) => r.id));
-        const probes: Record<string, MachineProbe> = {};
-        await Promise.all(
-          [...new Set(input.machines)]
-            .filter((m) => known.has(m))
-            .map(async (m) => {
-              probes[m] = await probe(rpc, m);
-            }),
-        );
-        const migration = await planMigration(store.nc, store.scope);
-        const plan = planPromotion({
-          currentReplicas: commits.config.num_replicas,
-          requestedReplicas: input.replicas,
-          currentStorage:
-            commits.cluster?.leader ?? standaloneStorage(identity, records) ?? identity.machine_id,
-          machines: input.machines,
-          records,
-          probes,
-          assets: migration.assets.map((a) => ({
-            asset: a.asset,
-            kind: a.kind,
-            messages: a.messages,
-            bytes: a.bytes,
-            lastId: a.lastId,
-          })),
-          ...(input.rtt_bound_ms === undefined ? {} : { rttBoundMs: input.rtt_bound_ms }),
-        });
-        const promotion = await readPromotion(store.nc, store.scope);
-        return {
-          from: plan.from,
-          to: plan.to,
-          current_storage: plan.currentStorage,
-          members: plan.members.map((m) => ({ ...m })),
-          regions: plan.regions,
-          rtt_bound_ms: plan.rttBoundMs,
-          assets: plan.assets.map((a) => ({ ...a })),
-          messages: plan.messages,
-          bytes: plan.bytes,
-          checks: plan.checks.map((c) => ({ ...c })),
-          refusal: plan.refusal,
-          promotion,
-        };
+        running = true;
+        try {
+          const { plan, records, identity, source } = await planNow(ctx, input);
+          const member = host();
+          const started = Date.now();
+          const result = await runPromotion({
+            coordinator: identity.machine_id,
+            scope: ctx.store().scope,
+            source,
+            records,
+            plan,
+            memberUrl: `nats://${formatHostPort({ host: networkingAddress(identity.subnet), port: NATS_STORE_CLIENT_PORT })}`,
+            nkeySeed: ployzdSeedSource(ctx.config.stateDir),
+            switchLocal: (body) =>
+              switchToStoreMembers(member, body, {
+                defer: false,
+                log: (m, e) => ctx.logger.warn({ err: e }, m),
+              }),
+            emit: (p) => {
+              ctx.logger.info({ step: p.step, machine: p.machine, detail: p.detail }, 'store promotion');
+              emit(p);
+            },
+            signal: ctx.signal,
+          });
+          ctx.logger.info(
+            { run: result.run, switched: result.switched, pending: result.pending, ms: Date.now() - started },
+            'store promoted to 3 replicas',
+          );
+          return result;
+        } finally {
+          running = false;
+        }
       });
     },
   };

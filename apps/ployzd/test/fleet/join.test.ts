@@ -38,6 +38,12 @@ const SECRETS: JoinSecrets = {
   installation_key: 'k'.repeat(43),
   invite_key_pem: '-----BEGIN PRIVATE KEY-----\n…\n-----END PRIVATE KEY-----\n',
 };
+/** What the issuer says of its promoted store (null: never promoted); the first join sees it. */
+const PROMOTED: JoinAnswer['store_members'] = {
+  members: ['m1', 'm2', 'm3'].map((id, i) => ({ machine_id: id, overlay_ip: `fd70:6c6f:797a:${i + 1}::1` })),
+  run: 'r1',
+};
+let storeMembers: JoinAnswer['store_members'] | null = PROMOTED;
 /** The token of the first join, used from then on. */
 let usedToken = '';
 
@@ -68,6 +74,7 @@ beforeAll(async () => {
         clusterRange: RANGE,
         overlayPrefix: 'fd70:6c6f:797a::/48',
         storeHubs: ['fd70:6c6f:797a:1::1'],
+        storeMembers: async () => storeMembers,
         secrets: async () => SECRETS,
         now: () => clock,
       },
@@ -147,6 +154,9 @@ describe('join over the listener (real nats-server)', () => {
     expect(() => openJoinSecrets(answer.secrets, keys, 'm3')).toThrow(/cannot open/);
     expect(JSON.stringify(answer)).not.toContain(SECRETS.leaf_secret);
     expect(answer.store_hubs).toEqual(['fd70:6c6f:797a:1::1']);
+    // The issuer's store was promoted (storeMembers below): the three members, whose leaf port
+    // the joiner's ployz-nats uses instead of the hubs'.
+    expect(answer.store_members).toEqual(PROMOTED);
     expect(answer).toMatchObject({
       installation: INSTALLATION,
       machine_id: 'm2',
@@ -193,8 +203,11 @@ describe('join over the listener (real nats-server)', () => {
       clock = new Date(clock.getTime() - 61_000);
     }
     expect(await storeState()).toEqual(before);
-    // The untouched good token still joins.
-    expect((await requestJoin(joinAddress, joinRequest(token, 'm4'))).machine_id).toBe('m4');
+    // The untouched good token still joins; never promoted, the answer names no members.
+    storeMembers = null;
+    const m4 = await requestJoin(joinAddress, joinRequest(token, 'm4'));
+    expect(m4.machine_id).toBe('m4');
+    expect(m4.store_members).toBeUndefined();
   });
 
   it('joins at the same moment get different /24s (compare-and-set claims)', async () => {

@@ -67,27 +67,52 @@ describe('machine drain and rm (real nats-server)', () => {
   it('rm is refused while a release has a slot there, changing nothing; --force names what it abandons', async () => {
     const revision = (await store.machines.get('m2'))?.revision;
     const seq = await store.routing.lastSeq();
-    const refused = await removeMachine(store, 'm2', { force: false, self: 'm1', now }).catch(
-      (e: unknown) => e,
-    );
+    const refused = await removeMachine(store, 'm2', {
+      force: false,
+      self: 'm1',
+      now,
+      storage: ['m1'],
+    }).catch((e: unknown) => e);
     expect(isPloyzError(refused, 'MACHINE_IN_USE')).toBe(true);
     expect((refused as { details?: unknown }).details).toMatchObject({ slots: ['shop/web#1'], volumes: [] });
     expect((await store.machines.get('m2'))?.revision).toBe(revision);
     expect(await store.routing.lastSeq()).toBe(seq);
     // This machine cannot remove itself.
-    expect(await codeOf(removeMachine(store, 'm1', { force: true, self: 'm1', now }))).toBe(
+    expect(await codeOf(removeMachine(store, 'm1', { force: true, self: 'm1', now, storage: [] }))).toBe(
       'INVALID_ARGUMENT',
     );
-    const forced = await removeMachine(store, 'm2', { force: true, self: 'm1', now });
+    const forced = await removeMachine(store, 'm2', { force: true, self: 'm1', now, storage: [] });
     expect(forced).toMatchObject({ changed: true, abandoned: { slots: ['shop/web#1'], volumes: [] } });
     expect((await store.machines.get('m2'))?.value.lifecycle).toBe('removed');
     // Removed is final: no drain, a second rm changes nothing.
     expect(await codeOf(drainMachine(store, 'm2', now))).toBe('INVALID_ARGUMENT');
-    expect((await removeMachine(store, 'm2', { force: false, self: 'm1', now })).changed).toBe(false);
+    expect((await removeMachine(store, 'm2', { force: false, self: 'm1', now, storage: [] })).changed).toBe(
+      false,
+    );
+  });
+
+  it('rm of a storage machine is refused even with --force, changing nothing', async () => {
+    const revision = (await store.machines.get('m3'))?.revision;
+    const seq = await store.routing.lastSeq();
+    for (const force of [false, true]) {
+      const refused = await removeMachine(store, 'm3', {
+        force,
+        self: 'm1',
+        now,
+        storage: ['m1', 'm2', 'm3'],
+      }).catch((e: unknown) => e);
+      expect(isPloyzError(refused, 'MACHINE_IS_STORAGE')).toBe(true);
+      expect((refused as { details?: unknown }).details).toMatchObject({
+        machine: 'm3',
+        storage: ['m1', 'm2', 'm3'],
+      });
+    }
+    expect((await store.machines.get('m3'))?.revision).toBe(revision);
+    expect(await store.routing.lastSeq()).toBe(seq);
   });
 
   it('rm of a machine that holds nothing needs no --force', async () => {
-    const result = await removeMachine(store, 'm3', { force: false, self: 'm1', now });
+    const result = await removeMachine(store, 'm3', { force: false, self: 'm1', now, storage: [] });
     expect(result).toMatchObject({ changed: true, abandoned: { slots: [], volumes: [] } });
   });
 });
