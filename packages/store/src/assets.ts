@@ -82,6 +82,11 @@ const BUCKETS = [
   'instances',
   'volumes',
   'locks',
+  'acmeCerts',
+  'acmeChallenges',
+  'acmeRenewals',
+  'acmeAccounts',
+  'registryAuth',
 ] as const satisfies readonly (keyof AssetNames)[];
 export type BucketAsset = (typeof BUCKETS)[number];
 /** The KV buckets every store has (a migration copies each). */

@@ -23,6 +23,7 @@ import { DeployCommit, PloyzError } from '@ployz/types';
 import type { z } from 'zod';
 import { reported } from './diagnostics.ts';
 import { escapeToken, type Scope, streamSubjects } from './keys.ts';
+import { addListingConsumer, mapInFlight } from './listing-consumer.ts';
 import { connectionOf, storeFailure } from './quorum.ts';
 import { isWrongLastSequence, storeError } from './record-bucket.ts';
 
@@ -103,7 +104,7 @@ export class DeployCommits {
     const filter = `${this.#prefix}.${escapeToken(namespace)}.>`;
     let name: string | null = null;
     try {
-      const info = await this.#jsm.consumers.add(this.stream, {
+      const info = await addListingConsumer(this.#jsm, connectionOf(this.#js), this.stream, {
         filter_subject: filter,
         ack_policy: AckPolicy.None,
         inactive_threshold: 30_000 * 1_000_000,
@@ -112,6 +113,7 @@ export class DeployCommits {
           ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: options.afterSeq + 1 }
           : { deliver_policy: DeliverPolicy.All }),
       });
+      if (info === null) return await this.#listBySubjects(filter, options.afterSeq ?? 0);
       name = info.name;
       const total = info.num_pending;
       if (total === 0) return [];
@@ -134,6 +136,17 @@ export class DeployCommits {
     } finally {
       if (name) await this.#jsm.consumers.delete(this.stream, name).catch(() => {});
     }
+  }
+
+  /** `list` without a consumer: the stored subjects (one per commit id), then each one's message. */
+  async #listBySubjects(filter: string, afterSeq: number): Promise<StoredCommit[]> {
+    const info = await this.#jsm.streams.info(this.stream, { subjects_filter: filter });
+    const subjects = Object.keys(info.state.subjects ?? {});
+    const found = await mapInFlight(subjects, (subject) => this.#load({ last_by_subj: subject }));
+    return found
+      .filter((m): m is StoredMsg => m !== null && m.seq > afterSeq)
+      .sort((a, b) => a.seq - b.seq)
+      .map((m) => ({ seq: m.seq, commit: this.#decode(m.seq, m.data) }));
   }
 
   /** The last sequence of the commits stream (0 when empty). */

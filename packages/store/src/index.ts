@@ -34,7 +34,8 @@
  *           STORE_MIGRATION_TARGET_IN_USE), `freezeSource` (seal the old store: its writes are
  *           STORE_PROMOTING) + `catchUpMigration` (the delta since verification), `finishMigration`.
  * Quorum:   at R3 a write without quorum is STORE_NO_QUORUM (`details.outcome`: not_written |
- *           unknown); `requestTimeoutMs` bounds the wait.
+ *           unknown); `requestTimeoutMs` bounds the wait. A connection to a leaf of the cluster
+ *           says so with `reachesClusterThroughLeaf(nc, isLeaf)`.
  * State:    `store.connection.state` / `onState(fn)`: connecting | connected | reconnecting |
  *           disconnected | closed.
  */
@@ -106,6 +107,7 @@ export {
   promotionRecords,
   readPromotion,
 } from './promotion.ts';
+export { reachesClusterThroughLeaf } from './quorum.ts';
 export { RecordBucket, type Versioned } from './record-bucket.ts';
 export {
   type AssetReplication,

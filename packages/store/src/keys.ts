@@ -55,6 +55,13 @@ export function assetNames(scope: Scope) {
     volumes: `cp_volumes_${auth}`,
     locks: `cp_locks_${auth}`,
     routingEvents: `routing_events_${auth}`,
+    // ployzd's own records (its ACME renewer, its registry credentials): in the store like the
+    // rest, so they follow its replica count and a promotion carries them.
+    acmeCerts: `acme_certs_${inst}`,
+    acmeChallenges: `acme_challenges_${inst}`,
+    acmeRenewals: `acme_renewals_${inst}`,
+    acmeAccounts: `acme_accounts_${inst}`,
+    registryAuth: `registry_auth_${inst}`,
   } as const;
 }
 export type AssetNames = ReturnType<typeof assetNames>;

@@ -33,7 +33,8 @@ function isTimeout(err: unknown): boolean {
   return err instanceof Error && (err.name === 'TimeoutError' || /timeout/i.test(err.message));
 }
 
-function isSilence(err: unknown): boolean {
+/** A timeout or no responders: nobody answered (a leaderless stream, a dead peer or link). */
+export function isSilence(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   return err.name === 'TimeoutError' || /timeout|no responders/i.test(err.message);
 }
@@ -74,13 +75,47 @@ export function noQuorum(
  * election timeout, and a cluster whose API is silent cannot take writes either.
  */
 export async function hasNoQuorum(nc: NatsConnection): Promise<boolean> {
-  if (nc.isClosed() || nc.info?.cluster === undefined) return false;
+  if (nc.isClosed() || !isClustered(nc)) return false;
   try {
     const reply = await nc.request('$JS.API.INFO', undefined, { timeout: PROBE_TIMEOUT_MS });
     const body = reply.json() as { error?: { err_code?: number } };
     return body.error?.err_code === NO_META_LEADER;
   } catch {
     return !nc.isClosed();
+  }
+}
+
+/**
+ * Connections whose own server is a leaf of a clustered store (ployz-nats after a promotion): their
+ * `info.cluster` is empty, so the owner says so (`reachesClusterThroughLeaf`). Asked at failure
+ * time, as a machine switches over without reconnecting.
+ */
+const throughLeaf = new WeakMap<NatsConnection, () => boolean>();
+
+/**
+ * Declares that `nc`'s server reaches the store as a leaf of a JetStream cluster whenever
+ * `isLeaf()` says so: a silent write and a silent probe then mean no quorum, as on a member.
+ */
+export function reachesClusterThroughLeaf(nc: NatsConnection, isLeaf: () => boolean): void {
+  throughLeaf.set(nc, isLeaf);
+}
+
+/** Whether `nc` reaches a clustered store: its server is a member, or a leaf of the members. */
+export function isClustered(nc: NatsConnection): boolean {
+  return nc.info?.cluster !== undefined || throughLeaf.get(nc)?.() === true;
+}
+
+/**
+ * Whether the JetStream behind this connection answers 10008 (no meta leader). Through a leaf
+ * (every machine's ployz-nats after a promotion: the connection's own server has no cluster) this
+ * is the only sign of a lost quorum: a silence can as well be a leaf link that is down.
+ */
+async function answersNoMetaLeader(nc: NatsConnection): Promise<boolean> {
+  try {
+    const reply = await nc.request('$JS.API.INFO', undefined, { timeout: PROBE_TIMEOUT_MS });
+    return (reply.json() as { error?: { err_code?: number } }).error?.err_code === NO_META_LEADER;
+  } catch {
+    return false;
   }
 }
 
@@ -133,9 +168,14 @@ export async function storeFailure(
   // A clustered store that stays silent (or has no stream leader to respond) cannot commit:
   // that is no quorum whatever the meta group says yet (a survivor that led it still answers
   // the account info until its election timeout).
-  if (nc && !nc.isClosed() && nc.info?.cluster !== undefined && isSilence(err)) {
+  if (nc && !nc.isClosed() && isClustered(nc) && isSilence(err)) {
     const failure = noQuorum(what, nc, err, options.retried || isTimeout(err) ? 'unknown' : 'not_written');
     if (failure.details) failure.details.meta_leader = (await hasNoQuorum(nc)) ? 'absent' : 'present';
+    return failure;
+  }
+  if (nc && !nc.isClosed() && isSilence(err) && (await answersNoMetaLeader(nc))) {
+    const failure = noQuorum(what, nc, err, options.retried || isTimeout(err) ? 'unknown' : 'not_written');
+    if (failure.details) failure.details.meta_leader = 'absent';
     return failure;
   }
   return storeError(err, what);

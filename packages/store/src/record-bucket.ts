@@ -15,6 +15,7 @@ import type { KV, KvEntry } from '@nats-io/kv';
 import { PloyzError } from '@ployz/types';
 import type { z } from 'zod';
 import { reported } from './diagnostics.ts';
+import { addListingConsumer, mapInFlight } from './listing-consumer.ts';
 import { connectionOf, storeError, storeFailure } from './quorum.ts';
 
 export interface Versioned<T> {
@@ -224,6 +225,22 @@ export class RecordBucket<S extends z.ZodType, P extends string[]> {
     }
   }
 
+  /** `list` without a consumer: the stored subjects from the stream's leader, then each key. */
+  async #listByKeys(
+    jsm: JetStreamManager,
+    stream: string,
+    subjects: string,
+  ): Promise<Versioned<z.output<S>>[]> {
+    const prefix = `$KV.${this.bucket}.`;
+    const info = await jsm.streams.info(stream, { subjects_filter: subjects });
+    const keys = Object.keys(info.state.subjects ?? {})
+      .filter((subject) => subject.startsWith(prefix))
+      .map((subject) => subject.slice(prefix.length))
+      .sort();
+    const found = await mapInFlight(keys, (k) => this.getByKey(k));
+    return found.filter((v): v is Versioned<z.output<S>> => v !== null);
+  }
+
   /**
    * Every live record matching the filter, sorted by key. One ephemeral consumer delivers the
    * last message of every matching key (values included), so 200 records cost a few round trips,
@@ -239,13 +256,14 @@ export class RecordBucket<S extends z.ZodType, P extends string[]> {
     const prefix = `$KV.${this.bucket}.`;
     let name: string | null = null;
     try {
-      const info = await jsm.consumers.add(stream, {
+      const info = await addListingConsumer(jsm, connectionOf(this.#kv), stream, {
         filter_subject: `${prefix}${filter}`,
         deliver_policy: DeliverPolicy.LastPerSubject,
         ack_policy: AckPolicy.None,
         inactive_threshold: 30_000 * 1_000_000,
         mem_storage: true,
       });
+      if (info === null) return await this.#listByKeys(jsm, stream, `${prefix}${filter}`);
       name = info.name;
       const out: Versioned<z.output<S>>[] = [];
       let pending = info.num_pending;

@@ -34,11 +34,18 @@ describe('assets', () => {
           'cp_volumes_auth-a',
           'cp_locks_auth-a',
           'routing_events_auth-a',
+          // ployzd's own records (ACME, registry credentials): store assets since issue 19, so
+          // they follow the replica count and a promotion carries them.
+          'acme_certs_inst1',
+          'acme_challenges_inst1',
+          'acme_renewals_inst1',
+          'acme_accounts_inst1',
+          'registry_auth_inst1',
         ].sort(),
       );
       const second = await ensureAssets(nc, scope, 1);
       expect(second.created).toEqual([]);
-      expect(second.existing).toHaveLength(12);
+      expect(second.existing).toHaveLength(17);
 
       const jsm = await jetstreamManager(nc);
       const streams: string[] = [];

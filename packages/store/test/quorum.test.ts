@@ -2,14 +2,16 @@
  * STORE_NO_QUORUM (issue 19): a store at R3 on a real 3-server cluster with two servers killed
  * (SIGKILL by PID) refuses every write — commit, status, lease — within a few seconds with
  * STORE_NO_QUORUM, and none of the refused writes shows up later; once the two servers are
- * restarted, writes work again with no manual step.
+ * restarted, writes work again with no manual step. The same through a leaf server, the way
+ * every machine's ployzd reaches the store after a promotion (its ployz-nats is a leaf of the
+ * members): the client's own server has no cluster, and a lost quorum is still told apart.
  */
 import { connect } from '@nats-io/transport-node';
-import { startNatsCluster } from '@ployz/testkit';
+import { startNats, startNatsCluster } from '@ployz/testkit';
 import { isPloyzError } from '@ployz/types';
 import { describe, expect, it } from 'vitest';
-import { Store } from '../src/index.ts';
-import { commit, deployStatus, SCOPE } from './records.fixture.ts';
+import { reachesClusterThroughLeaf } from '../src/index.ts';
+import { commit, deployStatus, storeAtR3 } from './records.fixture.ts';
 
 interface Refusal {
   code: string;
@@ -32,15 +34,7 @@ describe('STORE_NO_QUORUM', () => {
   it('two of three servers down: writes refused quickly, nothing half-written; back without a manual step', async () => {
     await using cluster = await startNatsCluster();
     const nc = await connect({ servers: cluster.urls, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
-    // The assets are created at R3 with the default request timeout (on a loaded machine an R3
-    // stream's creation waits for its group's election), then written through a 3 s timeout.
-    await Store.fromConnection(nc, { ...SCOPE, replicas: 3 });
-    const store = await Store.fromConnection(nc, {
-      ...SCOPE,
-      replicas: 3,
-      requestTimeoutMs: 3000,
-      ensure: false,
-    });
+    const store = await storeAtR3(nc, 3000);
     try {
       await store.commits.append(commit('dep-0.final', { deploy_id: 'dep-0' }));
       // One server down: still a quorum, writes go on.
@@ -102,6 +96,62 @@ describe('STORE_NO_QUORUM', () => {
       // then holds it until its TTL — never two holders at once).
       const lease = await store.leases.acquire(store.deployLockKey('blog'), { owner: 'y', ttlMs: 1000 });
       expect(lease.record.owner).toBe('y');
+    } finally {
+      await nc.close();
+    }
+  }, 120_000);
+  it('through a leaf (ployz-nats after a promotion): two members down, writes STORE_NO_QUORUM; back by themselves', async () => {
+    await using cluster = await startNatsCluster({ leafnodes: true });
+    // As ployz-nats on a member's machine: no JetStream, its own member first, in order.
+    await using leaf = await startNats({
+      jetstream: false,
+      extraConfig: `default_js_domain: { "$G": "" }\nping_interval: "2s"\nping_max: 2\nleafnodes { reconnect: 1, remotes: [ { urls: ${JSON.stringify(cluster.leafUrls)}, dont_randomize: true } ] }\n`,
+    });
+    const nc = await connect({ servers: leaf.url, maxReconnectAttempts: -1 });
+    // ployzd says so once its machine has switched over (store-leaf.json).
+    reachesClusterThroughLeaf(nc, () => true);
+    try {
+      expect(nc.info?.cluster).toBeUndefined();
+      // The leaf link up: the members' JetStream answers through it.
+      await expect
+        .poll(
+          () =>
+            nc.request('$JS.API.INFO', undefined, { timeout: 1000 }).then(
+              (m) => !('error' in (m.json() as object)),
+              () => false,
+            ),
+          { timeout: 15_000 },
+        )
+        .toBe(true);
+      const store = await storeAtR3(nc, 3000);
+      await store.commits.append(commit('dep-0.final', { deploy_id: 'dep-0' }));
+      // The leaf is connected to s1 (first, not randomized): s2 and s3 go.
+      const [, b, c] = cluster.servers;
+      await Promise.all([b?.kill(), c?.kill()]);
+      const writes = {
+        commit: () => store.commits.append(commit('dep-1.final', { deploy_id: 'dep-1' })),
+        status: () => store.deployStatus.create(deployStatus('dep-1')),
+        lease: () => store.leases.acquire(store.deployLockKey('shop'), { owner: 'x', ttlMs: 60_000 }),
+      };
+      // Just after the loss s1 may still forward to a lost leader (a silence the probe cannot
+      // tell from a dead leaf link): within its election timeout every write says STORE_NO_QUORUM.
+      await expect
+        .poll(() => refusal(writes.status).then((r) => r.code), { timeout: 20_000, interval: 250 })
+        .toBe('STORE_NO_QUORUM');
+      const results: Record<string, Refusal> = {};
+      for (const [what, write] of Object.entries(writes)) results[what] = await refusal(write);
+      console.log('no quorum through a leaf:', JSON.stringify(results));
+      for (const [what, r] of Object.entries(results)) {
+        expect(r.code, what).toBe('STORE_NO_QUORUM');
+        expect(['not_written', 'unknown'], what).toContain(r.outcome);
+      }
+      await Promise.all([b?.restart(), c?.restart()]);
+      await expect
+        .poll(() => refusal(() => store.deployStatus.create(deployStatus('dep-2'))).then((r) => r.code), {
+          timeout: 30_000,
+          interval: 250,
+        })
+        .toBe('WRITTEN');
     } finally {
       await nc.close();
     }

@@ -46,6 +46,8 @@ export interface NatsOptions {
   serverName?: string;
   /** Join a cluster: this server's route port, the cluster name and every member's route port. */
   cluster?: { name: string; port: number; routes: number[] };
+  /** Run JetStream (default true); false for a leaf that reaches a hub's JetStream. */
+  jetstream?: boolean;
 }
 
 export async function freePort(): Promise<number> {
@@ -99,7 +101,7 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
       : '';
     await writeFile(
       conf,
-      `${name}listen: "127.0.0.1:${port}"\njetstream { store_dir: "${dir}"${sync} }\n${cluster}${options.extraConfig ?? ''}\n` +
+      `${name}listen: "127.0.0.1:${port}"\n${options.jetstream === false ? '' : `jetstream { store_dir: "${dir}"${sync} }\n`}${cluster}${options.extraConfig ?? ''}\n` +
         // nats-server resolves an include relative to the including file, even an absolute one.
         (options.include ? `include "${relative(dir, options.include)}"\n` : ''),
     );
@@ -155,6 +157,8 @@ export interface NatsCluster extends AsyncDisposable {
   readonly servers: readonly NatsServer[];
   /** Every member's client URL (pass all to a client so it fails over). */
   readonly urls: string[];
+  /** With `leafnodes`: every member's leafnode URL, in member order (`nats-leaf://127.0.0.1:p`). */
+  readonly leafUrls: string[];
   stop(): Promise<void>;
 }
 
@@ -164,14 +168,24 @@ export interface NatsCluster extends AsyncDisposable {
  * once the JetStream meta group has a leader (every member answers `$JS.API.INFO`).
  */
 export async function startNatsCluster(
-  options: { size?: number; name?: string; readyTimeoutMs?: number } = {},
+  options: {
+    size?: number;
+    name?: string;
+    readyTimeoutMs?: number;
+    /**
+     * Each member also accepts leafnode connections (as ployz-nats-store does): a leaf server's
+     * clients reach the cluster's JetStream (`default_js_domain`, as on ployz's servers).
+     */
+    leafnodes?: boolean;
+  } = {},
 ): Promise<NatsCluster> {
   const size = options.size ?? 3;
   const name = options.name ?? 'ployz-test';
-  const servers = await startMembers(size, name);
+  const { servers, leafPorts } = await startMembers(size, name, options.leafnodes ?? false);
   const cluster: NatsCluster = {
     servers,
     urls: servers.map((s) => s.url),
+    leafUrls: leafPorts.map((p) => `nats-leaf://127.0.0.1:${p}`),
     async stop() {
       await Promise.all(servers.map((s) => s.stop()));
     },
@@ -193,14 +207,29 @@ export async function startNatsCluster(
  * its server binds it (tests run in parallel): then that member exits before listening, the
  * others are stopped, and the cluster is tried again on new ports (three attempts).
  */
-async function startMembers(size: number, name: string): Promise<NatsServer[]> {
+async function startMembers(
+  size: number,
+  name: string,
+  leafnodes: boolean,
+): Promise<{ servers: NatsServer[]; leafPorts: number[] }> {
   for (let attempt = 1; ; attempt++) {
     const routes = await Promise.all(Array.from({ length: size }, () => freePort()));
+    const leafPorts = leafnodes ? await Promise.all(routes.map(() => freePort())) : [];
     const started = await Promise.allSettled(
-      routes.map((port, i) => startNats({ serverName: `s${i + 1}`, cluster: { name, port, routes } })),
+      routes.map((port, i) =>
+        startNats({
+          serverName: `s${i + 1}`,
+          cluster: { name, port, routes },
+          ...(leafnodes
+            ? {
+                extraConfig: `default_js_domain: { "$G": "" }\nleafnodes { listen: "127.0.0.1:${leafPorts[i]}" }\n`,
+              }
+            : {}),
+        }),
+      ),
     );
     const servers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-    if (servers.length === size) return servers;
+    if (servers.length === size) return { servers, leafPorts };
     await Promise.all(servers.map((s) => s.stop()));
     const failure = started.find((r) => r.status === 'rejected');
     if (attempt === 3)

@@ -1,8 +1,12 @@
-/** The renewer's KV buckets (records.ts), created on first use: `acme_<kind>_<installation>`. */
+/**
+ * The renewer's KV buckets (records.ts): `acme_<kind>_<installation>`, store assets (@ployz/store
+ * `assetNames`) created with the others at the installation's replica count, carried by a
+ * promotion.
+ */
 import { createHash } from 'node:crypto';
 import { Kvm } from '@nats-io/kv';
 import { escapeToken } from '@ployz/identity';
-import { RecordBucket, type Store } from '@ployz/store';
+import { assetNames, RecordBucket, type Scope, type Store } from '@ployz/store';
 import {
   AcmeAccountRecord,
   AcmeCertificateRecord,
@@ -17,12 +21,13 @@ export interface AcmeBuckets {
   accounts: RecordBucket<typeof AcmeAccountRecord, [directoryUrl: string]>;
 }
 
-export function acmeBucketNames(installation: string) {
+export function acmeBucketNames(scope: Scope) {
+  const names = assetNames(scope);
   return {
-    certificates: `acme_certs_${installation}`,
-    challenges: `acme_challenges_${installation}`,
-    renewals: `acme_renewals_${installation}`,
-    accounts: `acme_accounts_${installation}`,
+    certificates: names.acmeCerts,
+    challenges: names.acmeChallenges,
+    renewals: names.acmeRenewals,
+    accounts: names.acmeAccounts,
   } as const;
 }
 
@@ -30,7 +35,7 @@ const hostKey = (hostname: string) => escapeToken(hostname);
 const directoryKey = (url: string) => createHash('sha256').update(url).digest('hex').slice(0, 32);
 
 export async function openAcmeBuckets(store: Store): Promise<AcmeBuckets> {
-  const names = acmeBucketNames(store.scope.installation);
+  const names = acmeBucketNames(store.scope);
   const kvm = new Kvm(store.nc);
   const [certs, challenges, renewals, accounts] = await Promise.all([
     kvm.create(names.certificates, { history: 1 }),

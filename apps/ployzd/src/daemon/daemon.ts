@@ -25,7 +25,7 @@ import {
   type StatusView,
   type StoreStatusView,
 } from '@ployz/protocol';
-import { routingRetentionFromEnv, Store } from '@ployz/store';
+import { reachesClusterThroughLeaf, routingRetentionFromEnv, Store } from '@ployz/store';
 import type { MachineRecord } from '@ployz/types';
 import { ERROR_CODES, isErrorCode, PloyzError } from '@ployz/types';
 import type { Logger } from 'pino';
@@ -70,7 +70,7 @@ import { MetricsListener } from '../metrics/listener.ts';
 import type { DockerEngine } from '../runtime/docker.ts';
 import { NatsLink } from '../runtime/nats-link.ts';
 import { defaultStorage, parseStorageSpec, volumeDriver } from '../storage/storage-spec.ts';
-import { readStoreLeaf, writeStoreLeaf } from '../store-promote/member-state.ts';
+import { readStoreLeaf, storeLeafPresent, writeStoreLeaf } from '../store-promote/member-state.ts';
 import { storageMachines } from '../store-promote/plugin.ts';
 import type { DaemonConfig } from './config.ts';
 import type { DaemonContext, DaemonPlugin } from './context.ts';
@@ -378,6 +378,9 @@ export class Daemon {
         : new NatsLink(natsUrlFromHost(identity.subnet), await this.#ployzdSeed(identity));
     this.#nats = link;
     link.start();
+    // After a promotion ployz-nats is a leaf of the store cluster: a silent store is no quorum.
+    const stateDir = this.config.stateDir;
+    void link.ready().then((nc) => reachesClusterThroughLeaf(nc, () => storeLeafPresent(stateDir)));
     await this.#afterNats(identity, link, log);
   }
 

@@ -72,6 +72,18 @@ describe('desired component specs', () => {
     expect(switched).not.toContain('jetstream {');
     expect(switched).toContain(`"nats-leaf://ployz-leaf:${secret}@[fd70:6c6f:797a:2::1]:7423"`);
     expect(switched).not.toContain(':7422');
+    expect(switched).not.toContain('dont_randomize');
+    // A member's own machine tries the hubs in order (its own member first).
+    const ordered = natsServerSettings({
+      ...input,
+      natsMesh: { leafSecret: secret, hubs: ['fd70:6c6f:797a:2::1'], hubPort: 7423, ordered: true },
+    });
+    expect(ordered).toContain(':7423"], dont_randomize: true } ]');
+    // In a fleet a silent link (a cut machine) is closed in seconds, on the hub and on the leaf.
+    for (const text of [hub, leaf, switched]) {
+      expect(text).toContain('ping_interval: "2s"');
+      expect(text).toContain('ping_max: 2');
+    }
     // A changed role or secret is a changed file: the settings hash (ployz-nats's drift) moves.
     const hashOf = (mesh: DataPlaneInput['natsMesh']) =>
       desiredComponents({ ...input, natsMesh: mesh }).find((d) => d.spec.component === 'nats')?.spec.env
@@ -122,6 +134,8 @@ describe('desired component specs', () => {
     expect(settings).toContain('server_name: "m1"');
     expect(settings).toContain('jetstream { store_dir: "/data" }');
     expect(settings).toContain('include "auth.conf"');
+    // One machine: no mesh links to watch, nats-server's default pings (no drift on upgrade).
+    expect(settings).not.toContain('ping_interval');
     expect(nats?.spec.env.PLOYZ_NATS_SETTINGS_HASH).toMatch(/^[0-9a-f]{16}$/);
     // The gateway reads the ACME feed ployzd writes (certs/, challenges/), read-only.
     expect(gw?.spec.binds).toEqual([

@@ -157,7 +157,18 @@ export interface DataPlaneInput {
    * NATS_LEAF_PORT; the store members' NATS_STORE_LEAF_PORT after a promotion, ADR 0020). Null:
    * standalone (tests).
    */
-  natsMesh: { leafSecret: string; hubs: readonly string[] | null; hubPort?: number } | null;
+  natsMesh: {
+    leafSecret: string;
+    hubs: readonly string[] | null;
+    hubPort?: number;
+    /**
+     * Try `hubs` in their order (`dont_randomize`) rather than at random: a store member's own
+     * machine lists its member first, so its ployz-nats reaches JetStream on the same machine
+     * whatever else is cut, and answers STORE_NO_QUORUM at once rather than after a dead link
+     * to another member is noticed.
+     */
+    ordered?: boolean;
+  } | null;
   images: DataPlaneImages;
   imageIds: DataPlaneImages;
   /** Per-component extra env (tests use it to force drift; operators to tune). */
@@ -251,6 +262,16 @@ function adminHealthcheck(admin: HostPort): string[] {
 }
 
 /**
+ * How fast a server-to-server link (leaf, route) to a machine that vanished is closed: a PING every
+ * 2 s, closed with two unanswered — about 6 s instead of nats-server's default 2 min × 2. Routes
+ * and solicited leaf connections are pinged even while traffic flows, so a machine cut from the
+ * network (no RST, the TCP connection just goes silent) is left and the leaf reconnects to
+ * another hub or member. Measured (e2e store-promote): with the defaults a leaf connected to a
+ * cut member stayed on it for minutes and every store call through it timed out.
+ */
+export const NATS_MESH_PING = ['ping_interval: "2s"', 'ping_max: 2'] as const;
+
+/**
  * ployz-nats's server settings file (with auth; `NATS_CONFIG_FILE`). The credentials are in the
  * included auth file, which changes on rotation without touching this one.
  */
@@ -266,7 +287,7 @@ export function natsServerSettings(input: Pick<DataPlaneInput, 'machineId' | 'na
   if (mesh !== null) {
     // Without it nats-server 2.9 denies $JS.API/$KV across every leaf connection ("JetStream Not
     // Extended"); with it the leaf's clients reach the hub's JetStream by plain interest.
-    lines.push('default_js_domain: { "$G": "" }');
+    lines.push('default_js_domain: { "$G": "" }', ...NATS_MESH_PING);
   }
   if (mesh === null || mesh.hubs === null) lines.push('jetstream { store_dir: "/data" }');
   if (mesh !== null && mesh.hubs === null) {
@@ -278,7 +299,8 @@ export function natsServerSettings(input: Pick<DataPlaneInput, 'machineId' | 'na
       (hub) =>
         `nats-leaf://${LEAF_USER}:${mesh.leafSecret}@${formatHostPort({ host: hub, port: mesh.hubPort ?? NATS_LEAF_PORT })}`,
     );
-    lines.push(`leafnodes { reconnect: 2, remotes: [ { urls: ${JSON.stringify(urls)} } ] }`);
+    const order = mesh.ordered === true ? ', dont_randomize: true' : '';
+    lines.push(`leafnodes { reconnect: 2, remotes: [ { urls: ${JSON.stringify(urls)}${order} } ] }`);
   }
   lines.push(`include "${NATS_AUTH_FILE}"`, '');
   return lines.join('\n');

@@ -272,10 +272,14 @@ export class DataPlane {
     // (ADR 0020), the storage machine's too: the standalone JetStream stops with the switch.
     const switched = await readStoreLeaf(this.config.stateDir);
     if (switched !== null) {
+      // A member's machine tries its own member first (same netns: never cut from it).
+      const own = switched.members.filter((m) => m.machine_id === this.identity.machine_id);
+      const others = switched.members.filter((m) => m.machine_id !== this.identity.machine_id);
       return {
         leafSecret: await this.#leafSecret(),
-        hubs: switched.members.map((m) => m.overlay_ip),
+        hubs: [...own, ...others].map((m) => m.overlay_ip),
         hubPort: NATS_STORE_LEAF_PORT,
+        ordered: own.length > 0,
       };
     }
     const hubs = this.identity.nats_hubs ?? null;

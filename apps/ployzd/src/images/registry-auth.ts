@@ -1,13 +1,13 @@
 /**
  * Registry credentials per installation: one record per registry host in the KV bucket
- * `registry_auth_<installation>`, the password sealed under the installation key like a secret
+ * `registry_auth_<installation>` (a store asset, @ployz/store `assetNames`), the password sealed under the installation key like a secret
  * env value (docs/adr/0002-sealed-secrets.md), bound to its host (`registry.password.<host>` is
  * the sealing name, so a box cannot be moved to another host). Every machine of the installation
  * reads them; the one that pulls unseals the password in memory and hands it to its own engine.
  */
 import { Kvm } from '@nats-io/kv';
 import { escapeToken, type InstallationKey } from '@ployz/identity';
-import { RecordBucket, type Store } from '@ployz/store';
+import { assetNames, RecordBucket, type Store } from '@ployz/store';
 import { SealedValue, Timestamp } from '@ployz/types';
 import { z } from 'zod';
 
@@ -32,14 +32,10 @@ export function registryPasswordName(host: string): string {
   return `registry.password.${host}`;
 }
 
-export function registryAuthBucketName(installation: string): string {
-  return `registry_auth_${installation}`;
-}
-
 export type RegistryCredentials = RecordBucket<typeof RegistryCredentialRecord, [host: string]>;
 
 export async function openRegistryCredentials(store: Store): Promise<RegistryCredentials> {
-  const name = registryAuthBucketName(store.scope.installation);
+  const name = assetNames(store.scope).registryAuth;
   const kv = await new Kvm(store.nc).create(name, { history: 1 });
   return new RecordBucket({
     bucket: name,

@@ -5,6 +5,7 @@
  * a desired component (adopted, created, or recreated with ployz-networking); absent, it is not.
  * The member's JetStream data is `<state>/nats-store/data`, never ployz-nats's directory.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PloyzError } from '@ployz/types';
@@ -75,6 +76,11 @@ export type StoreLeafRecord = z.infer<typeof StoreLeafRecord>;
 
 function leafPath(stateDir: string): string {
   return join(stateDir, 'store-leaf.json');
+}
+
+/** Whether this machine has switched over (its ployz-nats a leaf of the store members). */
+export function storeLeafPresent(stateDir: string): boolean {
+  return existsSync(leafPath(stateDir));
 }
 
 /** The switch-over record, or null while this machine's ployz-nats is on the standalone store. */

@@ -34,6 +34,9 @@ describe('store cluster member settings', () => {
     expect(text).toContain(`name: "${storeClusterName('local', 'auth-default')}"`);
     expect(text).toContain('include "auth.conf"');
     expect(text).toContain('jetstream { store_dir: "/data" }');
+    // A cut member's routes and leaf connections are closed in seconds (a leaf moves to another).
+    expect(text).toContain('ping_interval: "2s"');
+    expect(text).toContain('ping_max: 2');
   });
 
   it('the route password is derived from the leaf secret and differs from it', () => {

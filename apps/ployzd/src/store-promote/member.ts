@@ -33,6 +33,7 @@ import { PloyzError } from '@ployz/types';
 import {
   type ContainerSpec,
   IN_NETWORKING_NETNS,
+  NATS_MESH_PING,
   STORE_MEMBER_COMPONENT,
 } from '../dataplane/component-spec.ts';
 import { NATS_AUTH_FILE } from '../machine/nats-credentials.ts';
@@ -98,6 +99,7 @@ export function storeMemberSettings(input: StoreMemberInput): string {
     `listen: "[::]:${NATS_STORE_CLIENT_PORT}"`,
     `http_port: ${NATS_STORE_MONITOR_PORT}`,
     'default_js_domain: { "$G": "" }',
+    ...NATS_MESH_PING,
     'jetstream { store_dir: "/data" }',
     `cluster { name: ${JSON.stringify(storeClusterName(input.installation, input.authority))}, listen: "[::]:${NATS_CLUSTER_PORT}", no_advertise: true, authorization { user: ${JSON.stringify(ROUTE_USER)}, password: ${JSON.stringify(password)}, timeout: 2 }, routes: ${JSON.stringify(routes)} }`,
     `leafnodes { listen: "[::]:${NATS_STORE_LEAF_PORT}", authorization { user: ${JSON.stringify(LEAF_USER)}, password: ${JSON.stringify(input.leafSecret)}, timeout: 2 } }`,
