@@ -1,10 +1,12 @@
 /**
- * Issue 19 on three netns machines (real dockerd, wireguard-go, nats-server and ployzd on each),
- * what is wired so far: `ployzctl machine storage promote --replicas 3 m1 m2 m3` plans the move of
- * the one standalone store (m1's ployz-nats) — each asset with messages and bytes, every member
- * probed over the mesh (round trip, data-plane health), regions — and changes nothing; R=2 is
- * REPLICAS_INVALID; a cut member is STORE_PROMOTE_UNHEALTHY; `status` on any machine shows the
- * store at R1 led by m1. Applying the promotion (--yes) is not wired yet: see the README status.
+ * Issue 19 on three netns machines (real dockerd, wireguard-go, nats-server and ployzd on each):
+ * `ployzctl machine storage promote --replicas 3 m1 m2 m3` plans the move of the one standalone
+ * store (m1's ployz-nats) — each asset with messages and bytes, every member probed over the mesh
+ * (round trip, data-plane health), regions — and changes nothing; R=2 is REPLICAS_INVALID; a cut
+ * member is STORE_PROMOTE_UNHEALTHY; a coordinator killed mid-promotion leaves the old store
+ * serving; `--yes` promotes under traffic (every machine switched, history, rollback and routing
+ * intact); at R3 a machine joins as a leaf of the members, one storage machine cut still commits,
+ * two cut is STORE_NO_QUORUM while gateways serve, healed commits again.
  * Needs root and the images (bash scripts/images.sh).
  */
 import { writeFile } from 'node:fs/promises';
@@ -59,16 +61,32 @@ async function deployVia(m: Machine, version: string): Promise<string | null> {
   return state;
 }
 
+/** The error code of a `deploy --json` run: its last NDJSON line, `{ type: 'error', error }`. */
+function deployError(r: { stdout: string }): string | undefined {
+  const last = r.stdout.trim().split('\n').at(-1) ?? '';
+  try {
+    return (JSON.parse(last) as { error?: { code?: string } }).error?.code;
+  } catch {
+    return undefined;
+  }
+}
+
 /** hello `version` written to a manifest file in `m`'s harness directory. */
-async function manifestFile(m: Machine, version: string): Promise<string> {
+async function manifestFile(m: Machine, version: string, replicas = 1): Promise<string> {
   const file = join(m.h.dir, 'promote.toml');
-  await writeFile(file, helloManifest({ version, host: HOST, namespace: 'promote' }));
+  const manifest = helloManifest({ version, host: HOST, namespace: 'promote' });
+  await writeFile(
+    file,
+    replicas === 1
+      ? manifest
+      : manifest.replace('name = "hello"\n', `name = "hello"\nplacement = { replicas = ${replicas} }\n`),
+  );
   return file;
 }
 
 /** Until `m`'s gateway answers hello's `version`. */
-async function servesVersion(m: Machine, version: string): Promise<void> {
-  await until(`${m.name} serving ${version}`, 30_000, async () => {
+async function servesVersion(m: Machine, version: string, timeoutMs = 30_000): Promise<void> {
+  await until(`${m.name} serving ${version}`, timeoutMs, async () => {
     const r = await askGateway(m, HOST, 3000);
     return answerFrom(r.body)?.startsWith(`${version}@`) ? true : null;
   });
@@ -79,6 +97,8 @@ describe.skipIf(!isRoot)('store promotion plan on a 3-machine fleet (issue 19)',
   let m1: Machine;
   let m2: Machine;
   let m3: Machine;
+  /** Joins after the promotion (a leaf of the members, not one). */
+  let m4: Machine;
 
   beforeAll(async () => {
     fleet = await bootFleet('promote', ['m1', 'm2', 'm3']);
@@ -184,10 +204,14 @@ describe.skipIf(!isRoot)('store promotion plan on a 3-machine fleet (issue 19)',
     await startPloyzd(m1, true);
     // Deploys are refused with their own code while the dead coordinator's lease lasts, then work.
     const expires = Date.parse(seen?.promotion?.expires_at ?? '');
-    const first = await m2.h.ctl('deploy', '-f', await manifestFile(m2, `v${DEPLOYS - 1}`));
-    if (Date.now() < expires - 2000) expect(errorCode(first)).toBe('STORE_PROMOTING');
+    const first = await m2.h.ctl('deploy', '-f', await manifestFile(m2, 'after-kill'));
+    if (Date.now() < expires - 2000)
+      expect(
+        deployError(first),
+        `${first.code} ${first.stdout}${first.stderr}\n${fleetLogs(fleet.machines)}`,
+      ).toBe('STORE_PROMOTING');
     await until('a deploy commits on the old store once the lease expired', 90_000, async () => {
-      const r = await m2.h.ctl('deploy', '-f', await manifestFile(m2, `v${DEPLOYS - 1}`));
+      const r = await m2.h.ctl('deploy', '-f', await manifestFile(m2, 'after-kill'));
       return r.code === 0 ? true : null;
     });
     expect(((await m1.h.ctl('status')).json as StatusView).store?.replicas).toBe(1);
@@ -267,7 +291,7 @@ describe.skipIf(!isRoot)('store promotion plan on a 3-machine fleet (issue 19)',
     expect(r.json).toMatchObject({
       error: { code: 'MACHINE_IS_STORAGE', details: { storage: ['m1', 'm2', 'm3'] } },
     });
-    const m4 = await startMachine(fleet.lan, 'm4');
+    m4 = await startMachine(fleet.lan, 'm4');
     // One of the fleet's machines from now on: destroyed with it.
     (fleet.machines as Machine[]).push(m4);
     await startPloyzd(m4, false);
@@ -281,4 +305,71 @@ describe.skipIf(!isRoot)('store promotion plan on a 3-machine fleet (issue 19)',
     expect(st.promotion?.phase).toBe('done');
     expect((await records(m4)).map((x) => x.id).sort()).toEqual(['m1', 'm2', 'm3', 'm4']);
   }, 240_000);
+  it('at R3: one storage machine cut, deploys commit; two cut, STORE_NO_QUORUM while gateways serve; healed, commits', async () => {
+    // The store members are m1, m2, m3; m4 (joined above) is a leaf only.
+    expect(((await m1.h.ctl('status')).json as StatusView).store?.replicas).toBe(3);
+    await cut(m3);
+    try {
+      let last = '';
+      const one = await until('a deploy commits with m3 cut', 90_000, async () => {
+        const r = await m1.h.ctl('deploy', '-f', await manifestFile(m1, 'cut-one', 4));
+        last = `${r.stdout.slice(-1500)}${r.stderr.slice(-1500)}`;
+        return r.code === 0 ? r : null;
+      }).catch((err: unknown) => {
+        throw new Error(`${String(err)}\nlast deploy: ${last}\n${fleetLogs(fleet.machines)}`);
+      });
+      expect(one.stdout).toContain('committed');
+      // The gateway's routing feed may first have to leave a consumer placed on the cut member.
+      const routed = Date.now();
+      await servesVersion(m1, 'cut-one', 90_000);
+      console.log(
+        `[store-promote] one member cut: m1's gateway served the new version ${Date.now() - routed} ms after the commit`,
+      );
+      await cut(m2);
+      try {
+        // Until the survivor's election timeout its member may still forward to a lost leader
+        // (a read times out: STORE_UNAVAILABLE); from then on every deploy is STORE_NO_QUORUM.
+        const started = Date.now();
+        const seen: string[] = [];
+        const refused = await until('a deploy refused with STORE_NO_QUORUM', 30_000, async () => {
+          const r = await m1.h.ctl('deploy', '-f', await manifestFile(m1, 'cut-two', 4));
+          seen.push(r.code === 0 ? 'COMMITTED' : (deployError(r) ?? `exit ${r.code}`));
+          return deployError(r) === 'STORE_NO_QUORUM' ? r : null;
+        }).catch((err: unknown) => {
+          throw new Error(`${String(err)}: ${seen.join(', ')}\n${fleetLogs(fleet.machines)}`);
+        });
+        console.log(
+          `[store-promote] two of three members cut: STORE_NO_QUORUM ${Date.now() - started} ms after the cut (${seen.join(', ')})`,
+        );
+        expect(refused.code).not.toBe(0);
+        expect(seen.filter((x) => x !== 'STORE_NO_QUORUM' && x !== 'STORE_UNAVAILABLE')).toEqual([]);
+        // Nothing half-written: the refused version is served nowhere, the committed one everywhere left.
+        const loops = [m1, m4].map((m) => requestLoop(m, HOST, 2));
+        await new Promise((r) => setTimeout(r, 5000));
+        const answers = await Promise.all(loops.map((l) => l.stop()));
+        for (const [i, a] of answers.entries()) {
+          const name = i === 0 ? 'm1' : 'm4';
+          const ok = a.filter((x) => x.ok);
+          console.log(
+            `[store-promote] ${name} without quorum: ${a.length} requests, ${a.length - ok.length} failed`,
+          );
+          expect(ok.length, `${name}: ${JSON.stringify(a.slice(0, 3))}`).toBeGreaterThan(0);
+          expect(
+            ok.filter((x) => x.from.startsWith('cut-two@')),
+            name,
+          ).toEqual([]);
+        }
+      } finally {
+        await heal(m2);
+      }
+    } finally {
+      await heal(m3);
+    }
+    const healed = await until('a deploy commits once healed', 120_000, async () => {
+      const r = await m1.h.ctl('deploy', '-f', await manifestFile(m1, 'healed', 4));
+      return r.code === 0 ? r : null;
+    });
+    expect(healed.stdout).toContain('committed');
+    for (const m of [m1, m2, m3, m4]) await servesVersion(m, 'healed');
+  }, 480_000);
 });

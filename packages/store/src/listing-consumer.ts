@@ -9,7 +9,9 @@
  * peer too, and waited longer still for its leader. So on a clustered store the consumer gets one
  * bounded try (LIST_TRY_MS); when it is silent the caller lists without a consumer — the subjects
  * from the stream's leader (`subjects_filter`), then each one's last message — which only live
- * servers answer; for LIST_BYPASS_MS after a silence every listing on that connection does so
+ * servers answer; a connection is known clustered by its server (a member), by its owner
+ * (`reachesClusterThroughLeaf`) or by a consumer's answer naming the cluster (the gateway and DNS
+ * behind their machine's leaf). For LIST_BYPASS_MS after a silence every listing on that connection does so
  * at once. The abandoned consumer lapses on its own (`inactive_threshold`).
  */
 import {
@@ -19,7 +21,7 @@ import {
   jetstreamManager,
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { isClustered, isSilence } from './quorum.ts';
+import { isClustered, isSilence, noteClusterAnswer } from './quorum.ts';
 
 /** How long a listing consumer on a clustered store may take to be placed. */
 export const LIST_TRY_MS = 1500;
@@ -42,7 +44,12 @@ export async function addListingConsumer(
   stream: string,
   config: Partial<ConsumerConfig>,
 ): Promise<ConsumerInfo | null> {
-  if (nc === undefined || !isClustered(nc)) return jsm.consumers.add(stream, config);
+  if (nc === undefined) return jsm.consumers.add(stream, config);
+  if (!isClustered(nc)) {
+    const info = await jsm.consumers.add(stream, config);
+    noteClusterAnswer(nc, info.cluster);
+    return info;
+  }
   // A peer was silent a moment ago: it likely still is, and the next placement may pick it.
   if ((bypassUntil.get(nc) ?? 0) > Date.now()) return null;
   let bounded = quick.get(nc);

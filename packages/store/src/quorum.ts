@@ -100,9 +100,20 @@ export function reachesClusterThroughLeaf(nc: NatsConnection, isLeaf: () => bool
   throughLeaf.set(nc, isLeaf);
 }
 
+/**
+ * Connections that were seen answering from a clustered JetStream (a consumer's `cluster.name`):
+ * the gateway and DNS reach the store through their machine's ployz-nats and are told nothing.
+ */
+const seenClustered = new WeakSet<NatsConnection>();
+
+/** Records that `nc` got an answer naming a JetStream cluster (`cluster.name`). */
+export function noteClusterAnswer(nc: NatsConnection, cluster: { name?: string } | undefined): void {
+  if (cluster?.name) seenClustered.add(nc);
+}
+
 /** Whether `nc` reaches a clustered store: its server is a member, or a leaf of the members. */
 export function isClustered(nc: NatsConnection): boolean {
-  return nc.info?.cluster !== undefined || throughLeaf.get(nc)?.() === true;
+  return nc.info?.cluster !== undefined || seenClustered.has(nc) || throughLeaf.get(nc)?.() === true;
 }
 
 /**
