@@ -318,6 +318,7 @@ describe('local API over a unix socket', () => {
       'logs',
       'namespaceList',
       'namespaceRemove',
+      'storagePromoteApply',
     ]);
   });
 

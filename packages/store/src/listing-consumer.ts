@@ -66,8 +66,12 @@ export async function addListingConsumer(
   }
 }
 
-/** `fn` over `items`, at most LIST_READS_IN_FLIGHT at once, results in input order. */
-export async function mapInFlight<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+/** `fn` over `items`, at most `limit` at once, results in input order. */
+export async function mapInFlight<T, R>(
+  items: readonly T[],
+  fn: (item: T) => Promise<R>,
+  limit = LIST_READS_IN_FLIGHT,
+): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   const worker = async () => {
@@ -76,6 +80,6 @@ export async function mapInFlight<T, R>(items: readonly T[], fn: (item: T) => Pr
       out[i] = await fn(items[i] as T);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(LIST_READS_IN_FLIGHT, items.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
 }

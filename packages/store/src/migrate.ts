@@ -55,6 +55,7 @@ import { type MsgHdrs, headers as makeHeaders, type NatsConnection } from '@nats
 import { PloyzError } from '@ployz/types';
 import { BUCKET_ASSETS, isStreamNotFound, type Replicas, validateReplicas } from './assets.ts';
 import { assetNames, type Scope } from './keys.ts';
+import { mapInFlight } from './listing-consumer.ts';
 
 /**
  * JetStream API timeout of a migration: an R3 cluster's stream creates and acknowledged publishes
@@ -62,6 +63,9 @@ import { assetNames, type Scope } from './keys.ts';
  * saw `timeout` abort a migration that would have passed).
  */
 const MIGRATION_API = { timeout: 30_000 };
+
+/** Target streams created at once (each an R3 raft group electing its leader). */
+const CREATES_IN_FLIGHT = 4;
 
 export interface AssetRef {
   /** Name of the asset in DESIGN.md §4 (a bucket name or a stream name). */
@@ -192,14 +196,17 @@ export async function migrateStore(options: MigrateOptions): Promise<MigrationRe
       started_at: new Date().toISOString(),
     });
     const copied = new Map<string, number>();
-    // Created at their final replica count up front (each raft group elects in parallel) and
-    // filled through raft: raising R1 → R3 after the copy leaves followers that report current
-    // while still applying their catch-up (measured on 2.9.10), so it is not done.
-    await Promise.all(
-      refs.map(async (ref) => {
+    // Created at their final replica count up front (a few raft groups electing at once: all 17
+    // together timed out a create on a loaded machine) and filled through raft: raising R1 → R3
+    // after the copy leaves followers that report current while still applying their catch-up
+    // (measured on 2.9.10), so it is not done.
+    await mapInFlight(
+      refs,
+      async (ref) => {
         const info = await sjsm.streams.info(ref.stream);
         await tjsm.streams.add(targetConfig(info.config, replicas));
-      }),
+      },
+      CREATES_IN_FLIGHT,
     );
     for (const ref of refs) {
       checkAborted(options.signal);
@@ -652,12 +659,16 @@ async function clearTarget(jsm: JetStreamManager, scope: Scope, refs: AssetRef[]
       { details: { assets: present } },
     );
   }
-  await Promise.all(
-    refs.map((ref) =>
-      jsm.streams.delete(ref.stream).catch((err: unknown) => {
-        if (!isStreamNotFound(err)) throw err;
-      }),
-    ),
+  await mapInFlight(
+    refs,
+    (ref) =>
+      jsm.streams.delete(ref.stream).then(
+        () => undefined,
+        (err: unknown) => {
+          if (!isStreamNotFound(err)) throw err;
+        },
+      ),
+    CREATES_IN_FLIGHT,
   );
 }
 
