@@ -797,6 +797,10 @@ export class Daemon {
   async status(): Promise<Plain<StatusView>> {
     const identity = this.#identity;
     const nats = this.#nats;
+    // Read in the same tick as the components' results (dataPlane.status() takes them before its
+    // first await): a pass that ends while status awaits the engine must not pair its summary
+    // with the previous pass's components (a CI failure: created 4, every component 'pending').
+    const reconcile = this.#dataPlane?.summary() ?? null;
     // The parts that ask docker or the store at once: each bounded (STATUS_PART_MS), so a frozen
     // store costs status one bound, not one per part.
     const [components, rttMs, routes, certificates, store] = await Promise.all([
@@ -817,7 +821,7 @@ export class Daemon {
       },
       initialised: identity !== null,
       machine: identity ? { ...identity, record_stored: this.#recordStored } : null,
-      reconcile: this.#dataPlane?.summary() ?? null,
+      reconcile,
       components,
       nats: nats ? { ...nats.status(), rtt_ms: rttMs } : null,
       agent: this.#agent
