@@ -180,13 +180,22 @@ describe.skipIf(!isRoot)('store promotion plan on a 3-machine fleet (issue 19)',
     const member = m2.dockerd.docker.getContainer(`${m2.h.prefix}nats-store`);
     const promoting = m1.h.ctl('machine', 'storage', 'promote', '--replicas', '3', 'm1', 'm2', 'm3', '--yes');
     // Killed once m2's member exists: the coordinator is then starting members, before the copy.
-    const deadline = Date.now() + 60_000;
+    let ended: { code: number; stdout: string; stderr: string } | null = null;
+    void promoting.then((r) => {
+      ended = r;
+    });
+    const deadline = Date.now() + 150_000;
     while (
       !(await member.inspect().then(
         () => true,
         () => false,
       ))
     ) {
+      const done = ended as { code: number; stdout: string; stderr: string } | null;
+      if (done !== null)
+        throw new Error(
+          `the promotion ended before m2's member appeared (exit ${done.code}): ${done.stdout}${done.stderr}\n${fleetLogs(fleet.machines)}`,
+        );
       if (Date.now() > deadline)
         throw new Error(`m2's store member never appeared\n${fleetLogs(fleet.machines)}`);
       await new Promise((r) => setTimeout(r, 50));
@@ -215,7 +224,7 @@ describe.skipIf(!isRoot)('store promotion plan on a 3-machine fleet (issue 19)',
       return r.code === 0 ? true : null;
     });
     expect(((await m1.h.ctl('status')).json as StatusView).store?.replicas).toBe(1);
-  }, 240_000);
+  }, 330_000);
 
   it('promotes 1 → 3 under traffic: every machine switched, history, show, rollback and routing intact', async () => {
     const history = async (m: Machine) =>

@@ -249,11 +249,13 @@ describe('apply', () => {
 
   it('a cleanup failure after the final commit → FailedAfterCheckpoint, new version live', async () => {
     await run(manifest([service('web')]));
+    const first = new Set(store.statuses.keys());
     agent.failStop = true;
     await expect(run(manifest([service('web', { image: 'ployz/hello:2' })]))).rejects.toMatchObject({
       code: 'DEPLOY_FAILED_AFTER_CHECKPOINT',
     });
-    const latest = [...store.statuses.values()].sort((a, b) => (a.deploy_id < b.deploy_id ? -1 : 1)).at(-1);
+    // The second deploy's status (ids made in the same millisecond do not sort by time).
+    const latest = [...store.statuses.entries()].find(([k]) => !first.has(k))?.[1];
     expect(latest?.state).toBe('FailedAfterCheckpoint');
     const release = [...store.releases.values()][0];
     expect(release?.deploy).toBe(latest?.deploy_id);
