@@ -76,12 +76,18 @@ export function noQuorum(
  */
 export async function hasNoQuorum(nc: NatsConnection): Promise<boolean> {
   if (nc.isClosed() || !isClustered(nc)) return false;
+  const meta = await probeMetaLeader(nc);
+  return meta === 'absent' || (meta === 'silent' && !nc.isClosed());
+}
+
+/** One `$JS.API.INFO` within PROBE_TIMEOUT_MS: 10008 (no meta leader), any other answer, or none. */
+async function probeMetaLeader(nc: NatsConnection): Promise<'absent' | 'present' | 'silent'> {
   try {
     const reply = await nc.request('$JS.API.INFO', undefined, { timeout: PROBE_TIMEOUT_MS });
     const body = reply.json() as { error?: { err_code?: number } };
-    return body.error?.err_code === NO_META_LEADER;
+    return body.error?.err_code === NO_META_LEADER ? 'absent' : 'present';
   } catch {
-    return !nc.isClosed();
+    return 'silent';
   }
 }
 
@@ -122,12 +128,7 @@ export function isClustered(nc: NatsConnection): boolean {
  * is the only sign of a lost quorum: a silence can as well be a leaf link that is down.
  */
 async function answersNoMetaLeader(nc: NatsConnection): Promise<boolean> {
-  try {
-    const reply = await nc.request('$JS.API.INFO', undefined, { timeout: PROBE_TIMEOUT_MS });
-    return (reply.json() as { error?: { err_code?: number } }).error?.err_code === NO_META_LEADER;
-  } catch {
-    return false;
-  }
+  return (await probeMetaLeader(nc)) === 'absent';
 }
 
 /**

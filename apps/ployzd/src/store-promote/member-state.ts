@@ -33,18 +33,31 @@ function recordPath(stateDir: string): string {
   return join(storeMemberDir(stateDir), 'member.json');
 }
 
-/** The member record, or null when this machine runs no member. */
-export async function readStoreMember(stateDir: string): Promise<StoreMemberRecord | null> {
-  const text = await readIfPresent(recordPath(stateDir));
+/** A record file of this module, or null when absent; STORE_CORRUPT (with `fix`) when invalid. */
+async function readRecordFile<S extends z.ZodType>(
+  path: string,
+  schema: S,
+  fix: string,
+): Promise<z.output<S> | null> {
+  const text = await readIfPresent(path);
   if (text === null) return null;
-  const parsed = StoreMemberRecord.safeParse(JSON.parse(text));
+  const parsed = schema.safeParse(JSON.parse(text));
   if (!parsed.success) {
     throw new PloyzError(
       'STORE_CORRUPT',
-      `${recordPath(stateDir)} does not validate (${parsed.error.issues[0]?.message ?? 'invalid'}); remove the member with its machine command and start it again`,
+      `${path} does not validate (${parsed.error.issues[0]?.message ?? 'invalid'}); ${fix}`,
     );
   }
   return parsed.data;
+}
+
+/** The member record, or null when this machine runs no member. */
+export function readStoreMember(stateDir: string): Promise<StoreMemberRecord | null> {
+  return readRecordFile(
+    recordPath(stateDir),
+    StoreMemberRecord,
+    'remove the member with its machine command and start it again',
+  );
 }
 
 export async function writeStoreMember(stateDir: string, record: StoreMemberRecord): Promise<void> {
@@ -84,17 +97,12 @@ export function storeLeafPresent(stateDir: string): boolean {
 }
 
 /** The switch-over record, or null while this machine's ployz-nats is on the standalone store. */
-export async function readStoreLeaf(stateDir: string): Promise<StoreLeafRecord | null> {
-  const text = await readIfPresent(leafPath(stateDir));
-  if (text === null) return null;
-  const parsed = StoreLeafRecord.safeParse(JSON.parse(text));
-  if (!parsed.success) {
-    throw new PloyzError(
-      'STORE_CORRUPT',
-      `${leafPath(stateDir)} does not validate (${parsed.error.issues[0]?.message ?? 'invalid'}); write it again with the store_switch machine command`,
-    );
-  }
-  return parsed.data;
+export function readStoreLeaf(stateDir: string): Promise<StoreLeafRecord | null> {
+  return readRecordFile(
+    leafPath(stateDir),
+    StoreLeafRecord,
+    'write it again with the store_switch machine command',
+  );
 }
 
 export async function writeStoreLeaf(stateDir: string, record: StoreLeafRecord): Promise<void> {
