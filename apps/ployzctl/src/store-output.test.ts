@@ -150,6 +150,7 @@ describe('storeStatusLines', () => {
         leader: 'm1-store',
         assets: [asset('cp_locks_a'), asset('cp_deploy_commits_a', true)],
         promotion: promotion('migrating', null),
+        peers: [],
         error: null,
       }),
     ).toEqual([
@@ -160,11 +161,80 @@ describe('storeStatusLines', () => {
   });
   it('all current; unknown when the store did not answer; nothing from an older daemon', () => {
     expect(
-      storeStatusLines({ replicas: 3, leader: 's1', assets: [asset('a')], promotion: null, error: null }),
+      storeStatusLines({
+        replicas: 3,
+        leader: 's1',
+        assets: [asset('a')],
+        promotion: null,
+        peers: [],
+        error: null,
+      }),
     ).toEqual(['store: R3, leader s1; all 1 assets current on every replica']);
     expect(
-      storeStatusLines({ replicas: 0, leader: null, assets: [], promotion: null, error: 'timeout' }),
+      storeStatusLines({
+        replicas: 0,
+        leader: null,
+        assets: [],
+        promotion: null,
+        peers: [],
+        error: 'timeout',
+      }),
     ).toEqual(['store: unknown (timeout)']);
     expect(storeStatusLines(undefined)).toEqual([]);
+  });
+  it('names the missing peers, also when the store cannot be read', () => {
+    const peers = [
+      {
+        machine: 'm1',
+        server: 'm1-store',
+        address: '10.0.0.1:7423',
+        reachable: true,
+        rtt_ms: 0.4,
+        problem: null,
+      },
+      {
+        machine: 'm2',
+        server: 'm2-store',
+        address: '10.0.0.2:7423',
+        reachable: false,
+        rtt_ms: null,
+        problem: 'no answer in 1000 ms',
+      },
+      {
+        machine: 'm3',
+        server: 'm3-store',
+        address: '10.0.0.3:7423',
+        reachable: false,
+        rtt_ms: null,
+        problem: 'EHOSTUNREACH',
+      },
+    ];
+    expect(
+      storeStatusLines({
+        replicas: 3,
+        leader: null,
+        assets: [],
+        promotion: null,
+        peers,
+        error: 'the store did not answer in 2000 ms',
+      }),
+    ).toEqual([
+      'store: unknown (the store did not answer in 2000 ms); missing peers: m2, m3',
+      '  members: m1 ok (0.4 ms), m2 MISSING (no answer in 1000 ms), m3 MISSING (EHOSTUNREACH)',
+    ]);
+    expect(
+      storeStatusLines({
+        replicas: 3,
+        leader: 'm1-store',
+        assets: [asset('a')],
+        promotion: null,
+        peers: peers.slice(0, 2),
+        error: null,
+      }),
+    ).toEqual([
+      'store: R3, leader m1-store; all 1 assets current on every replica',
+      '  missing peers: m2',
+      '  members: m1 ok (0.4 ms), m2 MISSING (no answer in 1000 ms)',
+    ]);
   });
 });

@@ -85,7 +85,20 @@ export function promoteResultLines(r: StoragePromoteResult): string[] {
 /** `status`: replicas and leader, the assets whose replicas lag, the promotion in progress or last. */
 export function storeStatusLines(store: StatusView['store']): string[] {
   if (store === undefined || store === null) return [];
-  if (store.error !== null) return [`store: unknown (${store.error})`];
+  const peers = store.peers ?? [];
+  const missing = peers.filter((p) => !p.reachable).map((p) => p.machine);
+  const memberLine =
+    peers.length === 0
+      ? []
+      : [
+          `  members: ${peers.map((p) => (p.reachable ? `${p.machine} ok (${p.rtt_ms} ms)` : `${p.machine} MISSING (${p.problem ?? 'unreachable'})`)).join(', ')}`,
+        ];
+  if (store.error !== null) {
+    return [
+      `store: unknown (${store.error})${missing.length > 0 ? `; missing peers: ${missing.join(', ')}` : ''}`,
+      ...memberLine,
+    ];
+  }
   const lagging = store.assets.filter((a) => a.lagging.length > 0 || a.current.length < a.replicas);
   const lines = [
     `store: R${store.replicas}, leader ${store.leader ?? 'none'}; ${
@@ -97,6 +110,8 @@ export function storeStatusLines(store: StatusView['store']): string[] {
       (a) =>
         `  ${a.asset}: current ${a.current.join(', ') || 'none'}; lagging ${a.lagging.map((l) => `${l.server} (${l.lag} behind, seen ${l.active_ms} ms ago)`).join(', ') || 'none'}`,
     ),
+    ...(missing.length > 0 ? [`  missing peers: ${missing.join(', ')}`] : []),
+    ...memberLine,
   ];
   const p = store.promotion;
   if (p !== null) {

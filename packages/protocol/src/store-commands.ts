@@ -86,6 +86,23 @@ export const StoreStatusView = z.looseObject({
     }),
   ),
   promotion: StoragePromotionView.nullable(),
+  /**
+   * The store members as this machine reaches them over the mesh (empty on a standalone store):
+   * filled even when the store cannot be read, so two lost members are named. Absent from an
+   * older ployzd: empty.
+   */
+  peers: z
+    .array(
+      z.looseObject({
+        machine: z.string(),
+        server: z.string(),
+        address: z.string(),
+        reachable: z.boolean(),
+        rtt_ms: z.number().nullable(),
+        problem: z.string().nullable(),
+      }),
+    )
+    .default([]),
   /** Why it could not be read (the store away): the rest is then empty, not zero. */
   error: z.string().nullable(),
 });

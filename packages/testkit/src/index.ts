@@ -18,6 +18,15 @@ export {
 } from './docker.ts';
 export * as fixtures from './fixtures.ts';
 export {
+  type AppendOutcome,
+  type CommitCheck,
+  commitViolations,
+  type LeaseHold,
+  leaseViolations,
+  type StoredCommit,
+  type Violation,
+} from './history.ts';
+export {
   freePort,
   type NatsCluster,
   type NatsOptions,

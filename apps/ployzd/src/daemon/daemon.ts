@@ -841,7 +841,7 @@ export class Daemon {
   async #storeStatus(): Promise<Plain<StoreStatusView> | null> {
     return this.#pluginStatus(
       (p) => p.storeStatus?.(),
-      (error) => ({ replicas: 0, leader: null, assets: [], promotion: null, error }),
+      (error) => ({ replicas: 0, leader: null, assets: [], promotion: null, peers: [], error }),
     );
   }
 

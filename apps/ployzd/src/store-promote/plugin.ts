@@ -39,6 +39,7 @@ import {
   switchToStoreMembers,
 } from './member-commands.ts';
 import { readStoreLeaf } from './member-state.ts';
+import { probeStorePeers, type StorePeer } from './peers.ts';
 import { type MachineProbe, type PromotionPlan, planPromotion } from './plan.ts';
 import { runPromotion } from './runner.ts';
 
@@ -252,6 +253,12 @@ export function storePromotePlugin(): DaemonPlugin {
     async storeStatus(): Promise<StoreStatusView> {
       if (context === null) throw new PloyzError('ENGINE_NOT_READY', 'the store is not reached yet');
       const store = context.store();
+      // Probed beside the read, and kept when the read fails: with the quorum gone, the
+      // unreachable members are what the operator needs to see.
+      // (A switch-over record that cannot be read is reported by the data plane, not here.)
+      const peers = readStoreLeaf(context.config.stateDir)
+        .then((leaf) => (leaf === null ? [] : probeStorePeers(leaf)))
+        .catch((): StorePeer[] => []);
       const read = Promise.all([
         storeReplication(store.nc, store.scope),
         readPromotion(store.nc, store.scope),
@@ -263,8 +270,24 @@ export function storePromotePlugin(): DaemonPlugin {
           STATUS_READ_MS,
         );
       });
+      let replication: Awaited<typeof read>[0];
+      let promotion: Awaited<typeof read>[1];
       try {
-        const [replication, promotion] = await Promise.race([read, late]);
+        [replication, promotion] = await Promise.race([read, late]);
+      } catch (err) {
+        clearTimeout(timer);
+        const reached = await peers;
+        if (reached.length === 0) throw err;
+        return {
+          replicas: reached.length,
+          leader: null,
+          assets: [],
+          promotion: null,
+          peers: reached,
+          error: err instanceof Error ? err.message : String(err),
+        };
+      }
+      try {
         const identity = context.identity();
         const standalone =
           replication.replicas === 1 && identity !== null
@@ -283,6 +306,7 @@ export function storePromotePlugin(): DaemonPlugin {
             current: a.leader || !standalone ? a.current : [standalone],
           })),
           promotion,
+          peers: await peers,
           error: null,
         };
       } finally {
