@@ -35,12 +35,21 @@ const conn = await connectStore({
   timeoutMs: 2000,
   maxBackoffMs: 500,
 });
-const store = await Store.fromConnection(conn.nc, {
-  installation,
-  authority: 'auth-default',
-  ensure: false,
-  requestTimeoutMs: 2000,
-});
+// Right after a switch-over or a heal the leaf may not reach JetStream yet: retried for 30 s.
+let store: Store | null = null;
+for (const until = Date.now() + 30_000; store === null; ) {
+  try {
+    store = await Store.fromConnection(conn.nc, {
+      installation,
+      authority: 'auth-default',
+      ensure: false,
+      requestTimeoutMs: 2000,
+    });
+  } catch (err) {
+    if (Date.now() > until) throw err;
+    await sleep(500);
+  }
+}
 if (client === 'reader') {
   for (const c of await store.commits.list(JEPSEN_NAMESPACE))
     line({ op: 'stored', id: c.commit.id, seq: c.seq });
@@ -57,11 +66,13 @@ line({ op: 'ready' });
 let n = 0;
 while (!stopping && Date.now() < deadline) {
   n++;
-  const id = `jepsen-${client}-${n}.final`;
+  // Deploy ids are dep-<base36>: the client's name and the counter, made unique per client.
+  const deployId = `dep-jepsen${client.replace(/[^0-9a-z]/g, '')}x${n.toString(36)}`;
+  const id = `${deployId}.final`;
   const appendAt = Date.now();
   try {
     const r = await store.commits.append(
-      fixtures.commit(id, { deploy_id: `jepsen-${client}-${n}`, namespace: JEPSEN_NAMESPACE, services: [] }),
+      fixtures.commit(id, { deploy_id: deployId, namespace: JEPSEN_NAMESPACE, services: [] }),
     );
     line({ op: 'append', id, invoked: appendAt, acked: Date.now(), ok: true, seq: r.seq });
   } catch (err) {

@@ -75,7 +75,7 @@ export {
   unescapeToken,
   validateScope,
 } from './keys.ts';
-export { type AcquireOptions, DEFAULT_LEASE_TTL_MS, type Lease, Leases } from './lease.ts';
+export { type AcquireOptions, DEFAULT_LEASE_TTL_MS, FENCE_KEY, type Lease, Leases } from './lease.ts';
 export {
   type AssetDigest,
   type AssetRef,

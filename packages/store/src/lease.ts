@@ -10,6 +10,14 @@
  *
  * Expiry compares wall clocks of the machines involved: keep them NTP-synced and choose a TTL
  * well above the expected skew (default 30 s, renew every TTL/3).
+ *
+ * An acquire is confirmed before it returns: nats-server 2.9 checks a clustered stream's expected
+ * last subject sequence against what the leader has applied, not against writes still in flight,
+ * so two contenders' compare-and-set writes on one revision can both be acknowledged at R3 (the
+ * Jepsen-style check found two holders in ~20% of contended acquires; ADR 0003). After our write,
+ * a fence write on `cp.lock.fence` is acknowledged only once every earlier write is applied;
+ * then the key's last revision must still be ours, else a concurrent contender won and this
+ * acquire is DEPLOY_LOCK_HELD (its write is not ours to undo).
  */
 import { randomBytes } from 'node:crypto';
 import { type LeaseRecord, PloyzError } from '@ployz/types';
@@ -54,19 +62,19 @@ export class Leases {
     };
     try {
       const created = await this.#bucket.create(record);
-      return { key, record, revision: created.revision };
+      return await this.#confirmed({ key, record, revision: created.revision }, now);
     } catch (err) {
       if (!(err instanceof PloyzError) || err.code !== 'STORE_CONFLICT') throw err;
     }
     const current = await this.#bucket.getByKey(key);
     if (current === null) {
       // Released between our create and our read: one more create, and a conflict is a loss.
-      return this.#createOrHeld(key, record);
+      return this.#confirmed(await this.#createOrHeld(key, record), now);
     }
     if (Date.parse(current.value.expires_at) > now.getTime()) throw held(current.value);
     try {
       const taken = await this.#bucket.update(record, current.revision);
-      return { key, record, revision: taken.revision };
+      return await this.#confirmed({ key, record, revision: taken.revision }, now);
     } catch (err) {
       if (err instanceof PloyzError && err.code === 'STORE_CONFLICT') {
         const winner = await this.#bucket.getByKey(key);
@@ -109,6 +117,22 @@ export class Leases {
     return (await this.#bucket.getByKey(key))?.value ?? null;
   }
 
+  /** Our write is still the key's last once every write before the fence is applied; else held. */
+  async #confirmed(lease: Lease, now: Date): Promise<Lease> {
+    const fence: LeaseRecord = {
+      key: FENCE_KEY,
+      owner: 'ployz-fence',
+      nonce: lease.record.nonce,
+      purpose: 'fence',
+      acquired_at: now.toISOString(),
+      expires_at: now.toISOString(),
+    };
+    const last = await this.#bucket.lastRevisionAfterFence(lease.key, fence);
+    if (last === lease.revision) return lease;
+    const winner = await this.#bucket.getByKey(lease.key);
+    throw held(winner?.value ?? lease.record, { raced: true });
+  }
+
   async #createOrHeld(key: string, record: LeaseRecord): Promise<Lease> {
     try {
       const created = await this.#bucket.create(record);
@@ -123,16 +147,22 @@ export class Leases {
   }
 }
 
-function held(holder: LeaseRecord): PloyzError {
+/** The fence key of the lock bucket: an always-expired record no deploy lease is ever under. */
+export const FENCE_KEY = 'cp.lock.fence';
+
+function held(holder: LeaseRecord, options: { raced?: boolean } = {}): PloyzError {
   return new PloyzError(
     'DEPLOY_LOCK_HELD',
-    `${holder.key} is held by ${holder.owner} until ${holder.expires_at}; wait for that deploy to finish or for the lease to expire`,
+    options.raced
+      ? `${holder.key} was taken by ${holder.owner} in the same instant as this acquire; wait for that deploy to finish or for the lease to expire`
+      : `${holder.key} is held by ${holder.owner} until ${holder.expires_at}; wait for that deploy to finish or for the lease to expire`,
     {
       details: {
         key: holder.key,
         holder: holder.owner,
         purpose: holder.purpose,
         expires_at: holder.expires_at,
+        ...(options.raced ? { raced: true } : {}),
       },
     },
   );

@@ -131,6 +131,28 @@ export class RecordBucket<S extends z.ZodType, P extends string[]> {
     }
   }
 
+  /**
+   * The revision of `key`'s last write once every write proposed before this call is applied:
+   * first an unconditional put of `fence` (another key) — the stream leader acknowledges it only
+   * after applying everything ahead of it in the raft log — then the leader's last entry of `key`
+   * (these buckets are bound without direct gets, so no replica answers in the leader's place).
+   * Null when the key's last operation is a delete. See ADR 0003: nats-server 2.9 at R3 can
+   * acknowledge two compare-and-set writes made against the same revision.
+   */
+  async lastRevisionAfterFence(key: string, fence: z.input<S>): Promise<number | null> {
+    const value = this.#validate(fence);
+    const fenceKey = this.#keyOfRecord(value);
+    try {
+      await this.#kv.put(fenceKey, encoder.encode(JSON.stringify(value)));
+      const entry = await this.#kv.get(key);
+      return entry?.operation === 'PUT' ? entry.revision : null;
+    } catch (err) {
+      throw await storeFailure(connectionOf(this.#kv), err, `confirming ${this.bucket}/${key}`, {
+        retried: true,
+      });
+    }
+  }
+
   /** `create` when `expectedRevision` is null, else `update`. */
   save(record: z.input<S>, expectedRevision: number | null): Promise<Versioned<z.output<S>>> {
     return expectedRevision === null ? this.create(record) : this.update(record, expectedRevision);

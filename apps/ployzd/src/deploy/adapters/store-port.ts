@@ -5,7 +5,14 @@
  * instance deletion re-reads and retries (`discard`), because the facts loop may mark a
  * stopping instance's record and removing it is the intent either way.
  */
-import { assertNotPromoting, escapeToken, type Lease, type Store, unescapeToken } from '@ployz/store';
+import {
+  assertNotPromoting,
+  escapeToken,
+  FENCE_KEY,
+  type Lease,
+  type Store,
+  unescapeToken,
+} from '@ployz/store';
 import { type DeployCommit, isPloyzError, type LeaseRecord, type RoutingEvent } from '@ployz/types';
 import type { DeployStore, HeldLease } from '../ports.ts';
 
@@ -103,7 +110,8 @@ export function storeDeployPort(store: Store): DeployStore {
       return store.leases.holder(key);
     },
     async listLeases() {
-      return (await store.locks.list()).map((v) => v.value);
+      // The acquire fence (lease.ts) is no one's lease.
+      return (await store.locks.list()).filter((v) => v.key !== FENCE_KEY).map((v) => v.value);
     },
     async breakLease(record: LeaseRecord) {
       const cur = await store.locks.getByKey(record.key);
