@@ -51,9 +51,23 @@ for (const until = Date.now() + 30_000; store === null; ) {
   }
 }
 if (client === 'reader') {
-  for (const c of await store.commits.list(JEPSEN_NAMESPACE))
-    line({ op: 'stored', id: c.commit.id, seq: c.seq });
-  line({ op: 'done' });
+  // Every sequence read from the stream leader (a message get), not through a consumer: an
+  // ephemeral consumer may sit on a replica still catching up and show an older stream.
+  const last = await store.commits.lastSeq();
+  const seqs = Array.from({ length: last }, (_, i) => i + 1);
+  // A read that fails (no leader yet) ends the reader non-zero: the test reads again.
+  const read = (seq: number) =>
+    store.jsm.streams
+      .getMessage(store.commits.stream, { seq })
+      .then((m) => (m === null ? null : { seq, commit: m.json<{ id: string; namespace: string }>() }));
+  const found: Awaited<ReturnType<typeof read>>[] = [];
+  for (let i = 0; i < seqs.length; i += 32)
+    found.push(...(await Promise.all(seqs.slice(i, i + 32).map(read))));
+  for (const f of found) {
+    if (f !== null && f.commit.namespace === JEPSEN_NAMESPACE)
+      line({ op: 'stored', id: f.commit.id, seq: f.seq });
+  }
+  line({ op: 'done', last, read: found.filter((f) => f !== null).length });
   await conn.close();
   process.exit(0);
 }

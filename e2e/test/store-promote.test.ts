@@ -355,6 +355,11 @@ describe.skipIf(!isRoot)('store promotion plan on a 3-machine fleet (issue 19)',
           events.push(`CUT ${first.name}`);
         }
       }
+    } catch (err) {
+      // A failed deploy ends its stream with the error.
+      error = err instanceof Error ? err.message : String(err);
+    }
+    try {
       expect(first, events.join(' ')).not.toBeNull();
       expect(state, `${events.join(' ')} ${JSON.stringify(error)}\n${fleetLogs(fleet.machines)}`).toBe(
         'committed',

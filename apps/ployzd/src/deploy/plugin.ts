@@ -22,6 +22,7 @@ import { imageSenderOf } from '../images/plugin.ts';
 import type { MachineIdentity } from '../machine/identity.ts';
 import { defaultStorage, parseStorageSpec } from '../storage/storage-spec.ts';
 import { LocalVolumes } from '../storage/volumes.ts';
+import { membersMajorityReachable } from '../store-promote/peers.ts';
 import { moveStorageOf, VolumeMoveService } from '../volume-move/handlers.ts';
 import { DockerWorkloads } from '../workloads/docker-workloads.ts';
 import { deployRpcHandlers } from '../workloads/rpc-handlers.ts';
@@ -57,6 +58,12 @@ export async function loadInstallationKey(stateDir: string): Promise<Installatio
   );
   return InstallationKey.fromText(await readFile(path, 'utf8'));
 }
+
+/**
+ * How long a deploy's store call is retried while a majority of the store members answers (one
+ * member lost mid-deploy: the survivors' election takes seconds on nats-server 2.9).
+ */
+const STORE_RETRY_WINDOW_MS = 20_000;
 
 export function deployPlugin(): DaemonPlugin {
   let engine: DeployEngine | null = null;
@@ -289,7 +296,15 @@ export function deployPlugin(): DaemonPlugin {
       );
       const pause = Number(process.env.PLOYZ_TEST_PAUSE_AT_STEP ?? '');
       const next = new DeployEngine({
-        store: storeDeployPort(store),
+        store: storeDeployPort(store, {
+          windowMs: STORE_RETRY_WINDOW_MS,
+          quorumReachable: () => membersMajorityReachable(ctx.config.stateDir),
+          onRetry: (what, attempt, err) =>
+            ctx.logger.warn(
+              { what, attempt, err: err instanceof Error ? err.message : String(err) },
+              'store write retried: a store member is away, the other two elect a new leader',
+            ),
+        }),
         agent: new RpcMachineAgent(nc, machine.installation, machine.authority),
         codec: sealedRevisionCodec(key, volumesRoot),
         volumes: volumeAgent,

@@ -7,7 +7,7 @@
 import { connect } from 'node:net';
 import { formatHostPort, NATS_STORE_LEAF_PORT, type StoreStatusView } from '@ployz/protocol';
 import { storeServerName } from './member.ts';
-import type { StoreLeafRecord } from './member-state.ts';
+import { readStoreLeaf, type StoreLeafRecord } from './member-state.ts';
 
 /** machine, server, address, reachable, rtt_ms (TCP connect time) and problem (why not reachable). */
 export type StorePeer = StoreStatusView['peers'][number];
@@ -52,4 +52,16 @@ export async function probeStorePeers(
       };
     }),
   );
+}
+
+/**
+ * Whether this machine reaches a majority of the store members now (false on a store without
+ * members: a standalone store has nobody to fail over to). A deploy's store writes are retried
+ * only while this holds (deploy/adapters/store-retry.ts).
+ */
+export async function membersMajorityReachable(stateDir: string, timeoutMs = 500): Promise<boolean> {
+  const leaf = await readStoreLeaf(stateDir).catch(() => null);
+  if (leaf === null) return false;
+  const peers = await probeStorePeers(leaf, { timeoutMs });
+  return peers.filter((p) => p.reachable).length * 2 > peers.length;
 }

@@ -15,17 +15,38 @@ import {
 } from '@ployz/store';
 import { type DeployCommit, isPloyzError, type LeaseRecord, type RoutingEvent } from '@ployz/types';
 import type { DeployStore, HeldLease } from '../ports.ts';
+import { NO_STORE_RETRY, type StoreRetryPolicy, sameRecord, withStoreRetry } from './store-retry.ts';
 
-export function storeDeployPort(store: Store): DeployStore {
+export function storeDeployPort(store: Store, policy: StoreRetryPolicy = NO_STORE_RETRY): DeployStore {
+  const retry = <T>(what: string, call: () => Promise<T>, applied?: () => Promise<{ value: T } | null>) =>
+    withStoreRetry(policy, what, call, applied);
+  /** A compare-and-set record write; after an unconfirmed attempt, ours if read back equal. */
+  const saved = <R extends object>(
+    bucket: {
+      save(r: R, rev: number | null): Promise<{ revision: number }>;
+      keyOf(r: R): string;
+      getByKey(k: string): Promise<{ value: unknown; revision: number } | null>;
+    },
+    record: R,
+    expectedRevision: number | null,
+  ) =>
+    retry(
+      `writing ${bucket.keyOf(record)}`,
+      async () => (await bucket.save(record, expectedRevision)).revision,
+      async () => {
+        const current = await bucket.getByKey(bucket.keyOf(record));
+        return current !== null && sameRecord(current.value, record) ? { value: current.revision } : null;
+      },
+    );
   return {
     async listMachines() {
       return (await store.machines.list()).map((v) => v.value);
     },
     async getStatus(id) {
-      return store.deployStatus.get(id);
+      return retry('reading a deploy status', () => store.deployStatus.get(id));
     },
     async putStatus(record, expectedRevision) {
-      return (await store.deployStatus.save(record, expectedRevision)).revision;
+      return saved(store.deployStatus, record, expectedRevision);
     },
     async listStatuses(namespace) {
       const all = await store.deployStatus.list();
@@ -36,13 +57,14 @@ export function storeDeployPort(store: Store): DeployStore {
       return (await store.deployStatus.storedKeys()).map(unescapeToken);
     },
     async putPhase(record, expectedRevision) {
-      return (await store.deployPhases.save(record, expectedRevision)).revision;
+      return saved(store.deployPhases, record, expectedRevision);
     },
     async listPhases(deployId) {
       return store.deployPhases.list(`${escapeToken(deployId)}.>`);
     },
     async appendCommit(commit: DeployCommit) {
-      await store.commits.append(commit);
+      // Identical commit twice = a no-op: an append applied before its answer was lost is fine.
+      await retry(`appending commit ${commit.id}`, () => store.commits.append(commit));
     },
     async listCommits(namespace) {
       return (await store.commits.list(namespace)).map((c) => c.commit);
@@ -53,9 +75,12 @@ export function storeDeployPort(store: Store): DeployStore {
     async putRevision(record) {
       // Content-addressed: a create refused because the id exists means it is stored already
       // (one round trip, not a read and then a write).
-      await store.revisions.create(record).catch((err: unknown) => {
-        if (!isPloyzError(err, 'STORE_CONFLICT')) throw err;
-      });
+      await retry('storing a revision', () =>
+        store.revisions.create(record).catch((err: unknown) => {
+          if (!isPloyzError(err, 'STORE_CONFLICT')) throw err;
+          return null;
+        }),
+      );
     },
     async getRevision(namespace, service, id) {
       return (await store.revisions.get(namespace, service, id))?.value ?? null;
@@ -64,22 +89,29 @@ export function storeDeployPort(store: Store): DeployStore {
       return store.releases.list(namespace === undefined ? '>' : `${escapeToken(namespace)}.>`);
     },
     async putRelease(record, expectedRevision) {
-      return (await store.releases.save(record, expectedRevision)).revision;
+      return saved(store.releases, record, expectedRevision);
     },
     async deleteRelease(namespace, service, expectedRevision) {
-      await store.releases.delete(store.releases.key(namespace, service), expectedRevision);
+      const key = store.releases.key(namespace, service);
+      await retry(
+        `deleting release ${key}`,
+        () => store.releases.delete(key, expectedRevision),
+        async () => ((await store.releases.getByKey(key)) === null ? { value: undefined } : null),
+      );
     },
     async listInstances(namespace) {
       return store.instances.list(namespace === undefined ? '>' : `${escapeToken(namespace)}.>`);
     },
     async getInstance(namespace, service, id) {
-      return store.instances.get(namespace, service, id);
+      return retry('reading an instance', () => store.instances.get(namespace, service, id));
     },
     async putInstance(record, expectedRevision) {
-      return (await store.instances.save(record, expectedRevision)).revision;
+      return saved(store.instances, record, expectedRevision);
     },
     async deleteInstance(record) {
-      await store.instances.discard([record.namespace, record.service, record.id]);
+      await retry(`removing instance ${record.id}`, () =>
+        store.instances.discard([record.namespace, record.service, record.id]),
+      );
     },
     async acquireLease(key, owner, ttlMs, purpose): Promise<HeldLease> {
       let lease: Lease = await store.leases.acquire(key, { owner, ttlMs, purpose });
@@ -99,7 +131,20 @@ export function storeDeployPort(store: Store): DeployStore {
           return lease.record;
         },
         async renew() {
-          lease = await store.leases.renew(lease, { ttlMs });
+          const held = lease;
+          lease = await retry(
+            `renewing ${key}`,
+            () => store.leases.renew(held, { ttlMs }),
+            async () => {
+              // A renew applied before its answer was lost: our nonce at a newer revision.
+              const current = await store.locks.getByKey(held.key);
+              return current !== null &&
+                current.value.nonce === held.record.nonce &&
+                current.revision > held.revision
+                ? { value: { key: held.key, record: current.value, revision: current.revision } }
+                : null;
+            },
+          );
         },
         async release() {
           await store.leases.release(lease);
@@ -118,7 +163,8 @@ export function storeDeployPort(store: Store): DeployStore {
       if (cur !== null && cur.value.nonce === record.nonce) await store.locks.delete(cur.key, cur.revision);
     },
     async appendRoutingEvents(events: readonly RoutingEvent[]) {
-      await store.routing.appendAll(events);
+      // Each event carries the whole record it sets: a batch applied twice changes nothing.
+      await retry('appending routing events', () => store.routing.appendAll(events));
     },
   };
 }
