@@ -481,14 +481,20 @@ describe.skipIf(!isRoot)('store promotion plan on a 3-machine fleet (issue 19)',
       await new Promise((r) => setTimeout(r, Math.max(0, CUT_MS - (Date.now() - cutAt))));
       await heal(leader);
       // Caught up with no manual step before the next cut: every asset current on all three.
+      let seen = '';
       await until(`every asset current after healing ${leader.name}`, 90_000, async () => {
         const st = ((await m1.h.ctl('status')).json as StatusView | null)?.store;
+        seen = JSON.stringify(
+          st && { error: st.error, behind: st.assets.filter((a) => a.current.length !== 3), peers: st.peers },
+        );
         return st &&
           st.error === null &&
           st.assets.length > 0 &&
           st.assets.every((a) => a.current.length === 3)
           ? st
           : null;
+      }).catch((err: unknown) => {
+        throw new Error(`${String(err)}; last status: ${seen}\n${fleetLogs(fleet.machines)}`);
       });
     }
     await new Promise((r) => setTimeout(r, 2000));
@@ -593,6 +599,8 @@ function jepsenClient(m: Machine, target: JepsenTarget | undefined, client: stri
       30_000,
     ).unref();
   });
+  // Awaited by the caller that needs it (the reader never says ready).
+  ready.catch(() => undefined);
   proc.stdout?.on('data', (d: Buffer) => {
     buffered += d.toString();
     const parts = buffered.split('\n');

@@ -22,7 +22,7 @@ import { imageSenderOf } from '../images/plugin.ts';
 import type { MachineIdentity } from '../machine/identity.ts';
 import { defaultStorage, parseStorageSpec } from '../storage/storage-spec.ts';
 import { LocalVolumes } from '../storage/volumes.ts';
-import { membersMajorityReachable } from '../store-promote/peers.ts';
+import { membersMajorityReachable, networkingNetns } from '../store-promote/peers.ts';
 import { moveStorageOf, VolumeMoveService } from '../volume-move/handlers.ts';
 import { DockerWorkloads } from '../workloads/docker-workloads.ts';
 import { deployRpcHandlers } from '../workloads/rpc-handlers.ts';
@@ -140,17 +140,15 @@ export function deployPlugin(): DaemonPlugin {
         storage: () => moveStorageOf(parseStorageSpec(storageSpec ?? defaultStorage(ctx.config.stateDir))),
         overlayAddress: () => identity().overlay_ip,
         netns: async () => {
-          const info = await ctx.docker.docker
-            .getContainer(`${ctx.config.containerPrefix}networking`)
-            .inspect();
-          if (!info.State.Running || !info.State.Pid) {
+          const netns = await networkingNetns(ctx);
+          if (netns === null) {
             throw new PloyzError(
               'VOLUME_TRANSFER_FAILED',
               'ployz-networking is not running, so this machine has no overlay address to move volumes over; see ployzctl status',
               { details: { reason: 'networking down' } },
             );
           }
-          return `/proc/${info.State.Pid}/ns/net`;
+          return netns;
         },
         addressOf: async (machine) => {
           const record = (await storeDeployPort(ctx.store()).listMachines()).find((m) => m.id === machine);
@@ -298,7 +296,7 @@ export function deployPlugin(): DaemonPlugin {
       const next = new DeployEngine({
         store: storeDeployPort(store, {
           windowMs: STORE_RETRY_WINDOW_MS,
-          quorumReachable: () => membersMajorityReachable(ctx.config.stateDir),
+          quorumReachable: () => membersMajorityReachable(ctx.config.stateDir, () => networkingNetns(ctx)),
           onRetry: (what, attempt, err) =>
             ctx.logger.warn(
               { what, attempt, err: err instanceof Error ? err.message : String(err) },

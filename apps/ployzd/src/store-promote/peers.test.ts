@@ -1,4 +1,5 @@
 import { createServer } from 'node:net';
+import { createNetnsHost, freePort } from '@ployz/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeStorePeers } from './peers.ts';
 
@@ -34,4 +35,28 @@ describe('probeStorePeers', () => {
     expect(peers[1]).toMatchObject({ rtt_ms: null, problem: 'ECONNREFUSED' });
     expect(peers[2]?.problem).toMatch(/^(no answer in 300 ms|E[A-Z]+)$/);
   });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'probes from inside the overlay network namespace (where wg0 lives), not from the host',
+    async () => {
+      await using host = await createNetnsHost('peers');
+      const port = await freePort();
+      // A listener on the namespace's own loopback: reachable only from inside it.
+      const listener = host.spawn(process.execPath, [
+        '-e',
+        `require('node:net').createServer((s) => s.destroy()).listen(${port}, '127.0.0.1', () => console.log('up'))`,
+      ]);
+      await new Promise<void>((resolve) => listener.stdout?.once('data', () => resolve()));
+      const members = { members: [{ machine_id: 'm1', overlay_ip: '127.0.0.1' }] };
+      const inside = await probeStorePeers(members, { port, netns: host.path, timeoutMs: 2000 });
+      expect(inside[0]).toMatchObject({ machine: 'm1', reachable: true, problem: null });
+      const outside = await probeStorePeers(members, { port, timeoutMs: 500 });
+      expect(outside[0]?.reachable).toBe(false);
+      // A namespace that does not exist: every member unreachable, with why.
+      const gone = await probeStorePeers(members, { port, netns: '/proc/0/ns/net', timeoutMs: 500 });
+      expect(gone[0]?.reachable).toBe(false);
+      expect(gone[0]?.problem).toMatch(/probe exited|nsenter/);
+    },
+    60_000,
+  );
 });

@@ -39,7 +39,7 @@ import {
   switchToStoreMembers,
 } from './member-commands.ts';
 import { readStoreLeaf } from './member-state.ts';
-import { probeStorePeers, type StorePeer } from './peers.ts';
+import { networkingNetns, probeStorePeers, type StorePeer } from './peers.ts';
 import { type MachineProbe, type PromotionPlan, planPromotion } from './plan.ts';
 import { runPromotion } from './runner.ts';
 
@@ -256,8 +256,11 @@ export function storePromotePlugin(): DaemonPlugin {
       // Probed beside the read, and kept when the read fails: with the quorum gone, the
       // unreachable members are what the operator needs to see.
       // (A switch-over record that cannot be read is reported by the data plane, not here.)
-      const peers = readStoreLeaf(context.config.stateDir)
-        .then((leaf) => (leaf === null ? [] : probeStorePeers(leaf)))
+      const ctx = context;
+      const peers = readStoreLeaf(ctx.config.stateDir)
+        .then(async (leaf) =>
+          leaf === null ? [] : probeStorePeers(leaf, { netns: await networkingNetns(ctx).catch(() => null) }),
+        )
         .catch((): StorePeer[] => []);
       const read = Promise.all([
         storeReplication(store.nc, store.scope),
