@@ -40,7 +40,7 @@ export function storeDeployPort(store: Store, policy: StoreRetryPolicy = NO_STOR
     );
   return {
     async listMachines() {
-      return (await store.machines.list()).map((v) => v.value);
+      return retry('listing machines', async () => (await store.machines.list()).map((v) => v.value));
     },
     async getStatus(id) {
       return retry('reading a deploy status', () => store.deployStatus.get(id));
@@ -49,28 +49,28 @@ export function storeDeployPort(store: Store, policy: StoreRetryPolicy = NO_STOR
       return saved(store.deployStatus, record, expectedRevision);
     },
     async listStatuses(namespace) {
-      const all = await store.deployStatus.list();
+      const all = await retry('listing deploy statuses', () => store.deployStatus.list());
       return namespace === undefined ? all : all.filter((s) => s.value.namespace === namespace);
     },
     async listStatusIds() {
       // Deleted statuses (none today) would read as null and be skipped by the page.
-      return (await store.deployStatus.storedKeys()).map(unescapeToken);
+      return (await retry('listing deploy ids', () => store.deployStatus.storedKeys())).map(unescapeToken);
     },
     async putPhase(record, expectedRevision) {
       return saved(store.deployPhases, record, expectedRevision);
     },
     async listPhases(deployId) {
-      return store.deployPhases.list(`${escapeToken(deployId)}.>`);
+      return retry('listing phases', () => store.deployPhases.list(`${escapeToken(deployId)}.>`));
     },
     async appendCommit(commit: DeployCommit) {
       // Identical commit twice = a no-op: an append applied before its answer was lost is fine.
       await retry(`appending commit ${commit.id}`, () => store.commits.append(commit));
     },
     async listCommits(namespace) {
-      return (await store.commits.list(namespace)).map((c) => c.commit);
+      return (await retry('listing commits', () => store.commits.list(namespace))).map((c) => c.commit);
     },
     async getCommit(namespace, commitId) {
-      return (await store.commits.get(namespace, commitId))?.commit ?? null;
+      return (await retry('reading a commit', () => store.commits.get(namespace, commitId)))?.commit ?? null;
     },
     async putRevision(record) {
       // Content-addressed: a create refused because the id exists means it is stored already
@@ -83,10 +83,14 @@ export function storeDeployPort(store: Store, policy: StoreRetryPolicy = NO_STOR
       );
     },
     async getRevision(namespace, service, id) {
-      return (await store.revisions.get(namespace, service, id))?.value ?? null;
+      return (
+        (await retry('reading a revision', () => store.revisions.get(namespace, service, id)))?.value ?? null
+      );
     },
     async listReleases(namespace) {
-      return store.releases.list(namespace === undefined ? '>' : `${escapeToken(namespace)}.>`);
+      return retry('listing releases', () =>
+        store.releases.list(namespace === undefined ? '>' : `${escapeToken(namespace)}.>`),
+      );
     },
     async putRelease(record, expectedRevision) {
       return saved(store.releases, record, expectedRevision);
@@ -100,7 +104,9 @@ export function storeDeployPort(store: Store, policy: StoreRetryPolicy = NO_STOR
       );
     },
     async listInstances(namespace) {
-      return store.instances.list(namespace === undefined ? '>' : `${escapeToken(namespace)}.>`);
+      return retry('listing instances', () =>
+        store.instances.list(namespace === undefined ? '>' : `${escapeToken(namespace)}.>`),
+      );
     },
     async getInstance(namespace, service, id) {
       return retry('reading an instance', () => store.instances.get(namespace, service, id));
@@ -152,7 +158,7 @@ export function storeDeployPort(store: Store, policy: StoreRetryPolicy = NO_STOR
       };
     },
     async getLease(key) {
-      return store.leases.holder(key);
+      return retry('reading a lease', () => store.leases.holder(key));
     },
     async listLeases() {
       // The acquire fence (lease.ts) is no one's lease.
