@@ -64,8 +64,9 @@ if (client === 'reader') {
   for (let i = 0; i < seqs.length; i += 32)
     found.push(...(await Promise.all(seqs.slice(i, i + 32).map(read))));
   for (const f of found) {
-    if (f !== null && f.commit.namespace === JEPSEN_NAMESPACE)
-      line({ op: 'stored', id: f.commit.id, seq: f.seq });
+    if (f === null) continue;
+    if (f.commit.namespace === JEPSEN_NAMESPACE) line({ op: 'stored', id: f.commit.id, seq: f.seq });
+    else line({ op: 'other', id: f.commit.id, seq: f.seq });
   }
   line({ op: 'done', last, read: found.filter((f) => f !== null).length });
   await conn.close();
